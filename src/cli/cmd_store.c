@@ -1,2 +1,373 @@
-/* placeholder */
-typedef int ferry_placeholder_t;
+/* The store commands: init, push, pull, verify, snapshots, ls. */
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "cli.h"
+#include "ferry/conf.h"
+
+/* Parses argv for a command: common options plus `extra`; positional args land in pos[]. */
+struct parsed {
+	const char *pos[4];
+	int npos;
+	const char *includes[65];
+	int ninc;
+	int encrypt, read_data, compress, log2n;
+	uint32_t chunk_size;
+};
+
+enum { OPT_ENCRYPT = 1000, OPT_COMPRESS, OPT_CHUNK, OPT_INCLUDE, OPT_READ_DATA, OPT_DRY_RUN, OPT_SCRYPT };
+
+static int parse(struct cli *c, int argc, char **argv, int maxpos, struct parsed *p)
+{
+	static const struct option opts[] = {
+		CLI_COMMON_LONGOPTS,
+		{ "encrypt", no_argument, NULL, OPT_ENCRYPT },
+		{ "compress", required_argument, NULL, OPT_COMPRESS },
+		{ "chunk-size", required_argument, NULL, OPT_CHUNK },
+		{ "include", required_argument, NULL, OPT_INCLUDE },
+		{ "read-data", no_argument, NULL, OPT_READ_DATA },
+		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
+		{ "scrypt-cost", required_argument, NULL, OPT_SCRYPT },
+		{ NULL, 0, NULL, 0 },
+	};
+	/* which command-specific options each command accepts */
+	const char *allowed = !strcmp(c->cmd, "init")     ? "ecks"
+			      : !strcmp(c->cmd, "push")   ? "d"
+			      : !strcmp(c->cmd, "pull")   ? "id"
+			      : !strcmp(c->cmd, "verify") ? "r"
+							  : "";
+	int opt;
+
+	memset(p, 0, sizeof(*p));
+	p->compress = -1;
+	opterr = 0;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, ":qvh", opts, NULL)) != -1) {
+		char code = 0;
+		uint64_t sz;
+		char *end;
+
+		if (opt == 'h') {
+			cli_help(c);
+			return -1 - EXIT_OK;
+		}
+		if (cli_common_opt(c, opt, optarg))
+			continue;
+		switch (opt) {
+		case OPT_ENCRYPT: code = 'e'; break;
+		case OPT_COMPRESS: code = 'c'; break;
+		case OPT_CHUNK: code = 'k'; break;
+		case OPT_SCRYPT: code = 's'; break;
+		case OPT_INCLUDE: code = 'i'; break;
+		case OPT_READ_DATA: code = 'r'; break;
+		case OPT_DRY_RUN: code = 'd'; break;
+		case ':':
+			return -1 - cli_usage_error(c, "option '%s' needs a value", argv[optind - 1]);
+		default:
+			return -1 - cli_usage_error(c, "unknown option '%s'", argv[optind - 1]);
+		}
+		if (!strchr(allowed, code))
+			return -1 - cli_usage_error(c, "unknown option '%s'", argv[optind - 1]);
+		switch (code) {
+		case 'e': p->encrypt = 1; break;
+		case 'r': p->read_data = 1; break;
+		case 'd': c->dry_run = 1; break;
+		case 'i':
+			if (p->ninc == 64)
+				return -1 - cli_usage_error(c, "at most 64 --include patterns");
+			p->includes[p->ninc++] = optarg;
+			break;
+		case 'c':
+			if (!strcmp(optarg, "none") || !strcmp(optarg, "0")) {
+				p->compress = 0;
+				break;
+			}
+			p->compress = (int)strtol(optarg, &end, 10);
+			if (*end || end == optarg || p->compress < 1 || p->compress > FERRY_LEVEL_MAX)
+				return -1 - cli_usage_error(c, "--compress: expected none or 1..19, got '%s'", optarg);
+			break;
+		case 'k':
+			if (ferry_parse_size(optarg, &sz) || sz < FERRY_CHUNK_MIN || sz > FERRY_CHUNK_MAX)
+				return -1 - cli_usage_error(c, "--chunk-size: expected 4K..64M, got '%s'", optarg);
+			p->chunk_size = (uint32_t)sz;
+			break;
+		case 's':
+			p->log2n = (int)strtol(optarg, &end, 10);
+			if (*end || end == optarg || p->log2n < 10 || p->log2n > FERRY_SCRYPT_LOG2N_MAX)
+				return -1 - cli_usage_error(c, "--scrypt-cost: expected 10..%d, got '%s'",
+							    FERRY_SCRYPT_LOG2N_MAX, optarg);
+			break;
+		}
+	}
+	for (int i = optind; i < argc; i++) {
+		if (p->npos == maxpos)
+			return -1 - cli_usage_error(c, "unexpected argument '%s'", argv[i]);
+		p->pos[p->npos++] = argv[i];
+	}
+	int rc = cli_load_conf(c);
+	if (rc)
+		return -1 - rc;
+	return 0;
+}
+
+static void on_problem(void *arg, const char *what, const char *chunk, int err, const char *detail)
+{
+	struct cli *c = arg;
+
+	if (c->json) {
+		struct json_object *o = json_object_new_object();
+		if (!c->problems)
+			c->problems = json_object_new_array();
+		json_object_object_add(o, "path", json_object_new_string(what));
+		if (chunk)
+			json_object_object_add(o, "chunk", json_object_new_string(chunk));
+		json_object_object_add(o, "error", json_object_new_string(ferry_strerror(err)));
+		json_object_object_add(o, "detail", json_object_new_string(detail));
+		json_object_array_add(c->problems, o);
+	}
+	fprintf(stderr, "ferry: %s: %s: %s%s%s\n", c->cmd, what, chunk ? chunk : "", chunk ? ": " : "", detail);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void print_json(struct cli *c, const struct ferry_run *r, double secs, int verify)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "command", json_object_new_string(c->cmd));
+	if (r->snapshot[0])
+		json_object_object_add(o, "snapshot", json_object_new_string(r->snapshot));
+	if (verify) {
+		json_object_object_add(o, "objects_checked", json_object_new_int64((int64_t)r->objects_checked));
+		json_object_object_add(o, "chunks_checked", json_object_new_int64((int64_t)r->chunks_checked));
+	} else {
+		json_object_object_add(o, "files_total", json_object_new_int64((int64_t)r->files_total));
+		json_object_object_add(o, "files_transferred", json_object_new_int64((int64_t)r->files_transferred));
+		json_object_object_add(o, "bytes_written", json_object_new_int64((int64_t)r->bytes_written));
+		json_object_object_add(o, "dry_run", json_object_new_boolean(c->dry_run));
+	}
+	json_object_object_add(o, "bytes_read", json_object_new_int64((int64_t)r->bytes_read));
+	json_object_object_add(o, "seconds", json_object_new_double(secs));
+	json_object_object_add(o, "errors", json_object_new_int64((int64_t)r->errors));
+	json_object_object_add(o, "problems", c->problems ? json_object_get(c->problems) : json_object_new_array());
+	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+}
+
+/* STORE[@SNAPSHOT]: splits at the last '@' that is followed by a snapshot-looking name. */
+static void split_snap(const char *arg, char *store, size_t cap, const char **snap)
+{
+	const char *at = strrchr(arg, '@');
+
+	*snap = NULL;
+	if (at && at[1] && !strchr(at, '/')) {
+		snprintf(store, cap, "%.*s", (int)(at - arg), arg);
+		*snap = at + 1;
+	} else {
+		snprintf(store, cap, "%s", arg);
+	}
+}
+
+static int open_store(struct cli *c, const char *path, struct ferry_store **s)
+{
+	char msg[1024];
+	int rc = cli_load_secret(c), err;
+
+	if (rc)
+		return rc;
+	err = ferry_store_open(s, path, c->have_secret ? &c->secret : NULL, msg, sizeof(msg));
+	if (err) {
+		cli_err(c, "%s", msg);
+		return err == FERRY_E_NOTFOUND ? EXIT_USAGE : exit_for(err);
+	}
+	return EXIT_OK;
+}
+
+int cmd_init(struct cli *c, int argc, char **argv)
+{
+	struct parsed p;
+	struct ferry_init_opts o = { 0 };
+	char msg[1024];
+	int rc = parse(c, argc, argv, 1, &p), err;
+
+	if (rc)
+		return -1 - rc;
+	if (p.npos != 1)
+		return cli_usage_error(c, "expected STORE");
+	o.chunk_size = p.chunk_size ? p.chunk_size : c->conf.chunk_size;
+	o.level = p.compress >= 0 ? p.compress : c->conf.compress;
+	o.log2n = (unsigned)p.log2n;
+	if (p.encrypt) {
+		rc = cli_load_secret(c);
+		if (rc)
+			return rc;
+		if (!c->have_secret)
+			return cli_usage_error(c, "--encrypt needs FERRY_PASSPHRASE, --passphrase-file or --key-file");
+	}
+	err = ferry_store_init(p.pos[0], &o, p.encrypt ? &c->secret : NULL, msg, sizeof(msg));
+	if (err) {
+		cli_err(c, "%s", msg);
+		return err == FERRY_E_EXISTS ? EXIT_USAGE : exit_for(err);
+	}
+	if (c->json) {
+		struct json_object *jo = json_object_new_object();
+		json_object_object_add(jo, "command", json_object_new_string("init"));
+		json_object_object_add(jo, "store", json_object_new_string(p.pos[0]));
+		json_object_object_add(jo, "encrypted", json_object_new_boolean(p.encrypt));
+		printf("%s\n", json_object_to_json_string_ext(jo, JSON_C_TO_STRING_PLAIN));
+		json_object_put(jo);
+	} else if (!c->quiet)
+		printf("initialized %s store at %s\n", p.encrypt ? "encrypted" : "plain", p.pos[0]);
+	return EXIT_OK;
+}
+
+static int finish_run(struct cli *c, const struct ferry_run *r, int err, double t0, int verify)
+{
+	double secs = now() - t0;
+
+	if (c->json) {
+		print_json(c, r, secs, verify);
+	} else if (!c->quiet) {
+		if (verify)
+			printf("verify: %llu objects, %llu chunks checked, %llu problems (%.2fs)\n",
+			       (unsigned long long)r->objects_checked, (unsigned long long)r->chunks_checked,
+			       (unsigned long long)r->errors, secs);
+		else
+			printf("%s%s: %llu of %llu files, %llu bytes read, %llu bytes written, %llu errors (%.2fs)%s%s\n",
+			       c->cmd, c->dry_run ? " (dry run)" : "", (unsigned long long)r->files_transferred,
+			       (unsigned long long)r->files_total, (unsigned long long)r->bytes_read,
+			       (unsigned long long)r->bytes_written, (unsigned long long)r->errors, secs,
+			       r->snapshot[0] ? ", snapshot " : "", r->snapshot);
+	}
+	if (verify)
+		return r->errors ? EXIT_INTEGRITY : EXIT_OK;
+	if (r->integrity_errors)
+		return EXIT_INTEGRITY;
+	if (err && r->files_transferred == 0 && r->files_total == 0)
+		return exit_for(err) == EXIT_OK ? EXIT_PARTIAL : exit_for(err);
+	return r->errors ? EXIT_PARTIAL : EXIT_OK;
+}
+
+int cmd_push(struct cli *c, int argc, char **argv)
+{
+	struct parsed p;
+	struct ferry_store *s;
+	struct ferry_run r = { .problem = on_problem, .problem_arg = c };
+	int rc = parse(c, argc, argv, 2, &p), err;
+	double t0 = now();
+
+	if (rc)
+		return -1 - rc;
+	if (p.npos != 2)
+		return cli_usage_error(c, "expected SRC and STORE");
+	if ((rc = open_store(c, p.pos[1], &s)))
+		return rc;
+	r.verbose = c->verbose;
+	r.dry_run = c->dry_run;
+	err = ferry_push(s, p.pos[0], &r);
+	ferry_store_close(s);
+	if (err && !r.snapshot[0] && !r.dry_run)
+		cli_err(c, "no snapshot written: %s", ferry_strerror(err));
+	return finish_run(c, &r, err, t0, 0);
+}
+
+int cmd_pull(struct cli *c, int argc, char **argv)
+{
+	struct parsed p;
+	struct ferry_store *s;
+	struct ferry_run r = { .problem = on_problem, .problem_arg = c };
+	char store[4096];
+	const char *snap;
+	int rc = parse(c, argc, argv, 2, &p), err;
+	double t0 = now();
+
+	if (rc)
+		return -1 - rc;
+	if (p.npos != 2)
+		return cli_usage_error(c, "expected STORE[@SNAPSHOT] and DST");
+	split_snap(p.pos[0], store, sizeof(store), &snap);
+	if ((rc = open_store(c, store, &s)))
+		return rc;
+	r.verbose = c->verbose;
+	r.dry_run = c->dry_run;
+	err = ferry_pull(s, snap, p.pos[1], p.ninc ? p.includes : NULL, &r);
+	ferry_store_close(s);
+	return finish_run(c, &r, err, t0, 0);
+}
+
+int cmd_verify(struct cli *c, int argc, char **argv)
+{
+	struct parsed p;
+	struct ferry_store *s;
+	struct ferry_run r = { .problem = on_problem, .problem_arg = c };
+	int rc = parse(c, argc, argv, 1, &p), err;
+	double t0 = now();
+
+	if (rc)
+		return -1 - rc;
+	if (p.npos != 1)
+		return cli_usage_error(c, "expected STORE");
+	if ((rc = open_store(c, p.pos[0], &s)))
+		return rc;
+	err = ferry_verify(s, p.read_data, &r);
+	ferry_store_close(s);
+	(void)err;
+	return finish_run(c, &r, err, t0, 1);
+}
+
+int cmd_snapshots(struct cli *c, int argc, char **argv)
+{
+	struct parsed p;
+	struct ferry_store *s;
+	char msg[1024];
+	int rc = parse(c, argc, argv, 1, &p), err;
+
+	if (rc)
+		return -1 - rc;
+	if (p.npos != 1)
+		return cli_usage_error(c, "expected STORE");
+	if ((rc = open_store(c, p.pos[0], &s)))
+		return rc;
+	err = ferry_snapshots(s, stdout, msg, sizeof(msg));
+	ferry_store_close(s);
+	if (err) {
+		cli_err(c, "%s", msg);
+		return exit_for(err);
+	}
+	return EXIT_OK;
+}
+
+int cmd_ls(struct cli *c, int argc, char **argv)
+{
+	struct parsed p;
+	struct ferry_store *s;
+	char msg[1024], store[4096];
+	const char *snap;
+	int rc = parse(c, argc, argv, 2, &p), err;
+
+	if (rc)
+		return -1 - rc;
+	if (p.npos < 1)
+		return cli_usage_error(c, "expected STORE[@SNAPSHOT] [PATH]");
+	split_snap(p.pos[0], store, sizeof(store), &snap);
+	if ((rc = open_store(c, store, &s)))
+		return rc;
+	err = ferry_ls(s, snap, p.npos > 1 ? p.pos[1] : NULL, stdout, msg, sizeof(msg));
+	ferry_store_close(s);
+	if (err) {
+		cli_err(c, "%s", msg);
+		return err == FERRY_E_NOTFOUND ? EXIT_USAGE : exit_for(err);
+	}
+	return EXIT_OK;
+}

@@ -1,1 +1,380 @@
-int main(void) { return 0; }
+/* ferry CLI entry: global options, the command table, help, secrets and exit codes. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <openssl/crypto.h>
+
+#include "cli.h"
+
+struct command {
+	const char *name;
+	int (*fn)(struct cli *c, int argc, char **argv);
+	const char *usage;
+	const char *summary;
+	const char *details;
+};
+
+static const struct command commands[] = {
+	{ "init", cmd_init, "ferry init STORE [--encrypt] [--compress N|none] [--chunk-size SIZE] [--scrypt-cost LOG2N]",
+	  "create a store",
+	  "Creates a ferry store in the directory STORE (created if missing; an existing\n"
+	  "directory must be empty). --encrypt wraps a random data key under a key derived\n"
+	  "from the passphrase (FERRY_PASSPHRASE or --passphrase-file; scrypt) or taken from\n"
+	  "--key-file (32 raw bytes or 64 hex digits). --compress sets the zstd level (1-19,\n"
+	  "default 3) or none; --chunk-size the chunk size (4K-64M, default 4M).\n" },
+	{ "push", cmd_push, "ferry push SRC STORE [--dry-run] [--json]", "store SRC as a new snapshot",
+	  "Reads the directory tree SRC and writes it into STORE as a new immutable\n"
+	  "snapshot. The snapshot's manifest is written last: until then nothing new is\n"
+	  "visible, and an interrupted push leaves earlier snapshots intact.\n" },
+	{ "pull", cmd_pull, "ferry pull STORE[@SNAPSHOT] DST [--include GLOB]... [--dry-run] [--json]",
+	  "restore a snapshot into DST",
+	  "Restores the latest (or the named) snapshot into DST: files, directories,\n"
+	  "symlinks, modes and mtimes. Files are written to temporary names and renamed\n"
+	  "when complete and verified (every chunk's tag and xxh3, every file's xxh128).\n"
+	  "Unsafe paths (absolute, '..', through a symlink) are refused.\n" },
+	{ "verify", cmd_verify, "ferry verify STORE [--read-data] [--json]", "check a store's integrity",
+	  "Checks that every object any snapshot references exists with the right size;\n"
+	  "with --read-data, reads and checks every chunk and every file's xxh128. Each\n"
+	  "problem names the file and chunk. Exit code 3 on any integrity failure.\n" },
+	{ "snapshots", cmd_snapshots, "ferry snapshots STORE", "list snapshots, oldest first", "" },
+	{ "ls", cmd_ls, "ferry ls STORE[@SNAPSHOT] [PATH]", "list the entries of a snapshot", "" },
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const char common_help[] =
+	"Options for every command:\n"
+	"  --config FILE           config file (default $XDG_CONFIG_HOME/ferry/ferry.conf)\n"
+	"  --passphrase-file FILE  read the store passphrase from FILE (else FERRY_PASSPHRASE)\n"
+	"  --key-file FILE         use a 32-byte key file instead of a passphrase\n"
+	"  --json                  print one JSON object with the results on stdout\n"
+	"  -q, --quiet             print nothing but errors\n"
+	"  -v, --verbose           say more\n"
+	"  -h, --help              this help\n"
+	"\n"
+	"Exit codes: 0 ok, 1 some files failed, 2 usage or config error, 3 integrity\n"
+	"failure, 4 store locked by another run, 5 authentication or key failure.\n";
+
+static void print_usage(FILE *f)
+{
+	fprintf(f, "usage: ferry [--config FILE] COMMAND [ARGS]\n\nCommands:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "  %-10s %s\n\n", "help", "help COMMAND: details of one command");
+}
+
+static void print_help(void)
+{
+	printf("ferry %s: moves datasets between local storage and object stores, chunked,\n"
+	       "compressed (zstd), checksummed (xxHash) and encrypted (AES-256-GCM).\n\n",
+	       FERRY_VERSION_STRING);
+	print_usage(stdout);
+	fputs(common_help, stdout);
+}
+
+static const struct command *find_command(const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (!strcmp(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
+static int help_command(const char *name)
+{
+	const struct command *cmd = find_command(name);
+
+	if (!cmd) {
+		fprintf(stderr, "ferry: help: unknown command '%s'\n", name);
+		print_usage(stderr);
+		return EXIT_USAGE;
+	}
+	printf("usage: %s\n\n%s%s\n%s", cmd->usage, cmd->summary, cmd->details[0] ? ":\n" : ".\n", cmd->details);
+	if (cmd->details[0])
+		printf("\n");
+	fputs(common_help, stdout);
+	return EXIT_OK;
+}
+
+void cli_err(struct cli *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "ferry: %s%s", c->cmd ? c->cmd : "", c->cmd ? ": " : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int cli_usage_error(struct cli *c, const char *fmt, ...)
+{
+	va_list ap;
+	const struct command *cmd = c->cmd ? find_command(c->cmd) : NULL;
+
+	fprintf(stderr, "ferry: %s%s", c->cmd ? c->cmd : "", c->cmd ? ": " : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	if (cmd)
+		fprintf(stderr, "usage: %s\n", cmd->usage);
+	else
+		print_usage(stderr);
+	return EXIT_USAGE;
+}
+
+int exit_for(int err)
+{
+	switch (err) {
+	case FERRY_OK: return EXIT_OK;
+	case FERRY_E_KEY: return EXIT_AUTH;
+	case FERRY_E_INVAL: case FERRY_E_CONFIG: return EXIT_USAGE;
+	case FERRY_E_CHECKSUM: case FERRY_E_AUTH: case FERRY_E_ORDER: case FERRY_E_FOREIGN:
+	case FERRY_E_TRUNCATED: case FERRY_E_FORMAT: case FERRY_E_VERSION:
+		return EXIT_INTEGRITY;
+	default: return EXIT_PARTIAL;
+	}
+}
+
+/* Reads at most max bytes of a small secret file; refuses anything larger. */
+static int read_small(struct cli *c, const char *path, size_t max, uint8_t **out, size_t *len)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	uint8_t *buf;
+	ssize_t n;
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		cli_err(c, "%s: cannot read: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
+		cli_err(c, "%s: not a regular file of at most %zu bytes", path, max);
+		close(fd);
+		return -1;
+	}
+	if (st.st_mode & 077)
+		fprintf(stderr, "ferry: warning: %s is readable by group or others (chmod 600 it)\n", path);
+	buf = malloc(max + 1);
+	if (!buf) {
+		close(fd);
+		return -1;
+	}
+	n = read(fd, buf, max + 1);
+	close(fd);
+	if (n < 0 || (size_t)n > max) {
+		cli_err(c, "%s: cannot read", path);
+		free(buf);
+		return -1;
+	}
+	*out = buf;
+	*len = (size_t)n;
+	return 0;
+}
+
+static int hexval(int ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+int cli_load_secret(struct cli *c)
+{
+	const char *kf = c->key_file, *pf = c->passphrase_file, *env = getenv("FERRY_PASSPHRASE");
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	if (!kf && !pf && !(env && *env)) {
+		kf = c->conf.key_file[0] ? c->conf.key_file : NULL;
+		pf = c->conf.passphrase_file[0] ? c->conf.passphrase_file : NULL;
+	}
+	if (kf && pf)
+		return cli_usage_error(c, "give either a key file or a passphrase, not both");
+	if (kf) {
+		if (read_small(c, kf, 128, &buf, &len))
+			return EXIT_AUTH;
+		/* 32 raw bytes, or 64 hex digits with an optional newline */
+		while (len == 65 || len == 66) {
+			if (buf[len - 1] != '\n' && buf[len - 1] != '\r')
+				break;
+			len--;
+		}
+		if (len == 64) {
+			for (size_t i = 0; i < 32; i++) {
+				int hi = hexval(buf[2 * i]), lo = hexval(buf[2 * i + 1]);
+				if (hi < 0 || lo < 0) {
+					len = 0;
+					break;
+				}
+				buf[i] = (uint8_t)(hi << 4 | lo);
+			}
+			if (len)
+				len = 32;
+		}
+		if (len != 32) {
+			OPENSSL_cleanse(buf, 129);
+			free(buf);
+			cli_err(c, "%s: a key file must hold 32 bytes (or 64 hex digits)", kf);
+			return EXIT_AUTH;
+		}
+		c->secret.kdf = FERRY_KDF_KEYFILE;
+	} else if (pf || (env && *env)) {
+		if (pf) {
+			if (read_small(c, pf, 1024, &buf, &len))
+				return EXIT_AUTH;
+			if (len && buf[len - 1] == '\n')
+				len--;
+			if (len && buf[len - 1] == '\r')
+				len--;
+		} else {
+			len = strlen(env);
+			if (len > 1024) {
+				cli_err(c, "FERRY_PASSPHRASE: longer than 1024 bytes");
+				return EXIT_AUTH;
+			}
+			buf = malloc(len + 1);
+			if (!buf)
+				return EXIT_PARTIAL;
+			memcpy(buf, env, len);
+		}
+		if (len == 0) {
+			free(buf);
+			cli_err(c, "%s: passphrase is empty", pf ? pf : "FERRY_PASSPHRASE");
+			return EXIT_AUTH;
+		}
+		c->secret.kdf = FERRY_KDF_SCRYPT;
+	} else {
+		return EXIT_OK;
+	}
+	c->secret_buf = buf;
+	c->secret_len = len;
+	c->secret.bytes = buf;
+	c->secret.len = len;
+	c->have_secret = 1;
+	return EXIT_OK;
+}
+
+void cli_free_secret(struct cli *c)
+{
+	if (c->secret_buf) {
+		OPENSSL_cleanse(c->secret_buf, c->secret_len);
+		free(c->secret_buf);
+	}
+	c->secret_buf = NULL;
+	c->have_secret = 0;
+}
+
+static int load_conf(struct cli *c)
+{
+	char path[4096], msg[512];
+	int err;
+
+	ferry_conf_defaults(&c->conf);
+	if (c->config_path) {
+		err = ferry_conf_load(&c->conf, c->config_path, msg, sizeof(msg));
+	} else {
+		if (ferry_conf_default_path(path, sizeof(path)))
+			return EXIT_OK;
+		err = ferry_conf_load(&c->conf, path, msg, sizeof(msg));
+		if (err == FERRY_E_NOTFOUND)
+			return EXIT_OK; /* no config file is fine unless one was named */
+	}
+	if (err) {
+		fprintf(stderr, "ferry: config: %s\n", msg);
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli c;
+	int i = 1, rc;
+
+	memset(&c, 0, sizeof(c));
+	/* global options before the command */
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--version")) {
+			printf("ferry %s (%s)\n", FERRY_VERSION_STRING, ferry_version_libs());
+			return EXIT_OK;
+		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			print_help();
+			return EXIT_OK;
+		} else if (!strcmp(a, "--config") && i + 1 < argc) {
+			c.config_path = argv[++i];
+		} else if (!strncmp(a, "--config=", 9)) {
+			c.config_path = a + 9;
+		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+			c.quiet = 1;
+		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+			c.verbose = 1;
+		} else {
+			return cli_usage_error(&c, "unknown option '%s'", a);
+		}
+	}
+	if (i >= argc) {
+		print_usage(stderr);
+		return EXIT_USAGE;
+	}
+	const char *name = argv[i];
+	if (!strcmp(name, "help")) {
+		if (i + 1 < argc)
+			return help_command(argv[i + 1]);
+		print_help();
+		return EXIT_OK;
+	}
+	if (!strcmp(name, "version")) {
+		printf("ferry %s (%s)\n", FERRY_VERSION_STRING, ferry_version_libs());
+		return EXIT_OK;
+	}
+	const struct command *cmd = find_command(name);
+	if (!cmd)
+		return cli_usage_error(&c, "unknown command '%s'", name);
+	c.cmd = cmd->name;
+	/* commands parse their own options with getopt_long; argv[0] becomes the command */
+	rc = cmd->fn(&c, argc - i, argv + i);
+	cli_free_secret(&c);
+	if (c.problems)
+		json_object_put(c.problems);
+	return rc;
+}
+
+int cli_common_opt(struct cli *c, int opt, const char *arg)
+{
+	switch (opt) {
+	case 'q': c->quiet = 1; return 1;
+	case 'v': c->verbose = 1; return 1;
+	case 'J': c->json = 1; return 1;
+	case 'C': c->config_path = arg; return 1;
+	case 'P': c->passphrase_file = arg; return 1;
+	case 'K': c->key_file = arg; return 1;
+	}
+	return 0;
+}
+
+int cli_load_conf(struct cli *c)
+{
+	return load_conf(c);
+}
+
+int cli_help(struct cli *c)
+{
+	return help_command(c->cmd);
+}

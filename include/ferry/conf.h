@@ -1,0 +1,44 @@
+/* ferry.conf: the one INI config file ($XDG_CONFIG_HOME/ferry/ferry.conf or --config FILE). */
+#ifndef FERRY_CONF_H
+#define FERRY_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ferry/ferry.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct ferry_conf {
+	/* [store] defaults for `ferry init` */
+	int compress;        /* -1 unset, 0 none, 1..19 */
+	uint32_t chunk_size; /* 0 unset */
+	/* [keys] */
+	char passphrase_file[4096];
+	char key_file[4096];
+	/* [transfer] */
+	uint64_t memory; /* bytes, 0 unset */
+	int jobs;        /* 0 unset */
+};
+
+void ferry_conf_defaults(struct ferry_conf *c);
+/*
+ * Parses path into c. Returns FERRY_OK, FERRY_E_NOTFOUND when the file does not
+ * exist, or FERRY_E_CONFIG with msg naming the file, line and reason.
+ */
+int ferry_conf_load(struct ferry_conf *c, const char *path, char *msg, size_t msglen) FERRY_MUST_CHECK;
+/* Parses a config held in memory (fuzzing, tests); name is used in messages. */
+int ferry_conf_parse(struct ferry_conf *c, const char *text, size_t len, const char *name, char *msg,
+		     size_t msglen) FERRY_MUST_CHECK;
+/* The default path: $XDG_CONFIG_HOME/ferry/ferry.conf, else $HOME/.config/ferry/ferry.conf. */
+int ferry_conf_default_path(char *out, size_t len);
+
+/* "4M", "64KiB", "1G", "512": bytes. Returns 0 on success. */
+int ferry_parse_size(const char *s, uint64_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,70 @@
+/*
+ * ferry stores: init/open a store, push a tree into a new snapshot, pull a
+ * snapshot back, verify, list. This is the synchronous local implementation;
+ * the io_uring pipeline and the backend vtable replace its I/O underneath.
+ */
+#ifndef FERRY_STORE_H
+#define FERRY_STORE_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "ferry/codec.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Problems met while running: called once per problem, with the file path or object it concerns. */
+typedef void (*ferry_problem_fn)(void *arg, const char *what, const char *chunk, int err, const char *detail);
+
+struct ferry_run {
+	ferry_problem_fn problem; /* may be NULL */
+	void *problem_arg;
+	int verbose;
+	int dry_run;
+	/* statistics, filled by the run */
+	uint64_t files_total;
+	uint64_t files_transferred;
+	uint64_t bytes_read;
+	uint64_t bytes_written;
+	uint64_t objects_checked;
+	uint64_t chunks_checked;
+	uint64_t errors;
+	uint64_t integrity_errors; /* the subset of errors that are corruption or tampering */
+	char snapshot[64]; /* snapshot written (push) or read (pull) */
+};
+
+struct ferry_store;
+
+struct ferry_init_opts {
+	uint32_t chunk_size; /* 0: FERRY_CHUNK_DEFAULT */
+	int level;           /* 0..19, -1: default (3) */
+	unsigned log2n;      /* scrypt cost, 0: default */
+};
+
+/* Creates a store at path; refuses a non-empty directory that is not a store. */
+int ferry_store_init(const char *path, const struct ferry_init_opts *o, const struct ferry_secret *secret,
+		     char *msg, size_t msglen) FERRY_MUST_CHECK;
+/* Opens a store; secret may be NULL for a plain store. */
+int ferry_store_open(struct ferry_store **out, const char *path, const struct ferry_secret *secret, char *msg,
+		     size_t msglen) FERRY_MUST_CHECK;
+void ferry_store_close(struct ferry_store *s);
+int ferry_store_encrypted(const struct ferry_store *s);
+
+int ferry_push(struct ferry_store *s, const char *src, struct ferry_run *r) FERRY_MUST_CHECK;
+/* snap NULL or "" means the latest. includes: NULL-terminated glob list, or NULL for all. */
+int ferry_pull(struct ferry_store *s, const char *snap, const char *dst, const char *const *includes,
+	       struct ferry_run *r) FERRY_MUST_CHECK;
+int ferry_verify(struct ferry_store *s, int read_data, struct ferry_run *r) FERRY_MUST_CHECK;
+
+/* Snapshot ids, oldest first, written one per line to out. */
+int ferry_snapshots(struct ferry_store *s, FILE *out, char *msg, size_t msglen) FERRY_MUST_CHECK;
+/* Lists entries of a snapshot (latest if snap is NULL) under prefix (may be NULL). */
+int ferry_ls(struct ferry_store *s, const char *snap, const char *prefix, FILE *out, char *msg,
+	     size_t msglen) FERRY_MUST_CHECK;
+
+#ifdef __cplusplus
+}
+#endif
+#endif

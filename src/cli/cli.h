@@ -1,0 +1,61 @@
+/* Shared state of the ferry CLI: options every command takes, output helpers, exit codes. */
+#ifndef FERRY_CLI_H
+#define FERRY_CLI_H
+
+#include <stdint.h>
+
+#include "ferry/codec.h"
+#include "ferry/conf.h"
+#include "ferry/store.h"
+
+enum {
+	EXIT_OK = 0,
+	EXIT_PARTIAL = 1,   /* some files failed */
+	EXIT_USAGE = 2,     /* usage or config error */
+	EXIT_INTEGRITY = 3, /* integrity failure */
+	EXIT_LOCKED = 4,    /* store locked by another run */
+	EXIT_AUTH = 5,      /* authentication / key failure */
+};
+
+struct cli {
+	const char *cmd;
+	const char *config_path;
+	struct ferry_conf conf;
+	int quiet, verbose, json, dry_run;
+	const char *passphrase_file;
+	const char *key_file;
+	/* the secret, once loaded */
+	uint8_t *secret_buf;
+	size_t secret_len;
+	struct ferry_secret secret;
+	int have_secret;
+	/* problems, kept for --json */
+	struct json_object *problems;
+};
+
+void cli_err(struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cli_usage_error(struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Loads the secret from flags, env or config; 0 and have_secret=0 when none was given. */
+int cli_load_secret(struct cli *c);
+void cli_free_secret(struct cli *c);
+int exit_for(int ferry_err);
+/* Global options may also follow the command: handles one, returns 1 when it was one. */
+int cli_common_opt(struct cli *c, int opt, const char *arg);
+int cli_load_conf(struct cli *c);
+int cli_help(struct cli *c);
+
+/* getopt_long entries shared by every command; their short codes are below. */
+#define CLI_COMMON_LONGOPTS                                                     \
+	{ "quiet", no_argument, NULL, 'q' }, { "verbose", no_argument, NULL, 'v' }, \
+	{ "json", no_argument, NULL, 'J' }, { "config", required_argument, NULL, 'C' }, \
+	{ "passphrase-file", required_argument, NULL, 'P' },                   \
+	{ "key-file", required_argument, NULL, 'K' }, { "help", no_argument, NULL, 'h' }
+
+int cmd_init(struct cli *c, int argc, char **argv);
+int cmd_push(struct cli *c, int argc, char **argv);
+int cmd_pull(struct cli *c, int argc, char **argv);
+int cmd_verify(struct cli *c, int argc, char **argv);
+int cmd_snapshots(struct cli *c, int argc, char **argv);
+int cmd_ls(struct cli *c, int argc, char **argv);
+
+#endif
