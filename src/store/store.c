@@ -868,6 +868,22 @@ out:
 	return err;
 }
 
+/* One entry per line: control characters (a newline in a name) are shown as C escapes. */
+static void put_escaped(FILE *out, const char *p)
+{
+	for (; *p; p++) {
+		unsigned char ch = (unsigned char)*p;
+		if (ch == '\\')
+			fputs("\\\\", out);
+		else if (ch == '\n')
+			fputs("\\n", out);
+		else if (ch < 0x20 || ch == 0x7f)
+			fprintf(out, "\\x%02x", ch);
+		else
+			fputc(ch, out);
+	}
+}
+
 int ferry_ls(struct ferry_store *s, const char *snap, const char *prefix, FILE *out, char *msg, size_t msglen)
 {
 	struct ferry_manifest m;
@@ -889,9 +905,15 @@ int ferry_ls(struct ferry_store *s, const char *snap, const char *prefix, FILE *
 			continue;
 		gmtime_r(&mt, &tm);
 		strftime(t, sizeof(t), "%Y-%m-%d %H:%M:%S", &tm);
-		fprintf(out, "%c%04o %12llu %s %s%s%s\n",
+		fprintf(out, "%c%04o %12llu %s ",
 			e->type == FERRY_ENTRY_DIR ? 'd' : e->type == FERRY_ENTRY_SYMLINK ? 'l' : '-', (unsigned)e->mode,
-			(unsigned long long)e->size, t, e->path, e->target ? " -> " : "", e->target ? e->target : "");
+			(unsigned long long)e->size, t);
+		put_escaped(out, e->path);
+		if (e->target) {
+			fputs(" -> ", out);
+			put_escaped(out, e->target);
+		}
+		fputc('\n', out);
 	}
 	ferry_manifest_free(&m);
 	return FERRY_OK;
@@ -1153,7 +1175,11 @@ int ferry_pull(struct ferry_store *s, const char *snap, const char *dst, const c
 
 	err = load_manifest(s, snap, &m, r->snapshot, msg, sizeof(msg));
 	if (err) {
+		/* a snapshot the user named that is not there is a usage error, not corruption */
+		if (err == FERRY_E_NOTFOUND)
+			err = FERRY_E_INVAL;
 		problem(r, s->path, NULL, err, "%s", msg);
+		r->snapshot[0] = 0;
 		return err;
 	}
 	if (!r->dry_run && (e = ensure_dst(dst)) < 0) {
