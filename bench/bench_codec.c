@@ -24,7 +24,7 @@
 #define NCHUNKS 4
 #define REPS 3
 #define AAD_LEN (2 * FERRY_ID_LEN + 8 + FERRY_FRAME_HDR_LEN) /* what frame.c authenticates */
-#define SEED 0x66657272792d3031ull                              /* "ferry-01" */
+#define SEED 0x66657272792d3031ull /* "ferry-01" */
 
 struct corpus {
 	const char *name;
@@ -37,12 +37,12 @@ struct bench {
 	int level;
 	struct ferry_codec *codec;
 	struct ferry_object_hdr obj;
-	uint64_t seed;          /* the codec's xxh3 seed, so raw hashes the same way */
-	uint8_t *dst;           /* scratch output, one frame bound */
-	uint8_t *plain;         /* decoded plaintext */
+	uint64_t seed; /* the codec's xxh3 seed, so raw hashes the same way */
+	uint8_t *dst; /* scratch output, one frame bound */
+	uint8_t *plain; /* decoded plaintext */
 	uint8_t *frames[NCHUNKS]; /* ferry frames of the corpus, for decode */
 	size_t frame_len[NCHUNKS];
-	uint8_t *raw[NCHUNKS];  /* raw library output of the corpus (zstd frames, or ciphertext) */
+	uint8_t *raw[NCHUNKS]; /* raw library output of the corpus (zstd frames, or ciphertext) */
 	size_t raw_len[NCHUNKS];
 	uint8_t raw_tag[NCHUNKS][FERRY_TAG_LEN];
 	ZSTD_CCtx *cctx;
@@ -58,6 +58,8 @@ struct bench {
 typedef void (*op_fn)(struct bench *b, size_t i);
 
 static double min_time = 0.5;
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 static void die(const char *fmt, ...)
 {
@@ -107,18 +109,18 @@ static uint64_t splitmix64(uint64_t *s)
 }
 
 static const char *const words[] = {
-	"alpha", "bravo", "cache", "delta", "error", "fetch", "growth", "header", "index", "join",
-	"kernel", "latency", "merge", "node", "object", "packet", "query", "retry", "shard", "token",
-	"upload", "vector", "write", "yield", "zone", "backup", "commit", "disk", "ferry", "store",
-	"chunk", "frame", "stream", "socket", "thread", "buffer", "client", "server", "timeout", "user",
+    "alpha",  "bravo",   "cache",  "delta",  "error",  "fetch",  "growth", "header", "index",   "join",
+    "kernel", "latency", "merge",  "node",   "object", "packet", "query",  "retry",  "shard",   "token",
+    "upload", "vector",  "write",  "yield",  "zone",   "backup", "commit", "disk",   "ferry",   "store",
+    "chunk",  "frame",   "stream", "socket", "thread", "buffer", "client", "server", "timeout", "user",
 };
 #define NWORDS (sizeof(words) / sizeof(words[0]))
 
 /* JSON-lines log records built from a small vocabulary: compresses like real logs do. */
 static void make_text(uint8_t *out, size_t len)
 {
-	static const char *const levels[] = { "debug", "info", "info", "info", "warn", "error" };
-	static const unsigned status[] = { 200, 200, 200, 201, 204, 304, 404, 500 };
+	static const char *const levels[] = {"debug", "info", "info", "info", "warn", "error"};
+	static const unsigned status[] = {200, 200, 200, 201, 204, 304, 404, 500};
 	uint64_t s = SEED, ts = 1700000000000ull;
 	size_t pos = 0;
 	char line[512];
@@ -166,7 +168,8 @@ static void ferry_encode_op(struct bench *b, size_t i)
 	size_t n;
 
 	check(ferry_frame_encode(b->codec, &b->obj, (uint32_t)i, i == NCHUNKS - 1, chunk(b, i), CHUNK, b->dst,
-				 ferry_frame_bound(CHUNK), &n, NULL), "ferry_frame_encode");
+				 ferry_frame_bound(CHUNK), &n, NULL),
+	      "ferry_frame_encode");
 }
 
 static void ferry_decode_op(struct bench *b, size_t i)
@@ -174,7 +177,8 @@ static void ferry_decode_op(struct bench *b, size_t i)
 	size_t n;
 
 	check(ferry_frame_decode(b->codec, &b->obj, (uint32_t)i, i == NCHUNKS - 1, b->frames[i], b->frame_len[i],
-				 b->plain, CHUNK, &n), "ferry_frame_decode");
+				 b->plain, CHUNK, &n),
+	      "ferry_frame_decode");
 }
 
 static void raw_xxh3_op(struct bench *b, size_t i)
@@ -493,7 +497,7 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-	struct corpus text = { "text", NULL }, rnd = { "random", NULL };
+	struct corpus text = {"text", NULL}, rnd = {"random", NULL};
 	const char *corpus_out = NULL;
 	struct bench b;
 	char name[64];
@@ -518,7 +522,7 @@ int main(int argc, char **argv)
 	rnd.data = xmalloc((size_t)NCHUNKS * CHUNK);
 	make_random(rnd.data, (size_t)NCHUNKS * CHUNK);
 
-	struct ferry_keys keys = { .encrypted = 1 };
+	struct ferry_keys keys = {.encrypted = 1};
 	check(ferry_random(keys.store_id, sizeof(keys.store_id)), "ferry_random");
 	check(ferry_random(keys.data_key, sizeof(keys.data_key)), "ferry_random");
 	check(ferry_random(&keys.hash_seed, sizeof(keys.hash_seed)), "ferry_random");
@@ -548,7 +552,7 @@ int main(int argc, char **argv)
 	const struct {
 		const struct corpus *c;
 		int level;
-	} zruns[] = { { &text, 1 }, { &text, 3 }, { &text, 9 }, { &rnd, 3 } };
+	} zruns[] = {{&text, 1}, {&text, 3}, {&text, 9}, {&rnd, 3}};
 	for (size_t z = 0; z < sizeof(zruns) / sizeof(zruns[0]); z++) {
 		bench_init(&b, zruns[z].c, zruns[z].level, NULL);
 		bench_init_zstd(&b);

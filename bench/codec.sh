@@ -15,7 +15,7 @@ echo "commit:  $(git rev-parse --short HEAD 2>/dev/null || echo none)$(git diff 
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')," \
 	"family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' ')" \
 	"model $(grep -m1 '^model' /proc/cpuinfo | cut -d: -f2 | tr -d ' ')"
-echo "kernel:  $(uname -r)"
+echo "kernel:  $(uname -r); load average before: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the numbers)"
 echo "tools:   $(gcc --version | head -1); $(zstd --version | sed 's/^\*\** *//;s/ *\**$//'); $(openssl version); $(xxhsum --version 2>&1 | head -1)"
 echo
 
@@ -54,4 +54,4 @@ echo
 echo "\$ xxhsum -q -b5,7,11 -B$CHUNK -i1   (5 = XXH3_64b, 7 = XXH3_64b w/seed, 11 = XXH128; dispatched SIMD)"
 xxhsum -q -b5,7,11 -B"$CHUNK" -i1 2>&1 | tr '\r' '\n' | grep -E '^ *[0-9]+#'
 echo
-echo "== done"
+echo "== done; load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

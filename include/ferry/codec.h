@@ -156,7 +156,8 @@ int ferry_frame_peek(const void *frame, size_t len, struct ferry_frame_info *fi)
  * index says it is the final chunk. Writes the plaintext to dst (capacity dst_cap).
  * Errors: FORMAT/VERSION (not a frame), FOREIGN (other object), ORDER (other position),
  * TRUNCATED (last-chunk flag disagrees, or frame shorter than its header says),
- * AUTH (tag mismatch), CHECKSUM (xxh3 mismatch), COMPRESS (zstd refused the payload).
+ * AUTH (tag mismatch), CHECKSUM (xxh3 mismatch, or a payload zstd cannot decode to
+ * exactly plain_len bytes), TOOBIG (plain_len larger than dst_cap or the codec's max).
  */
 int ferry_frame_decode(struct ferry_codec *c, const struct ferry_object_hdr *obj, uint32_t index,
 		       int last, const void *frame, size_t frame_len, void *dst, size_t dst_cap,

@@ -74,6 +74,11 @@ int ferry_config_decode(const uint8_t *buf, size_t len, struct ferry_store_confi
 		return FERRY_E_FORMAT;
 	if (enc && cfg->kdf != FERRY_KDF_SCRYPT && cfg->kdf != FERRY_KDF_KEYFILE)
 		return cfg->kdf == FERRY_KDF_NONE ? FERRY_E_FORMAT : FERRY_E_UNSUPPORTED;
+	if (cfg->kdf != FERRY_KDF_SCRYPT && (cfg->scrypt_log2n || cfg->scrypt_r || cfg->scrypt_p))
+		return FERRY_E_FORMAT;
+	if (!enc && !(all_zero(cfg->salt, sizeof(cfg->salt)) && all_zero(cfg->wrap_nonce, sizeof(cfg->wrap_nonce)) &&
+		      all_zero(cfg->wrapped_key, sizeof(cfg->wrapped_key))))
+		return FERRY_E_FORMAT;
 	if (cfg->kdf == FERRY_KDF_SCRYPT) {
 		/* bound the memory a hostile config can make us spend: 128 * r * N */
 		if (cfg->scrypt_log2n < 1 || cfg->scrypt_log2n > FERRY_SCRYPT_LOG2N_MAX || cfg->scrypt_r < 1 ||

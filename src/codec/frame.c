@@ -240,7 +240,8 @@ int ferry_frame_encode(struct ferry_codec *c, const struct ferry_object_hdr *obj
 	put_le64(out + 32, hash);
 
 	if (!encrypted) {
-		memcpy(out + FERRY_FRAME_HDR_LEN, payload, plen);
+		if (plen)
+			memcpy(out + FERRY_FRAME_HDR_LEN, payload, plen);
 	} else {
 		uint8_t nonce[12], aad[AAD_LEN];
 		int outl;
@@ -352,7 +353,7 @@ int ferry_frame_decode(struct ferry_codec *c, const struct ferry_object_hdr *obj
 		size_t n = ZSTD_decompressDCtx(c->dctx, dst, fi.plain_len, payload, plen);
 		if (ZSTD_isError(n) || n != fi.plain_len)
 			return FERRY_E_CHECKSUM;
-	} else if (!encrypted) {
+	} else if (!encrypted && plen) {
 		memcpy(dst, payload, plen);
 	}
 	if (XXH3_64bits_withSeed(dst, fi.plain_len, c->keys.hash_seed) != fi.hash)

@@ -4,6 +4,7 @@
  * usage: mkevil STORE
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ferry/codec.h"
@@ -63,7 +64,10 @@ int main(int argc, char **argv)
 		return 1;
 	snprintf(path, sizeof(path), "%s/snapshots/29990101T000000Z-evil0000", argv[1]);
 	f = fopen(path, "wb");
-	if (!f || fwrite(ob.data, 1, ob.len, f) != ob.len || fclose(f))
-		return 1;
-	return 0;
+	int rc = (!f || fwrite(ob.data, 1, ob.len, f) != ob.len || fclose(f)) ? 1 : 0;
+	ferry_objbuf_free(&ob);
+	free(plain);
+	ferry_manifest_free(&m);
+	ferry_codec_destroy(c);
+	return rc;
 }

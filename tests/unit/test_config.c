@@ -347,6 +347,9 @@ static void test_decode_fields(void **state)
 	EXPECT_ERR(reencode(&m), FERRY_E_FORMAT);
 	m = cfg;
 	m.kdf = FERRY_KDF_KEYFILE;
+	m.scrypt_log2n = 0;
+	m.scrypt_r = 0;
+	m.scrypt_p = 0;
 	CTX("key file kdf");
 	EXPECT_ERR(reencode(&m), FERRY_OK);
 
@@ -423,6 +426,57 @@ static void test_unlock_binding(void **state)
 	ferry_keys_wipe(&keys);
 }
 
+/* Field offsets and the key wrap, rebuilt independently from docs/FORMAT.md section 5. */
+static void test_layout(void **state)
+{
+	uint8_t kf[FERRY_KEY_LEN], buf[FERRY_CONFIG_LEN], key[FERRY_KEY_LEN];
+	struct ferry_secret s = { FERRY_KDF_KEYFILE, kf, sizeof(kf) };
+	struct ferry_secret pw = passphrase(pass);
+	struct ferry_store_config cfg;
+	struct ferry_keys keys;
+
+	(void)state;
+	assert_int_equal(ferry_random(kf, sizeof(kf)), FERRY_OK);
+	assert_int_equal(ferry_config_create(&cfg, 0x00123000u, 9, &s, 0, &keys), FERRY_OK);
+	ferry_config_encode(&cfg, buf);
+	assert_memory_equal(buf, "FRYS", 4);
+	assert_int_equal(buf[4] | buf[5] << 8, 1);
+	assert_int_equal(buf[6] | buf[7] << 8, FERRY_CFG_ENCRYPTED);
+	assert_memory_equal(buf + 8, cfg.store_id, 16);
+	assert_memory_equal(buf + 24, "\x00\x30\x12\x00", 4);
+	assert_int_equal(buf[28], 9);
+	assert_int_equal(buf[29], FERRY_KDF_KEYFILE);
+	assert_int_equal(buf[30], 0);
+	assert_int_equal(buf[31], 0);
+	uint64_t created = 0;
+	for (int i = 7; i >= 0; i--)
+		created = created << 8 | buf[40 + i];
+	assert_true(created == cfg.created);
+	assert_memory_equal(buf + 48, cfg.salt, 32);
+	assert_memory_equal(buf + 80, cfg.wrap_nonce, 12);
+	assert_true(all_zero(buf + 140, 12));
+	uint64_t h = XXH3_64bits(buf, 152), stored = 0;
+	for (int i = 7; i >= 0; i--)
+		stored = stored << 8 | buf[152 + i];
+	assert_true(h == stored);
+	/* key file: the KEK is the file's bytes; AAD is bytes 0..79 */
+	assert_int_equal(ferry_gcm_open(kf, buf + 80, 12, buf, 80, buf + 92, 32, buf + 124, key), FERRY_OK);
+	assert_memory_equal(key, keys.data_key, 32);
+	ferry_keys_wipe(&keys);
+
+	/* passphrase: the KEK is scrypt(passphrase, salt, 2^log2n, r, p) */
+	assert_int_equal(ferry_config_create(&cfg, 1u << 20, 3, &pw, LOG2N, &keys), FERRY_OK);
+	ferry_config_encode(&cfg, buf);
+	assert_int_equal(buf[29], FERRY_KDF_SCRYPT);
+	assert_int_equal(buf[30], LOG2N);
+	assert_memory_equal(buf + 32, "\x08\x00\x00\x00\x01\x00\x00\x00", 8);
+	uint8_t kek[32];
+	assert_int_equal(ferry_scrypt(pass, strlen(pass), buf + 48, 32, 1u << LOG2N, 8, 1, kek, sizeof(kek)), FERRY_OK);
+	assert_int_equal(ferry_gcm_open(kek, buf + 80, 12, buf, 80, buf + 92, 32, buf + 124, key), FERRY_OK);
+	assert_memory_equal(key, keys.data_key, 32);
+	ferry_keys_wipe(&keys);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -434,6 +488,7 @@ int main(void)
 		cmocka_unit_test(test_decode_every_bit),
 		cmocka_unit_test(test_decode_fields),
 		cmocka_unit_test(test_unlock_binding),
+		cmocka_unit_test(test_layout),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
