@@ -58,6 +58,7 @@ struct bench {
 typedef void (*op_fn)(struct bench *b, size_t i);
 
 static double min_time = 0.5;
+static const char *only; /* run only the lines whose name contains this */
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
@@ -370,6 +371,8 @@ static void line(const char *name, struct bench *b, op_fn ferry, op_fn raw, op_f
 {
 	double f = 0, r = 0, s = 0;
 
+	if (only && !strstr(name, only))
+		return;
 	for (int rep = 0; rep < REPS; rep++) {
 		double v;
 
@@ -490,7 +493,9 @@ static void write_corpus(const char *path, const struct corpus *c)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: bench_codec [--min-time SECONDS] [--write-corpus PATH]\n"
+	fprintf(stderr, "usage: bench_codec [--min-time SECONDS] [--only TEXT] [--write-corpus PATH]\n"
+			"  --min-time SECONDS   length of each timed run (default 0.5)\n"
+			"  --only TEXT          run only the lines whose stage name contains TEXT\n"
 			"  --write-corpus PATH  write the text corpus to PATH and exit\n");
 	exit(2);
 }
@@ -507,6 +512,8 @@ int main(int argc, char **argv)
 			min_time = strtod(argv[++i], NULL);
 		else if (!strcmp(argv[i], "--write-corpus") && i + 1 < argc)
 			corpus_out = argv[++i];
+		else if (!strcmp(argv[i], "--only") && i + 1 < argc)
+			only = argv[++i];
 		else
 			usage();
 	}

@@ -17,8 +17,9 @@ extern "C" {
 
 #define FERRY_PATH_MAX 4095
 #define FERRY_ENTRY_FIXED_LEN 84
+#define FERRY_ENTRY_MAX_LEN (FERRY_ENTRY_FIXED_LEN + 2 * FERRY_PATH_MAX)
 #define FERRY_MANIFEST_HDR_LEN 24
-#define FERRY_MANIFEST_MAX_ENTRIES (1ull << 32)
+#define FERRY_MANIFEST_TRAILER_LEN 16
 
 struct ferry_entry {
 	uint8_t type;
@@ -29,11 +30,32 @@ struct ferry_entry {
 	uint8_t hash[16]; /* xxh128 of the file's bytes, big-endian (as xxhsum prints) */
 	uint8_t object_id[FERRY_ID_LEN];
 	uint32_t first_chunk;
-	uint32_t chunk_count; /* 0 for empty files, directories, symlinks */
-	uint64_t object_size; /* stored size of the whole object, for verify without reading data */
-	char *path;           /* relative, '/'-separated, no NUL */
-	char *target;         /* symlink target, else NULL */
+	uint32_t chunk_offset; /* where the file starts inside its first chunk (packed small files) */
+	uint32_t chunk_count;  /* 0 for empty files, directories, symlinks */
+	uint64_t object_size;  /* stored size of the whole object, for verify without reading data */
+	char *path;            /* relative, '/'-separated, no NUL */
+	char *target;          /* symlink target, else NULL */
 };
+
+/* ---- one entry at a time (streaming writers and readers) ---- */
+
+/* Encoded size of e; 0 when a string is empty or too long. */
+size_t ferry_entry_size(const struct ferry_entry *e);
+void ferry_entry_encode(const struct ferry_entry *e, uint8_t *out);
+/*
+ * Decodes one entry from p[avail]. path/target are copied into strs (capacity
+ * 2 * (FERRY_PATH_MAX + 1)) and e's pointers point there. FERRY_E_TRUNCATED when
+ * avail does not yet hold the whole entry (need more bytes), FERRY_E_FORMAT when
+ * it can never be one. *used receives the entry's length.
+ */
+int ferry_entry_decode(const uint8_t *p, size_t avail, struct ferry_entry *e, char *strs,
+		       size_t *used) FERRY_MUST_CHECK;
+void ferry_manifest_header_encode(uint64_t created, uint8_t out[FERRY_MANIFEST_HDR_LEN]);
+int ferry_manifest_header_decode(const uint8_t *p, size_t len, uint64_t *created) FERRY_MUST_CHECK;
+void ferry_manifest_trailer_encode(uint64_t count, uint8_t out[FERRY_MANIFEST_TRAILER_LEN]);
+int ferry_manifest_trailer_decode(const uint8_t *p, size_t len, uint64_t *count) FERRY_MUST_CHECK;
+
+/* ---- whole manifests in memory (small snapshots, tests, fuzzing) ---- */
 
 struct ferry_manifest {
 	uint64_t created;

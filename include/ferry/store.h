@@ -23,6 +23,16 @@ struct ferry_run {
 	void *problem_arg;
 	int verbose;
 	int dry_run;
+	/* resources: 0 means the default */
+	int jobs;            /* worker threads (default: the cores) */
+	uint64_t memory;     /* buffer budget in bytes (default 256 MiB) */
+	int direct;          /* O_DIRECT reads of source files */
+	unsigned depth;      /* io_uring queue depth (default 64) */
+	uint64_t small_file; /* files below this are packed (default 1 MiB) */
+	uint64_t pack_size;  /* target pack object size (default 64 MiB) */
+	/* progress, called now and then on the loop's thread (may be NULL) */
+	void (*progress)(void *arg, const struct ferry_run *r);
+	void *progress_arg;
 	/* statistics, filled by the run */
 	uint64_t files_total;
 	uint64_t files_transferred;

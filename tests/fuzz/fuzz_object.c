@@ -10,6 +10,11 @@
 #include "ferry/codec.h"
 #include "fuzz_keys.h"
 
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static struct ferry_codec *plain_codec, *sealed_codec;
+
 /*
  * A copy of the input whose footer carries the right index hash, or NULL when the footer
  * does not decode or the hash was right already. Without this almost every mutation of
@@ -34,11 +39,6 @@ static uint8_t *fix_index_hash(const uint8_t *data, size_t size)
 	ferry_object_footer_encode(&f, copy + size - FERRY_OBJ_FOOTER_LEN);
 	return copy;
 }
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static struct ferry_codec *plain_codec, *sealed_codec;
 
 /* What the chunk callback saw: chunks must come in order, each read in full. */
 struct walk {

@@ -160,9 +160,10 @@ static void object_seed(struct ferry_codec *c, int encrypted, const char *name, 
 	if (len == 0) {
 		/*
 		 * An empty object (one empty chunk) makes ferry_object_decode_mem hand
-		 * ferry_frame_decode a NULL buffer, which reaches memcpy(NULL, ..., 0): UB that
-		 * UBSan aborts on. Until the codec is fixed these seeds live in regressions/,
-		 * not in the corpus, so fuzzing is not stopped at its first input.
+		 * ferry_frame_decode a NULL buffer of capacity 0, which reaches memcpy(NULL, p, 0)
+		 * (plain) or NULL + 0 (encrypted): UB that UBSan aborts on. These inputs live in
+		 * regressions/, which run.sh replays, rather than in the corpus, so a fuzz run is
+		 * not stopped at its first input; once the codec is fixed they can join the corpus.
 		 */
 		put_in("regressions", "fuzz_object", name, out, n);
 		return;

@@ -142,8 +142,9 @@ static void spec_open(struct spec_store *s, const char *name, const uint8_t *sec
 	free(c);
 }
 
-/* Decodes a whole object by FORMAT.md §3-4; returns its plaintext. */
-static uint8_t *spec_object(struct spec_store *s, const uint8_t *o, size_t size, size_t *plain_len)
+/* Decodes a whole object by FORMAT.md §3-4; returns its plaintext, and where each chunk starts in it. */
+static uint8_t *spec_object(struct spec_store *s, const uint8_t *o, size_t size, size_t *plain_len,
+			    uint64_t **chunk_starts)
 {
 	assert_true(size >= 72);
 	assert_memory_equal(o, "FRYO", 4);
@@ -165,6 +166,10 @@ static uint8_t *spec_object(struct spec_store *s, const uint8_t *o, size_t size,
 	size_t pos = 0;
 	uint64_t expect_off = 32;
 	assert_non_null(out);
+	if (chunk_starts) {
+		*chunk_starts = calloc(count + 1, sizeof(uint64_t));
+		assert_non_null(*chunk_starts);
+	}
 	for (uint32_t i = 0; i < count; i++) {
 		const uint8_t *ie = o + index_off + 16ull * i;
 		uint64_t off = le(ie, 8);
@@ -172,6 +177,8 @@ static uint8_t *spec_object(struct spec_store *s, const uint8_t *o, size_t size,
 		const uint8_t *h = o + off;
 		int last = i + 1 == count;
 
+		if (chunk_starts)
+			(*chunk_starts)[i] = pos;
 		assert_int_equal(off, expect_off);
 		expect_off += flen;
 		assert_memory_equal(h, "FRYC", 4);
@@ -260,11 +267,15 @@ static void spec_check(const char *name, const uint8_t *secret, size_t secret_le
 	snprintf(rel, sizeof(rel), "snapshots/%s", snap);
 	free(snap);
 	uint8_t *mo = slurp_at(name, rel, &n);
-	uint8_t *m = spec_object(&s, mo, n, &mlen);
+	uint8_t *m = spec_object(&s, mo, n, &mlen, NULL);
 	free(mo);
 	assert_memory_equal(m, "FRYM", 4);
 	assert_int_equal(le(m + 4, 4), 1);
-	uint64_t count = le(m + 16, 8);
+	assert_int_equal(le(m + 16, 8), 0);
+	assert_true(mlen >= 40);
+	const uint8_t *trailer = m + mlen - 16;
+	assert_memory_equal(trailer + 12, "FRYE", 4);
+	uint64_t count = le(trailer, 8);
 	const uint8_t *p = m + 24;
 	for (uint64_t i = 0; i < count; i++) {
 		uint16_t pl = (uint16_t)le(p + 2, 2), tl = (uint16_t)le(p + 80, 2);
@@ -282,11 +293,20 @@ static void spec_check(const char *name, const uint8_t *secret, size_t secret_le
 				for (int b = 0; b < 16; b++)
 					sprintf(hx + 2 * b, "%02x", p[48 + b]);
 				snprintf(orel, sizeof(orel), "data/%.2s/%s", hx, hx);
-				size_t osz;
+				size_t osz, olen;
+				uint64_t *starts;
 				uint8_t *obj = slurp_at(name, orel, &osz);
 				assert_int_equal(osz, le(p + 72, 8));
-				got = spec_object(&s, obj, osz, &got_len);
+				uint8_t *plain = spec_object(&s, obj, osz, &olen, &starts);
 				free(obj);
+				/* the file: from chunk_offset into chunk first_chunk, size bytes */
+				uint64_t start = starts[le(p + 64, 4)] + le(p + 20, 4);
+				assert_true(start + want_len <= olen);
+				got = malloc(want_len + 1);
+				memcpy(got, plain + start, want_len);
+				got_len = want_len;
+				free(starts);
+				free(plain);
 			}
 			assert_int_equal(got_len, want_len);
 			if (want_len)
@@ -305,7 +325,7 @@ static void spec_check(const char *name, const uint8_t *secret, size_t secret_le
 		}
 		p += 84 + pl + tl;
 	}
-	assert_ptr_equal(p, m + mlen);
+	assert_ptr_equal(p, trailer);
 	assert_int_equal(seen_files, NFILES);
 	assert_int_equal(seen_link, 1);
 	free(m);

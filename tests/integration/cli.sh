@@ -149,7 +149,7 @@ grep_err "truncated|size" "truncation reported"
 # ---- hostile manifest
 unset FERRY_PASSPHRASE
 expect 0 "init plain store" "$ferry" init "$work/plain"
-"$mkevil" "$work/plain" && ok "hostile snapshot written" || bad "hostile snapshot written"
+"$mkevil" "$work/plain" 2>"$work/err" && ok "hostile snapshot written" || bad "hostile snapshot written"
 mkdir -p "$work/evil-dst"
 expect 3 "hostile paths refused" "$ferry" pull "$work/plain" "$work/evil-dst/in"
 grep_err "/tmp/ferry-evil-absolute: unsafe path" "absolute path named"

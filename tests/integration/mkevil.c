@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "ferry/codec.h"
 #include "ferry/manifest.h"
@@ -33,8 +34,10 @@ int main(int argc, char **argv)
 	n = fread(buf, 1, sizeof(buf), f);
 	fclose(f);
 	if (ferry_config_decode(buf, n, &cfg) || ferry_config_unlock(&cfg, NULL, &keys) ||
-	    ferry_codec_create(&c, &keys, 0, cfg.chunk_size))
+	    ferry_codec_create(&c, &keys, 0, cfg.chunk_size)) {
+		fprintf(stderr, "mkevil: %s: not a plain ferry store\n", argv[1]);
 		return 1;
+	}
 
 	static const struct {
 		uint8_t type;
@@ -56,12 +59,18 @@ int main(int argc, char **argv)
 		e.path = (char *)ents[i].path;
 		e.target = (char *)ents[i].target;
 		ferry_hash128_encode(ferry_hash128("", 0), e.hash); /* empty files: no object needed */
-		if (ferry_manifest_add(&m, &e))
+		if (ferry_manifest_add(&m, &e)) {
+			fprintf(stderr, "mkevil: cannot add %s\n", e.path);
 			return 1;
+		}
 	}
 	if (ferry_manifest_encode(&m, &plain, &plen) ||
-	    ferry_object_encode_mem(c, 0, plain, plen, cfg.chunk_size, &ob, NULL))
+	    ferry_object_encode_mem(c, 0, plain, plen, cfg.chunk_size, &ob, NULL)) {
+		fprintf(stderr, "mkevil: cannot encode the manifest\n");
 		return 1;
+	}
+	snprintf(path, sizeof(path), "%s/snapshots", argv[1]);
+	mkdir(path, 0755); /* a new store makes its directories lazily */
 	snprintf(path, sizeof(path), "%s/snapshots/29990101T000000Z-evil0000", argv[1]);
 	f = fopen(path, "wb");
 	int rc = (!f || fwrite(ob.data, 1, ob.len, f) != ob.len || fclose(f)) ? 1 : 0;

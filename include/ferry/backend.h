@@ -1,0 +1,179 @@
+/*
+ * ferry storage backends: one vtable per backend (posix, s3, …), completion-based so
+ * io_uring and curl's multi interface fit the same event loop.
+ *
+ * Shape (after fio's ioengine_ops and curl's Curl_ssl): name, ABI version,
+ * capability bits, the size of the backend's private state (the core allocates it),
+ * then the hooks. ferry_backend_open() checks the ABI and the required hooks before
+ * any use. Every hook is documented below, in one place.
+ *
+ * Keys are store-relative, '/'-separated ("config", "data/ab/ab…", "snapshots/…").
+ * Errors are negative: -errno for system errors, or -FERRY_E_* (values below 4096
+ * never collide with errno's, so backends use -(4096 + FERRY_E_x), see FERRY_BERR).
+ */
+#ifndef FERRY_BACKEND_H
+#define FERRY_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ferry/ferry.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FERRY_BACKEND_ABI 1
+
+/* capability bits */
+#define FERRY_CAP_RANGED_READ 0x01u   /* read() may start anywhere */
+#define FERRY_CAP_OUT_OF_ORDER 0x02u  /* write() of one object may arrive in any order (offsets or parts) */
+#define FERRY_CAP_SERVER_COPY 0x04u   /* objects can be copied without moving bytes through us */
+#define FERRY_CAP_ATOMIC_RENAME 0x08u /* commit() is an atomic rename */
+#define FERRY_CAP_FIXED_BUFFERS 0x10u /* uses the loop's registered buffers (io_uring fixed buffers) */
+
+/* A backend error code carried in a negative int, next to -errno values. */
+#define FERRY_BERR(e) (-(4096 + (e)))
+/* Turns a negative backend result into a ferry error code. */
+int ferry_backend_err(int res);
+
+struct ferry_loop;
+struct ferry_backend;
+
+/* An event the loop delivers: fn runs on the loop's thread with the operation's result. */
+struct ferry_ev {
+	void (*fn)(struct ferry_ev *ev, int res);
+};
+
+/*
+ * One asynchronous data request, owned by the caller until done() runs. The backend
+ * completes it exactly once, with res = bytes transferred (all of len) or < 0.
+ * Short transfers, EINTR and EAGAIN are the backend's to retry, never the caller's.
+ */
+struct ferry_io {
+	struct ferry_ev ev; /* for the backend's use */
+	void (*done)(struct ferry_io *io);
+	int res;
+	void *buf;
+	size_t len;
+	uint64_t off;  /* byte offset in the object */
+	int buf_index; /* index of a registered buffer holding buf, or -1 */
+	void *user;    /* the caller's */
+	/* the backend's bookkeeping */
+	void *bobj;
+	size_t progress;
+	intptr_t user_fd;
+	int is_write;
+};
+
+struct ferry_wobj; /* an object being written: backend-defined */
+struct ferry_robj; /* an object open for reading: backend-defined */
+
+typedef int (*ferry_list_fn)(void *arg, const char *key, uint64_t size);
+
+struct ferry_backend_ops {
+	const char *name;  /* "posix", "s3": the URL scheme it serves */
+	unsigned abi;      /* FERRY_BACKEND_ABI it was built against */
+	unsigned caps;     /* FERRY_CAP_* */
+	size_t priv_size;  /* bytes of private state the core allocates (zeroed) before open */
+
+	/* open: attach to `location` (a path, or a URL), creating nothing. loop is where
+	 * asynchronous hooks submit their work. Required. */
+	int (*open)(struct ferry_backend *b, const char *location, struct ferry_loop *loop);
+	/* close: release everything; every request has completed. Required. */
+	void (*close)(struct ferry_backend *b);
+
+	/* ---- small whole objects, synchronous (config, manifests, locks) ---- */
+	/* get: read a whole object of at most max bytes into a malloc'd buffer. -ENOENT if absent,
+	 * FERRY_BERR(FERRY_E_TOOBIG) if larger than max. Required. */
+	int (*get)(struct ferry_backend *b, const char *key, uint8_t **buf, size_t *len, size_t max);
+	/* put: write a whole object atomically (readers see all of it or none). With
+	 * exclusive, fail with -EEXIST if the key exists. Required. */
+	int (*put)(struct ferry_backend *b, const char *key, const void *buf, size_t len, int exclusive);
+	/* stat: size of an object; -ENOENT if absent. Required. */
+	int (*stat)(struct ferry_backend *b, const char *key, uint64_t *size);
+	/* list: call fn for every complete object whose key starts with prefix (in no
+	 * particular order); a non-zero return from fn stops the listing and is returned. Required. */
+	int (*list)(struct ferry_backend *b, const char *prefix, ferry_list_fn fn, void *arg);
+	/* del: remove an object; absent is success. Required. */
+	int (*del)(struct ferry_backend *b, const char *key);
+	/* init_location: make the location usable for a new store (create the directory or check
+	 * the bucket). Fails with -ENOTEMPTY if it holds anything. Optional. */
+	int (*init_location)(struct ferry_backend *b);
+
+	/* ---- the data path, asynchronous ---- */
+	/* wopen: start writing object `key`; nothing is visible under key until commit. Required. */
+	int (*wopen)(struct ferry_backend *b, const char *key, struct ferry_wobj **w);
+	/* write: queue io->len bytes from io->buf at io->off of the object. Required. */
+	int (*write)(struct ferry_backend *b, struct ferry_wobj *w, struct ferry_io *io);
+	/* commit: every write has completed: make the object visible under its key, all of it
+	 * or nothing. With durable, it is on stable storage when commit returns; without,
+	 * the next sync() makes it so. Synchronous; frees w. Required. */
+	int (*commit)(struct ferry_backend *b, struct ferry_wobj *w, int durable);
+	/* sync: make every object committed so far durable (a barrier before a manifest). Optional. */
+	int (*sync)(struct ferry_backend *b);
+	/* abort: drop an object being written; no write is in flight. Frees w. Required. */
+	void (*abort)(struct ferry_backend *b, struct ferry_wobj *w);
+	/* ropen: open an object for ranged reads; *size gets its size. -ENOENT if absent. Required. */
+	int (*ropen)(struct ferry_backend *b, const char *key, struct ferry_robj **r, uint64_t *size);
+	/* read: queue a read of io->len bytes at io->off into io->buf. Reading past the end
+	 * completes with FERRY_BERR(FERRY_E_TRUNCATED). Required. */
+	int (*read)(struct ferry_backend *b, struct ferry_robj *r, struct ferry_io *io);
+	/* rclose: no read is in flight on r. Required. */
+	void (*rclose)(struct ferry_backend *b, struct ferry_robj *r);
+};
+
+struct ferry_backend {
+	const struct ferry_backend_ops *ops;
+	void *priv;
+	struct ferry_loop *loop;
+	char location[4096];
+};
+
+/* Picks the backend for location ("s3://…" or a path / file://…), allocates its private
+ * state and opens it. msg gets a one-line reason on failure. */
+int ferry_backend_open(struct ferry_backend **out, const char *location, struct ferry_loop *loop, char *msg,
+		       size_t msglen) FERRY_MUST_CHECK;
+void ferry_backend_close(struct ferry_backend *b);
+/* Checks an ops table: ABI, required hooks. Returns FERRY_OK or FERRY_E_UNSUPPORTED. */
+int ferry_backend_check(const struct ferry_backend_ops *ops);
+
+extern const struct ferry_backend_ops ferry_posix_backend;
+
+/* ---- the event loop: one io_uring, run by one thread ---- */
+
+struct io_uring_sqe;
+
+struct ferry_loop_opts {
+	unsigned depth; /* queue depth, default 64 */
+	/* buffers to register as fixed buffers (may be NULL) */
+	void **bufs;
+	size_t buf_len;
+	unsigned nbufs;
+};
+
+int ferry_loop_create(struct ferry_loop **out, const struct ferry_loop_opts *o) FERRY_MUST_CHECK;
+/* Registers buffers as fixed buffers (replacing any); 0 when registered, < 0 when the
+ * kernel refused (reads and writes then go without them). */
+int ferry_loop_register(struct ferry_loop *l, void **bufs, unsigned n, size_t len);
+void ferry_loop_unregister(struct ferry_loop *l);
+void ferry_loop_destroy(struct ferry_loop *l);
+/* An SQE to fill, submitting queued ones first when the ring is full. Never NULL. */
+struct io_uring_sqe *ferry_loop_sqe(struct ferry_loop *l, struct ferry_ev *ev);
+/* Submits queued SQEs and dispatches completions: waits for at least one when wait
+ * and something is in flight. Returns the number dispatched or < 0. */
+int ferry_loop_run(struct ferry_loop *l, int wait);
+unsigned ferry_loop_inflight(const struct ferry_loop *l);
+/* Makes room for n SQEs in the submission queue (submitting what is queued), so that a
+ * linked chain is submitted as a whole. */
+void ferry_loop_reserve(struct ferry_loop *l, unsigned n);
+int ferry_loop_fixed(const struct ferry_loop *l); /* buffers registered? */
+/* Adds an fd that becomes readable when others want the loop's attention (worker results). */
+int ferry_loop_watch(struct ferry_loop *l, int fd, struct ferry_ev *ev);
+/* Cancels a watch and runs the loop until nothing is in flight: ev is never called again. */
+void ferry_loop_unwatch(struct ferry_loop *l, struct ferry_ev *ev);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,93 @@
+/* Backend registry: picks the backend for a location, checks its ops, owns its private state. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ferry/backend.h"
+
+static const struct ferry_backend_ops *const builtin[] = {
+	&ferry_posix_backend,
+};
+
+int ferry_backend_err(int res)
+{
+	if (res >= 0)
+		return FERRY_OK;
+	if (res <= -4096)
+		return -res - 4096;
+	return FERRY_E_IO;
+}
+
+int ferry_backend_check(const struct ferry_backend_ops *o)
+{
+	if (!o || !o->name || o->abi != FERRY_BACKEND_ABI)
+		return FERRY_E_UNSUPPORTED;
+	if (!o->open || !o->close || !o->get || !o->put || !o->stat || !o->list || !o->del || !o->wopen ||
+	    !o->write || !o->commit || !o->abort || !o->ropen || !o->read || !o->rclose)
+		return FERRY_E_UNSUPPORTED;
+	return FERRY_OK;
+}
+
+int ferry_backend_open(struct ferry_backend **out, const char *location, struct ferry_loop *loop, char *msg,
+		       size_t msglen)
+{
+	const struct ferry_backend_ops *ops = NULL;
+	const char *colon = strstr(location, "://");
+	struct ferry_backend *b;
+	int ret;
+
+	*out = NULL;
+	if (colon && strncmp(location, "file://", 7) != 0) {
+		for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++)
+			if (strlen(builtin[i]->name) == (size_t)(colon - location) &&
+			    !strncmp(location, builtin[i]->name, (size_t)(colon - location)))
+				ops = builtin[i];
+		if (!ops) {
+			snprintf(msg, msglen, "%s: no backend for this URL scheme in this build", location);
+			return FERRY_E_UNSUPPORTED;
+		}
+	} else {
+		ops = &ferry_posix_backend;
+		if (colon)
+			location += 7;
+	}
+	if (ferry_backend_check(ops)) {
+		snprintf(msg, msglen, "backend %s: incompatible (ABI %u, want %u) or incomplete", ops->name, ops->abi,
+			 FERRY_BACKEND_ABI);
+		return FERRY_E_UNSUPPORTED;
+	}
+	if (strlen(location) >= sizeof(b->location)) {
+		snprintf(msg, msglen, "location too long");
+		return FERRY_E_INVAL;
+	}
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return FERRY_E_NOMEM;
+	b->ops = ops;
+	b->loop = loop;
+	strcpy(b->location, location);
+	if (ops->priv_size && !(b->priv = calloc(1, ops->priv_size))) {
+		free(b);
+		return FERRY_E_NOMEM;
+	}
+	ret = ops->open(b, location, loop);
+	if (ret < 0) {
+		snprintf(msg, msglen, "%s: %s", location,
+			 ret <= -4096 ? ferry_strerror(ferry_backend_err(ret)) : strerror(-ret));
+		free(b->priv);
+		free(b);
+		return ret == -ENOENT ? FERRY_E_NOTFOUND : ferry_backend_err(ret);
+	}
+	*out = b;
+	return FERRY_OK;
+}
+
+void ferry_backend_close(struct ferry_backend *b)
+{
+	if (!b)
+		return;
+	b->ops->close(b);
+	free(b->priv);
+	free(b);
+}

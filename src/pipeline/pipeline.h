@@ -1,0 +1,57 @@
+/* Pipeline internals shared by push, pull and copy: worker pool, scanner thread, wake-ups. */
+#ifndef FERRY_PIPELINE_H
+#define FERRY_PIPELINE_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "ferry/backend.h"
+#include "ferry/codec.h"
+
+/* ---- worker pool: CPU stages (hash, compress, encrypt and back) on one thread per core ---- */
+
+struct ferry_job {
+	struct ferry_job *next;
+	/* runs on a worker with that worker's codec; the result goes in err */
+	void (*fn)(struct ferry_job *j, struct ferry_codec *c);
+	int err;
+};
+
+struct ferry_workers;
+
+/* wake_fd: an eventfd written whenever jobs finish. keys/level/max_chunk configure each worker's codec. */
+int ferry_workers_create(struct ferry_workers **out, int n, const struct ferry_keys *keys, int level, size_t max_chunk,
+			 int wake_fd) FERRY_MUST_CHECK;
+void ferry_workers_destroy(struct ferry_workers *w);
+void ferry_workers_submit(struct ferry_workers *w, struct ferry_job *j);
+/* Finished jobs, in no particular order (NULL when none). Never blocks. */
+struct ferry_job *ferry_workers_reap(struct ferry_workers *w);
+unsigned ferry_workers_busy(struct ferry_workers *w);
+
+/* ---- scanner: walks a source tree on its own thread, into a bounded queue ---- */
+
+struct ferry_scan_item {
+	struct ferry_scan_item *next;
+	uint8_t type; /* FERRY_ENTRY_* or 0 for a problem report */
+	uint32_t mode;
+	uint64_t size;
+	int64_t mtime_sec;
+	uint32_t mtime_nsec;
+	char *path;   /* relative to the root */
+	char *target; /* symlink target */
+	char *error;  /* a problem to report (type 0) */
+};
+
+struct ferry_scan;
+int ferry_scan_start(struct ferry_scan **out, const char *root, unsigned queue_cap, int wake_fd) FERRY_MUST_CHECK;
+/* Next item or NULL; *done is set once the walk has ended and the queue is empty. */
+struct ferry_scan_item *ferry_scan_next(struct ferry_scan *s, int *done);
+void ferry_scan_item_free(struct ferry_scan_item *it);
+/* Stops the walk early (if running) and frees everything. */
+void ferry_scan_stop(struct ferry_scan *s);
+
+/* Writes 1 to an eventfd (wake the loop). */
+void ferry_wake(int fd);
+
+#endif

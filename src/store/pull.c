@@ -1,0 +1,984 @@
+/*
+ * pull and verify: the pipeline that turns a snapshot back into files.
+ *
+ *   manifest (streamed) ─► loop thread: fetch frames (backend, ranged reads)
+ *     ─► workers: decrypt+decompress+check ─► loop thread: xxh128 in order, write
+ *     (io_uring) to a temporary name ─► check size and hash, restore metadata, rename
+ *
+ * verify --read-data runs the same pipeline without the writes. A chunk of a pack is
+ * fetched once and shared by the consecutive small files it holds.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <liburing.h>
+#include <openssl/crypto.h>
+
+#include "../pipeline/pipeline.h"
+#include "store_int.h"
+
+#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+#define MAX_FILES_INFLIGHT 256
+#define OBJ_CACHE 32
+
+struct pull;
+struct xfile;
+
+/* An object open for reading, shared by the files whose chunks it holds. */
+struct cobj {
+	struct objreader o;
+	int users;
+	int valid, failed;
+	unsigned long last_use;
+	char key[64];
+};
+
+/* One chunk being fetched and decoded; shared by every file that needs it. */
+struct pslot {
+	struct ferry_job job;
+	struct ferry_io io;
+	struct pull *p;
+	uint8_t *plain, *frame;
+	int plain_bi, frame_bi;
+	size_t plain_len;
+	struct cobj *obj;
+	uint32_t index;
+	int refs;    /* files using it, + 1 while it is the shared chunk cache */
+	int ready;   /* decoded (or failed) */
+	int err;
+	struct use *waiters; /* files waiting for it to be ready */
+	struct pslot *next;
+};
+
+/* A file's claim on one chunk. */
+struct use {
+	struct ferry_ev ev; /* the write's completion */
+	struct xfile *f;
+	struct pslot *slot;
+	uint32_t k;   /* chunk number within the file */
+	struct use *next;
+	struct use *next_waiter;
+	int ready;
+};
+
+struct xfile {
+	struct pull *p;
+	struct ferry_entry e;
+	char *path;
+	char tmp[64];
+	const char *base;
+	int pfd, fd;
+	struct cobj *obj;
+	uint32_t next_fetch, next_deliver;
+	uint64_t pos;
+	unsigned writes;
+	struct ferry_filehash *fh;
+	struct use *uses; /* claimed, not yet delivered, sorted by k */
+	int failed;
+};
+
+struct dirmeta {
+	char *path;
+	uint32_t mode;
+	int64_t sec;
+	uint32_t nsec;
+};
+
+struct pull {
+	struct ferry_store *s;
+	struct ferry_run *r;
+	struct ferry_backend *b;
+	struct ferry_loop *loop;
+	struct ferry_workers *wk;
+	int wake_fd;
+	struct ferry_ev wake_ev;
+	struct pslot *slots;
+	unsigned nslots;
+	struct pslot *free_slots;
+	unsigned nfree;
+	size_t chunk, bufsize;
+	struct mreader m;
+	const char *snap_name;
+	int verify;
+	int root;
+	const char *const *includes;
+	struct cobj cache[OBJ_CACHE];
+	unsigned long tick;
+	struct pslot *shared; /* the last chunk fetched for packed files, kept for the next ones */
+	struct xfile *cur;    /* the file still claiming chunks */
+	unsigned files_inflight;
+	int manifest_done;
+	int fatal;
+	struct dirmeta *dirs;
+	size_t ndirs, capdirs;
+	char parent_path[FERRY_PATH_MAX + 1];
+	int parent_fd;
+	double last_progress;
+};
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static const char *file_label(struct pull *p, struct xfile *f, char *buf, size_t len)
+{
+	if (p->verify)
+		snprintf(buf, len, "%s@%s", f->path, p->snap_name);
+	else
+		snprintf(buf, len, "%s", f->path);
+	return buf;
+}
+
+/* ---------------------------------------------------------------- destination paths */
+
+/* Opens the directory that will hold rel (creating missing parents), never following a symlink. */
+static int open_parent(struct pull *p, const char *rel, const char **base)
+{
+	char buf[FERRY_PATH_MAX + 1];
+	char *slash;
+	int fd;
+
+	snprintf(buf, sizeof(buf), "%s", rel);
+	slash = strrchr(buf, '/');
+	*base = slash ? rel + (slash - buf) + 1 : rel;
+	if (!slash)
+		return dup(p->root);
+	*slash = 0;
+	if (p->parent_fd >= 0 && !strcmp(buf, p->parent_path))
+		return dup(p->parent_fd);
+	fd = dup(p->root);
+	for (char *c = buf; fd >= 0 && c;) {
+		char *next = strchr(c, '/');
+		struct open_how how = { .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+					.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS };
+		int nfd;
+
+		if (next)
+			*next++ = 0;
+		if (mkdirat(fd, c, 0700) < 0 && errno != EEXIST) {
+			close(fd);
+			return -1;
+		}
+		nfd = (int)syscall(SYS_openat2, fd, c, &how, sizeof(how));
+		close(fd);
+		fd = nfd;
+		c = next;
+	}
+	if (fd >= 0) {
+		if (p->parent_fd >= 0)
+			close(p->parent_fd);
+		snprintf(p->parent_path, sizeof(p->parent_path), "%.*s", (int)(slash - buf), rel);
+		p->parent_fd = dup(fd);
+	}
+	return fd;
+}
+
+static int include_match(const char *path, const char *const *inc)
+{
+	if (!inc || !*inc)
+		return 1;
+	for (; *inc; inc++) {
+		size_t n = strlen(*inc);
+		if (fnmatch(*inc, path, FNM_PATHNAME) == 0 || fnmatch(*inc, path, 0) == 0)
+			return 1;
+		/* a directory pattern includes what is under it */
+		if (strncmp(*inc, path, n) == 0 && path[n] == '/')
+			return 1;
+	}
+	return 0;
+}
+
+static int ensure_dst(const char *dst)
+{
+	char buf[4096];
+	size_t n = strlen(dst);
+
+	if (n >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, dst, n + 1);
+	for (char *q = buf + 1; *q; q++) {
+		if (*q == '/') {
+			*q = 0;
+			if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+				return -errno;
+			*q = '/';
+		}
+	}
+	if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int tmp_name(char out[64], const char *kind)
+{
+	uint8_t rnd[6];
+	char rh[13];
+
+	if (ferry_random(rnd, sizeof(rnd)))
+		return -1;
+	store_hex(rnd, sizeof(rnd), rh);
+	snprintf(out, 64, ".ferry-%s.%s", rh, kind);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- objects */
+
+static struct cobj *cobj_get(struct pull *p, const uint8_t id[FERRY_ID_LEN], char *why, size_t whylen, int *err)
+{
+	struct cobj *victim = NULL;
+
+	*err = FERRY_OK;
+	for (int i = 0; i < OBJ_CACHE; i++) {
+		struct cobj *c = &p->cache[i];
+		if (c->valid && !memcmp(c->o.id, id, FERRY_ID_LEN)) {
+			if (c->failed) {
+				*err = c->failed;
+				store_setmsg(why, whylen, "object %s: unreadable (reported above)", c->key);
+				return NULL;
+			}
+			c->users++;
+			c->last_use = ++p->tick;
+			return c;
+		}
+	}
+	for (int i = 0; i < OBJ_CACHE; i++) {
+		struct cobj *c = &p->cache[i];
+		if (!c->valid) {
+			victim = c;
+			break;
+		}
+		if (c->users == 0 && (!victim || c->last_use < victim->last_use))
+			victim = c;
+	}
+	if (!victim) {
+		*err = FERRY_E_NOMEM; /* cannot happen with fewer files in flight than cache entries */
+		return NULL;
+	}
+	if (victim->valid)
+		objreader_close(p->s, &victim->o);
+	memset(victim, 0, sizeof(*victim));
+	store_object_key(id, victim->key);
+	victim->valid = 1;
+	victim->last_use = ++p->tick;
+	*err = objreader_open(p->s, victim->key, id, &victim->o, why, whylen);
+	memcpy(victim->o.id, id, FERRY_ID_LEN);
+	if (*err) {
+		victim->failed = *err;
+		return NULL;
+	}
+	p->r->objects_checked++;
+	victim->users = 1;
+	return victim;
+}
+
+/* ---------------------------------------------------------------- chunk slots */
+
+static struct pslot *pslot_get(struct pull *p)
+{
+	struct pslot *sl = p->free_slots;
+
+	if (!sl)
+		return NULL;
+	p->free_slots = sl->next;
+	p->nfree--;
+	sl->next = NULL;
+	sl->refs = 0;
+	sl->ready = 0;
+	sl->err = 0;
+	sl->waiters = NULL;
+	sl->obj = NULL;
+	return sl;
+}
+
+static void pslot_unref(struct pull *p, struct pslot *sl)
+{
+	if (--sl->refs > 0)
+		return;
+	if (sl->obj)
+		sl->obj->users--;
+	sl->next = p->free_slots;
+	p->free_slots = sl;
+	p->nfree++;
+}
+
+static void file_deliver(struct xfile *f);
+
+static void decode_job(struct ferry_job *j, struct ferry_codec *c)
+{
+	struct pslot *sl = container_of(j, struct pslot, job);
+	struct objreader *o = &sl->obj->o;
+	size_t n = 0;
+
+	j->err = ferry_frame_decode(c, &o->h, sl->index, sl->index + 1 == o->f.chunk_count, sl->frame,
+				    o->idx[sl->index].frame_len, sl->plain, sl->p->chunk, &n);
+	if (!j->err && n != o->idx[sl->index].plain_len)
+		j->err = FERRY_E_FORMAT;
+	sl->plain_len = n;
+}
+
+static void chunk_ready(struct pull *p, struct pslot *sl, int err)
+{
+	struct use *u = sl->waiters;
+
+	sl->ready = 1;
+	sl->err = err;
+	sl->waiters = NULL;
+	if (!err)
+		p->r->chunks_checked++;
+	while (u) {
+		struct use *next = u->next_waiter;
+		u->ready = 1;
+		file_deliver(u->f);
+		u = next;
+	}
+}
+
+static void frame_fetched(struct ferry_io *io)
+{
+	struct pslot *sl = container_of(io, struct pslot, io);
+	struct pull *p = sl->p;
+
+	if (io->res < 0) {
+		chunk_ready(p, sl, io->res <= -4096 ? ferry_backend_err(io->res) : FERRY_E_IO);
+		return;
+	}
+	p->r->bytes_read += io->len;
+	sl->job.fn = decode_job;
+	ferry_workers_submit(p->wk, &sl->job);
+}
+
+static void fetch(struct pull *p, struct pslot *sl)
+{
+	const struct ferry_index_entry *ie = &sl->obj->o.idx[sl->index];
+
+	if (ie->frame_len > p->bufsize) {
+		chunk_ready(p, sl, FERRY_E_TOOBIG);
+		return;
+	}
+	sl->io.done = frame_fetched;
+	sl->io.buf = sl->frame;
+	sl->io.len = ie->frame_len;
+	sl->io.off = ie->offset;
+	sl->io.buf_index = sl->frame_bi;
+	p->b->ops->read(p->b, sl->obj->o.r, &sl->io);
+}
+
+/* ---------------------------------------------------------------- files */
+
+static void file_free(struct xfile *f)
+{
+	struct pull *p = f->p;
+
+	if (f->obj)
+		f->obj->users--;
+	if (f->fd >= 0)
+		close(f->fd);
+	if (f->tmp[0] && f->pfd >= 0)
+		unlinkat(f->pfd, f->tmp, 0);
+	if (f->pfd >= 0)
+		close(f->pfd);
+	ferry_filehash_destroy(f->fh);
+	free(f->path);
+	free(f->e.target);
+	free(f);
+	p->files_inflight--;
+}
+
+static void file_fail(struct xfile *f, const char *chunk, int err, const char *detail)
+{
+	char label[FERRY_PATH_MAX + 80];
+
+	if (f->failed)
+		return;
+	f->failed = 1;
+	store_problem(f->p->r, file_label(f->p, f, label, sizeof(label)), chunk, err, "%s", detail);
+}
+
+/* All chunks delivered and written: check, restore metadata, rename into place. */
+static void file_maybe_done(struct xfile *f)
+{
+	struct pull *p = f->p;
+	uint8_t got[16];
+
+	if (f->writes || f->uses || (!f->failed && f->next_deliver < f->e.chunk_count) || p->cur == f)
+		return;
+	if (!f->failed) {
+		ferry_hash128_encode(ferry_filehash_digest(f->fh), got);
+		if (f->pos != f->e.size || memcmp(got, f->e.hash, 16) != 0)
+			file_fail(f, NULL, FERRY_E_CHECKSUM, "file checksum (xxh128) mismatch");
+	}
+	if (!f->failed && !p->verify) {
+		struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_sec = f->e.mtime_sec, .tv_nsec = f->e.mtime_nsec } };
+		if (fchmod(f->fd, f->e.mode) < 0 || futimens(f->fd, ts) < 0) {
+			file_fail(f, NULL, FERRY_E_IO, strerror(errno));
+		} else if (renameat(f->pfd, f->tmp, f->pfd, f->base) < 0) {
+			file_fail(f, NULL, FERRY_E_IO, strerror(errno));
+		} else {
+			f->tmp[0] = 0;
+		}
+	}
+	if (!f->failed) {
+		p->r->files_transferred++;
+		if (!p->verify)
+			p->r->bytes_written += f->pos;
+	}
+	file_free(f);
+}
+
+static void use_written(struct ferry_ev *ev, int res)
+{
+	struct use *u = container_of(ev, struct use, ev);
+	struct xfile *f = u->f;
+	struct pull *p = f->p;
+
+	f->writes--;
+	if (res < 0)
+		file_fail(f, NULL, FERRY_E_IO, strerror(-res));
+	pslot_unref(p, u->slot);
+	free(u);
+	file_maybe_done(f);
+}
+
+/* Hands decoded chunks to the file in order: hash, then write. */
+static void file_deliver(struct xfile *f)
+{
+	struct pull *p = f->p;
+
+	while (f->uses && f->uses->ready && f->uses->k == f->next_deliver) {
+		struct use *u = f->uses;
+		struct pslot *sl = u->slot;
+		char chunk[32];
+
+		f->uses = u->next;
+		f->next_deliver++;
+		if (f->failed || sl->err) {
+			if (!f->failed) {
+				snprintf(chunk, sizeof(chunk), "chunk %u", sl->index);
+				file_fail(f, chunk, sl->err, ferry_strerror(sl->err));
+			}
+			pslot_unref(p, sl);
+			free(u);
+			continue;
+		}
+		size_t start = u->k == 0 ? f->e.chunk_offset : 0;
+		uint64_t left = f->e.size - f->pos;
+		size_t len = sl->plain_len > start ? sl->plain_len - start : 0;
+		if (len > left)
+			len = (size_t)left;
+		if (len == 0 || (u->k + 1 == f->e.chunk_count && len != left)) {
+			file_fail(f, NULL, FERRY_E_FORMAT, "manifest and object disagree on the file's length");
+			pslot_unref(p, sl);
+			free(u);
+			continue;
+		}
+		ferry_filehash_update(f->fh, sl->plain + start, len);
+		if (p->verify) {
+			f->pos += len;
+			pslot_unref(p, sl);
+			free(u);
+			continue;
+		}
+		struct io_uring_sqe *sqe;
+		u->ev.fn = use_written;
+		sqe = ferry_loop_sqe(p->loop, &u->ev);
+		if (ferry_loop_fixed(p->loop))
+			io_uring_prep_write_fixed(sqe, f->fd, sl->plain + start, (unsigned)len, f->pos, sl->plain_bi);
+		else
+			io_uring_prep_write(sqe, f->fd, sl->plain + start, (unsigned)len, f->pos);
+		f->pos += len;
+		f->writes++;
+	}
+	file_maybe_done(f);
+}
+
+/* Claims the file's next chunk: shared if it is the chunk just fetched, else a new slot. */
+static int file_claim(struct pull *p, struct xfile *f)
+{
+	uint32_t ci = f->e.first_chunk + f->next_fetch;
+	struct pslot *sl = NULL;
+	struct use *u, **pp;
+
+	if (p->shared && p->shared->obj == f->obj && p->shared->index == ci) {
+		sl = p->shared;
+	} else {
+		if (p->nfree == 0 && p->shared && p->shared->refs == 1) {
+			pslot_unref(p, p->shared); /* give up the cached chunk for a new one */
+			p->shared = NULL;
+		}
+		sl = pslot_get(p);
+		if (!sl)
+			return 1;
+		if (p->shared)
+			pslot_unref(p, p->shared);
+		sl->obj = f->obj;
+		f->obj->users++;
+		sl->index = ci;
+		sl->refs = 1; /* the cache's */
+		p->shared = sl;
+		fetch(p, sl);
+	}
+	u = calloc(1, sizeof(*u));
+	if (!u) {
+		p->fatal = FERRY_E_NOMEM;
+		return 1;
+	}
+	u->f = f;
+	u->slot = sl;
+	u->k = f->next_fetch++;
+	sl->refs++;
+	for (pp = &f->uses; *pp; pp = &(*pp)->next)
+		;
+	*pp = u;
+	if (sl->ready) {
+		u->ready = 1;
+		file_deliver(f);
+	} else {
+		u->next_waiter = sl->waiters;
+		sl->waiters = u;
+	}
+	return 0;
+}
+
+/* Starts restoring one file entry. */
+static void start_file(struct pull *p, const struct ferry_entry *e)
+{
+	struct xfile *f = calloc(1, sizeof(*f));
+	char why[256];
+	int err;
+
+	if (!f || !(f->path = strdup(e->path))) {
+		free(f);
+		p->fatal = FERRY_E_NOMEM;
+		return;
+	}
+	f->p = p;
+	f->e = *e;
+	f->e.path = f->path;
+	f->e.target = NULL;
+	f->fd = f->pfd = -1;
+	p->files_inflight++;
+	f->fh = ferry_filehash_create();
+	if (!f->fh) {
+		p->fatal = FERRY_E_NOMEM;
+		file_free(f);
+		return;
+	}
+	if (!p->verify) {
+		f->pfd = open_parent(p, f->path, &f->base);
+		if (f->pfd < 0) {
+			file_fail(f, NULL, FERRY_E_IO, "cannot open parent directory (a symlink or non-directory on the way?)");
+			file_free(f);
+			return;
+		}
+		if (tmp_name(f->tmp, "part") ||
+		    (f->fd = openat(f->pfd, f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0) {
+			f->tmp[0] = 0;
+			file_fail(f, NULL, FERRY_E_IO, strerror(errno));
+			file_free(f);
+			return;
+		}
+	}
+	if (e->chunk_count == 0) {
+		file_maybe_done(f);
+		return;
+	}
+	f->obj = cobj_get(p, e->object_id, why, sizeof(why), &err);
+	if (!f->obj) {
+		if (err == FERRY_E_NOMEM)
+			p->fatal = err;
+		file_fail(f, NULL, err, why);
+		file_free(f);
+		return;
+	}
+	if ((uint64_t)e->first_chunk + e->chunk_count > f->obj->o.f.chunk_count) {
+		file_fail(f, NULL, FERRY_E_FORMAT, "manifest names chunks beyond the object's end");
+		file_free(f);
+		return;
+	}
+	if (p->verify && e->object_size != f->obj->o.size) {
+		char d[128];
+		snprintf(d, sizeof(d), "object size %llu, manifest says %llu", (unsigned long long)f->obj->o.size,
+			 (unsigned long long)e->object_size);
+		file_fail(f, NULL, FERRY_E_TRUNCATED, d);
+		file_free(f);
+		return;
+	}
+	p->cur = f;
+}
+
+/* ---------------------------------------------------------------- other entries */
+
+static void restore_other(struct pull *p, const struct ferry_entry *e)
+{
+	const char *base;
+	int pfd;
+
+	if (e->type == FERRY_ENTRY_DIR) {
+		/* metadata at the end, so restoring children does not undo it */
+		if (p->ndirs == p->capdirs) {
+			size_t nc = p->capdirs ? p->capdirs * 2 : 256;
+			struct dirmeta *nd = realloc(p->dirs, nc * sizeof(*nd));
+			if (!nd) {
+				p->fatal = FERRY_E_NOMEM;
+				return;
+			}
+			p->dirs = nd;
+			p->capdirs = nc;
+		}
+		struct dirmeta *d = &p->dirs[p->ndirs];
+		if (!(d->path = strdup(e->path))) {
+			p->fatal = FERRY_E_NOMEM;
+			return;
+		}
+		d->mode = e->mode;
+		d->sec = e->mtime_sec;
+		d->nsec = e->mtime_nsec;
+		p->ndirs++;
+	}
+	pfd = open_parent(p, e->path, &base);
+	if (pfd < 0) {
+		store_problem(p->r, e->path, NULL, FERRY_E_IO,
+			      "cannot open parent directory (a symlink or non-directory on the way?): %s", strerror(errno));
+		return;
+	}
+	if (e->type == FERRY_ENTRY_DIR) {
+		struct stat st;
+		if (mkdirat(pfd, base, 0700) < 0 && errno != EEXIST)
+			store_problem(p->r, e->path, NULL, FERRY_E_IO, "mkdir: %s", strerror(errno));
+		else if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+			store_problem(p->r, e->path, NULL, FERRY_E_IO, "exists and is not a directory");
+	} else {
+		char tmp[64];
+		if (tmp_name(tmp, "link") == 0) {
+			if (symlinkat(e->target, pfd, tmp) < 0 || renameat(pfd, tmp, pfd, base) < 0) {
+				store_problem(p->r, e->path, NULL, FERRY_E_IO, "symlink: %s", strerror(errno));
+				unlinkat(pfd, tmp, 0);
+			} else {
+				struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT },
+							  { .tv_sec = e->mtime_sec, .tv_nsec = e->mtime_nsec } };
+				utimensat(pfd, base, ts, AT_SYMLINK_NOFOLLOW);
+			}
+		}
+	}
+	close(pfd);
+}
+
+static void finish_dirs(struct pull *p)
+{
+	for (size_t i = p->ndirs; i-- > 0;) {
+		struct dirmeta *d = &p->dirs[i];
+		const char *base;
+		int pfd = open_parent(p, d->path, &base);
+		struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_sec = d->sec, .tv_nsec = d->nsec } };
+
+		if (pfd < 0)
+			continue;
+		if (fchmodat(pfd, base, d->mode, 0) < 0 || utimensat(pfd, base, ts, AT_SYMLINK_NOFOLLOW) < 0)
+			store_problem(p->r, d->path, NULL, FERRY_E_IO, "setting directory metadata: %s", strerror(errno));
+		close(pfd);
+	}
+}
+
+/* ---------------------------------------------------------------- the loop */
+
+static void feed(struct pull *p)
+{
+	char msg[512];
+
+	for (;;) {
+		struct ferry_entry e;
+		int ret;
+
+		if (p->fatal)
+			return;
+		/* the current file claims its chunks first */
+		while (p->cur && p->cur->next_fetch < p->cur->e.chunk_count && !p->cur->failed) {
+			if (file_claim(p, p->cur))
+				return;
+		}
+		if (p->cur) {
+			struct xfile *f = p->cur;
+			p->cur = NULL;
+			file_maybe_done(f);
+		}
+		if (p->manifest_done || p->files_inflight >= MAX_FILES_INFLIGHT)
+			return;
+		ret = mreader_next(&p->m, &e, msg, sizeof(msg));
+		if (ret < 0) {
+			store_problem(p->r, p->s->path, NULL, -ret, "%s", msg);
+			p->manifest_done = 1;
+			return;
+		}
+		if (ret == 0) {
+			p->manifest_done = 1;
+			return;
+		}
+		if (!ferry_path_safe(e.path)) {
+			store_problem(p->r, e.path, NULL, FERRY_E_FORMAT, "unsafe path in manifest (absolute or '..'); refused");
+			continue;
+		}
+		if (!include_match(e.path, p->includes))
+			continue;
+		if (e.type == FERRY_ENTRY_FILE) {
+			p->r->files_total++;
+			if (p->r->dry_run) {
+				p->r->files_transferred++;
+				continue;
+			}
+			start_file(p, &e);
+		} else if (!p->verify && !p->r->dry_run) {
+			restore_other(p, &e);
+		}
+	}
+}
+
+static void wake(struct ferry_ev *ev, int res)
+{
+	struct pull *p = container_of(ev, struct pull, wake_ev);
+	uint64_t v;
+
+	(void)res;
+	if (read(p->wake_fd, &v, sizeof(v)) < 0) {
+		/* nothing to drain */
+	}
+	ferry_loop_watch(p->loop, p->wake_fd, &p->wake_ev);
+}
+
+static int setup(struct pull *p)
+{
+	struct ferry_store *s = p->s;
+	uint64_t memory = p->r->memory ? p->r->memory : DEFAULT_MEMORY;
+	int jobs = p->r->jobs > 0 ? p->r->jobs : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	void **bufs;
+	int err;
+
+	p->b = s->b;
+	p->loop = s->loop;
+	p->chunk = s->cfg.chunk_size;
+	p->bufsize = (ferry_frame_bound(p->chunk) + 4095) & ~(size_t)4095;
+	p->nslots = (unsigned)(memory / (2 * p->bufsize));
+	if (p->nslots < 4)
+		p->nslots = 4;
+	if (p->nslots > 1024)
+		p->nslots = 1024;
+	p->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (p->wake_fd < 0)
+		return FERRY_E_IO;
+	p->slots = calloc(p->nslots, sizeof(*p->slots));
+	bufs = calloc(2 * p->nslots, sizeof(*bufs));
+	if (!p->slots || !bufs) {
+		free(bufs);
+		return FERRY_E_NOMEM;
+	}
+	for (unsigned i = 0; i < p->nslots; i++) {
+		struct pslot *sl = &p->slots[i];
+		if (posix_memalign((void **)&sl->plain, 4096, p->bufsize) ||
+		    posix_memalign((void **)&sl->frame, 4096, p->bufsize)) {
+			free(bufs);
+			return FERRY_E_NOMEM;
+		}
+		sl->p = p;
+		sl->plain_bi = (int)(2 * i);
+		sl->frame_bi = (int)(2 * i + 1);
+		bufs[2 * i] = sl->plain;
+		bufs[2 * i + 1] = sl->frame;
+		sl->next = p->free_slots;
+		p->free_slots = sl;
+		p->nfree++;
+	}
+	ferry_loop_register(p->loop, bufs, 2 * p->nslots, p->bufsize);
+	free(bufs);
+	err = ferry_workers_create(&p->wk, jobs, &s->keys, s->cfg.level, p->chunk, p->wake_fd);
+	if (err)
+		return err;
+	p->wake_ev.fn = wake;
+	ferry_loop_watch(p->loop, p->wake_fd, &p->wake_ev);
+	return FERRY_OK;
+}
+
+static void teardown(struct pull *p)
+{
+	ferry_workers_destroy(p->wk);
+	p->wk = NULL;
+	if (p->loop && p->wake_ev.fn)
+		ferry_loop_unwatch(p->loop, &p->wake_ev);
+	if (p->loop)
+		ferry_loop_unregister(p->loop);
+	for (unsigned i = 0; p->slots && i < p->nslots; i++) {
+		if (p->slots[i].plain)
+			OPENSSL_cleanse(p->slots[i].plain, p->bufsize);
+		free(p->slots[i].plain);
+		free(p->slots[i].frame);
+	}
+	free(p->slots);
+	for (int i = 0; i < OBJ_CACHE; i++)
+		if (p->cache[i].valid)
+			objreader_close(p->s, &p->cache[i].o);
+	for (size_t i = 0; i < p->ndirs; i++)
+		free(p->dirs[i].path);
+	free(p->dirs);
+	if (p->wake_fd >= 0)
+		close(p->wake_fd);
+	if (p->parent_fd >= 0)
+		close(p->parent_fd);
+}
+
+static int finished(struct pull *p)
+{
+	return (p->manifest_done || p->fatal) && !p->cur && p->files_inflight == 0 &&
+	       ferry_workers_busy(p->wk) == 0 && ferry_loop_inflight(p->loop) <= 1;
+}
+
+/* Runs one snapshot through the pipeline: into dst, or (dst NULL) only checked. */
+static int run(struct ferry_store *s, const char *snap, const char *dst, const char *const *includes,
+	       struct ferry_run *r)
+{
+	struct pull p;
+	char msg[512];
+	int err;
+
+	memset(&p, 0, sizeof(p));
+	p.s = s;
+	p.r = r;
+	p.verify = dst == NULL;
+	p.includes = includes;
+	p.wake_fd = p.root = p.parent_fd = -1;
+	err = mreader_open(s, snap, &p.m, msg, sizeof(msg));
+	if (err) {
+		/* a snapshot the user named that is not there is a usage error, not corruption */
+		if (err == FERRY_E_NOTFOUND && !p.verify)
+			err = FERRY_E_INVAL;
+		store_problem(r, p.verify && snap ? snap : s->path, NULL, err, "%s", msg);
+		return err;
+	}
+	p.snap_name = p.m.name;
+	if (!p.verify)
+		snprintf(r->snapshot, sizeof(r->snapshot), "%s", p.m.name);
+	if (!p.verify && !r->dry_run) {
+		int e = ensure_dst(dst);
+		if (e < 0 || (p.root = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+			store_problem(r, dst, NULL, FERRY_E_IO, "cannot create destination: %s",
+				      strerror(e < 0 ? -e : errno));
+			mreader_close(&p.m);
+			return FERRY_E_IO;
+		}
+	}
+	err = setup(&p);
+	if (err) {
+		store_problem(r, s->path, NULL, err, "cannot set up the pipeline: %s", ferry_strerror(err));
+		goto out;
+	}
+	for (;;) {
+		struct ferry_job *j = ferry_workers_reap(p.wk);
+		while (j) {
+			struct ferry_job *next = j->next;
+			struct pslot *sl = container_of(j, struct pslot, job);
+			chunk_ready(&p, sl, j->err);
+			j = next;
+		}
+		feed(&p);
+		if (r->progress && now() - p.last_progress > 0.2) {
+			p.last_progress = now();
+			r->progress(r->progress_arg, r);
+		}
+		if (finished(&p))
+			break;
+		if (ferry_loop_run(p.loop, 1) < 0)
+			break;
+	}
+	if (p.shared)
+		pslot_unref(&p, p.shared);
+	if (!p.verify && !r->dry_run)
+		finish_dirs(&p);
+	err = p.fatal ? p.fatal : r->errors ? FERRY_E_IO : FERRY_OK;
+out:
+	teardown(&p);
+	mreader_close(&p.m);
+	if (p.root >= 0)
+		close(p.root);
+	return err;
+}
+
+int ferry_pull(struct ferry_store *s, const char *snap, const char *dst, const char *const *includes,
+	       struct ferry_run *r)
+{
+	return run(s, snap, dst, includes, r);
+}
+
+/* Without read_data: every referenced object exists with the size its manifest says. */
+static void verify_sizes(struct ferry_store *s, const char *snap, struct ferry_run *r)
+{
+	struct mreader m;
+	struct ferry_entry e;
+	char msg[512], key[64], what[FERRY_PATH_MAX + 80];
+	uint8_t last[FERRY_ID_LEN] = { 0 };
+	uint64_t last_size = 0;
+	int have_last = 0, ret;
+
+	if (mreader_open(s, snap, &m, msg, sizeof(msg))) {
+		store_problem(r, snap, NULL, FERRY_E_FORMAT, "%s", msg);
+		return;
+	}
+	while ((ret = mreader_next(&m, &e, msg, sizeof(msg))) > 0) {
+		uint64_t size;
+		int b;
+
+		if (e.type != FERRY_ENTRY_FILE || e.chunk_count == 0)
+			continue;
+		/* files packed together share an object: look at each object once */
+		if (!have_last || memcmp(last, e.object_id, FERRY_ID_LEN)) {
+			store_object_key(e.object_id, key);
+			b = s->b->ops->stat(s->b, key, &size);
+			memcpy(last, e.object_id, FERRY_ID_LEN);
+			have_last = 1;
+			last_size = b ? UINT64_MAX : size;
+			r->objects_checked++;
+		}
+		if (last_size == UINT64_MAX || last_size != e.object_size) {
+			snprintf(what, sizeof(what), "%s@%s", e.path, m.name);
+			store_object_key(e.object_id, key);
+			if (last_size == UINT64_MAX)
+				store_problem(r, what, NULL, FERRY_E_NOTFOUND, "object %s missing", key);
+			else
+				store_problem(r, what, NULL, FERRY_E_TRUNCATED, "object %s: size %llu, manifest says %llu",
+					      key, (unsigned long long)last_size, (unsigned long long)e.object_size);
+		}
+	}
+	if (ret < 0)
+		store_problem(r, snap, NULL, -ret, "%s", msg);
+	mreader_close(&m);
+}
+
+int ferry_verify(struct ferry_store *s, int read_data, struct ferry_run *r)
+{
+	char **names;
+	size_t n;
+	int err = store_snapshot_names(s, &names, &n);
+
+	if (err) {
+		store_problem(r, s->path, NULL, err, "cannot list snapshots");
+		return err;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (read_data)
+			run(s, names[i], NULL, NULL, r);
+		else
+			verify_sizes(s, names[i], r);
+	}
+	store_names_free(names, n);
+	return r->errors ? FERRY_E_CHECKSUM : FERRY_OK;
+}

@@ -1,0 +1,1193 @@
+/*
+ * push: the pipeline that turns a tree into a snapshot.
+ *
+ *   scanner thread ─► loop thread: read (io_uring) ─► workers: hash+compress+encrypt
+ *                      ─► loop thread: place frames in order, write (backend) ─► commit
+ *
+ * One pool of slots (a plaintext buffer and a frame buffer each, registered with
+ * io_uring) is the memory budget: when no slot is free, nothing new is read.
+ * Large files are objects of their own; small files are read (open, read, statx,
+ * close, all through the ring) side by side into the chunks of a pack object.
+ * Manifest entries leave in scan order once their object is committed, and the
+ * manifest is written last: until then the new snapshot does not exist.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <liburing.h>
+#include <openssl/crypto.h>
+
+#include "../pipeline/pipeline.h"
+#include "store_int.h"
+
+#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+#define MAX_SMALL_INFLIGHT 128
+#define MAX_PENDING_ENTRIES 65536
+
+struct push;
+struct wobj;
+struct rfile;
+
+struct slot {
+	struct ferry_job job;
+	struct ferry_io io;
+	struct push *p;
+	uint8_t *plain, *frame;
+	int plain_bi, frame_bi;
+	size_t plain_len, frame_len;
+	struct wobj *obj;
+	uint32_t index;
+	int last;
+	struct rfile *file; /* the large file this chunk is part of, or NULL in a pack */
+	uint64_t file_off;
+	size_t got;
+	int pending; /* pack: small-file reads still landing in this chunk */
+	int sealed;  /* pack: no more files go in */
+	struct slot *next;
+};
+
+struct wobj {
+	struct push *p;
+	struct ferry_wobj *w;
+	struct ferry_object_hdr hdr;
+	uint8_t hdrbuf[FERRY_OBJ_HDR_LEN];
+	struct ferry_io hdr_io, tail_io;
+	uint8_t *tail; /* index + footer */
+	uint32_t nchunks; /* chunks assigned so far (packs) or in all (files) */
+	uint32_t next_commit;
+	uint64_t pos, plain_total;
+	uint8_t *idx;
+	size_t idx_len, idx_cap;
+	struct slot *waiting; /* encoded chunks waiting for their predecessors, by index */
+	int writes;           /* writes in flight */
+	int busy;             /* slots holding its data */
+	int closed, tail_sent, committed, failed, done;
+	int refs; /* manifest entries still pointing here, + 1 while the pipeline uses it */
+	uint64_t final_size;
+	char key[64];
+};
+
+struct pent {
+	struct pent *next;
+	struct ferry_entry e;
+	struct wobj *obj;
+	int ready, failed;
+};
+
+struct rfile {
+	struct push *p;
+	int fd;
+	struct stat st0;
+	uint32_t nchunks, next_read, reads_done, hashed;
+	struct ferry_filehash *fh;
+	struct pent *pe;
+	struct wobj *obj;
+	int failed;
+	int outstanding; /* slots of this file not yet released */
+};
+
+struct sfile {
+	struct push *p;
+	struct ferry_ev ev_open, ev_read, ev_statx, ev_close;
+	struct pent *pe;
+	struct slot *slot;
+	uint32_t off;
+	uint64_t size;
+	int64_t mtime_sec;
+	uint32_t mtime_nsec;
+	int fd, nwait, err;
+	const char *why;
+	struct statx stx;
+	char *full;
+};
+
+struct push {
+	struct ferry_store *s;
+	struct ferry_run *r;
+	struct ferry_backend *b;
+	struct ferry_loop *loop;
+	struct ferry_workers *wk;
+	struct ferry_scan *scan;
+	const char *src;
+	int wake_fd;
+	struct ferry_ev wake_ev;
+	struct slot *slots;
+	unsigned nslots;
+	struct slot *free_slots;
+	unsigned nfree;
+	size_t chunk, bufsize;
+	uint64_t small_limit, pack_size;
+	struct ferry_scan_item *stalled;
+	int scan_done;
+	struct pent *ehead, *etail;
+	unsigned epending;
+	struct rfile *reading;
+	struct wobj *pack;
+	struct slot *pack_slot;
+	uint64_t pack_bytes;
+	unsigned small_inflight;
+	unsigned objs_live;
+	struct mwriter mw;
+	int fatal;
+	double last_progress;
+};
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* ---------------------------------------------------------------- slots */
+
+static struct slot *slot_get(struct push *p)
+{
+	struct slot *sl = p->free_slots;
+
+	if (!sl)
+		return NULL;
+	p->free_slots = sl->next;
+	p->nfree--;
+	sl->next = NULL;
+	sl->obj = NULL;
+	sl->file = NULL;
+	sl->plain_len = sl->frame_len = sl->got = 0;
+	sl->pending = sl->sealed = sl->last = 0;
+	return sl;
+}
+
+static void obj_maybe_finish(struct wobj *o);
+static void rfile_release(struct rfile *f);
+
+static void slot_put(struct push *p, struct slot *sl)
+{
+	struct wobj *o = sl->obj;
+	struct rfile *f = sl->file;
+
+	sl->next = p->free_slots;
+	p->free_slots = sl;
+	p->nfree++;
+	if (o)
+		o->busy--; /* the pipeline's reference keeps o alive until it is done */
+	if (f)
+		rfile_release(f);
+	if (o)
+		obj_maybe_finish(o);
+}
+
+/* ---------------------------------------------------------------- entries */
+
+static struct pent *pent_new(struct push *p, const struct ferry_scan_item *it)
+{
+	struct pent *pe = calloc(1, sizeof(*pe));
+
+	if (!pe || !(pe->e.path = strdup(it->path)) || (it->target && !(pe->e.target = strdup(it->target)))) {
+		if (pe)
+			free(pe->e.path);
+		free(pe);
+		p->fatal = FERRY_E_NOMEM;
+		return NULL;
+	}
+	pe->e.type = it->type;
+	pe->e.mode = it->mode;
+	pe->e.mtime_sec = it->mtime_sec;
+	pe->e.mtime_nsec = it->mtime_nsec;
+	pe->e.size = it->type == FERRY_ENTRY_FILE ? it->size : 0;
+	if (p->etail)
+		p->etail->next = pe;
+	else
+		p->ehead = pe;
+	p->etail = pe;
+	p->epending++;
+	return pe;
+}
+
+static void obj_unref(struct wobj *o);
+
+/* Entries leave in scan order, each once its data is committed. */
+static void flush_entries(struct push *p)
+{
+	while (p->ehead) {
+		struct pent *pe = p->ehead;
+
+		if (!pe->failed && !(pe->ready && (!pe->obj || pe->obj->committed)) && !(pe->obj && pe->obj->failed &&
+											  pe->obj->done))
+			break;
+		if (pe->obj && pe->obj->failed)
+			pe->failed = 1;
+		if (!pe->failed) {
+			if (pe->obj)
+				pe->e.object_size = pe->obj->final_size;
+			if (!p->fatal) {
+				int err = mwriter_add(&p->mw, &pe->e);
+				if (err) {
+					store_problem(p->r, p->s->path, NULL, err, "writing the snapshot manifest: %s",
+						      ferry_strerror(err));
+					p->fatal = err;
+				}
+			}
+		}
+		p->ehead = pe->next;
+		if (!p->ehead)
+			p->etail = NULL;
+		p->epending--;
+		if (pe->obj)
+			obj_unref(pe->obj);
+		free(pe->e.path);
+		free(pe->e.target);
+		free(pe);
+	}
+}
+
+/* ---------------------------------------------------------------- objects */
+
+static void obj_io_done(struct ferry_io *io);
+
+static struct wobj *obj_open(struct push *p)
+{
+	struct wobj *o = calloc(1, sizeof(*o));
+	int e;
+
+	if (!o) {
+		p->fatal = FERRY_E_NOMEM;
+		return NULL;
+	}
+	o->p = p;
+	o->refs = 1;
+	if (ferry_object_new(&o->hdr, p->s->keys.encrypted)) {
+		free(o);
+		p->fatal = FERRY_E_CRYPTO;
+		return NULL;
+	}
+	store_object_key(o->hdr.object_id, o->key);
+	e = p->b->ops->wopen(p->b, o->key, &o->w);
+	if (e) {
+		store_problem(p->r, p->s->path, NULL, FERRY_E_IO, "cannot create object %s: %s", o->key, store_berr(e));
+		p->fatal = FERRY_E_IO;
+		free(o);
+		return NULL;
+	}
+	ferry_object_hdr_encode(&o->hdr, o->hdrbuf);
+	o->pos = FERRY_OBJ_HDR_LEN;
+	o->hdr_io.done = obj_io_done;
+	o->hdr_io.buf = o->hdrbuf;
+	o->hdr_io.len = sizeof(o->hdrbuf);
+	o->hdr_io.off = 0;
+	o->hdr_io.buf_index = -1;
+	o->hdr_io.user = o;
+	o->writes++;
+	p->objs_live++;
+	p->b->ops->write(p->b, o->w, &o->hdr_io);
+	return o;
+}
+
+static void obj_unref(struct wobj *o)
+{
+	if (--o->refs == 0) {
+		free(o->idx);
+		free(o->tail);
+		free(o);
+	}
+}
+
+static void obj_fail(struct wobj *o, int err)
+{
+	if (!o->failed) {
+		o->failed = err ? err : FERRY_E_IO;
+	}
+	obj_maybe_finish(o);
+}
+
+/* Ends an object: aborted when it failed, else index + footer, then commit. */
+static void obj_finish_step(struct wobj *o)
+{
+	struct push *p = o->p;
+
+	if (o->done)
+		return;
+	if (o->failed) {
+		/* drop what is still queued for it */
+		while (o->waiting) {
+			struct slot *sl = o->waiting;
+			o->waiting = sl->next;
+			slot_put(p, sl);
+		}
+		if (o->busy == 0 && o->writes == 0 && !o->done) {
+			p->b->ops->abort(p->b, o->w);
+			o->done = 1;
+			p->objs_live--;
+			obj_unref(o);
+		}
+		return;
+	}
+	if (!o->closed || o->next_commit < o->nchunks || o->writes > 0)
+		return;
+	if (!o->tail_sent) {
+		struct ferry_object_footer f = {
+			.index_offset = o->pos,
+			.chunk_count = o->nchunks,
+			.plain_total = o->plain_total,
+			.index_hash = ferry_index_hash(o->hdrbuf, o->idx, o->idx_len),
+		};
+		o->tail = malloc(o->idx_len + FERRY_OBJ_FOOTER_LEN);
+		if (!o->tail) {
+			obj_fail(o, FERRY_E_NOMEM);
+			return;
+		}
+		memcpy(o->tail, o->idx, o->idx_len);
+		ferry_object_footer_encode(&f, o->tail + o->idx_len);
+		o->tail_sent = 1;
+		o->tail_io.done = obj_io_done;
+		o->tail_io.buf = o->tail;
+		o->tail_io.len = o->idx_len + FERRY_OBJ_FOOTER_LEN;
+		o->tail_io.off = o->pos;
+		o->tail_io.buf_index = -1;
+		o->tail_io.user = o;
+		o->writes++;
+		p->b->ops->write(p->b, o->w, &o->tail_io);
+		return;
+	}
+	/* durability comes from the backend's sync() before the manifest */
+	int e = p->b->ops->commit(p->b, o->w, 0);
+	o->done = 1;
+	p->objs_live--;
+	if (e) {
+		o->failed = FERRY_E_IO;
+		store_problem(p->r, p->s->path, NULL, FERRY_E_IO, "committing object %s: %s", o->key, store_berr(e));
+		p->fatal = FERRY_E_IO;
+	} else {
+		o->committed = 1;
+		o->final_size = o->pos + o->idx_len + FERRY_OBJ_FOOTER_LEN;
+		p->r->bytes_written += o->final_size;
+	}
+	obj_unref(o);
+}
+
+static void obj_maybe_finish(struct wobj *o)
+{
+	/* the steps may drop the last other reference; keep o alive through them */
+	o->refs++;
+	obj_finish_step(o);
+	obj_unref(o);
+}
+
+static void obj_io_done(struct ferry_io *io)
+{
+	struct wobj *o = io->user;
+	struct push *p = o->p;
+
+	o->writes--;
+	if (io->res < 0 && !o->failed) {
+		store_problem(p->r, p->s->path, NULL, FERRY_E_IO, "writing object %s: %s", o->key, store_berr(io->res));
+		p->fatal = FERRY_E_IO;
+		o->failed = FERRY_E_IO;
+	}
+	obj_maybe_finish(o);
+}
+
+static void frame_written(struct ferry_io *io)
+{
+	struct slot *sl = container_of(io, struct slot, io);
+	struct wobj *o = sl->obj;
+	struct push *p = sl->p;
+
+	o->writes--;
+	if (io->res < 0 && !o->failed) {
+		store_problem(p->r, p->s->path, NULL, FERRY_E_IO, "writing object %s: %s", o->key, store_berr(io->res));
+		p->fatal = FERRY_E_IO;
+		o->failed = FERRY_E_IO;
+	}
+	slot_put(p, sl);
+}
+
+static int idx_append(struct wobj *o, const struct ferry_index_entry *e)
+{
+	if (o->idx_len + FERRY_INDEX_ENTRY_LEN > o->idx_cap) {
+		size_t ncap = o->idx_cap ? o->idx_cap * 2 : 256;
+		uint8_t *n = realloc(o->idx, ncap);
+		if (!n)
+			return FERRY_E_NOMEM;
+		o->idx = n;
+		o->idx_cap = ncap;
+	}
+	ferry_index_entry_encode(e, o->idx + o->idx_len);
+	o->idx_len += FERRY_INDEX_ENTRY_LEN;
+	return FERRY_OK;
+}
+
+static void rfile_chunk_hashed(struct rfile *f, struct slot *sl);
+
+/* Frames leave for the backend in chunk order, each at the offset its predecessors leave. */
+static void obj_place(struct wobj *o)
+{
+	struct push *p = o->p;
+
+	while (!o->failed && o->waiting && o->waiting->index == o->next_commit) {
+		struct slot *sl = o->waiting;
+		struct ferry_index_entry ie = { o->pos, (uint32_t)sl->frame_len, (uint32_t)sl->plain_len };
+
+		o->waiting = sl->next;
+		sl->next = NULL;
+		if (idx_append(o, &ie)) {
+			slot_put(p, sl);
+			obj_fail(o, FERRY_E_NOMEM);
+			return;
+		}
+		if (sl->file)
+			rfile_chunk_hashed(sl->file, sl);
+		sl->io.done = frame_written;
+		sl->io.buf = sl->frame;
+		sl->io.len = sl->frame_len;
+		sl->io.off = o->pos;
+		sl->io.buf_index = sl->frame_bi;
+		o->pos += sl->frame_len;
+		o->plain_total += sl->plain_len;
+		o->next_commit++;
+		o->writes++;
+		p->b->ops->write(p->b, o->w, &sl->io);
+	}
+	obj_maybe_finish(o);
+}
+
+/* ---------------------------------------------------------------- encoding */
+
+static void encode_job(struct ferry_job *j, struct ferry_codec *c)
+{
+	struct slot *sl = container_of(j, struct slot, job);
+
+	j->err = ferry_frame_encode(c, &sl->obj->hdr, sl->index, sl->last, sl->plain, sl->plain_len, sl->frame,
+				    sl->p->bufsize, &sl->frame_len, NULL);
+}
+
+static void encode(struct push *p, struct slot *sl)
+{
+	sl->job.fn = encode_job;
+	sl->job.err = 0;
+	ferry_workers_submit(p->wk, &sl->job);
+}
+
+static void encoded(struct push *p, struct slot *sl)
+{
+	struct wobj *o = sl->obj;
+	struct slot **pp;
+
+	if (sl->job.err) {
+		store_problem(p->r, sl->file && sl->file->pe ? sl->file->pe->e.path : p->s->path, NULL, sl->job.err,
+			      "encoding chunk %u: %s", sl->index, ferry_strerror(sl->job.err));
+		if (sl->file)
+			sl->file->failed = 1;
+		slot_put(p, sl);
+		obj_fail(o, sl->job.err);
+		return;
+	}
+	if (o->failed) {
+		slot_put(p, sl);
+		return;
+	}
+	for (pp = &o->waiting; *pp && (*pp)->index < sl->index; pp = &(*pp)->next)
+		;
+	sl->next = *pp;
+	*pp = sl;
+	obj_place(o);
+}
+
+/* ---------------------------------------------------------------- large files */
+
+static void rfile_finish_if_done(struct rfile *f);
+
+static void rfile_fail(struct rfile *f, int err, const char *detail)
+{
+	struct push *p = f->p;
+
+	if (!f->failed) {
+		f->failed = 1;
+		store_problem(p->r, f->pe->e.path, NULL, err, "%s", detail);
+		f->pe->failed = 1;
+		obj_fail(f->obj, err);
+	}
+}
+
+static void rfile_release(struct rfile *f)
+{
+	f->outstanding--;
+	rfile_finish_if_done(f);
+}
+
+/* In chunk order (obj_place): the whole-file xxh128. */
+static void rfile_chunk_hashed(struct rfile *f, struct slot *sl)
+{
+	ferry_filehash_update(f->fh, sl->plain, sl->plain_len);
+	f->hashed++;
+	if (f->hashed == f->nchunks) {
+		ferry_hash128_encode(ferry_filehash_digest(f->fh), f->pe->e.hash);
+		f->pe->ready = 1;
+	}
+}
+
+static void rfile_finish_if_done(struct rfile *f)
+{
+	struct push *p = f->p;
+
+	if (f->outstanding > 0 || (p->reading == f) || (!f->failed && f->hashed < f->nchunks))
+		return;
+	if (f->fd >= 0)
+		close(f->fd);
+	ferry_filehash_destroy(f->fh);
+	if (!f->failed)
+		p->r->files_transferred++;
+	obj_unref(f->obj);
+	free(f);
+}
+
+static void src_read_submit(struct push *p, struct slot *sl);
+
+static void src_read_done(struct ferry_ev *ev, int res)
+{
+	struct slot *sl = container_of(ev, struct slot, io.ev);
+	struct rfile *f = sl->file;
+	struct push *p = sl->p;
+
+	if (res == -EINTR || res == -EAGAIN) {
+		src_read_submit(p, sl);
+		return;
+	}
+	if (f->failed) {
+		slot_put(p, sl);
+		return;
+	}
+	if (res < 0) {
+		char why[300];
+		snprintf(why, sizeof(why), "read failed: %s", strerror(-res));
+		rfile_fail(f, FERRY_E_IO, why);
+		slot_put(p, sl);
+		return;
+	}
+	if (res == 0) {
+		rfile_fail(f, FERRY_E_IO, "file changed while being read (shrank); not stored");
+		slot_put(p, sl);
+		return;
+	}
+	sl->got += (size_t)res;
+	if (sl->got < sl->plain_len) {
+		src_read_submit(p, sl);
+		return;
+	}
+	p->r->bytes_read += sl->plain_len;
+	f->reads_done++;
+	if (f->reads_done == f->nchunks) {
+		/* a file that grew, or was rewritten in place, while we read it would be stored torn */
+		struct stat st1;
+		if (fstat(f->fd, &st1) < 0 || st1.st_size != f->st0.st_size ||
+		    st1.st_mtim.tv_sec != f->st0.st_mtim.tv_sec || st1.st_mtim.tv_nsec != f->st0.st_mtim.tv_nsec) {
+			rfile_fail(f, FERRY_E_IO, "file changed while being read; not stored");
+			slot_put(p, sl);
+			return;
+		}
+	}
+	encode(p, sl);
+}
+
+static void src_read_submit(struct push *p, struct slot *sl)
+{
+	struct io_uring_sqe *sqe;
+	size_t want = sl->plain_len - sl->got;
+
+	sl->io.ev.fn = src_read_done;
+	sqe = ferry_loop_sqe(p->loop, &sl->io.ev);
+	if (ferry_loop_fixed(p->loop))
+		io_uring_prep_read_fixed(sqe, sl->file->fd, sl->plain + sl->got, (unsigned)want, sl->file_off + sl->got,
+					 sl->plain_bi);
+	else
+		io_uring_prep_read(sqe, sl->file->fd, sl->plain + sl->got, (unsigned)want, sl->file_off + sl->got);
+}
+
+/* Issues reads for the file being read while slots last. */
+static void rfile_pump(struct push *p)
+{
+	struct rfile *f = p->reading;
+
+	while (f && !f->failed && f->next_read < f->nchunks) {
+		struct slot *sl = slot_get(p);
+		if (!sl)
+			return;
+		sl->obj = f->obj;
+		f->obj->busy++;
+		sl->file = f;
+		f->outstanding++;
+		sl->index = f->next_read;
+		sl->last = f->next_read + 1 == f->nchunks;
+		sl->file_off = (uint64_t)f->next_read * p->chunk;
+		sl->plain_len = (size_t)((uint64_t)f->st0.st_size - sl->file_off < p->chunk ? (uint64_t)f->st0.st_size -
+											    sl->file_off
+											: p->chunk);
+		f->next_read++;
+		src_read_submit(p, sl);
+	}
+	if (f) {
+		p->reading = NULL;
+		rfile_finish_if_done(f);
+	}
+}
+
+static void start_large(struct push *p, struct ferry_scan_item *it)
+{
+	char full[8192];
+	struct rfile *f;
+	struct pent *pe = pent_new(p, it);
+
+	if (!pe)
+		return;
+	snprintf(full, sizeof(full), "%s/%s", p->src, it->path);
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		p->fatal = FERRY_E_NOMEM;
+		pe->failed = 1;
+		return;
+	}
+	f->p = p;
+	f->pe = pe;
+	f->fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (p->r->direct ? O_DIRECT : 0));
+	if (f->fd < 0 && p->r->direct && errno == EINVAL)
+		f->fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC); /* filesystems without O_DIRECT */
+	if (f->fd < 0 || fstat(f->fd, &f->st0) < 0) {
+		store_problem(p->r, it->path, NULL, FERRY_E_IO, "cannot read: %s", strerror(errno));
+		pe->failed = 1;
+		if (f->fd >= 0)
+			close(f->fd);
+		free(f);
+		return;
+	}
+	if (!S_ISREG(f->st0.st_mode) || f->st0.st_size == 0) {
+		/* replaced since the scan: record what is there now only if it is still a file */
+		store_problem(p->r, it->path, NULL, FERRY_E_IO, "%s", "file changed while being read; not stored");
+		pe->failed = 1;
+		close(f->fd);
+		free(f);
+		return;
+	}
+	pe->e.size = (uint64_t)f->st0.st_size;
+	pe->e.mtime_sec = f->st0.st_mtim.tv_sec;
+	pe->e.mtime_nsec = (uint32_t)f->st0.st_mtim.tv_nsec;
+	pe->e.mode = f->st0.st_mode & 07777;
+	uint64_t n = (pe->e.size + p->chunk - 1) / p->chunk;
+	if (n > FERRY_OBJ_MAX_CHUNKS) {
+		store_problem(p->r, it->path, NULL, FERRY_E_TOOBIG, "file too large for chunk size %zu", p->chunk);
+		pe->failed = 1;
+		close(f->fd);
+		free(f);
+		return;
+	}
+	f->nchunks = (uint32_t)n;
+	f->fh = ferry_filehash_create();
+	f->obj = obj_open(p);
+	if (!f->fh || !f->obj) {
+		pe->failed = 1;
+		close(f->fd);
+		ferry_filehash_destroy(f->fh);
+		free(f);
+		return;
+	}
+	f->obj->nchunks = f->nchunks;
+	f->obj->closed = 1;
+	f->obj->refs++; /* the file's */
+	pe->obj = f->obj;
+	f->obj->refs++; /* the entry's */
+	memcpy(pe->e.object_id, f->obj->hdr.object_id, FERRY_ID_LEN);
+	pe->e.first_chunk = 0;
+	pe->e.chunk_count = f->nchunks;
+	/* the pipeline's own reference: dropped when the object is committed or aborted */
+	p->reading = f;
+}
+
+/* ---------------------------------------------------------------- packs of small files */
+
+/* Seals the pack's current chunk: once its reads land it goes to the workers. */
+static void pack_seal(struct push *p, int last)
+{
+	struct slot *sl = p->pack_slot;
+
+	if (!sl)
+		return;
+	sl->sealed = 1;
+	sl->last = last;
+	p->pack_slot = NULL;
+	if (last) {
+		p->pack->nchunks = sl->index + 1;
+		p->pack->closed = 1;
+		obj_unref(p->pack); /* the pack builder's reference */
+		p->pack = NULL;
+		p->pack_bytes = 0;
+	}
+	if (sl->pending == 0)
+		encode(p, sl);
+}
+
+static void sfile_end(struct sfile *sf)
+{
+	struct push *p = sf->p;
+	struct slot *sl = sf->slot;
+
+	if (--sf->nwait > 0)
+		return;
+	if (!sf->err) {
+		if ((uint64_t)sf->stx.stx_size != sf->size || sf->stx.stx_mtime.tv_sec != sf->mtime_sec ||
+		    sf->stx.stx_mtime.tv_nsec != sf->mtime_nsec) {
+			sf->err = FERRY_E_IO;
+			sf->why = "file changed while being read; not stored";
+		}
+	}
+	if (sf->err) {
+		store_problem(p->r, sf->pe->e.path, NULL, sf->err, "%s", sf->why);
+		sf->pe->failed = 1;
+		memset(sl->plain + sf->off, 0, sf->size); /* never store stale buffer bytes */
+	} else {
+		ferry_hash128_encode(ferry_hash128(sl->plain + sf->off, sf->size), sf->pe->e.hash);
+		sf->pe->ready = 1;
+		p->r->bytes_read += sf->size;
+		p->r->files_transferred++;
+	}
+	p->small_inflight--;
+	if (--sl->pending == 0 && sl->sealed)
+		encode(p, sl);
+	free(sf->full);
+	free(sf);
+}
+
+static void sfile_fail(struct sfile *sf, const char *why, int res)
+{
+	if (!sf->err) {
+		static __thread char buf[256];
+		snprintf(buf, sizeof(buf), "%s: %s", why, strerror(-res));
+		sf->err = FERRY_E_IO;
+		sf->why = buf;
+	}
+}
+
+static void sfile_read_done(struct ferry_ev *ev, int res)
+{
+	struct sfile *sf = container_of(ev, struct sfile, ev_read);
+
+	if (res < 0)
+		sfile_fail(sf, "read failed", res);
+	else if ((uint64_t)res != sf->size && !sf->err) {
+		sf->err = FERRY_E_IO;
+		sf->why = "file changed while being read; not stored";
+	}
+	sfile_end(sf);
+}
+
+static void sfile_statx_done(struct ferry_ev *ev, int res)
+{
+	struct sfile *sf = container_of(ev, struct sfile, ev_statx);
+
+	if (res < 0)
+		sfile_fail(sf, "statx failed", res);
+	sfile_end(sf);
+}
+
+static void sfile_close_done(struct ferry_ev *ev, int res)
+{
+	struct sfile *sf = container_of(ev, struct sfile, ev_close);
+
+	(void)res;
+	sfile_end(sf);
+}
+
+static void sfile_open_done(struct ferry_ev *ev, int res)
+{
+	struct sfile *sf = container_of(ev, struct sfile, ev_open);
+	struct push *p = sf->p;
+	struct io_uring_sqe *sqe;
+
+	if (res < 0) {
+		sfile_fail(sf, "cannot read", res);
+		sf->nwait = 1;
+		sfile_end(sf);
+		return;
+	}
+	sf->fd = res;
+	sf->nwait = 3;
+	ferry_loop_reserve(p->loop, 3); /* a linked chain must go in one submission */
+	/* read, then statx to catch a change during the read, then close: one round trip */
+	sqe = ferry_loop_sqe(p->loop, &sf->ev_read);
+	if (ferry_loop_fixed(p->loop))
+		io_uring_prep_read_fixed(sqe, sf->fd, sf->slot->plain + sf->off, (unsigned)sf->size, 0,
+					 sf->slot->plain_bi);
+	else
+		io_uring_prep_read(sqe, sf->fd, sf->slot->plain + sf->off, (unsigned)sf->size, 0);
+	sqe->flags |= IOSQE_IO_HARDLINK;
+	sqe = ferry_loop_sqe(p->loop, &sf->ev_statx);
+	io_uring_prep_statx(sqe, sf->fd, "", AT_EMPTY_PATH, STATX_SIZE | STATX_MTIME, &sf->stx);
+	sqe->flags |= IOSQE_IO_HARDLINK;
+	sqe = ferry_loop_sqe(p->loop, &sf->ev_close);
+	io_uring_prep_close(sqe, sf->fd);
+}
+
+/* Returns 0 when the item was taken, 1 when it must wait for a slot. */
+static int start_small(struct push *p, struct ferry_scan_item *it)
+{
+	struct sfile *sf;
+	struct pent *pe;
+	struct io_uring_sqe *sqe;
+
+	if (p->small_inflight >= MAX_SMALL_INFLIGHT)
+		return 1;
+	if (p->pack_slot && p->pack_slot->plain_len + it->size > p->chunk) {
+		/* more data follows this chunk: it is the pack's last only if the pack is full */
+		pack_seal(p, p->pack_bytes >= p->pack_size);
+	}
+	if (!p->pack_slot) {
+		if (!p->nfree)
+			return 1;
+		if (!p->pack) {
+			p->pack = obj_open(p);
+			if (!p->pack)
+				return 0;
+			p->pack->refs++; /* the pack builder's, dropped when its last chunk is sealed */
+		}
+		struct slot *sl = slot_get(p);
+		sl->obj = p->pack;
+		p->pack->busy++;
+		sl->index = p->pack->nchunks++;
+		p->pack_slot = sl;
+	}
+	pe = pent_new(p, it);
+	sf = calloc(1, sizeof(*sf));
+	if (!pe || !sf || !(sf->full = malloc(strlen(p->src) + strlen(it->path) + 2))) {
+		free(sf);
+		p->fatal = FERRY_E_NOMEM;
+		return 0;
+	}
+	sprintf(sf->full, "%s/%s", p->src, it->path);
+	sf->p = p;
+	sf->pe = pe;
+	sf->slot = p->pack_slot;
+	sf->off = (uint32_t)p->pack_slot->plain_len;
+	sf->size = it->size;
+	sf->mtime_sec = it->mtime_sec;
+	sf->mtime_nsec = it->mtime_nsec;
+	sf->ev_open.fn = sfile_open_done;
+	sf->ev_read.fn = sfile_read_done;
+	sf->ev_statx.fn = sfile_statx_done;
+	sf->ev_close.fn = sfile_close_done;
+	pe->obj = p->pack;
+	p->pack->refs++;
+	memcpy(pe->e.object_id, p->pack->hdr.object_id, FERRY_ID_LEN);
+	pe->e.first_chunk = p->pack_slot->index;
+	pe->e.chunk_offset = sf->off;
+	pe->e.chunk_count = 1;
+	p->pack_slot->plain_len += it->size;
+	p->pack_slot->pending++;
+	p->pack_bytes += it->size;
+	p->small_inflight++;
+	sqe = ferry_loop_sqe(p->loop, &sf->ev_open);
+	io_uring_prep_openat(sqe, AT_FDCWD, sf->full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- the loop */
+
+/* Takes one scan item; returns 1 if it has to wait for resources. */
+static int take_item(struct push *p, struct ferry_scan_item *it)
+{
+	struct pent *pe;
+
+	if (it->type == 0) {
+		store_problem(p->r, it->path, NULL, FERRY_E_IO, "%s", it->error);
+		return 0;
+	}
+	if (it->type == FERRY_ENTRY_FILE) {
+		p->r->files_total++;
+		if (p->r->dry_run) {
+			p->r->files_transferred++;
+			p->r->bytes_read += it->size;
+			return 0;
+		}
+		if (it->size == 0) {
+			pe = pent_new(p, it);
+			if (pe) {
+				ferry_hash128_encode(ferry_hash128("", 0), pe->e.hash);
+				pe->ready = 1;
+				p->r->files_transferred++;
+			}
+			return 0;
+		}
+		if (it->size < p->small_limit) {
+			int wait = start_small(p, it);
+			if (wait)
+				p->r->files_total--; /* counted again when retried */
+			return wait;
+		}
+		if (p->reading) {
+			p->r->files_total--;
+			return 1;
+		}
+		start_large(p, it);
+		return 0;
+	}
+	if (p->r->dry_run)
+		return 0;
+	pe = pent_new(p, it);
+	if (pe)
+		pe->ready = 1;
+	return 0;
+}
+
+static void feed(struct push *p)
+{
+	rfile_pump(p);
+	if (p->epending >= MAX_PENDING_ENTRIES && p->pack_slot)
+		pack_seal(p, 1); /* let the entries waiting on this pack leave */
+	while (!p->fatal && !p->reading && p->epending < MAX_PENDING_ENTRIES) {
+		struct ferry_scan_item *it = p->stalled;
+		int done = 0;
+
+		if (!it)
+			it = ferry_scan_next(p->scan, &done);
+		p->stalled = NULL;
+		if (!it) {
+			if (done && !p->scan_done) {
+				p->scan_done = 1;
+				pack_seal(p, 1);
+			}
+			return;
+		}
+		if (take_item(p, it)) {
+			p->stalled = it;
+			return;
+		}
+		ferry_scan_item_free(it);
+		rfile_pump(p);
+	}
+}
+
+/* After a fatal error: stop starting things, and fail what is open so it drains. */
+static void abort_all(struct push *p)
+{
+	if (p->reading) {
+		struct rfile *f = p->reading;
+		p->reading = NULL;
+		if (!f->failed) {
+			f->failed = 1;
+			f->pe->failed = 1;
+			obj_fail(f->obj, p->fatal);
+		}
+		rfile_finish_if_done(f);
+	}
+	if (p->pack) {
+		struct wobj *pk = p->pack;
+		if (p->pack_slot) {
+			struct slot *sl = p->pack_slot;
+			p->pack_slot = NULL;
+			sl->sealed = 1;
+			if (sl->pending == 0)
+				slot_put(p, sl);
+			/* else the last read's end sends it to encode, which drops it */
+		}
+		p->pack = NULL;
+		obj_fail(pk, p->fatal);
+		obj_unref(pk);
+	}
+}
+
+static void wake(struct ferry_ev *ev, int res)
+{
+	struct push *p = container_of(ev, struct push, wake_ev);
+	uint64_t v;
+
+	(void)res;
+	if (read(p->wake_fd, &v, sizeof(v)) < 0) {
+		/* nothing to drain */
+	}
+	ferry_loop_watch(p->loop, p->wake_fd, &p->wake_ev);
+}
+
+static int finished(struct push *p)
+{
+	if (p->fatal)
+		return p->objs_live == 0 && p->small_inflight == 0 && ferry_workers_busy(p->wk) == 0 &&
+		       ferry_loop_inflight(p->loop) <= 1 && !p->reading;
+	return p->scan_done && !p->stalled && !p->reading && p->small_inflight == 0 && !p->pack_slot &&
+	       p->objs_live == 0 && !p->ehead && ferry_workers_busy(p->wk) == 0;
+}
+
+static void report_progress(struct push *p)
+{
+	double t = now();
+
+	if (p->r->progress && t - p->last_progress > 0.2) {
+		p->last_progress = t;
+		p->r->progress(p->r->progress_arg, p->r);
+	}
+}
+
+static int setup(struct push *p)
+{
+	struct ferry_store *s = p->s;
+	uint64_t memory = p->r->memory ? p->r->memory : DEFAULT_MEMORY;
+	int jobs = p->r->jobs > 0 ? p->r->jobs : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	void **bufs;
+	int err;
+
+	p->b = s->b;
+	p->loop = s->loop;
+	p->chunk = s->cfg.chunk_size;
+	p->bufsize = (ferry_frame_bound(p->chunk) + 4095) & ~(size_t)4095;
+	p->small_limit = p->r->small_file ? p->r->small_file : DEFAULT_SMALL_FILE;
+	if (p->small_limit > p->chunk)
+		p->small_limit = p->chunk;
+	p->pack_size = p->r->pack_size ? p->r->pack_size : DEFAULT_PACK_SIZE;
+	p->nslots = (unsigned)(memory / (2 * p->bufsize));
+	if (p->nslots < 4)
+		p->nslots = 4;
+	if (p->nslots > 1024)
+		p->nslots = 1024;
+	p->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (p->wake_fd < 0)
+		return FERRY_E_IO;
+	p->slots = calloc(p->nslots, sizeof(*p->slots));
+	bufs = calloc(2 * p->nslots, sizeof(*bufs));
+	if (!p->slots || !bufs) {
+		free(bufs);
+		return FERRY_E_NOMEM;
+	}
+	for (unsigned i = 0; i < p->nslots; i++) {
+		struct slot *sl = &p->slots[i];
+		if (posix_memalign((void **)&sl->plain, 4096, p->bufsize) ||
+		    posix_memalign((void **)&sl->frame, 4096, p->bufsize)) {
+			free(bufs);
+			return FERRY_E_NOMEM;
+		}
+		sl->p = p;
+		sl->plain_bi = (int)(2 * i);
+		sl->frame_bi = (int)(2 * i + 1);
+		bufs[2 * i] = sl->plain;
+		bufs[2 * i + 1] = sl->frame;
+		sl->next = p->free_slots;
+		p->free_slots = sl;
+		p->nfree++;
+	}
+	ferry_loop_register(p->loop, bufs, 2 * p->nslots, p->bufsize);
+	free(bufs);
+	err = ferry_workers_create(&p->wk, jobs, &s->keys, s->cfg.level, p->chunk, p->wake_fd);
+	if (err)
+		return err;
+	p->wake_ev.fn = wake;
+	ferry_loop_watch(p->loop, p->wake_fd, &p->wake_ev);
+	return FERRY_OK;
+}
+
+static void teardown(struct push *p)
+{
+	if (p->scan)
+		ferry_scan_stop(p->scan);
+	ferry_scan_item_free(p->stalled);
+	ferry_workers_destroy(p->wk);
+	while (p->ehead) {
+		struct pent *pe = p->ehead;
+		p->ehead = pe->next;
+		free(pe->e.path);
+		free(pe->e.target);
+		free(pe);
+	}
+	if (p->loop && p->wake_ev.fn)
+		ferry_loop_unwatch(p->loop, &p->wake_ev);
+	if (p->loop)
+		ferry_loop_unregister(p->loop);
+	for (unsigned i = 0; p->slots && i < p->nslots; i++) {
+		if (p->slots[i].plain)
+			OPENSSL_cleanse(p->slots[i].plain, p->bufsize);
+		free(p->slots[i].plain);
+		free(p->slots[i].frame);
+	}
+	free(p->slots);
+	if (p->wake_fd >= 0)
+		close(p->wake_fd);
+}
+
+int ferry_push(struct ferry_store *s, const char *src, struct ferry_run *r)
+{
+	struct push p;
+	int err, aborted = 0;
+
+	memset(&p, 0, sizeof(p));
+	p.s = s;
+	p.r = r;
+	p.src = src;
+	p.wake_fd = -1;
+	err = setup(&p);
+	if (err) {
+		store_problem(r, s->path, NULL, err, "cannot set up the pipeline: %s", ferry_strerror(err));
+		teardown(&p);
+		return err;
+	}
+	if (ferry_scan_start(&p.scan, src, 4096, p.wake_fd)) {
+		store_problem(r, src, NULL, FERRY_E_IO, "cannot open source directory: %s", strerror(errno));
+		p.scan = NULL;
+		teardown(&p);
+		return FERRY_E_IO;
+	}
+	if (!r->dry_run) {
+		err = store_snapshot_id(r->snapshot);
+		if (!err)
+			err = mwriter_open(s, &p.mw, r->snapshot, (uint64_t)time(NULL));
+		if (err) {
+			store_problem(r, s->path, NULL, err, "cannot start the snapshot manifest: %s", ferry_strerror(err));
+			mwriter_abort(&p.mw);
+			r->snapshot[0] = 0;
+			teardown(&p);
+			return err;
+		}
+	}
+	for (;;) {
+		struct ferry_job *j = ferry_workers_reap(p.wk);
+		while (j) {
+			struct ferry_job *next = j->next;
+			encoded(&p, container_of(j, struct slot, job));
+			j = next;
+		}
+		if (!p.fatal)
+			feed(&p);
+		if (p.fatal && !aborted) {
+			aborted = 1;
+			abort_all(&p);
+		}
+		flush_entries(&p);
+		report_progress(&p);
+		if (finished(&p))
+			break;
+		if (ferry_loop_run(p.loop, 1) < 0) {
+			p.fatal = FERRY_E_IO;
+			break;
+		}
+	}
+	if (r->dry_run) {
+		r->snapshot[0] = 0;
+		teardown(&p);
+		return FERRY_OK;
+	}
+	if (p.fatal) {
+		mwriter_abort(&p.mw);
+		r->snapshot[0] = 0;
+		teardown(&p);
+		return p.fatal;
+	}
+	err = mwriter_finish(&p.mw);
+	if (err) {
+		store_problem(r, s->path, NULL, err, "writing snapshot %s: %s", r->snapshot, ferry_strerror(err));
+		r->snapshot[0] = 0;
+	} else {
+		r->bytes_written += p.mw.pos;
+	}
+	teardown(&p);
+	return err;
+}

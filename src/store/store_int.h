@@ -1,0 +1,102 @@
+/* Internals shared by the store's commands (store.c, push.c, pull.c). */
+#ifndef FERRY_STORE_INT_H
+#define FERRY_STORE_INT_H
+
+#include <stdarg.h>
+#include <stdint.h>
+
+#include "ferry/backend.h"
+#include "ferry/codec.h"
+#include "ferry/manifest.h"
+#include "ferry/store.h"
+
+#define MANIFEST_MAX_BYTES (1ull << 40)
+#define DEFAULT_MEMORY (256ull << 20)
+#define DEFAULT_SMALL_FILE (1ull << 20)
+#define DEFAULT_PACK_SIZE (64ull << 20)
+
+struct ferry_store {
+	char *path;
+	struct ferry_loop *loop;
+	struct ferry_backend *b;
+	struct ferry_store_config cfg;
+	struct ferry_keys keys;
+	struct ferry_codec *codec; /* for the loop thread: manifests */
+};
+
+void store_problem(struct ferry_run *r, const char *what, const char *chunk, int err, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+void store_setmsg(char *msg, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void store_hex(const uint8_t *b, size_t n, char *out);
+/* "data/ab/abcdef…": the store key of an object */
+void store_object_key(const uint8_t id[FERRY_ID_LEN], char out[64]);
+/* A negative backend result as text. */
+const char *store_berr(int res);
+/* Runs the loop until *flag becomes non-zero (synchronous use of async hooks). */
+void store_wait(struct ferry_store *s, const int *flag);
+
+/* ---- whole objects, synchronously (manifests) ---- */
+
+/* An object open for reading: header, footer and index read and checked. */
+struct objreader {
+	struct ferry_robj *r;
+	struct ferry_object_hdr h;
+	struct ferry_object_footer f;
+	struct ferry_index_entry *idx;
+	uint64_t size;
+	uint8_t id[FERRY_ID_LEN];
+};
+int objreader_open(struct ferry_store *s, const char *key, const uint8_t *want_id, struct objreader *o, char *why,
+		   size_t whylen);
+void objreader_close(struct ferry_store *s, struct objreader *o);
+/* Reads frame i into buf (capacity cap) synchronously. */
+int objreader_read_frame(struct ferry_store *s, struct objreader *o, uint32_t i, uint8_t *buf, size_t cap);
+
+/* Streaming manifest reader: entries one at a time, chunk by chunk. */
+struct mreader {
+	struct ferry_store *s;
+	struct objreader o;
+	uint32_t next_chunk;
+	uint8_t *frame, *plain;
+	uint8_t *carry; /* bytes of a partial entry */
+	size_t carry_len, carry_cap;
+	size_t plain_len, plain_pos;
+	uint64_t consumed, total, count;
+	char *strs;
+	int header_done, ended;
+	char name[64];
+	uint64_t created;
+};
+int mreader_open(struct ferry_store *s, const char *snap, struct mreader *m, char *msg, size_t msglen);
+/* 1 with an entry (valid until the next call), 0 at the end, < 0 a ferry error (msg set). */
+int mreader_next(struct mreader *m, struct ferry_entry *e, char *msg, size_t msglen);
+void mreader_close(struct mreader *m);
+
+/* Streaming manifest writer: entries go out chunk by chunk as they come. */
+struct mwriter {
+	struct ferry_store *s;
+	struct ferry_wobj *w;
+	struct ferry_object_hdr h;
+	uint8_t hdrbuf[FERRY_OBJ_HDR_LEN];
+	uint8_t *plain, *frame;
+	size_t len;
+	uint32_t index;
+	uint64_t pos, total, count;
+	uint8_t *idx;
+	size_t idx_len, idx_cap;
+	char key[96];
+	int err;
+};
+int mwriter_open(struct ferry_store *s, struct mwriter *m, const char *snap_id, uint64_t created);
+int mwriter_add(struct mwriter *m, const struct ferry_entry *e);
+/* Writes the trailer and the last chunk, then commits durably: the snapshot appears. */
+int mwriter_finish(struct mwriter *m);
+void mwriter_abort(struct mwriter *m);
+
+int store_snapshot_id(char out[64]);
+int store_latest_snapshot(struct ferry_store *s, char out[64]);
+/* All snapshot ids, oldest first; free with store_names_free. */
+int store_snapshot_names(struct ferry_store *s, char ***names, size_t *n);
+void store_names_free(char **names, size_t n);
+
+#endif
