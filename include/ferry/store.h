@@ -35,6 +35,7 @@ struct ferry_run {
 	void *progress_arg;
 	/* statistics, filled by the run */
 	uint64_t files_total;
+	uint64_t bytes_total; /* bytes of the files found so far (for an ETA) */
 	uint64_t files_transferred;
 	uint64_t bytes_read;
 	uint64_t bytes_written;

@@ -31,6 +31,7 @@ struct cli {
 	int have_secret;
 	/* problems, kept for --json */
 	struct json_object *problems;
+	int progress_shown;
 };
 
 void cli_err(struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

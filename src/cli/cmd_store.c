@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -19,9 +20,22 @@ struct parsed {
 	int ninc;
 	int encrypt, read_data, compress, log2n;
 	uint32_t chunk_size;
+	int jobs, direct;
+	uint64_t memory;
 };
 
-enum { OPT_ENCRYPT = 1000, OPT_COMPRESS, OPT_CHUNK, OPT_INCLUDE, OPT_READ_DATA, OPT_DRY_RUN, OPT_SCRYPT };
+enum {
+	OPT_ENCRYPT = 1000,
+	OPT_COMPRESS,
+	OPT_CHUNK,
+	OPT_INCLUDE,
+	OPT_READ_DATA,
+	OPT_DRY_RUN,
+	OPT_SCRYPT,
+	OPT_JOBS,
+	OPT_MEMORY,
+	OPT_DIRECT,
+};
 
 static int parse(struct cli *c, int argc, char **argv, int maxpos, struct parsed *p)
 {
@@ -34,13 +48,17 @@ static int parse(struct cli *c, int argc, char **argv, int maxpos, struct parsed
 		{ "read-data", no_argument, NULL, OPT_READ_DATA },
 		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
 		{ "scrypt-cost", required_argument, NULL, OPT_SCRYPT },
+		{ "jobs", required_argument, NULL, OPT_JOBS },
+		{ "memory", required_argument, NULL, OPT_MEMORY },
+		{ "direct", no_argument, NULL, OPT_DIRECT },
 		{ NULL, 0, NULL, 0 },
 	};
 	/* which command-specific options each command accepts */
 	const char *allowed = !strcmp(c->cmd, "init")     ? "ecks"
-			      : !strcmp(c->cmd, "push")   ? "d"
-			      : !strcmp(c->cmd, "pull")   ? "id"
-			      : !strcmp(c->cmd, "verify") ? "r"
+			      : !strcmp(c->cmd, "push")   ? "djmD"
+			      : !strcmp(c->cmd, "pull")   ? "idjm"
+			      : !strcmp(c->cmd, "copy")   ? "djmD"
+			      : !strcmp(c->cmd, "verify") ? "rjm"
 							  : "";
 	int opt;
 
@@ -67,6 +85,9 @@ static int parse(struct cli *c, int argc, char **argv, int maxpos, struct parsed
 		case OPT_INCLUDE: code = 'i'; break;
 		case OPT_READ_DATA: code = 'r'; break;
 		case OPT_DRY_RUN: code = 'd'; break;
+		case OPT_JOBS: code = 'j'; break;
+		case OPT_MEMORY: code = 'm'; break;
+		case OPT_DIRECT: code = 'D'; break;
 		case ':':
 			return -1 - cli_usage_error(c, "option '%s' needs a value", argv[optind - 1]);
 		default:
@@ -78,6 +99,17 @@ static int parse(struct cli *c, int argc, char **argv, int maxpos, struct parsed
 		case 'e': p->encrypt = 1; break;
 		case 'r': p->read_data = 1; break;
 		case 'd': c->dry_run = 1; break;
+		case 'D': p->direct = 1; break;
+		case 'j':
+			p->jobs = (int)strtol(optarg, &end, 10);
+			if (*end || end == optarg || p->jobs < 1 || p->jobs > 1024)
+				return -1 - cli_usage_error(c, "--jobs: expected 1..1024, got '%s'", optarg);
+			break;
+		case 'm':
+			if (ferry_parse_size(optarg, &sz) || sz < (16u << 20))
+				return -1 - cli_usage_error(c, "--memory: expected a size of at least 16M, got '%s'", optarg);
+			p->memory = sz;
+			break;
 		case 'i':
 			if (p->ninc == 64)
 				return -1 - cli_usage_error(c, "at most 64 --include patterns");
@@ -131,14 +163,49 @@ static void on_problem(void *arg, const char *what, const char *chunk, int err, 
 		json_object_object_add(o, "detail", json_object_new_string(detail));
 		json_object_array_add(c->problems, o);
 	}
+	if (c->progress_shown)
+		fprintf(stderr, "\r\033[K");
 	fprintf(stderr, "ferry: %s: %s: %s%s%s\n", c->cmd, what, chunk ? chunk : "", chunk ? ": " : "", detail);
 }
+
+static double start_time;
 
 static double now(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void human(double v, char *buf, size_t len)
+{
+	const char *u[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+	int i = 0;
+
+	while (v >= 1024 && i < 5) {
+		v /= 1024;
+		i++;
+	}
+	snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+}
+
+/* On a terminal: one line redrawn in place, on stderr so stdout stays clean. */
+static void progress_bar(void *arg, const struct ferry_run *r)
+{
+	struct cli *c = arg;
+	double t = now() - start_time;
+	char done[32], rate[32], eta[32] = "";
+	uint64_t bytes = !strcmp(c->cmd, "pull") ? r->bytes_written : r->bytes_read;
+
+	human((double)bytes, done, sizeof(done));
+	human(t > 0 ? bytes / t : 0, rate, sizeof(rate));
+	if (r->bytes_total > bytes && bytes > 0 && t > 1) {
+		double left = (double)(r->bytes_total - bytes) / (bytes / t);
+		snprintf(eta, sizeof(eta), "  ETA %d:%02d", (int)left / 60, (int)left % 60);
+	}
+	fprintf(stderr, "\r\033[K%s: %llu/%llu files  %s  %s/s%s", c->cmd, (unsigned long long)r->files_transferred,
+		(unsigned long long)r->files_total, done, rate, eta);
+	c->progress_shown = 1;
 }
 
 static void print_json(struct cli *c, const struct ferry_run *r, double secs, int verify)
@@ -176,6 +243,22 @@ static void split_snap(const char *arg, char *store, size_t cap, const char **sn
 		*snap = at + 1;
 	} else {
 		snprintf(store, cap, "%s", arg);
+	}
+}
+
+/* Resources and output for a run: flags win over the config file. */
+static void run_opts(struct cli *c, const struct parsed *p, struct ferry_run *r)
+{
+	r->problem = on_problem;
+	r->problem_arg = c;
+	r->verbose = c->verbose;
+	r->dry_run = c->dry_run;
+	r->jobs = p->jobs ? p->jobs : c->conf.jobs;
+	r->memory = p->memory ? p->memory : c->conf.memory;
+	r->direct = p->direct;
+	if (!c->quiet && !c->json && isatty(STDERR_FILENO)) {
+		r->progress = progress_bar;
+		r->progress_arg = c;
 	}
 }
 
@@ -236,6 +319,8 @@ static int finish_run(struct cli *c, const struct ferry_run *r, int err, double 
 {
 	double secs = now() - t0;
 
+	if (c->progress_shown)
+		fprintf(stderr, "\r\033[K");
 	if (c->json) {
 		print_json(c, r, secs, verify);
 	} else if (!c->quiet) {
@@ -265,7 +350,7 @@ int cmd_push(struct cli *c, int argc, char **argv)
 	struct ferry_store *s;
 	struct ferry_run r = { .problem = on_problem, .problem_arg = c };
 	int rc = parse(c, argc, argv, 2, &p), err;
-	double t0 = now();
+	double t0 = start_time = now();
 
 	if (rc)
 		return -1 - rc;
@@ -273,8 +358,7 @@ int cmd_push(struct cli *c, int argc, char **argv)
 		return cli_usage_error(c, "expected SRC and STORE");
 	if ((rc = open_store(c, p.pos[1], &s)))
 		return rc;
-	r.verbose = c->verbose;
-	r.dry_run = c->dry_run;
+	run_opts(c, &p, &r);
 	err = ferry_push(s, p.pos[0], &r);
 	ferry_store_close(s);
 	if (err && !r.snapshot[0] && !r.dry_run)
@@ -290,7 +374,7 @@ int cmd_pull(struct cli *c, int argc, char **argv)
 	char store[4096];
 	const char *snap;
 	int rc = parse(c, argc, argv, 2, &p), err;
-	double t0 = now();
+	double t0 = start_time = now();
 
 	if (rc)
 		return -1 - rc;
@@ -299,8 +383,7 @@ int cmd_pull(struct cli *c, int argc, char **argv)
 	split_snap(p.pos[0], store, sizeof(store), &snap);
 	if ((rc = open_store(c, store, &s)))
 		return rc;
-	r.verbose = c->verbose;
-	r.dry_run = c->dry_run;
+	run_opts(c, &p, &r);
 	err = ferry_pull(s, snap, p.pos[1], p.ninc ? p.includes : NULL, &r);
 	ferry_store_close(s);
 	return finish_run(c, &r, err, t0, 0);
@@ -312,7 +395,7 @@ int cmd_verify(struct cli *c, int argc, char **argv)
 	struct ferry_store *s;
 	struct ferry_run r = { .problem = on_problem, .problem_arg = c };
 	int rc = parse(c, argc, argv, 1, &p), err;
-	double t0 = now();
+	double t0 = start_time = now();
 
 	if (rc)
 		return -1 - rc;
@@ -320,6 +403,7 @@ int cmd_verify(struct cli *c, int argc, char **argv)
 		return cli_usage_error(c, "expected STORE");
 	if ((rc = open_store(c, p.pos[0], &s)))
 		return rc;
+	run_opts(c, &p, &r);
 	err = ferry_verify(s, p.read_data, &r);
 	ferry_store_close(s);
 	(void)err;

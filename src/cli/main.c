@@ -31,17 +31,19 @@ static const struct command commands[] = {
 	  "from the passphrase (FERRY_PASSPHRASE or --passphrase-file; scrypt) or taken from\n"
 	  "--key-file (32 raw bytes or 64 hex digits). --compress sets the zstd level (1-19,\n"
 	  "default 3) or none; --chunk-size the chunk size (4K-64M, default 4M).\n" },
-	{ "push", cmd_push, "ferry push SRC STORE [--dry-run] [--json]", "store SRC as a new snapshot",
+	{ "push", cmd_push, "ferry push SRC STORE [--dry-run] [--jobs N] [--memory SIZE] [--direct] [--json]", "store SRC as a new snapshot",
 	  "Reads the directory tree SRC and writes it into STORE as a new immutable\n"
 	  "snapshot. The snapshot's manifest is written last: until then nothing new is\n"
-	  "visible, and an interrupted push leaves earlier snapshots intact.\n" },
-	{ "pull", cmd_pull, "ferry pull STORE[@SNAPSHOT] DST [--include GLOB]... [--dry-run] [--json]",
+	  "visible, and an interrupted push leaves earlier snapshots intact. Files under\n"
+	  "1 MiB are packed together. --jobs sets the worker threads (default: the cores),\n"
+	  "--memory the buffer budget (default 256M), --direct reads with O_DIRECT.\n" },
+	{ "pull", cmd_pull, "ferry pull STORE[@SNAPSHOT] DST [--include GLOB]... [--dry-run] [--jobs N] [--memory SIZE] [--json]",
 	  "restore a snapshot into DST",
 	  "Restores the latest (or the named) snapshot into DST: files, directories,\n"
 	  "symlinks, modes and mtimes. Files are written to temporary names and renamed\n"
 	  "when complete and verified (every chunk's tag and xxh3, every file's xxh128).\n"
 	  "Unsafe paths (absolute, '..', through a symlink) are refused.\n" },
-	{ "verify", cmd_verify, "ferry verify STORE [--read-data] [--json]", "check a store's integrity",
+	{ "verify", cmd_verify, "ferry verify STORE [--read-data] [--jobs N] [--memory SIZE] [--json]", "check a store's integrity",
 	  "Checks that every object any snapshot references exists with the right size;\n"
 	  "with --read-data, reads and checks every chunk and every file's xxh128. Each\n"
 	  "problem names the file and chunk. Exit code 3 on any integrity failure.\n" },

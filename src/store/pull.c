@@ -735,6 +735,7 @@ static void feed(struct pull *p)
 			continue;
 		if (e.type == FERRY_ENTRY_FILE) {
 			p->r->files_total++;
+			p->r->bytes_total += e.size;
 			if (p->r->dry_run) {
 				p->r->files_transferred++;
 				continue;

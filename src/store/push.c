@@ -907,6 +907,7 @@ static int take_item(struct push *p, struct ferry_scan_item *it)
 	}
 	if (it->type == FERRY_ENTRY_FILE) {
 		p->r->files_total++;
+		p->r->bytes_total += it->size;
 		if (p->r->dry_run) {
 			p->r->files_transferred++;
 			p->r->bytes_read += it->size;
@@ -923,12 +924,15 @@ static int take_item(struct push *p, struct ferry_scan_item *it)
 		}
 		if (it->size < p->small_limit) {
 			int wait = start_small(p, it);
-			if (wait)
+			if (wait) {
 				p->r->files_total--; /* counted again when retried */
+				p->r->bytes_total -= it->size;
+			}
 			return wait;
 		}
 		if (p->reading) {
 			p->r->files_total--;
+			p->r->bytes_total -= it->size;
 			return 1;
 		}
 		start_large(p, it);
