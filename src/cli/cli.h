@@ -58,5 +58,6 @@ int cmd_pull(struct cli *c, int argc, char **argv);
 int cmd_verify(struct cli *c, int argc, char **argv);
 int cmd_snapshots(struct cli *c, int argc, char **argv);
 int cmd_ls(struct cli *c, int argc, char **argv);
+int cmd_copy(struct cli *c, int argc, char **argv);
 
 #endif

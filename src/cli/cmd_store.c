@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "ferry/conf.h"
+#include "ferry/copy.h"
 
 /* Parses argv for a command: common options plus `extra`; positional args land in pos[]. */
 struct parsed {
@@ -454,4 +455,20 @@ int cmd_ls(struct cli *c, int argc, char **argv)
 		return err == FERRY_E_NOTFOUND ? EXIT_USAGE : exit_for(err);
 	}
 	return EXIT_OK;
+}
+
+int cmd_copy(struct cli *c, int argc, char **argv)
+{
+	struct parsed p;
+	struct ferry_run r = { 0 };
+	int rc = parse(c, argc, argv, 2, &p), err;
+	double t0 = start_time = now();
+
+	if (rc)
+		return -1 - rc;
+	if (p.npos != 2)
+		return cli_usage_error(c, "expected SRC and DST");
+	run_opts(c, &p, &r);
+	err = ferry_copy(p.pos[0], p.pos[1], &r);
+	return finish_run(c, &r, err, t0, 0);
 }

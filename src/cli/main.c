@@ -47,6 +47,11 @@ static const struct command commands[] = {
 	  "Checks that every object any snapshot references exists with the right size;\n"
 	  "with --read-data, reads and checks every chunk and every file's xxh128. Each\n"
 	  "problem names the file and chunk. Exit code 3 on any integrity failure.\n" },
+	{ "copy", cmd_copy, "ferry copy SRC DST [--dry-run] [--jobs N] [--memory SIZE] [--direct] [--json]",
+	  "mirror a tree as plain files (no ferry format)",
+	  "Copies the directory tree SRC to DST as plain files any tool can read: files,\n"
+	  "directories, symlinks, modes and mtimes. Each file is written under a temporary\n"
+	  "name, read back and checked against the source's xxh128, then renamed.\n" },
 	{ "snapshots", cmd_snapshots, "ferry snapshots STORE", "list snapshots, oldest first", "" },
 	{ "ls", cmd_ls, "ferry ls STORE[@SNAPSHOT] [PATH]", "list the entries of a snapshot", "" },
 };
