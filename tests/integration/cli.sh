@@ -172,6 +172,59 @@ expect 0 "store verifies after kill -9" "$ferry" verify --read-data "$work/slow"
 expect 0 "previous snapshot pullable after kill -9" "$ferry" pull "$work/slow" "$work/slowdst"
 [ "$(cat "$work/slowdst/a")" = first ] && ok "previous snapshot content intact" || bad "previous snapshot content intact"
 
+# ---- packs: many small files share a few objects
+unset FERRY_PASSPHRASE
+mkdir -p "$work/many"
+for d in 1 2 3 4; do mkdir -p "$work/many/d$d"; for i in $(seq 1 2500); do echo "file $d/$i" >"$work/many/d$d/f$i"; done; done
+expect 0 "init pack store" "$ferry" init "$work/packs"
+expect 0 "push 10000 small files" "$ferry" push "$work/many" "$work/packs" --json
+nobj=$(find "$work/packs/data" -type f | wc -l)
+[ "$nobj" -le 3 ] && ok "10000 small files packed into $nobj object(s)" || bad "small files packed ($nobj objects)"
+expect 0 "pull 10000 small files" "$ferry" pull "$work/packs" "$work/many-back" --memory 16M
+diff -r "$work/many" "$work/many-back" >"$work/err" 2>&1 && ok "packed files restored byte for byte" || bad "packed files restored byte for byte"
+expect 0 "pull one packed file by --include" "$ferry" pull "$work/packs" "$work/one" --include 'd3/f1234'
+[ "$(cat "$work/one/d3/f1234")" = "file 3/1234" ] && [ "$(find "$work/one" -type f | wc -l)" -eq 1 ] && ok "one packed file restored alone" || bad "one packed file restored alone"
+
+# ---- a large sparse file and a small memory budget
+mkdir -p "$work/sparse"
+truncate -s 200M "$work/sparse/huge.img"; printf 'end' >>"$work/sparse/huge.img"
+expect 0 "push a 200 MiB sparse file in 16 MiB" "$ferry" push "$work/sparse" "$work/packs" --memory 16M --jobs 1
+expect 0 "pull it back" "$ferry" pull "$work/packs" "$work/sparse-back"
+cmp "$work/sparse/huge.img" "$work/sparse-back/huge.img" && ok "sparse file identical" || bad "sparse file identical"
+
+# ---- files that change while being read are reported, not stored torn
+mkdir -p "$work/moving"; head -c 50000000 /dev/urandom >"$work/moving/big"; echo still >"$work/moving/still"
+( while :; do echo more >>"$work/moving/big"; done ) &
+writer=$!
+expect 1 "push of a growing file exits 1" "$ferry" push "$work/moving" "$work/packs" --jobs 1
+kill "$writer"; wait "$writer" 2>/dev/null
+grep_err "big: file changed while being read" "growing file named"
+"$ferry" ls "$work/packs" >"$work/out"
+grep -q ' still$' "$work/out" && ! grep -q ' big$' "$work/out" && ok "the rest is stored, the torn file is not" || bad "the rest is stored, the torn file is not"
+
+# ---- unreadable files (as an unprivileged user: root reads everything)
+if command -v setpriv >/dev/null && [ "$(id -u)" -eq 0 ]; then
+	mkdir -p "$work/unread/src"; echo ok >"$work/unread/src/readable"; echo secret >"$work/unread/src/locked"
+	chmod 000 "$work/unread/src/locked"; chmod 755 "$work" "$work/unread" "$work/unread/src"
+	"$ferry" init "$work/unread/store" -q && chown -R nobody "$work/unread/store"
+	expect 1 "unreadable file: exit 1" setpriv --reuid=nobody --regid=nogroup --clear-groups "$ferry" push "$work/unread/src" "$work/unread/store"
+	grep_err "locked: cannot read: Permission denied" "unreadable file named with the reason"
+	"$ferry" ls "$work/unread/store" >"$work/out"
+	grep -q ' readable$' "$work/out" && ok "readable files still stored" || bad "readable files still stored"
+fi
+
+# ---- copy: a plain mirror
+expect 0 "copy" "$ferry" copy "$src" "$work/mirror" --json
+grep -q '"files_transferred":508' "$work/out" && ok "copy counts files" || bad "copy counts files ($(cat "$work/out"))"
+diff -r --no-dereference "$src" "$work/mirror" >"$work/err" 2>&1 && ok "copy is byte-identical" || bad "copy is byte-identical"
+meta "$work/mirror" >"$work/m3"
+diff "$work/m1" "$work/m3" >"$work/err" && ok "copy keeps modes, mtimes and symlinks" || bad "copy keeps modes, mtimes and symlinks"
+[ -z "$(find "$work/mirror" -name '.ferry-*')" ] && ok "copy leaves no temporary files" || bad "copy leaves no temporary files"
+expect 0 "copy --dry-run" "$ferry" copy --dry-run "$src" "$work/mirror-dry"
+[ ! -e "$work/mirror-dry" ] && ok "copy --dry-run writes nothing" || bad "copy --dry-run writes nothing"
+expect 1 "copy from a missing source" "$ferry" copy "$work/nope" "$work/mirror2"
+grep_err "nope: cannot open source directory" "copy names the missing source"
+
 # ---- a push where the source is missing
 expect 1 "missing source" "$ferry" push "$work/nope" "$work/plain"
 grep_err "nope: cannot open source directory" "missing source named"
