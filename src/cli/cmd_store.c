@@ -324,7 +324,8 @@ static int finish_run(struct cli *c, const struct ferry_run *r, int err, double 
 		fprintf(stderr, "\r\033[K");
 	if (c->json) {
 		print_json(c, r, secs, verify);
-	} else if (!c->quiet) {
+	} else if (!c->quiet && (c->verbose || isatty(STDOUT_FILENO))) {
+		/* off a terminal, say nothing unless asked: cron mails whatever is printed */
 		if (verify)
 			printf("verify: %llu objects, %llu chunks checked, %llu problems (%.2fs)\n",
 			       (unsigned long long)r->objects_checked, (unsigned long long)r->chunks_checked,

@@ -67,6 +67,9 @@ struct use {
 	struct xfile *f;
 	struct pslot *slot;
 	uint32_t k;   /* chunk number within the file */
+	uint8_t *wbuf; /* what is being written, and where */
+	size_t wlen, wdone;
+	uint64_t woff;
 	struct use *next;
 	struct use *next_waiter;
 	int ready;
@@ -439,15 +442,35 @@ static void file_maybe_done(struct xfile *f)
 	file_free(f);
 }
 
+static void use_write_submit(struct pull *p, struct use *u)
+{
+	struct io_uring_sqe *sqe = ferry_loop_sqe(p->loop, &u->ev);
+	uint8_t *buf = u->wbuf + u->wdone;
+	unsigned len = (unsigned)(u->wlen - u->wdone);
+
+	if (ferry_loop_fixed(p->loop))
+		io_uring_prep_write_fixed(sqe, u->f->fd, buf, len, u->woff + u->wdone, u->slot->plain_bi);
+	else
+		io_uring_prep_write(sqe, u->f->fd, buf, len, u->woff + u->wdone);
+}
+
 static void use_written(struct ferry_ev *ev, int res)
 {
 	struct use *u = container_of(ev, struct use, ev);
 	struct xfile *f = u->f;
 	struct pull *p = f->p;
 
+	if (res == -EINTR || res == -EAGAIN || (res > 0 && u->wdone + (size_t)res < u->wlen)) {
+		if (res > 0)
+			u->wdone += (size_t)res; /* a short write: send the rest */
+		use_write_submit(p, u);
+		return;
+	}
 	f->writes--;
 	if (res < 0)
 		file_fail(f, NULL, FERRY_E_IO, strerror(-res));
+	else if (res == 0)
+		file_fail(f, NULL, FERRY_E_IO, "write made no progress");
 	pslot_unref(p, u->slot);
 	free(u);
 	file_maybe_done(f);
@@ -492,13 +515,12 @@ static void file_deliver(struct xfile *f)
 			free(u);
 			continue;
 		}
-		struct io_uring_sqe *sqe;
 		u->ev.fn = use_written;
-		sqe = ferry_loop_sqe(p->loop, &u->ev);
-		if (ferry_loop_fixed(p->loop))
-			io_uring_prep_write_fixed(sqe, f->fd, sl->plain + start, (unsigned)len, f->pos, sl->plain_bi);
-		else
-			io_uring_prep_write(sqe, f->fd, sl->plain + start, (unsigned)len, f->pos);
+		u->wbuf = sl->plain + start;
+		u->wlen = len;
+		u->wdone = 0;
+		u->woff = f->pos;
+		use_write_submit(p, u);
 		f->pos += len;
 		f->writes++;
 	}
