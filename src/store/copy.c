@@ -62,6 +62,7 @@ struct cfile {
 	struct cslot *waiting;
 	struct ferry_filehash *hs, *hd;
 	int small;
+	int direct;
 	int in_backlog;
 	struct cfile *next_backlog;
 };
@@ -347,6 +348,8 @@ static void large_submit(struct cp *c, struct cslot *s, int is_write)
 	int fd = s->phase == 0 ? f->sfd : f->dfd;
 	unsigned len = (unsigned)(s->len - s->got);
 
+	if (s->phase == 0 && f->direct)
+		len = (len + 4095) & ~4095u; /* O_DIRECT reads whole blocks; the buffer has the room */
 	if (ferry_loop_fixed(c->loop)) {
 		if (is_write)
 			io_uring_prep_write_fixed(sqe, fd, buf, len, off, bi);
@@ -428,6 +431,16 @@ static void large_ev(struct ferry_ev *ev, int res)
 		return;
 	}
 	s->got += (size_t)res;
+	if (s->got > s->len) {
+		/* only an O_DIRECT read asks for more than the chunk: the file grew */
+		if (!f->err) {
+			f->err = FERRY_E_IO;
+			f->why = "file changed while being read (grew); not copied";
+		}
+		slot_put(c, s);
+		large_maybe_done(f);
+		return;
+	}
 	if (s->got < s->len) {
 		large_submit(c, s, s->phase == 1);
 		return;
@@ -533,6 +546,7 @@ static int start_large(struct cp *c, struct cfile *f)
 	struct stat st;
 
 	f->sfd = open(f->src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (c->r->direct ? O_DIRECT : 0));
+	f->direct = c->r->direct && f->sfd >= 0;
 	if (f->sfd < 0 && c->r->direct && errno == EINVAL)
 		f->sfd = open(f->src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (f->sfd < 0 || fstat(f->sfd, &st) < 0) {

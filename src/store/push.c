@@ -91,6 +91,7 @@ struct rfile {
 	struct pent *pe;
 	struct wobj *obj;
 	int failed;
+	int direct;      /* opened with O_DIRECT: reads must be whole blocks */
 	int outstanding; /* slots of this file not yet released */
 };
 
@@ -577,6 +578,12 @@ static void src_read_done(struct ferry_ev *ev, int res)
 		return;
 	}
 	sl->got += (size_t)res;
+	if (sl->got > sl->plain_len) {
+		/* only an O_DIRECT read asks for more than the chunk: the file grew */
+		rfile_fail(f, FERRY_E_IO, "file changed while being read (grew); not stored");
+		slot_put(p, sl);
+		return;
+	}
 	if (sl->got < sl->plain_len) {
 		src_read_submit(p, sl);
 		return;
@@ -601,6 +608,8 @@ static void src_read_submit(struct push *p, struct slot *sl)
 	struct io_uring_sqe *sqe;
 	size_t want = sl->plain_len - sl->got;
 
+	if (sl->file->direct)
+		want = (want + 4095) & ~(size_t)4095; /* the buffer has room: it is rounded up too */
 	sl->io.ev.fn = src_read_done;
 	sqe = ferry_loop_sqe(p->loop, &sl->io.ev);
 	if (ferry_loop_fixed(p->loop))
@@ -656,6 +665,7 @@ static void start_large(struct push *p, struct ferry_scan_item *it)
 	f->p = p;
 	f->pe = pe;
 	f->fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (p->r->direct ? O_DIRECT : 0));
+	f->direct = p->r->direct && f->fd >= 0;
 	if (f->fd < 0 && p->r->direct && errno == EINVAL)
 		f->fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC); /* filesystems without O_DIRECT */
 	if (f->fd < 0 || fstat(f->fd, &f->st0) < 0) {

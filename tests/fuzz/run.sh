@@ -6,7 +6,9 @@ usage() {
 	echo "usage: tests/fuzz/run.sh BUILD_DIR [SECONDS]   (SECONDS per target, default 60)" >&2
 	exit 2
 }
-[ $# -ge 1 ] && [ $# -le 2 ] || usage
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then
+	usage
+fi
 build=$1
 secs=${2:-60}
 case $secs in '' | *[!0-9]*) usage ;; esac
@@ -27,6 +29,8 @@ mkdir -p "$out"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
+count() { find "$1" -maxdepth 1 -type f | wc -l; }
+
 failed=0
 summary=()
 for t in "${targets[@]}"; do
@@ -35,7 +39,7 @@ for t in "${targets[@]}"; do
 	mkdir -p "$corpus" "$out/$t"
 	[ -d "$seeds" ] && cp -r "$seeds/." "$corpus/"
 	log=$out/$t/fuzz.log
-	echo "== $t: ${secs}s, corpus $(ls "$corpus" | wc -l) seeds from ${seeds#"$here"/}, log $log"
+	echo "== $t: ${secs}s, corpus $(count "$corpus") seeds from ${seeds#"$here"/}, log $log"
 	# the committed corpus is only read: libFuzzer adds new units to the first directory, a temp copy
 	"$bindir/$t" "$corpus" -max_total_time="$secs" -rss_limit_mb=2048 -max_len=1048576 -timeout=25 \
 		-artifact_prefix="$out/$t/" -print_final_stats=1 >"$log" 2>&1
@@ -48,7 +52,7 @@ for t in "${targets[@]}"; do
 		summary+=("$t: CRASH (exit $rc) after ${execs:-?} execs; artifacts in $out/$t/")
 		grep -E 'ERROR:|runtime error:|SUMMARY:|Test unit written|artifact_prefix' "$log" | head -20
 	else
-		summary+=("$t: ok, ${execs:-?} execs, ${rate:-?} exec/s, ${cov:-cov ?}, corpus $(ls "$corpus" | wc -l) units")
+		summary+=("$t: ok, ${execs:-?} execs, ${rate:-?} exec/s, ${cov:-cov ?}, corpus $(count "$corpus") units")
 	fi
 
 	# inputs that crashed once must not crash again: run each one once

@@ -192,6 +192,14 @@ expect 0 "push a 200 MiB sparse file in 16 MiB" "$ferry" push "$work/sparse" "$w
 expect 0 "pull it back" "$ferry" pull "$work/packs" "$work/sparse-back"
 cmp "$work/sparse/huge.img" "$work/sparse-back/huge.img" && ok "sparse file identical" || bad "sparse file identical"
 
+# ---- O_DIRECT reads of files whose size is not a multiple of the block size
+mkdir -p "$work/direct"; head -c 5000123 /dev/urandom >"$work/direct/odd"; head -c 2000001 /dev/urandom >"$work/direct/odd2"
+expect 0 "push --direct" "$ferry" push --direct "$work/direct" "$work/packs"
+expect 0 "pull after push --direct" "$ferry" pull "$work/packs" "$work/direct-back"
+cmp "$work/direct/odd" "$work/direct-back/odd" && cmp "$work/direct/odd2" "$work/direct-back/odd2" && ok "--direct push round trip" || bad "--direct push round trip"
+expect 0 "copy --direct" "$ferry" copy --direct "$work/direct" "$work/direct-copy"
+cmp "$work/direct/odd" "$work/direct-copy/odd" && ok "--direct copy" || bad "--direct copy"
+
 # ---- files that change while being read are reported, not stored torn
 mkdir -p "$work/moving"; head -c 50000000 /dev/urandom >"$work/moving/big"; echo still >"$work/moving/still"
 ( while :; do echo more >>"$work/moving/big"; done ) &
