@@ -173,14 +173,15 @@ int ferry_object_decode_mem(struct ferry_codec *c, const void *obj, size_t len, 
 	for (uint32_t i = 0; i < f.chunk_count; i++) {
 		size_t n;
 
-		if (idx[i].plain_len > plain_cap) {
-			uint8_t *np = realloc(plain, idx[i].plain_len);
+		if (!plain || idx[i].plain_len > plain_cap) {
+			/* at least one byte: an empty chunk still needs somewhere to point */
+			uint8_t *np = realloc(plain, idx[i].plain_len ? idx[i].plain_len : 1);
 			if (!np) {
 				err = FERRY_E_NOMEM;
 				goto out;
 			}
 			plain = np;
-			plain_cap = idx[i].plain_len;
+			plain_cap = idx[i].plain_len > plain_cap ? idx[i].plain_len : plain_cap;
 		}
 		err = ferry_frame_decode(c, &h, i, i + 1 == f.chunk_count, p + idx[i].offset, idx[i].frame_len,
 					 plain, plain_cap, &n);
