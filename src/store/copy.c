@@ -764,7 +764,8 @@ int ferry_copy(const char *src, const char *dst, struct ferry_run *r)
 		store_problem(r, dst, NULL, FERRY_E_IO, "cannot create destination: %s", strerror(errno));
 		return FERRY_E_IO;
 	}
-	c.nslots = (unsigned)(memory / (2 * COPY_BUF));
+	/* the rest of the process (scanner queue, files in flight, the ring) fits in 16 MiB */
+	c.nslots = memory > (16u << 20) ? (unsigned)((memory - (16u << 20)) / (2 * (COPY_BUF + 4096))) : 0;
 	if (c.nslots < 4)
 		c.nslots = 4;
 	if (c.nslots > 1024)

@@ -793,7 +793,9 @@ static int setup(struct pull *p)
 	p->loop = s->loop;
 	p->chunk = s->cfg.chunk_size;
 	p->bufsize = (ferry_frame_bound(p->chunk) + 4095) & ~(size_t)4095;
-	p->nslots = (unsigned)(memory / (2 * p->bufsize));
+	/* the budget covers the codecs too: each worker's and the loop's scratch and zstd state */
+	uint64_t reserve = (uint64_t)(jobs + 1) * (ferry_frame_bound(p->chunk) + (2u << 20)) + 2 * p->chunk;
+	p->nslots = memory > reserve ? (unsigned)((memory - reserve) / (2 * p->bufsize)) : 0;
 	if (p->nslots < 4)
 		p->nslots = 4;
 	if (p->nslots > 1024)

@@ -1060,7 +1060,9 @@ static int setup(struct push *p)
 	if (p->small_limit > p->chunk)
 		p->small_limit = p->chunk;
 	p->pack_size = p->r->pack_size ? p->r->pack_size : DEFAULT_PACK_SIZE;
-	p->nslots = (unsigned)(memory / (2 * p->bufsize));
+	/* the budget covers the codecs too: each worker's and the loop's scratch and zstd state */
+	uint64_t reserve = (uint64_t)(jobs + 1) * (ferry_frame_bound(p->chunk) + (2u << 20)) + 2 * p->chunk;
+	p->nslots = memory > reserve ? (unsigned)((memory - reserve) / (2 * p->bufsize)) : 0;
 	if (p->nslots < 4)
 		p->nslots = 4;
 	if (p->nslots > 1024)
