@@ -214,9 +214,11 @@ static struct pent *pent_new(struct push *p, const struct ferry_scan_item *it)
 
 static void obj_unref(struct wobj *o);
 
-/* Entries leave in scan order, each once its data is committed. */
-static void flush_entries(struct push *p)
+/* Entries leave in scan order, each once its data is committed. Returns how many left. */
+static unsigned flush_entries(struct push *p)
 {
+	unsigned n = 0;
+
 	while (p->ehead) {
 		struct pent *pe = p->ehead;
 
@@ -246,7 +248,9 @@ static void flush_entries(struct push *p)
 		free(pe->e.path);
 		free(pe->e.target);
 		free(pe);
+		n++;
 	}
+	return n;
 }
 
 /* ---------------------------------------------------------------- objects */
@@ -1171,13 +1175,15 @@ int ferry_push(struct ferry_store *s, const char *src, struct ferry_run *r)
 			encoded(&p, container_of(j, struct slot, job));
 			j = next;
 		}
-		if (!p.fatal)
-			feed(&p);
+		/* entries that leave make room for more: feed again until neither moves */
+		do {
+			if (!p.fatal)
+				feed(&p);
+		} while (flush_entries(&p) > 0 && !p.fatal);
 		if (p.fatal && !aborted) {
 			aborted = 1;
 			abort_all(&p);
 		}
-		flush_entries(&p);
 		report_progress(&p);
 		if (finished(&p))
 			break;
