@@ -162,6 +162,63 @@ static void test_key_cache(void **state)
 	s3_signed_free(&c);
 }
 
+/* The four signed examples in AWS's S3 API documentation ("Signature Calculations for the
+ * Authorization Header: Transferring Payload in a Single Chunk"). */
+static const char *sign_s3_example(const char *method, const char *path, const char *query,
+				   const struct s3_header *extra, size_t nextra, const char *payload_hash,
+				   struct s3_signed *out)
+{
+	struct s3_header hs[8] = { { "Host", "examplebucket.s3.amazonaws.com" },
+				   { "x-amz-date", "20130524T000000Z" },
+				   { "x-amz-content-sha256", payload_hash } };
+	size_t n = 3;
+	char *enc = s3_uri_encode(path, strlen(path), 1);
+
+	for (size_t i = 0; i < nextra; i++)
+		hs[n++] = extra[i];
+	struct s3_sign_input in = {
+		.method = method, .path = enc, .query = query, .headers = hs, .nheaders = n,
+		.payload_hash = payload_hash, .amz_date = "20130524T000000Z", .region = "us-east-1", .service = "s3",
+		.access_key = "AKIAIOSFODNN7EXAMPLE", .secret_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+	};
+	assert_int_equal(s3_sign(&in, NULL, out), 0);
+	free(enc);
+	return strstr(out->authorization, "Signature=") + 10;
+}
+
+static void test_s3_doc_examples(void **state)
+{
+	static const char empty[] = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+	struct s3_signed out;
+	char body_hash[65];
+
+	(void)state;
+	struct s3_header range[] = { { "Range", "bytes=0-9" } };
+	assert_string_equal(sign_s3_example("GET", "/test.txt", "", range, 1, empty, &out),
+			    "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41");
+	assert_non_null(strstr(out.authorization, "SignedHeaders=host;range;x-amz-content-sha256;x-amz-date,"));
+	s3_signed_free(&out);
+
+	/* PUT of "Welcome to Amazon S3." to a key with a '$' (encoded once, as %24) */
+	s3_sha256_hex("Welcome to Amazon S3.", 21, body_hash);
+	assert_string_equal(body_hash, "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072");
+	struct s3_header put[] = { { "Date", "Fri, 24 May 2013 00:00:00 GMT" },
+				   { "x-amz-storage-class", "REDUCED_REDUNDANCY" } };
+	assert_string_equal(sign_s3_example("PUT", "/test$file.text", "", put, 2, body_hash, &out),
+			    "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd");
+	s3_signed_free(&out);
+
+	/* a subresource without a value */
+	assert_string_equal(sign_s3_example("GET", "/", "lifecycle", NULL, 0, empty, &out),
+			    "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543");
+	s3_signed_free(&out);
+
+	/* ListObjects: the query is sorted by key */
+	assert_string_equal(sign_s3_example("GET", "/", "prefix=J&max-keys=2", NULL, 0, empty, &out),
+			    "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7");
+	s3_signed_free(&out);
+}
+
 /* S3 object keys: spaces, '+', '%', UTF-8 encoded once; '/' kept in paths. */
 static void test_uri_encode(void **state)
 {
@@ -181,6 +238,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_suite),
 		cmocka_unit_test(test_key_cache),
+		cmocka_unit_test(test_s3_doc_examples),
 		cmocka_unit_test(test_uri_encode),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
