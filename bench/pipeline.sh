@@ -12,6 +12,7 @@
 #   SCALE=S        corpus scale for bench/gen_corpus.sh (default 1: ~1.05 GB + 100k files)
 #   REPS=N         timed runs per measurement, the median is reported (default 3)
 #   KEEP=1         keep WORK (corpus included) at the end
+#   TIMEOUT=S      a run still going after S seconds is killed and reported HUNG (default 120)
 #
 # Needs root for `echo 3 > /proc/sys/vm/drop_caches`; without it the runs are warm and
 # the report says so. Needs tar, zstd, rsync, cp, GNU time (/usr/bin/time), perl, openssl.
@@ -24,8 +25,9 @@ WORK=${WORK:-/tmp/ferry-bench-pipeline}
 SCALE=${SCALE:-1}
 REPS=${REPS:-3}
 KEEP=${KEEP:-0}
+TIMEOUT=${TIMEOUT:-120}
 
-for tool in tar zstd rsync cp perl openssl /usr/bin/time; do
+for tool in tar zstd rsync cp perl openssl timeout /usr/bin/time; do
 	command -v "$tool" >/dev/null ||
 		{ echo "pipeline.sh: $tool is missing (apt-get install rsync time zstd)" >&2; exit 2; }
 done
@@ -72,7 +74,8 @@ echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f
 echo "fs:      $WORK is on $(findmnt -n -o SOURCE,FSTYPE,OPTIONS -T "$WORK" | awk '{ print $1 " (" $2 ", " $3 ")" }')"
 echo "tools:   $(tar --version | head -1); $(zstd --version | sed 's/^\*\** *//;s/ *\**$//'); $(rsync --version | head -1 | sed 's/  */ /g'); $(cp --version | head -1)"
 echo "caches:  $([ "$cold" = 1 ] && echo 'sync + drop_caches (echo 3) before every timed run: all runs cold' || echo 'WARM (no root)')"
-echo "reps:    $REPS per measurement, median reported; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "reps:    $REPS per measurement, median reported (a failed or hung run counts as infinitely slow); timeout ${TIMEOUT}s a run"
+echo "load:    load average before: $(cut -d' ' -f1-3 /proc/loadavg); other processes over 5% CPU: $(ps -eo pcpu=,comm= | awk '$1 > 5 { printf "%s%s (%s%%)", sep, $2, $1; sep = ", " } END { if (!sep) printf "none" }')"
 echo
 
 corpus=$WORK/corpus
@@ -103,57 +106,67 @@ mkdir -p "$logs"
 # ---------------------------------------------------------------------------------------
 # measure ID PREP CMD: REPS cold runs of CMD (run by bash -c, timed by GNU time); PREP
 # (untimed) runs before each to remove the previous output. Then `sync` is timed on its
-# own, so that "+sync" (the time until the data is on disk) can be reported too.
-# Results: $WORK/res/ID.runs (elapsed user sys maxrss_kb sync_s per line).
+# own, so that "+sync" (the time until the data is on disk) can be reported too. A run
+# that fails or outlives $TIMEOUT s (killed) counts as infinitely slow in the median.
+# Results: $WORK/res/ID.runs, one line per run: elapsed user sys maxrss_kb sync_s status
 mkdir -p "$WORK/res"
 measure() {
-	local id=$1 prep=$2 cmd=$3 i
+	local id=$1 prep=$2 cmd=$3 i rc t0 t1
 	: >"$WORK/res/$id.runs"
 	echo "\$ $cmd" >"$WORK/res/$id.cmd"
 	for i in $(seq 1 "$REPS"); do
 		bash -c "$prep"
 		drop_caches
-		if ! /usr/bin/time -f '%e %U %S %M' -o "$WORK/res/$id.time" bash -c "$cmd" \
-			>"$logs/$id.$i.out" 2>"$logs/$id.$i.err"; then
-			echo "FAILED: $id run $i: $cmd" >&2
-			sed 's/^/    /' "$logs/$id.$i.out" "$logs/$id.$i.err" >&2
-			echo "$id run $i FAILED" >>"$WORK/failures"
-			tail -1 "$WORK/res/$id.time" | grep -E '^[0-9.]+ ' >>"$WORK/res/$id.runs" ||
-				echo "nan nan nan nan" >>"$WORK/res/$id.runs"
-			continue
-		fi
-		local t0 t1
+		rc=0
+		/usr/bin/time -f '%e %U %S %M' -o "$WORK/res/$id.time" timeout -k 10 "$TIMEOUT" bash -c "$cmd" \
+			>"$logs/$id.$i.out" 2>"$logs/$id.$i.err" || rc=$?
 		t0=$(date +%s.%N)
 		sync
 		t1=$(date +%s.%N)
-		echo "$(tail -1 "$WORK/res/$id.time") $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')" \
-			>>"$WORK/res/$id.runs"
+		local st=ok
+		if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+			st=HUNG
+			echo "$id run $i: HUNG, killed after ${TIMEOUT}s: $cmd" >>"$WORK/failures"
+		elif [ "$rc" != 0 ]; then
+			st=FAILED
+			echo "$id run $i: FAILED (exit $rc): $cmd" >>"$WORK/failures"
+		fi
+		if [ "$st" != ok ]; then
+			echo "  $id run $i: $st (exit $rc)"
+			sed 's/^/    | /' "$logs/$id.$i.out" "$logs/$id.$i.err" | tail -20
+		fi
+		echo "$(grep -E '^[0-9.]+ [0-9.]+ [0-9.]+ [0-9]+$' "$WORK/res/$id.time" | tail -1 || echo 'nan nan nan nan')" \
+			"$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') $st" >>"$WORK/res/$id.runs"
 	done
-	printf '  %-22s runs (s): %s\n' "$id" "$(awk '{ printf "%s%s", sep, $1; sep = ", " }' "$WORK/res/$id.runs")"
+	printf '  %-22s runs (s): %s\n' "$id" "$(awk '{ printf "%s%s%s", sep, $1, ($6 == "ok" ? "" : " (" $6 ")"); sep = ", " }' "$WORK/res/$id.runs")"
 }
-# median of column COL (1 = elapsed, 5 = sync; "sum" = elapsed + sync)
+# median of column COL (1 = elapsed, 5 = sync; "sum" = elapsed + sync); failed runs are
+# +infinity: the median of a failed majority prints "FAIL"
 median() {
 	local id=$1 col=$2
-	awk -v c="$col" '{ print (c == "sum" ? $1 + $5 : $c) }' "$WORK/res/$id.runs" | sort -g |
-		awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+	awk -v c="$col" '{ print ($6 != "ok" ? 1e12 : c == "sum" ? $1 + $5 : $c) }' "$WORK/res/$id.runs" | sort -g |
+		awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+		      if (m >= 1e12) print "FAIL"; else print m }'
 }
+nbad() { awk '$6 != "ok" { n++ } END { print n + 0 }' "$WORK/res/$1.runs"; }
 # one table row: ferry's ID, the alternative's ID, the target (or -), label
 rows=$WORK/rows
 : >"$rows"
 row() {
 	local f=$1 a=$2 target=$3 label=$4 fm am fs as r rs v vs
 	fm=$(median "$f" 1) am=$(median "$a" 1) fs=$(median "$f" sum) as=$(median "$a" sum)
-	r=$(awk -v a="$am" -v f="$fm" 'BEGIN { printf "%.2f", a / f }')
-	rs=$(awk -v a="$as" -v f="$fs" 'BEGIN { printf "%.2f", a / f }')
+	ratio() { if [ "$1" = FAIL ]; then echo 0; elif [ "$2" = FAIL ]; then echo inf; else
+		awk -v a="$2" -v f="$1" 'BEGIN { printf "%.2f", a / f }'; fi; }
+	r=$(ratio "$fm" "$am") rs=$(ratio "$fs" "$as")
 	v=- vs=-
 	if [ "$target" != - ]; then
-		v=$(awk -v r="$r" -v t="$target" 'BEGIN { print (r >= t ? "met" : "MISSED") }')
-		vs=$(awk -v r="$rs" -v t="$target" 'BEGIN { print (r >= t ? "met" : "MISSED") }')
+		v=$(awk -v r="$r" -v t="$target" 'BEGIN { print (r == "inf" || r + 0 >= t ? "met" : "MISSED") }')
+		vs=$(awk -v r="$rs" -v t="$target" 'BEGIN { print (r == "inf" || r + 0 >= t ? "met" : "MISSED") }')
 	fi
-	printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$label" "$f" "$fm" "$a" "$am" "$r" \
-		"$([ "$target" = - ] && echo - || echo "≥ $target")" "$v" "$rs" "$vs" >>"$rows"
+	printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$label" "$f" "$fm" "$a" "$am" "$r" \
+		"$([ "$target" = - ] && echo - || echo "≥ $target")" "$v" "$rs" "$vs" "$(nbad "$f")/$(nbad "$a")" >>"$rows"
 }
-mbs() { awk -v b="$1" -v t="$(median "$2" 1)" 'BEGIN { printf "%.0f", b / t / 1e6 }'; }
+mbs() { awk -v b="$1" -v t="$(median "$2" 1)" 'BEGIN { if (t == "FAIL") print "?"; else printf "%.0f", b / t / 1e6 }'; }
 
 # the tools' outputs, all on the same filesystem as the corpus
 store=$WORK/store
@@ -196,10 +209,13 @@ echo "== 2. copy: the small tree ($small_files files, $small_bytes bytes) to a n
 measure ferry-copy \
 	"rm -rf '$out'" \
 	"'$F' copy '$small' '$out'"
-# check an output (untimed) against its source: names, types, sizes, modes, contents, and
-# mtimes (to the nanosecond, else to the second: GNU tar keeps whole seconds). The top
-# directory's own mtime is not compared.
-listing() { (cd "$1" && find . -mindepth 1 -printf "%y %P %s %m $2\n" | LC_ALL=C sort | md5sum); }
+# check an output (untimed) against its source: names, types, sizes (not directories'),
+# modes, contents, and mtimes (to the nanosecond, else to the second: GNU tar keeps whole
+# seconds). The top directory's own mtime is not compared.
+listing() {
+	(cd "$1" && find . -mindepth 1 \( -type d -printf "d %P - %m $2\n" \) -o -printf "%y %P %s %m $2\n" |
+		LC_ALL=C sort | md5sum)
+}
 check_tree() {
 	local src=$1 label=$2
 	if ! diff -rq "$src" "$out" >/dev/null; then
@@ -262,8 +278,8 @@ echo "== results (median of $REPS cold runs, seconds; ratio = alternative / ferr
 echo "   '+sync' adds the time of a \`sync\` run right after the command: the time until the data is on disk"
 echo "   (ferry push ends with syncfs itself; copy, pull, cp, rsync, tar leave dirty pages behind)"
 echo
-echo "| comparison | ferry | ferry s | alternative | alt s | ratio | target | verdict | ratio +sync | verdict +sync |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
+echo "| comparison | ferry | ferry s | alternative | alt s | ratio | target | verdict | ratio +sync | verdict +sync | failed/hung runs (ferry/alt) |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 cat "$rows"
 echo
 echo "throughput (medians): push $(mbs "$mixed_bytes" ferry-push) MB/s vs tar|zstd $(mbs "$mixed_bytes" tar-zstd-null) MB/s;" \
@@ -271,7 +287,7 @@ echo "throughput (medians): push $(mbs "$mixed_bytes" ferry-push) MB/s vs tar|zs
 	"vs cp -a $(awk -v n="$small_files" -v t="$(median cp-a 1)" 'BEGIN { printf "%.0f", n / t }') files/s;" \
 	"pull $(mbs "$mixed_bytes" ferry-pull) MB/s vs zstd -d|tar -x $(mbs "$mixed_bytes" zstd-d-tar-x) MB/s"
 echo
-echo "== per-run detail (elapsed user sys maxrss_KiB sync_s)"
+echo "== per-run detail (elapsed user sys maxrss_KiB sync_s status)"
 for id in ferry-push tar-zstd-null tar-zstd-file ferry-push-small tar-zstd-small ferry-copy cp-a rsync-a \
 	ferry-pull zstd-d-null zstd-d-tar-x; do
 	printf '  %-17s %s\n' "$id" "$(paste -sd'|' "$WORK/res/$id.runs" | sed 's/|/ | /g')"

@@ -160,7 +160,8 @@ static int canonical_query(const char *q, struct sbuf *b)
 		q = amp ? amp + 1 : q + len;
 	}
 	if (!ret) {
-		qsort(ps, n, sizeof(*ps), cmp_param);
+		if (n)
+			qsort(ps, n, sizeof(*ps), cmp_param);
 		for (size_t i = 0; i < n; i++) {
 			if (i)
 				sb_str(b, "&");

@@ -54,4 +54,30 @@ void ferry_scan_stop(struct ferry_scan *s);
 /* Writes 1 to an eventfd (wake the loop). */
 void ferry_wake(int fd);
 
+/* ---- the memory budget: pairs of aligned buffers, registered as io_uring fixed buffers ---- */
+
+struct ferry_bufs {
+	unsigned n;    /* pairs */
+	size_t size;   /* bytes per buffer */
+	uint8_t **buf; /* 2n buffers: pair i is buf[2i] and buf[2i+1], fixed-buffer indexes 2i and 2i+1 */
+};
+
+/* How many pairs of size-byte buffers fit in memory once reserve is set aside (4 … 1024). */
+unsigned ferry_budget_pairs(uint64_t memory, uint64_t reserve, size_t size);
+int ferry_bufs_create(struct ferry_bufs *b, struct ferry_loop *l, unsigned n, size_t size) FERRY_MUST_CHECK;
+/* Unregisters, wipes (buffers held plaintext) and frees. */
+void ferry_bufs_destroy(struct ferry_bufs *b, struct ferry_loop *l);
+
+/* ---- the waker: an eventfd polled in the loop, written by workers and the scanner ---- */
+
+struct ferry_waker {
+	int fd;
+	struct ferry_ev ev;
+	struct ferry_loop *loop;
+};
+
+int ferry_waker_start(struct ferry_waker *w, struct ferry_loop *l) FERRY_MUST_CHECK;
+/* Cancels the poll and closes the eventfd; safe on a waker never started (fd -1). */
+void ferry_waker_stop(struct ferry_waker *w);
+
 #endif

@@ -71,8 +71,8 @@ struct cp {
 	struct ferry_run *r;
 	struct ferry_loop *loop;
 	struct ferry_scan *scan;
-	int wake_fd;
-	struct ferry_ev wake_ev;
+	struct ferry_waker waker;
+	struct ferry_bufs bufs;
 	const char *src, *dst;
 	struct cslot *slots, *free_slots;
 	unsigned nslots, nfree;
@@ -699,18 +699,6 @@ static int take(struct cp *c, struct ferry_scan_item *it)
 	return 0;
 }
 
-static void wake(struct ferry_ev *ev, int res)
-{
-	struct cp *c = container_of(ev, struct cp, wake_ev);
-	uint64_t v;
-
-	(void)res;
-	if (read(c->wake_fd, &v, sizeof(v)) < 0) {
-		/* nothing to drain */
-	}
-	ferry_loop_watch(c->loop, c->wake_fd, &c->wake_ev);
-}
-
 static void feed(struct cp *c)
 {
 	while (c->backlog && c->nfree) {
@@ -745,7 +733,6 @@ int ferry_copy(const char *src, const char *dst, struct ferry_run *r)
 {
 	struct cp c;
 	uint64_t memory = r->memory ? r->memory : DEFAULT_MEMORY;
-	void **bufs = NULL;
 	mode_t old_umask;
 	int err = FERRY_OK;
 	struct stat st;
@@ -754,7 +741,7 @@ int ferry_copy(const char *src, const char *dst, struct ferry_run *r)
 	c.r = r;
 	c.src = src;
 	c.dst = dst;
-	c.wake_fd = -1;
+	c.waker.fd = -1;
 	if (stat(src, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		store_problem(r, src, NULL, FERRY_E_IO, "cannot open source directory: %s",
 			      errno ? strerror(errno) : "not a directory");
@@ -765,42 +752,29 @@ int ferry_copy(const char *src, const char *dst, struct ferry_run *r)
 		return FERRY_E_IO;
 	}
 	/* the rest of the process (scanner queue, files in flight, the ring) fits in 16 MiB */
-	c.nslots = memory > (16u << 20) ? (unsigned)((memory - (16u << 20)) / (2 * (COPY_BUF + 4096))) : 0;
-	if (c.nslots < 4)
-		c.nslots = 4;
-	if (c.nslots > 1024)
-		c.nslots = 1024;
+	c.nslots = ferry_budget_pairs(memory, 16u << 20, COPY_BUF + 4096);
 	c.slots = calloc(c.nslots, sizeof(*c.slots));
-	bufs = calloc(2 * c.nslots, sizeof(*bufs));
-	if (!c.slots || !bufs || ferry_loop_create(&c.loop, &(struct ferry_loop_opts){ .depth = r->depth ? r->depth : 256 })) {
+	if (!c.slots || ferry_loop_create(&c.loop, &(struct ferry_loop_opts){ .depth = r->depth ? r->depth : 256 }) ||
+	    ferry_bufs_create(&c.bufs, c.loop, c.nslots, COPY_BUF + 4096)) {
 		err = FERRY_E_NOMEM;
 		goto out;
 	}
 	for (unsigned i = 0; i < c.nslots; i++) {
 		struct cslot *s = &c.slots[i];
 		/* one byte more than a chunk: a small file's read asks for size + 1 to see growth */
-		if (posix_memalign((void **)&s->buf, 4096, COPY_BUF + 4096) ||
-		    posix_memalign((void **)&s->back, 4096, COPY_BUF + 4096)) {
-			err = FERRY_E_NOMEM;
-			goto out;
-		}
 		s->c = &c;
+		s->buf = c.bufs.buf[2 * i];
+		s->back = c.bufs.buf[2 * i + 1];
 		s->buf_bi = (int)(2 * i);
 		s->back_bi = (int)(2 * i + 1);
-		bufs[2 * i] = s->buf;
-		bufs[2 * i + 1] = s->back;
 		slot_put(&c, s);
 	}
-	ferry_loop_register(c.loop, bufs, 2 * c.nslots, COPY_BUF + 4096);
-	c.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (c.wake_fd < 0 || ferry_scan_start(&c.scan, src, 4096, c.wake_fd)) {
+	if (ferry_waker_start(&c.waker, c.loop) || ferry_scan_start(&c.scan, src, 4096, c.waker.fd)) {
 		store_problem(r, src, NULL, FERRY_E_IO, "cannot open source directory: %s", strerror(errno));
 		c.scan = NULL;
 		err = FERRY_E_IO;
 		goto out;
 	}
-	c.wake_ev.fn = wake;
-	ferry_loop_watch(c.loop, c.wake_fd, &c.wake_ev);
 	/* files are created with their final mode; nothing may mask it */
 	old_umask = umask(0);
 	for (;;) {
@@ -830,19 +804,13 @@ out:
 	if (c.scan)
 		ferry_scan_stop(c.scan);
 	ferry_scan_item_free(c.stalled);
-	if (c.loop && c.wake_ev.fn)
-		ferry_loop_unwatch(c.loop, &c.wake_ev);
+	ferry_waker_stop(&c.waker);
+	if (c.loop)
+		ferry_bufs_destroy(&c.bufs, c.loop);
 	ferry_loop_destroy(c.loop);
-	if (c.wake_fd >= 0)
-		close(c.wake_fd);
-	for (unsigned i = 0; c.slots && i < c.nslots; i++) {
-		free(c.slots[i].buf);
-		free(c.slots[i].back);
-	}
 	for (size_t i = 0; i < c.ndirs; i++)
 		free(c.dirs[i].path);
 	free(c.dirs);
 	free(c.slots);
-	free(bufs);
 	return err;
 }

@@ -104,8 +104,8 @@ struct pull {
 	struct ferry_backend *b;
 	struct ferry_loop *loop;
 	struct ferry_workers *wk;
-	int wake_fd;
-	struct ferry_ev wake_ev;
+	struct ferry_waker waker;
+	struct ferry_bufs bufs;
 	struct pslot *slots;
 	unsigned nslots;
 	struct pslot *free_slots;
@@ -769,24 +769,11 @@ static void feed(struct pull *p)
 	}
 }
 
-static void wake(struct ferry_ev *ev, int res)
-{
-	struct pull *p = container_of(ev, struct pull, wake_ev);
-	uint64_t v;
-
-	(void)res;
-	if (read(p->wake_fd, &v, sizeof(v)) < 0) {
-		/* nothing to drain */
-	}
-	ferry_loop_watch(p->loop, p->wake_fd, &p->wake_ev);
-}
-
 static int setup(struct pull *p)
 {
 	struct ferry_store *s = p->s;
 	uint64_t memory = p->r->memory ? p->r->memory : DEFAULT_MEMORY;
 	int jobs = p->r->jobs > 0 ? p->r->jobs : (int)sysconf(_SC_NPROCESSORS_ONLN);
-	void **bufs;
 	int err;
 
 	p->b = s->b;
@@ -795,60 +782,32 @@ static int setup(struct pull *p)
 	p->bufsize = (ferry_frame_bound(p->chunk) + 4095) & ~(size_t)4095;
 	/* the budget covers the codecs too: each worker's and the loop's scratch and zstd state */
 	uint64_t reserve = (uint64_t)(jobs + 1) * (ferry_frame_bound(p->chunk) + (2u << 20)) + 2 * p->chunk;
-	p->nslots = memory > reserve ? (unsigned)((memory - reserve) / (2 * p->bufsize)) : 0;
-	if (p->nslots < 4)
-		p->nslots = 4;
-	if (p->nslots > 1024)
-		p->nslots = 1024;
-	p->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (p->wake_fd < 0)
-		return FERRY_E_IO;
+	p->nslots = ferry_budget_pairs(memory, reserve, p->bufsize);
+	if ((err = ferry_waker_start(&p->waker, p->loop)))
+		return err;
 	p->slots = calloc(p->nslots, sizeof(*p->slots));
-	bufs = calloc(2 * p->nslots, sizeof(*bufs));
-	if (!p->slots || !bufs) {
-		free(bufs);
-		return FERRY_E_NOMEM;
-	}
+	if (!p->slots || (err = ferry_bufs_create(&p->bufs, p->loop, p->nslots, p->bufsize)))
+		return p->slots ? err : FERRY_E_NOMEM;
 	for (unsigned i = 0; i < p->nslots; i++) {
 		struct pslot *sl = &p->slots[i];
-		if (posix_memalign((void **)&sl->plain, 4096, p->bufsize) ||
-		    posix_memalign((void **)&sl->frame, 4096, p->bufsize)) {
-			free(bufs);
-			return FERRY_E_NOMEM;
-		}
 		sl->p = p;
+		sl->plain = p->bufs.buf[2 * i];
+		sl->frame = p->bufs.buf[2 * i + 1];
 		sl->plain_bi = (int)(2 * i);
 		sl->frame_bi = (int)(2 * i + 1);
-		bufs[2 * i] = sl->plain;
-		bufs[2 * i + 1] = sl->frame;
 		sl->next = p->free_slots;
 		p->free_slots = sl;
 		p->nfree++;
 	}
-	ferry_loop_register(p->loop, bufs, 2 * p->nslots, p->bufsize);
-	free(bufs);
-	err = ferry_workers_create(&p->wk, jobs, &s->keys, s->cfg.level, p->chunk, p->wake_fd);
-	if (err)
-		return err;
-	p->wake_ev.fn = wake;
-	ferry_loop_watch(p->loop, p->wake_fd, &p->wake_ev);
-	return FERRY_OK;
+	return ferry_workers_create(&p->wk, jobs, &s->keys, s->cfg.level, p->chunk, p->waker.fd);
 }
 
 static void teardown(struct pull *p)
 {
 	ferry_workers_destroy(p->wk);
 	p->wk = NULL;
-	if (p->loop && p->wake_ev.fn)
-		ferry_loop_unwatch(p->loop, &p->wake_ev);
-	if (p->loop)
-		ferry_loop_unregister(p->loop);
-	for (unsigned i = 0; p->slots && i < p->nslots; i++) {
-		if (p->slots[i].plain)
-			OPENSSL_cleanse(p->slots[i].plain, p->bufsize);
-		free(p->slots[i].plain);
-		free(p->slots[i].frame);
-	}
+	ferry_waker_stop(&p->waker);
+	ferry_bufs_destroy(&p->bufs, p->loop);
 	free(p->slots);
 	for (int i = 0; i < OBJ_CACHE; i++)
 		if (p->cache[i].valid)
@@ -856,8 +815,6 @@ static void teardown(struct pull *p)
 	for (size_t i = 0; i < p->ndirs; i++)
 		free(p->dirs[i].path);
 	free(p->dirs);
-	if (p->wake_fd >= 0)
-		close(p->wake_fd);
 	if (p->parent_fd >= 0)
 		close(p->parent_fd);
 }
@@ -881,7 +838,7 @@ static int run(struct ferry_store *s, const char *snap, const char *dst, const c
 	p.r = r;
 	p.verify = dst == NULL;
 	p.includes = includes;
-	p.wake_fd = p.root = p.parent_fd = -1;
+	p.waker.fd = p.root = p.parent_fd = -1;
 	err = mreader_open(s, snap, &p.m, msg, sizeof(msg));
 	if (err) {
 		/* a snapshot the user named that is not there is a usage error, not corruption */

@@ -118,8 +118,8 @@ struct push {
 	struct ferry_workers *wk;
 	struct ferry_scan *scan;
 	const char *src;
-	int wake_fd;
-	struct ferry_ev wake_ev;
+	struct ferry_waker waker;
+	struct ferry_bufs bufs;
 	struct slot *slots;
 	unsigned nslots;
 	struct slot *free_slots;
@@ -1017,18 +1017,6 @@ static void abort_all(struct push *p)
 	}
 }
 
-static void wake(struct ferry_ev *ev, int res)
-{
-	struct push *p = container_of(ev, struct push, wake_ev);
-	uint64_t v;
-
-	(void)res;
-	if (read(p->wake_fd, &v, sizeof(v)) < 0) {
-		/* nothing to drain */
-	}
-	ferry_loop_watch(p->loop, p->wake_fd, &p->wake_ev);
-}
-
 static int finished(struct push *p)
 {
 	if (p->fatal)
@@ -1053,7 +1041,6 @@ static int setup(struct push *p)
 	struct ferry_store *s = p->s;
 	uint64_t memory = p->r->memory ? p->r->memory : DEFAULT_MEMORY;
 	int jobs = p->r->jobs > 0 ? p->r->jobs : (int)sysconf(_SC_NPROCESSORS_ONLN);
-	void **bufs;
 	int err;
 
 	p->b = s->b;
@@ -1066,44 +1053,24 @@ static int setup(struct push *p)
 	p->pack_size = p->r->pack_size ? p->r->pack_size : DEFAULT_PACK_SIZE;
 	/* the budget covers the codecs too: each worker's and the loop's scratch and zstd state */
 	uint64_t reserve = (uint64_t)(jobs + 1) * (ferry_frame_bound(p->chunk) + (2u << 20)) + 2 * p->chunk;
-	p->nslots = memory > reserve ? (unsigned)((memory - reserve) / (2 * p->bufsize)) : 0;
-	if (p->nslots < 4)
-		p->nslots = 4;
-	if (p->nslots > 1024)
-		p->nslots = 1024;
-	p->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (p->wake_fd < 0)
-		return FERRY_E_IO;
+	p->nslots = ferry_budget_pairs(memory, reserve, p->bufsize);
+	if ((err = ferry_waker_start(&p->waker, p->loop)))
+		return err;
 	p->slots = calloc(p->nslots, sizeof(*p->slots));
-	bufs = calloc(2 * p->nslots, sizeof(*bufs));
-	if (!p->slots || !bufs) {
-		free(bufs);
-		return FERRY_E_NOMEM;
-	}
+	if (!p->slots || (err = ferry_bufs_create(&p->bufs, p->loop, p->nslots, p->bufsize)))
+		return p->slots ? err : FERRY_E_NOMEM;
 	for (unsigned i = 0; i < p->nslots; i++) {
 		struct slot *sl = &p->slots[i];
-		if (posix_memalign((void **)&sl->plain, 4096, p->bufsize) ||
-		    posix_memalign((void **)&sl->frame, 4096, p->bufsize)) {
-			free(bufs);
-			return FERRY_E_NOMEM;
-		}
 		sl->p = p;
+		sl->plain = p->bufs.buf[2 * i];
+		sl->frame = p->bufs.buf[2 * i + 1];
 		sl->plain_bi = (int)(2 * i);
 		sl->frame_bi = (int)(2 * i + 1);
-		bufs[2 * i] = sl->plain;
-		bufs[2 * i + 1] = sl->frame;
 		sl->next = p->free_slots;
 		p->free_slots = sl;
 		p->nfree++;
 	}
-	ferry_loop_register(p->loop, bufs, 2 * p->nslots, p->bufsize);
-	free(bufs);
-	err = ferry_workers_create(&p->wk, jobs, &s->keys, s->cfg.level, p->chunk, p->wake_fd);
-	if (err)
-		return err;
-	p->wake_ev.fn = wake;
-	ferry_loop_watch(p->loop, p->wake_fd, &p->wake_ev);
-	return FERRY_OK;
+	return ferry_workers_create(&p->wk, jobs, &s->keys, s->cfg.level, p->chunk, p->waker.fd);
 }
 
 static void teardown(struct push *p)
@@ -1119,19 +1086,9 @@ static void teardown(struct push *p)
 		free(pe->e.target);
 		free(pe);
 	}
-	if (p->loop && p->wake_ev.fn)
-		ferry_loop_unwatch(p->loop, &p->wake_ev);
-	if (p->loop)
-		ferry_loop_unregister(p->loop);
-	for (unsigned i = 0; p->slots && i < p->nslots; i++) {
-		if (p->slots[i].plain)
-			OPENSSL_cleanse(p->slots[i].plain, p->bufsize);
-		free(p->slots[i].plain);
-		free(p->slots[i].frame);
-	}
+	ferry_waker_stop(&p->waker);
+	ferry_bufs_destroy(&p->bufs, p->loop);
 	free(p->slots);
-	if (p->wake_fd >= 0)
-		close(p->wake_fd);
 }
 
 int ferry_push(struct ferry_store *s, const char *src, struct ferry_run *r)
@@ -1143,14 +1100,14 @@ int ferry_push(struct ferry_store *s, const char *src, struct ferry_run *r)
 	p.s = s;
 	p.r = r;
 	p.src = src;
-	p.wake_fd = -1;
+	p.waker.fd = -1;
 	err = setup(&p);
 	if (err) {
 		store_problem(r, s->path, NULL, err, "cannot set up the pipeline: %s", ferry_strerror(err));
 		teardown(&p);
 		return err;
 	}
-	if (ferry_scan_start(&p.scan, src, 4096, p.wake_fd)) {
+	if (ferry_scan_start(&p.scan, src, 4096, p.waker.fd)) {
 		store_problem(r, src, NULL, FERRY_E_IO, "cannot open source directory: %s", strerror(errno));
 		p.scan = NULL;
 		teardown(&p);

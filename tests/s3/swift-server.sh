@@ -60,11 +60,12 @@ usage() {
 # ---------------------------------------------------------------- install
 
 missing_packages() {
-    local p
-    for p in $PACKAGES; do
-        dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |
-            grep -q '^install ok installed$' || echo "$p"
-    done
+    # shellcheck disable=SC2086
+    dpkg-query -W -f='${Package} ${Status}\n' $PACKAGES 2>/dev/null |
+        awk '$NF == "installed" { ok[$1] = 1 }
+             END { n = split(want, w, " ")
+                   for (i = 1; i <= n; i++) if (!(w[i] in ok)) print w[i] }' \
+            want="$PACKAGES"
 }
 
 cmd_install() {
@@ -97,21 +98,39 @@ check_installed() {
     missing=$(missing_packages | tr '\n' ' ')
     [ -z "${missing// /}" ] ||
         die "missing packages: $missing(run: $0 install)"
-    "$PY" -c 'import swift.common.middleware.s3api.s3api' 2>/dev/null ||
-        die "$PY cannot import swift's s3api middleware"
+    [ -f /usr/lib/python3/dist-packages/swift/common/middleware/s3api/s3api.py ] ||
+        die "python3-swift has no s3api middleware"
 }
 
 # ---------------------------------------------------------------- processes
 
 # starttime (field 22 of /proc/PID/stat): tells a pid we started from a
-# later process that got the same number.
+# later process that got the same number. Fails for a gone or zombie pid.
 starttime() {
     local stat rest
     stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
     rest=${stat##*) }
     # shellcheck disable=SC2086
     set -- $rest
+    [ "$1" != Z ] && [ "$1" != X ] || return 1
     echo "${20}"
+}
+
+# group_alive PGID: some process of that group lives (zombies do not count:
+# the daemons outlive this script, so PID 1 reaps them, maybe seconds later)
+group_alive() {
+    local want=$1 f stat rest
+    for f in /proc/[0-9]*/stat; do
+        read -r stat 2>/dev/null <"$f" || continue
+        rest=${stat##*) }
+        # shellcheck disable=SC2086
+        set -- $rest
+        # $1 state, $2 ppid, $3 process group
+        if [ "${3:-}" = "$want" ] && [ "$1" != Z ] && [ "$1" != X ]; then
+            return 0
+        fi
+    done
+    return 1
 }
 
 # launch NAME CMD...: run CMD in the background in a session of its own
@@ -137,9 +156,9 @@ kill_recorded() {
             # pid alive: only ours if it is the same process
             [ "$now" = "$st" ] || continue
         else
-            # leader gone: its workers may still hold its group id (a pid
+            # leader gone: children may still hold its group id (a pid
             # is not reused while a group of that id exists)
-            kill -0 -- "-$pid" 2>/dev/null || continue
+            group_alive "$pid" || continue
         fi
         kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
         groups+=("$pid")
@@ -147,18 +166,18 @@ kill_recorded() {
     for i in $(seq 100); do
         alive=0
         for g in "${groups[@]}"; do
-            kill -0 -- "-$g" 2>/dev/null && alive=1
+            group_alive "$g" && alive=1
         done
         [ $alive = 0 ] && break
         [ "$i" = 50 ] && for g in "${groups[@]}"; do
-            kill -0 -- "-$g" 2>/dev/null || continue
+            group_alive "$g" || continue
             say "group $g ignored SIGTERM; sending SIGKILL"
             kill -KILL -- "-$g" 2>/dev/null
         done
         sleep 0.2
     done
     for g in "${groups[@]}"; do
-        kill -0 -- "-$g" 2>/dev/null && say "warning: process group $g still alive"
+        group_alive "$g" && say "warning: process group $g still alive"
     done
     rm -f "$pidfile"
 }
@@ -241,10 +260,6 @@ prepare_storage() {
 
 random_hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
 
-render() {
-    "$PY" "$HELPER" render "$@" || return 1
-}
-
 print_env() {
     cat "$D/env"
 }
@@ -260,8 +275,8 @@ show_logs() {
 
 # one attempt; returns 0 ok, 2 a port was taken meanwhile (retry), 1 failure
 start_once() {
-    local ports pa pc po pp pm secret run_user rc kind port
-    rm -rf "$D/etc" "$D/log" "$D/env"
+    local ports pa pc po pp pm secret run_user rc kind
+    rm -rf "${D:?}/etc" "${D:?}/log" "${D:?}/env"
     rm -f "$D/run/pids"
     mkdir -p "$D/etc" "$D/log" "$D/run" "$D/srv" || return 1
     if mountpoint -q "$D/srv"; then
@@ -272,27 +287,17 @@ start_once() {
     prepare_storage || { say "no storage with user xattrs for $D"; return 1; }
     mkdir -p "$D/srv/$DEVICE" || return 1
 
-    ports=$("$PY" "$HELPER" free-ports 5) || return 1
-    read -r pa pc po pp pm <<<"$ports"
     secret=${FERRY_S3_SECRET:-$(random_hex 20)}
     run_user=$(id -un)
-
-    render "$TPL/swift.conf.in" "$D/etc/swift.conf" \
-        "HASH_PREFIX=$(random_hex 8)" "HASH_SUFFIX=$(random_hex 8)" || return 1
-    for kind in account container object; do
-        case $kind in account) port=$pa ;; container) port=$pc ;; object) port=$po ;; esac
-        render "$TPL/storage-server.conf.in" "$D/etc/$kind-server.conf" \
-            "KIND=$kind" "PORT=$port" "RUN_USER=$run_user" \
-            "SWIFT_DIR=$D/etc" "DEVICES=$D/srv" "RUN_DIR=$D/run" \
-            "LOG_LEVEL=$LOG_LEVEL" || return 1
-    done
-    render "$TPL/proxy-server.conf.in" "$D/etc/proxy-server.conf" \
-        "PORT=$pp" "RUN_USER=$run_user" "SWIFT_DIR=$D/etc" \
-        "LOG_LEVEL=$LOG_LEVEL" "REGION=$REGION" "ACCOUNT=$S3_ACCOUNT" \
-        "USER=$S3_USER" "SECRET=$secret" "MEMCACHED_PORT=$pm" || return 1
-
-    timeout 60 "$PY" "$HELPER" rings "$D/etc" "$pa" "$pc" "$po" "$DEVICE" \
-        >"$D/log/rings.log" 2>&1 || { say "ring building failed"; cat "$D/log/rings.log" >&2; return 1; }
+    # one python run: free ports, every config in DIR/etc, the rings
+    ports=$(timeout 60 "$PY" "$HELPER" build "$D" "$TPL" "$REGION" \
+        "$S3_ACCOUNT" "$S3_USER" "$secret" "$run_user" "$LOG_LEVEL" \
+        "$DEVICE" 2>"$D/log/build.log") || {
+        say "building the configs and rings failed"
+        cat "$D/log/build.log" >&2
+        return 1
+    }
+    read -r pa pc po pp pm <<<"$ports"
 
     local mc_user=()
     [ "$(id -u)" = 0 ] && mc_user=(-u root)

@@ -7,6 +7,9 @@ Subcommands:
                                   reading swift.conf from SWIFT_DIR, not /etc/swift
   rings SWIFT_DIR A_PORT C_PORT O_PORT DEVICE
                                   build 1-replica account/container/object rings
+  build DIR TEMPLATE_DIR REGION ACCOUNT USER SECRET RUN_USER LOG_LEVEL DEVICE
+                                  pick 5 free ports, render every config of
+                                  DIR/etc, build the rings; print the ports
   render TEMPLATE OUT KEY=VALUE...
                                   replace @KEY@ in TEMPLATE, write OUT
   xattr-ok DIR                    exit 0 if DIR's filesystem takes user.* xattrs
@@ -88,11 +91,10 @@ def cmd_rings(swift_dir, a_port, c_port, o_port, device):
     return 0
 
 
-def cmd_render(template, out, *pairs):
+def render(template, out, values):
     with open(template) as f:
         text = f.read()
-    for pair in pairs:
-        key, value = pair.split('=', 1)
+    for key, value in values.items():
         text = text.replace('@%s@' % key, value)
     left = re.findall(r'@[A-Z_]+@', text)
     if left:
@@ -101,6 +103,10 @@ def cmd_render(template, out, *pairs):
     with open(out, 'w') as f:
         f.write(text)
     return 0
+
+
+def cmd_render(template, out, *pairs):
+    return render(template, out, dict(p.split('=', 1) for p in pairs))
 
 
 def cmd_xattr_ok(path):
@@ -124,18 +130,14 @@ def cmd_xattr_ok(path):
     return 0 if ok else 1
 
 
-def cmd_free_ports(n):
+def pick_ports(n):
     # Ports below the kernel's ephemeral range (32768+ on Linux), so an
     # outgoing connection cannot grab one between this check and the bind.
-    n = int(n)
     ports = []
     rng = random.SystemRandom()
-    tries = 0
-    while len(ports) < n:
-        tries += 1
-        if tries > 2000:
-            sys.stderr.write('no free ports found\n')
-            return 1
+    for _ in range(5000):
+        if len(ports) == n:
+            return ports
         port = rng.randrange(20000, 32000)
         if port in ports:
             continue
@@ -147,7 +149,48 @@ def cmd_free_ports(n):
         finally:
             s.close()
         ports.append(port)
+    sys.stderr.write('no free ports found\n')
+    return None
+
+
+def cmd_free_ports(n):
+    ports = pick_ports(int(n))
+    if not ports:
+        return 1
     print(' '.join(str(p) for p in ports))
+    return 0
+
+
+def cmd_build(d, tpl, region, account, user, secret, run_user, log_level,
+              device):
+    """Pick ports, render every config into D/etc, build the rings.
+    Prints "ACCOUNT CONTAINER OBJECT PROXY MEMCACHED" ports."""
+    etc = os.path.join(d, 'etc')
+    sys.stdout = sys.stderr         # keep stdout for the port line
+    ports = pick_ports(5)
+    if not ports:
+        return 1
+    pa, pc, po, pp, pm = ports
+    common = {'RUN_USER': run_user, 'SWIFT_DIR': etc, 'LOG_LEVEL': log_level}
+    jobs = [('swift.conf.in', 'swift.conf',
+             {'HASH_PREFIX': os.urandom(8).hex(),
+              'HASH_SUFFIX': os.urandom(8).hex()})]
+    for kind, port in (('account', pa), ('container', pc), ('object', po)):
+        jobs.append(('storage-server.conf.in', kind + '-server.conf',
+                     dict(common, KIND=kind, PORT=str(port),
+                          DEVICES=os.path.join(d, 'srv'),
+                          RUN_DIR=os.path.join(d, 'run'))))
+    jobs.append(('proxy-server.conf.in', 'proxy-server.conf',
+                 dict(common, PORT=str(pp), REGION=region, ACCOUNT=account,
+                      USER=user, SECRET=secret, MEMCACHED_PORT=str(pm))))
+    for template, out, values in jobs:
+        if render(os.path.join(tpl, template), os.path.join(etc, out),
+                  values):
+            return 1
+    if cmd_rings(etc, pa, pc, po, device):
+        return 1
+    sys.stdout = sys.__stdout__
+    print('%d %d %d %d %d' % tuple(ports))
     return 0
 
 
@@ -309,7 +352,7 @@ def cmd_s3_req(*argv):
 
 COMMANDS = {
     'run': cmd_run, 'rings': cmd_rings, 'render': cmd_render,
-    'xattr-ok': cmd_xattr_ok, 'free-ports': cmd_free_ports,
+    'xattr-ok': cmd_xattr_ok, 'build': cmd_build, 'free-ports': cmd_free_ports,
     'wait-ready': cmd_wait_ready, 's3-req': cmd_s3_req,
 }
 

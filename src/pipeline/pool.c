@@ -1,0 +1,89 @@
+/* The memory budget (buffer pairs registered with io_uring) and the loop's waker eventfd. */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "pipeline.h"
+
+#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+
+unsigned ferry_budget_pairs(uint64_t memory, uint64_t reserve, size_t size)
+{
+	uint64_t n = memory > reserve ? (memory - reserve) / (2 * (uint64_t)size) : 0;
+
+	if (n < 4)
+		n = 4;
+	if (n > 1024)
+		n = 1024;
+	return (unsigned)n;
+}
+
+int ferry_bufs_create(struct ferry_bufs *b, struct ferry_loop *l, unsigned n, size_t size)
+{
+	memset(b, 0, sizeof(*b));
+	b->buf = calloc(2 * (size_t)n, sizeof(*b->buf));
+	if (!b->buf)
+		return FERRY_E_NOMEM;
+	b->n = n;
+	b->size = size;
+	for (unsigned i = 0; i < 2 * n; i++) {
+		/* 4 KiB aligned, so O_DIRECT reads can land in them */
+		if (posix_memalign((void **)&b->buf[i], 4096, size)) {
+			b->buf[i] = NULL;
+			ferry_bufs_destroy(b, NULL);
+			return FERRY_E_NOMEM;
+		}
+	}
+	ferry_loop_register(l, (void **)b->buf, 2 * n, size);
+	return FERRY_OK;
+}
+
+void ferry_bufs_destroy(struct ferry_bufs *b, struct ferry_loop *l)
+{
+	if (l)
+		ferry_loop_unregister(l);
+	for (unsigned i = 0; b->buf && i < 2 * b->n; i++) {
+		if (b->buf[i])
+			OPENSSL_cleanse(b->buf[i], b->size);
+		free(b->buf[i]);
+	}
+	free(b->buf);
+	memset(b, 0, sizeof(*b));
+}
+
+static void wake(struct ferry_ev *ev, int res)
+{
+	struct ferry_waker *w = container_of(ev, struct ferry_waker, ev);
+	uint64_t v;
+
+	(void)res;
+	if (read(w->fd, &v, sizeof(v)) < 0) {
+		/* already drained: nothing to do */
+	}
+	ferry_loop_watch(w->loop, w->fd, &w->ev);
+}
+
+int ferry_waker_start(struct ferry_waker *w, struct ferry_loop *l)
+{
+	w->loop = l;
+	w->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (w->fd < 0)
+		return FERRY_E_IO;
+	w->ev.fn = wake;
+	ferry_loop_watch(l, w->fd, &w->ev);
+	return FERRY_OK;
+}
+
+void ferry_waker_stop(struct ferry_waker *w)
+{
+	if (w->fd < 0)
+		return;
+	if (w->loop && w->ev.fn)
+		ferry_loop_unwatch(w->loop, &w->ev);
+	close(w->fd);
+	w->fd = -1;
+}
