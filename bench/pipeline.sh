@@ -13,6 +13,8 @@
 #   REPS=N         timed runs per measurement, the median is reported (default 3)
 #   KEEP=1         keep WORK (corpus included) at the end
 #   TIMEOUT=S      a run still going after S seconds is killed and reported HUNG (default 120)
+#   QUIET_PCT=P QUIET_WAIT=S  before each run, wait up to S s (default 60) for a second with
+#                  the machine under P% busy (default 15)
 #
 # Needs root for `echo 3 > /proc/sys/vm/drop_caches`; without it the runs are warm and
 # the report says so. Needs tar, zstd, rsync, cp, GNU time (/usr/bin/time), perl, openssl.
@@ -26,6 +28,8 @@ SCALE=${SCALE:-1}
 REPS=${REPS:-3}
 KEEP=${KEEP:-0}
 TIMEOUT=${TIMEOUT:-120}
+QUIET_PCT=${QUIET_PCT:-15}
+QUIET_WAIT=${QUIET_WAIT:-60}
 
 for tool in tar zstd rsync cp perl openssl timeout /usr/bin/time; do
 	command -v "$tool" >/dev/null ||
@@ -69,7 +73,7 @@ fi
 echo "== ferry pipeline benchmark"
 echo "date:    $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "commit:  $(git rev-parse --short HEAD 2>/dev/null || echo none)$(git diff --quiet 2>/dev/null || echo ' (dirty tree)')"
-echo "ferry:   $("$FERRY" --version 2>&1 | head -1)  ($FERRY)"
+echo "ferry:   $("$FERRY" --version 2>&1 | head -1)  ($FERRY, built $(date -u -r "$FERRY" '+%Y-%m-%d %H:%M UTC'))"
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(free -g | awk '/^Mem:/ { print $2 }') GiB RAM, kernel $(uname -r)"
 echo "fs:      $WORK is on $(findmnt -n -o SOURCE,FSTYPE,OPTIONS -T "$WORK" | awk '{ print $1 " (" $2 ", " $3 ")" }')"
 echo "tools:   $(tar --version | head -1); $(zstd --version | sed 's/^\*\** *//;s/ *\**$//'); $(rsync --version | head -1 | sed 's/  */ /g'); $(cp --version | head -1)"
@@ -108,22 +112,48 @@ mkdir -p "$logs"
 # (untimed) runs before each to remove the previous output. Then `sync` is timed on its
 # own, so that "+sync" (the time until the data is on disk) can be reported too. A run
 # that fails or outlives $TIMEOUT s (killed) counts as infinitely slow in the median.
-# Results: $WORK/res/ID.runs, one line per run: elapsed user sys maxrss_kb sync_s status
+# Before each run it waits (up to QUIET_WAIT s) for the machine to be idle (other
+# people's jobs skew the numbers) and records how busy it was, and how much CPU the rest
+# of the machine used during the run.
+# Results: $WORK/res/ID.runs, one line per run:
+#   elapsed user sys maxrss_kb sync_s status busy%_before other_cpu_s
 mkdir -p "$WORK/res"
+# CPU time (s) the whole machine spent busy so far, from /proc/stat (user+nice+system+irq+softirq+steal)
+cpu_busy_s() { awk '/^cpu / { printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / 100; exit }' /proc/stat; }
+# wait (up to QUIET_WAIT s) for a second in which the machine is under QUIET_PCT% busy;
+# prints the busy percentage of the last second sampled
+wait_quiet() {
+	local t0 b0 b1 t1 pct waited=0
+	while :; do
+		t0=$(date +%s.%N) b0=$(cpu_busy_s)
+		sleep 1
+		t1=$(date +%s.%N) b1=$(cpu_busy_s)
+		pct=$(awk -v a="$b0" -v b="$b1" -v s="$t0" -v e="$t1" -v n="$(nproc)" 'BEGIN { printf "%.0f", 100 * (b - a) / ((e - s) * n) }')
+		if [ "$pct" -lt "$QUIET_PCT" ] || [ "$waited" -ge "$QUIET_WAIT" ]; then
+			echo "$pct"
+			return
+		fi
+		waited=$((waited + 2))
+		sleep 1
+	done
+}
 measure() {
-	local id=$1 prep=$2 cmd=$3 i rc t0 t1
+	local id=$1 prep=$2 cmd=$3 i rc t0 t1 busy c0 c1 own other st
 	: >"$WORK/res/$id.runs"
 	echo "\$ $cmd" >"$WORK/res/$id.cmd"
 	for i in $(seq 1 "$REPS"); do
 		bash -c "$prep"
 		drop_caches
+		busy=$(wait_quiet)
 		rc=0
+		c0=$(cpu_busy_s)
 		/usr/bin/time -f '%e %U %S %M' -o "$WORK/res/$id.time" timeout -k 10 "$TIMEOUT" bash -c "$cmd" \
 			>"$logs/$id.$i.out" 2>"$logs/$id.$i.err" || rc=$?
+		c1=$(cpu_busy_s)
 		t0=$(date +%s.%N)
 		sync
 		t1=$(date +%s.%N)
-		local st=ok
+		st=ok
 		if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
 			st=HUNG
 			echo "$id run $i: HUNG, killed after ${TIMEOUT}s: $cmd" >>"$WORK/failures"
@@ -135,8 +165,11 @@ measure() {
 			echo "  $id run $i: $st (exit $rc)"
 			sed 's/^/    | /' "$logs/$id.$i.out" "$logs/$id.$i.err" | tail -20
 		fi
-		echo "$(grep -E '^[0-9.]+ [0-9.]+ [0-9.]+ [0-9]+$' "$WORK/res/$id.time" | tail -1 || echo 'nan nan nan nan')" \
-			"$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') $st" >>"$WORK/res/$id.runs"
+		own=$(grep -E '^[0-9.]+ [0-9.]+ [0-9.]+ [0-9]+$' "$WORK/res/$id.time" | tail -1 || echo 'nan nan nan nan')
+		# CPU seconds the rest of the machine used during the run (kernel writeback for
+		# this run's own I/O included): a measure of interference
+		other=$(echo "$own" | awk -v a="$c0" -v b="$c1" '{ v = (b - a) - $2 - $3; printf "%.1f", v < 0 ? 0 : v }')
+		echo "$own $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') $st $busy $other" >>"$WORK/res/$id.runs"
 	done
 	printf '  %-22s runs (s): %s\n' "$id" "$(awk '{ printf "%s%s%s", sep, $1, ($6 == "ok" ? "" : " (" $6 ")"); sep = ", " }' "$WORK/res/$id.runs")"
 }
@@ -179,7 +212,7 @@ echo "== 1. push: the mixed tree ($mixed_files files, $mixed_bytes bytes; the 10
 echo "   store: ferry init STORE --encrypt --compress 1 --key-file KEY (untimed, before each run)"
 measure ferry-push \
 	"rm -rf '$store' && '$F' init '$store' --encrypt --compress 1 --key-file '$key' -q" \
-	"'$F' push '$mixed' '$store' --key-file '$key'"
+	"'$F' push '$mixed' '$store' --key-file '$key' --verbose"
 measure tar-zstd-null \
 	"true" \
 	"tar -cf - -C '$corpus' mixed | zstd -1 -T0 -q -c >/dev/null"
@@ -196,10 +229,11 @@ row ferry-push tar-zstd-file - "push mixed vs tar \\| zstd -1 -T0 > file (same f
 echo "== 1b. push of the small tree ($small_files files) — no target, for information"
 measure ferry-push-small \
 	"rm -rf '$store.small' && '$F' init '$store.small' --encrypt --compress 1 --key-file '$key' -q" \
-	"'$F' push '$small' '$store.small' --key-file '$key'"
+	"'$F' push '$small' '$store.small' --key-file '$key' --verbose"
 measure tar-zstd-small \
 	"true" \
 	"tar -cf - -C '$corpus' small | zstd -1 -T0 -q -c >/dev/null"
+grep -h 'push:' "$logs"/ferry-push-small.*.out | tail -1 | sed 's/^/  ferry: /'
 rm -rf "$store.small"
 echo
 row ferry-push-small tar-zstd-small - "push small tree (100k files) vs tar \\| zstd -1 -T0 > /dev/null"
@@ -208,7 +242,7 @@ row ferry-push-small tar-zstd-small - "push small tree (100k files) vs tar \\| z
 echo "== 2. copy: the small tree ($small_files files, $small_bytes bytes) to a new directory"
 measure ferry-copy \
 	"rm -rf '$out'" \
-	"'$F' copy '$small' '$out'"
+	"'$F' copy '$small' '$out' --verbose"
 # check an output (untimed) against its source: names, types, sizes (not directories'),
 # modes, contents, and mtimes (to the nanosecond, else to the second: GNU tar keeps whole
 # seconds). The top directory's own mtime is not compared.
@@ -230,6 +264,7 @@ check_tree() {
 		echo "$label: output differs in sizes, modes or mtimes" >>"$WORK/failures"
 	fi
 }
+grep -h 'copy:' "$logs"/ferry-copy.*.out | tail -1 | sed 's/^/  ferry: /'
 check_tree "$small" "ferry copy"
 measure cp-a \
 	"rm -rf '$out'" \
@@ -251,7 +286,8 @@ tar -cf - -C "$mixed" . | zstd -1 -T0 -q -c >"$tarzst"
 echo "   .tar.zst size: $(stat -c %s "$tarzst") bytes"
 measure ferry-pull \
 	"rm -rf '$out'" \
-	"'$F' pull '$store' '$out' --key-file '$key'"
+	"'$F' pull '$store' '$out' --key-file '$key' --verbose"
+grep -h 'pull:' "$logs"/ferry-pull.*.out | tail -1 | sed 's/^/  ferry: /'
 check_tree "$mixed" "ferry pull"
 measure zstd-d-null \
 	"true" \
@@ -287,7 +323,9 @@ echo "throughput (medians): push $(mbs "$mixed_bytes" ferry-push) MB/s vs tar|zs
 	"vs cp -a $(awk -v n="$small_files" -v t="$(median cp-a 1)" 'BEGIN { printf "%.0f", n / t }') files/s;" \
 	"pull $(mbs "$mixed_bytes" ferry-pull) MB/s vs zstd -d|tar -x $(mbs "$mixed_bytes" zstd-d-tar-x) MB/s"
 echo
-echo "== per-run detail (elapsed user sys maxrss_KiB sync_s status)"
+echo "== per-run detail: elapsed user sys maxrss_KiB sync_s status busy%_before other_cpu_s"
+echo "   (busy%_before: the machine's CPU use in the second before the run; other_cpu_s: CPU seconds"
+echo "   used during the run by everything but the command, kernel writeback included)"
 for id in ferry-push tar-zstd-null tar-zstd-file ferry-push-small tar-zstd-small ferry-copy cp-a rsync-a \
 	ferry-pull zstd-d-null zstd-d-tar-x; do
 	printf '  %-17s %s\n' "$id" "$(paste -sd'|' "$WORK/res/$id.runs" | sed 's/|/ | /g')"

@@ -62,6 +62,24 @@ if ! { sync && echo 3 >/proc/sys/vm/drop_caches; } 2>/dev/null; then
 	echo "WARNING: cannot drop caches (not root?): the runs are WARM" >&2
 fi
 drop_caches() { sync; [ "$cold" = 0 ] || echo 3 >/proc/sys/vm/drop_caches; }
+# wait (up to 60 s) for a second in which the machine is under 15% busy (other people's
+# jobs skew the times; the peak RSS does not depend on them); prints that percentage
+cpu_busy_s() { awk '/^cpu / { printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / 100; exit }' /proc/stat; }
+wait_quiet() {
+	local b0 b1 pct waited=0
+	while :; do
+		b0=$(cpu_busy_s)
+		sleep 1
+		b1=$(cpu_busy_s)
+		pct=$(awk -v a="$b0" -v b="$b1" -v n="$(nproc)" 'BEGIN { printf "%.0f", 100 * (b - a) / n }')
+		if [ "$pct" -lt 15 ] || [ "$waited" -ge 60 ]; then
+			echo "$pct"
+			return
+		fi
+		waited=$((waited + 2))
+		sleep 1
+	done
+}
 echo
 
 # --- the tree: a small C generator, compiled here ----------------------------------------
@@ -129,7 +147,9 @@ run() {
 	local label=$1
 	shift
 	drop_caches
-	echo "\$ ${*//$WORK/\$WORK}"
+	local busy
+	busy=$(wait_quiet)
+	echo "\$ ${*//$WORK/\$WORK}    (machine ${busy}% busy the second before)"
 	/usr/bin/time -v -o "$WORK/$label.time" "$@" >"$WORK/$label.out" 2>"$WORK/$label.err" &
 	local tpid=$! samples=() pid="" rss
 	# the sampler: the child of GNU time is ferry
@@ -167,18 +187,18 @@ run() {
 status=0
 "$FERRY" init "$WORK/store" --encrypt --key-file "$key" -q
 echo "store: ferry init \$WORK/store --encrypt --key-file KEY   (zstd level 3, the default)"
-run push "$FERRY" push "$WORK/tree" "$WORK/store" --key-file "$key" || status=1
+run push "$FERRY" push "$WORK/tree" "$WORK/store" --key-file "$key" --verbose || status=1
 echo "  store: $(du -sb "$WORK/store" | cut -f1) bytes, $(find "$WORK/store" -type f | wc -l) files"
-"$FERRY" verify "$WORK/store" --key-file "$key" >"$WORK/verify.out" 2>&1 && echo "  ferry verify: ok: $(tail -1 "$WORK/verify.out")" ||
+"$FERRY" verify "$WORK/store" --key-file "$key" --verbose >"$WORK/verify.out" 2>&1 && echo "  ferry verify: ok: $(tail -1 "$WORK/verify.out")" ||
 	{ echo "  ferry verify FAILED:"; sed 's/^/    /' "$WORK/verify.out"; status=1; }
 echo
 
 "$FERRY" init "$WORK/store64" --encrypt --key-file "$key" -q
-run push-64M "$FERRY" push "$WORK/tree" "$WORK/store64" --key-file "$key" --memory 64M || status=1
+run push-64M "$FERRY" push "$WORK/tree" "$WORK/store64" --key-file "$key" --memory 64M --verbose || status=1
 rm -rf "$WORK/store64"
 
 if [ "$PULL" = 1 ]; then
-	run pull "$FERRY" pull "$WORK/store" "$WORK/pulled" --key-file "$key" || status=1
+	run pull "$FERRY" pull "$WORK/store" "$WORK/pulled" --key-file "$key" --verbose || status=1
 	echo "  pulled: $(find "$WORK/pulled" -type f | wc -l) files; contents $(diff -rq "$WORK/tree" "$WORK/pulled" >/dev/null && echo 'match the tree' || echo 'DIFFER from the tree')"
 	echo
 fi
