@@ -33,6 +33,9 @@ struct ferry_run {
 	/* progress, called now and then on the loop's thread (may be NULL) */
 	void (*progress)(void *arg, const struct ferry_run *r);
 	void *progress_arg;
+	/* sync: compare with the latest snapshot and send only new and changed files */
+	int incremental;
+	int always_snapshot; /* write a snapshot even when nothing changed */
 	/* statistics, filled by the run */
 	uint64_t files_total;
 	uint64_t bytes_total; /* bytes of the files found so far (for an ETA) */
@@ -42,6 +45,8 @@ struct ferry_run {
 	uint64_t objects_checked;
 	uint64_t chunks_checked;
 	uint64_t errors;
+	uint64_t files_unchanged; /* sync: carried into the new snapshot by reference */
+	int no_change;            /* sync: nothing changed, so no snapshot was written */
 	uint64_t integrity_errors; /* the subset of errors that are corruption or tampering */
 	char snapshot[64]; /* snapshot written (push) or read (pull) */
 };

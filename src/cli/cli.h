@@ -59,5 +59,6 @@ int cmd_verify(struct cli *c, int argc, char **argv);
 int cmd_snapshots(struct cli *c, int argc, char **argv);
 int cmd_ls(struct cli *c, int argc, char **argv);
 int cmd_copy(struct cli *c, int argc, char **argv);
+int cmd_sync(struct cli *c, int argc, char **argv);
 
 #endif

@@ -21,7 +21,7 @@ struct parsed {
 	int ninc;
 	int encrypt, read_data, compress, log2n;
 	uint32_t chunk_size;
-	int jobs, direct;
+	int jobs, direct, always;
 	uint64_t memory;
 };
 
@@ -36,6 +36,7 @@ enum {
 	OPT_JOBS,
 	OPT_MEMORY,
 	OPT_DIRECT,
+	OPT_ALWAYS,
 };
 
 static int parse(struct cli *c, int argc, char **argv, int maxpos, struct parsed *p)
@@ -52,6 +53,7 @@ static int parse(struct cli *c, int argc, char **argv, int maxpos, struct parsed
 		{ "jobs", required_argument, NULL, OPT_JOBS },
 		{ "memory", required_argument, NULL, OPT_MEMORY },
 		{ "direct", no_argument, NULL, OPT_DIRECT },
+		{ "always-snapshot", no_argument, NULL, OPT_ALWAYS },
 		{ NULL, 0, NULL, 0 },
 	};
 	/* which command-specific options each command accepts */
@@ -59,6 +61,7 @@ static int parse(struct cli *c, int argc, char **argv, int maxpos, struct parsed
 			      : !strcmp(c->cmd, "push")   ? "djmD"
 			      : !strcmp(c->cmd, "pull")   ? "idjm"
 			      : !strcmp(c->cmd, "copy")   ? "djmD"
+			      : !strcmp(c->cmd, "sync")   ? "djmDa"
 			      : !strcmp(c->cmd, "verify") ? "rjm"
 							  : "";
 	int opt;
@@ -89,6 +92,7 @@ static int parse(struct cli *c, int argc, char **argv, int maxpos, struct parsed
 		case OPT_JOBS: code = 'j'; break;
 		case OPT_MEMORY: code = 'm'; break;
 		case OPT_DIRECT: code = 'D'; break;
+		case OPT_ALWAYS: code = 'a'; break;
 		case ':':
 			return -1 - cli_usage_error(c, "option '%s' needs a value", argv[optind - 1]);
 		default:
@@ -101,6 +105,7 @@ static int parse(struct cli *c, int argc, char **argv, int maxpos, struct parsed
 		case 'r': p->read_data = 1; break;
 		case 'd': c->dry_run = 1; break;
 		case 'D': p->direct = 1; break;
+		case 'a': p->always = 1; break;
 		case 'j':
 			p->jobs = (int)strtol(optarg, &end, 10);
 			if (*end || end == optarg || p->jobs < 1 || p->jobs > 1024)
@@ -224,6 +229,10 @@ static void print_json(struct cli *c, const struct ferry_run *r, double secs, in
 		json_object_object_add(o, "files_transferred", json_object_new_int64((int64_t)r->files_transferred));
 		json_object_object_add(o, "bytes_written", json_object_new_int64((int64_t)r->bytes_written));
 		json_object_object_add(o, "dry_run", json_object_new_boolean(c->dry_run));
+		if (!strcmp(c->cmd, "sync")) {
+			json_object_object_add(o, "files_unchanged", json_object_new_int64((int64_t)r->files_unchanged));
+			json_object_object_add(o, "changed", json_object_new_boolean(!r->no_change));
+		}
 	}
 	json_object_object_add(o, "bytes_read", json_object_new_int64((int64_t)r->bytes_read));
 	json_object_object_add(o, "seconds", json_object_new_double(secs));
@@ -330,6 +339,9 @@ static int finish_run(struct cli *c, const struct ferry_run *r, int err, double 
 			printf("verify: %llu objects, %llu chunks checked, %llu problems (%.2fs)\n",
 			       (unsigned long long)r->objects_checked, (unsigned long long)r->chunks_checked,
 			       (unsigned long long)r->errors, secs);
+		else if (r->no_change)
+			printf("%s: nothing changed since the last snapshot (%llu files); no snapshot written (%.2fs)\n",
+			       c->cmd, (unsigned long long)r->files_total, secs);
 		else
 			printf("%s%s: %llu of %llu files, %llu bytes read, %llu bytes written, %llu errors (%.2fs)%s%s\n",
 			       c->cmd, c->dry_run ? " (dry run)" : "", (unsigned long long)r->files_transferred,
@@ -471,5 +483,29 @@ int cmd_copy(struct cli *c, int argc, char **argv)
 		return cli_usage_error(c, "expected SRC and DST");
 	run_opts(c, &p, &r);
 	err = ferry_copy(p.pos[0], p.pos[1], &r);
+	return finish_run(c, &r, err, t0, 0);
+}
+
+int cmd_sync(struct cli *c, int argc, char **argv)
+{
+	struct parsed p;
+	struct ferry_store *s;
+	struct ferry_run r = { 0 };
+	int rc = parse(c, argc, argv, 2, &p), err;
+	double t0 = start_time = now();
+
+	if (rc)
+		return -1 - rc;
+	if (p.npos != 2)
+		return cli_usage_error(c, "expected SRC and STORE");
+	if ((rc = open_store(c, p.pos[1], &s)))
+		return rc;
+	run_opts(c, &p, &r);
+	r.incremental = 1;
+	r.always_snapshot = p.always;
+	err = ferry_push(s, p.pos[0], &r);
+	ferry_store_close(s);
+	if (err && !r.snapshot[0] && !r.dry_run && !r.no_change)
+		cli_err(c, "no snapshot written: %s", ferry_strerror(err));
 	return finish_run(c, &r, err, t0, 0);
 }

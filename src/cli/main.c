@@ -37,6 +37,12 @@ static const struct command commands[] = {
 	  "visible, and an interrupted push leaves earlier snapshots intact. Files under\n"
 	  "1 MiB are packed together. --jobs sets the worker threads (default: the cores),\n"
 	  "--memory the buffer budget (default 256M), --direct reads with O_DIRECT.\n" },
+	{ "sync", cmd_sync, "ferry sync SRC STORE [--always-snapshot] [--dry-run] [--jobs N] [--memory SIZE] [--json]",
+	  "incremental push: send only new and changed files",
+	  "Like push, but compares SRC with the store's latest snapshot by size and mtime:\n"
+	  "unchanged files are carried into the new snapshot by reference, not read again.\n"
+	  "When nothing changed no snapshot is written (unless --always-snapshot), so a\n"
+	  "nightly run over an unchanged dataset costs a scan and one manifest read.\n" },
 	{ "pull", cmd_pull, "ferry pull STORE[@SNAPSHOT] DST [--include GLOB]... [--dry-run] [--jobs N] [--memory SIZE] [--json]",
 	  "restore a snapshot into DST",
 	  "Restores the latest (or the named) snapshot into DST: files, directories,\n"

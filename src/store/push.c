@@ -139,6 +139,11 @@ struct push {
 	struct mwriter mw;
 	int fatal;
 	double last_progress;
+	/* sync: the latest snapshot, read alongside the scan (both are in walk order) */
+	struct mreader old;
+	int have_old, old_done, old_valid, changed;
+	struct ferry_entry olde;
+	char old_path[FERRY_PATH_MAX + 1], old_target[FERRY_PATH_MAX + 1];
 };
 
 static double now(void)
@@ -910,14 +915,107 @@ static int start_small(struct push *p, struct ferry_scan_item *it)
 
 /* ---------------------------------------------------------------- the loop */
 
+/* Walk order: component by component, each compared bytewise (a directory's entries
+ * come right after it, before its next sibling). */
+static int cmp_walk(const char *a, const char *b)
+{
+	for (;;) {
+		size_t la = strcspn(a, "/"), lb = strcspn(b, "/");
+		int c = memcmp(a, b, la < lb ? la : lb);
+
+		if (c)
+			return c;
+		if (la != lb)
+			return la < lb ? -1 : 1;
+		a += la;
+		b += lb;
+		if (!*a || !*b)
+			return *a ? 1 : *b ? -1 : 0;
+		a++;
+		b++;
+	}
+}
+
+/* The old snapshot's next entry, copied (the reader reuses its buffers). */
+static void old_next(struct push *p)
+{
+	char msg[512];
+	struct ferry_entry e;
+	int ret;
+
+	p->old_valid = 0;
+	if (p->old_done)
+		return;
+	ret = mreader_next(&p->old, &e, msg, sizeof(msg));
+	if (ret <= 0) {
+		if (ret < 0) {
+			/* an unreadable old snapshot only costs the sync its shortcut */
+			store_problem(p->r, p->s->path, NULL, -ret, "%s; sending everything", msg);
+			p->changed = 1;
+		}
+		p->old_done = 1;
+		return;
+	}
+	p->olde = e;
+	snprintf(p->old_path, sizeof(p->old_path), "%s", e.path);
+	p->olde.path = p->old_path;
+	if (e.target) {
+		snprintf(p->old_target, sizeof(p->old_target), "%s", e.target);
+		p->olde.target = p->old_target;
+	}
+	p->old_valid = 1;
+}
+
+/* The old entry for this path, if there is one; entries passed over were deleted. */
+static const struct ferry_entry *old_match(struct push *p, const char *path)
+{
+	while (p->old_valid) {
+		int c = cmp_walk(p->olde.path, path);
+		if (c == 0)
+			return &p->olde;
+		if (c > 0)
+			break;
+		p->changed = 1; /* gone from the source */
+		old_next(p);
+	}
+	p->changed = 1; /* new in the source */
+	return NULL;
+}
+
 /* Takes one scan item; returns 1 if it has to wait for resources. */
 static int take_item(struct push *p, struct ferry_scan_item *it)
 {
 	struct pent *pe;
+	const struct ferry_entry *old = NULL;
 
 	if (it->type == 0) {
 		store_problem(p->r, it->path, NULL, FERRY_E_IO, "%s", it->error);
 		return 0;
+	}
+	if (p->have_old && !p->r->dry_run) {
+		old = old_match(p, it->path);
+		if (old && (old->type != it->type || old->mode != it->mode || old->mtime_sec != it->mtime_sec ||
+			    old->mtime_nsec != it->mtime_nsec || old->size != (it->type == FERRY_ENTRY_FILE ? it->size : 0) ||
+			    (it->type == FERRY_ENTRY_SYMLINK && strcmp(old->target, it->target))))
+			p->changed = 1;
+		if (old && old->type == FERRY_ENTRY_FILE && it->type == FERRY_ENTRY_FILE && old->size == it->size &&
+		    old->mtime_sec == it->mtime_sec && old->mtime_nsec == it->mtime_nsec) {
+			/* unchanged by size and mtime: carried over by reference, not read again */
+			pe = pent_new(p, it);
+			if (pe) {
+				memcpy(pe->e.hash, old->hash, 16);
+				memcpy(pe->e.object_id, old->object_id, FERRY_ID_LEN);
+				pe->e.first_chunk = old->first_chunk;
+				pe->e.chunk_offset = old->chunk_offset;
+				pe->e.chunk_count = old->chunk_count;
+				pe->e.object_size = old->object_size;
+				pe->ready = 1;
+			}
+			p->r->files_total++;
+			p->r->files_unchanged++;
+			old_next(p);
+			return 0;
+		}
 	}
 	if (it->type == FERRY_ENTRY_FILE) {
 		p->r->files_total++;
@@ -934,6 +1032,8 @@ static int take_item(struct push *p, struct ferry_scan_item *it)
 				pe->ready = 1;
 				p->r->files_transferred++;
 			}
+			if (old)
+				old_next(p);
 			return 0;
 		}
 		if (it->size < p->small_limit) {
@@ -941,15 +1041,18 @@ static int take_item(struct push *p, struct ferry_scan_item *it)
 			if (wait) {
 				p->r->files_total--; /* counted again when retried */
 				p->r->bytes_total -= it->size;
+				return 1;
 			}
-			return wait;
+		} else {
+			if (p->reading) {
+				p->r->files_total--;
+				p->r->bytes_total -= it->size;
+				return 1;
+			}
+			start_large(p, it);
 		}
-		if (p->reading) {
-			p->r->files_total--;
-			p->r->bytes_total -= it->size;
-			return 1;
-		}
-		start_large(p, it);
+		if (old)
+			old_next(p);
 		return 0;
 	}
 	if (p->r->dry_run)
@@ -957,6 +1060,8 @@ static int take_item(struct push *p, struct ferry_scan_item *it)
 	pe = pent_new(p, it);
 	if (pe)
 		pe->ready = 1;
+	if (old)
+		old_next(p);
 	return 0;
 }
 
@@ -976,6 +1081,8 @@ static void feed(struct push *p)
 			if (done && !p->scan_done) {
 				p->scan_done = 1;
 				pack_seal(p, 1);
+				if (p->old_valid)
+					p->changed = 1; /* entries left over were deleted from the source */
 			}
 			return;
 		}
@@ -1075,6 +1182,10 @@ static int setup(struct push *p)
 
 static void teardown(struct push *p)
 {
+	if (p->have_old) {
+		mreader_close(&p->old);
+		p->have_old = 0;
+	}
 	if (p->scan)
 		ferry_scan_stop(p->scan);
 	ferry_scan_item_free(p->stalled);
@@ -1112,6 +1223,18 @@ int ferry_push(struct ferry_store *s, const char *src, struct ferry_run *r)
 		p.scan = NULL;
 		teardown(&p);
 		return FERRY_E_IO;
+	}
+	if (r->incremental) {
+		char msg[512];
+		int e = mreader_open(s, NULL, &p.old, msg, sizeof(msg));
+		if (e == FERRY_OK) {
+			p.have_old = 1;
+			old_next(&p);
+		} else if (e != FERRY_E_NOTFOUND) {
+			store_problem(r, s->path, NULL, e, "%s; sending everything", msg);
+		}
+		if (!p.have_old)
+			p.changed = 1;
 	}
 	if (!r->dry_run) {
 		err = store_snapshot_id(r->snapshot);
@@ -1159,6 +1282,14 @@ int ferry_push(struct ferry_store *s, const char *src, struct ferry_run *r)
 		r->snapshot[0] = 0;
 		teardown(&p);
 		return p.fatal;
+	}
+	if (r->incremental && !p.changed && !r->always_snapshot && !r->errors) {
+		/* nothing new: no snapshot, and (no objects were written) no cost */
+		mwriter_abort(&p.mw);
+		r->snapshot[0] = 0;
+		r->no_change = 1;
+		teardown(&p);
+		return FERRY_OK;
 	}
 	err = mwriter_finish(&p.mw);
 	if (err) {

@@ -233,6 +233,25 @@ expect 0 "copy --dry-run" "$ferry" copy --dry-run "$src" "$work/mirror-dry"
 expect 1 "copy from a missing source" "$ferry" copy "$work/nope" "$work/mirror2"
 grep_err "nope: cannot open source directory" "copy names the missing source"
 
+# ---- sync: only what changed is sent; nothing changed, nothing written
+mkdir -p "$work/syncsrc/d"; for i in $(seq 1 40); do echo "v1 $i" >"$work/syncsrc/d/f$i"; done
+head -c 3000000 /dev/urandom >"$work/syncsrc/big"
+expect 0 "init sync store" "$ferry" init "$work/syncstore"
+expect 0 "first sync" "$ferry" sync "$work/syncsrc" "$work/syncstore" --json
+objs1=$(find "$work/syncstore/data" -type f | wc -l)
+expect 0 "sync with nothing changed" "$ferry" sync "$work/syncsrc" "$work/syncstore" --json
+grep -q '"changed":false' "$work/out" && grep -q '"files_unchanged":41' "$work/out" && ok "unchanged run says so" || bad "unchanged run says so ($(cat "$work/out"))"
+[ "$("$ferry" snapshots "$work/syncstore" | wc -l)" -eq 1 ] && ok "no new snapshot when nothing changed" || bad "no new snapshot when nothing changed"
+[ "$(find "$work/syncstore/data" -type f | wc -l)" -eq "$objs1" ] && ok "no data objects written when nothing changed" || bad "no data objects written when nothing changed"
+expect 0 "sync --always-snapshot" "$ferry" sync --always-snapshot "$work/syncsrc" "$work/syncstore"
+[ "$("$ferry" snapshots "$work/syncstore" | wc -l)" -eq 2 ] && ok "--always-snapshot writes one" || bad "--always-snapshot writes one"
+echo "v2" >"$work/syncsrc/d/f5"; touch -d '2001-01-01' "$work/syncsrc/d/f5"; rm "$work/syncsrc/d/f6"
+expect 0 "sync after a change and a deletion" "$ferry" sync "$work/syncsrc" "$work/syncstore" --json
+grep -q '"files_transferred":1,' "$work/out" && grep -q '"bytes_read":3,' "$work/out" && ok "only the changed file was read" || bad "only the changed file was read ($(cat "$work/out"))"
+expect 0 "pull the synced snapshot" "$ferry" pull "$work/syncstore" "$work/syncback"
+diff -r "$work/syncsrc" "$work/syncback" >"$work/err" 2>&1 && ok "synced snapshot matches the source (deletion included)" || bad "synced snapshot matches the source"
+expect 0 "store verifies after syncs" "$ferry" verify --read-data "$work/syncstore"
+
 # ---- a push where the source is missing
 expect 1 "missing source" "$ferry" push "$work/nope" "$work/plain"
 grep_err "nope: cannot open source directory" "missing source named"
