@@ -79,7 +79,7 @@ echo "fs:      $WORK is on $(findmnt -n -o SOURCE,FSTYPE,OPTIONS -T "$WORK" | aw
 echo "tools:   $(tar --version | head -1); $(zstd --version | sed 's/^\*\** *//;s/ *\**$//'); $(rsync --version | head -1 | sed 's/  */ /g'); $(cp --version | head -1)"
 echo "caches:  $([ "$cold" = 1 ] && echo 'sync + drop_caches (echo 3) before every timed run: all runs cold' || echo 'WARM (no root)')"
 echo "reps:    $REPS per measurement, median reported (a failed or hung run counts as infinitely slow); timeout ${TIMEOUT}s a run"
-echo "load:    load average before: $(cut -d' ' -f1-3 /proc/loadavg); other processes over 5% CPU: $(ps -eo pcpu=,comm= | awk '$1 > 5 { printf "%s%s (%s%%)", sep, $2, $1; sep = ", " } END { if (!sep) printf "none" }')"
+echo "load:    load average before: $(cut -d' ' -f1-3 /proc/loadavg); other processes over 5% CPU now: $(top -b -n2 -d1 -w 200 | awk '/^top -/ { n++ } n == 2 && f && $9 + 0 > 5 { printf "%s%s (%s%%)", sep, $12, $9; sep = ", " } n == 2 && $1 == "PID" { f = 1 } END { if (!sep) printf "none" }')"
 echo
 
 corpus=$WORK/corpus
@@ -117,6 +117,7 @@ mkdir -p "$logs"
 # of the machine used during the run.
 # Results: $WORK/res/ID.runs, one line per run:
 #   elapsed user sys maxrss_kb sync_s status busy%_before other_cpu_s
+rm -rf "$WORK/res" "$WORK/failures"
 mkdir -p "$WORK/res"
 # CPU time (s) the whole machine spent busy so far, from /proc/stat (user+nice+system+irq+softirq+steal)
 cpu_busy_s() { awk '/^cpu / { printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / 100; exit }' /proc/stat; }

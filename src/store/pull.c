@@ -780,9 +780,7 @@ static int setup(struct pull *p)
 	p->loop = s->loop;
 	p->chunk = s->cfg.chunk_size;
 	p->bufsize = (ferry_frame_bound(p->chunk) + 4095) & ~(size_t)4095;
-	/* the budget covers the codecs too: each worker's and the loop's scratch and zstd state */
-	uint64_t reserve = (uint64_t)(jobs + 1) * (ferry_frame_bound(p->chunk) + (2u << 20)) + 2 * p->chunk;
-	p->nslots = ferry_budget_pairs(memory, reserve, p->bufsize);
+	p->nslots = ferry_budget_pairs(memory, store_codec_reserve(jobs, p->chunk), p->bufsize);
 	if ((err = ferry_waker_start(&p->waker, p->loop)))
 		return err;
 	p->slots = calloc(p->nslots, sizeof(*p->slots));

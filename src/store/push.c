@@ -1158,9 +1158,7 @@ static int setup(struct push *p)
 	if (p->small_limit > p->chunk)
 		p->small_limit = p->chunk;
 	p->pack_size = p->r->pack_size ? p->r->pack_size : DEFAULT_PACK_SIZE;
-	/* the budget covers the codecs too: each worker's and the loop's scratch and zstd state */
-	uint64_t reserve = (uint64_t)(jobs + 1) * (ferry_frame_bound(p->chunk) + (2u << 20)) + 2 * p->chunk;
-	p->nslots = ferry_budget_pairs(memory, reserve, p->bufsize);
+	p->nslots = ferry_budget_pairs(memory, store_codec_reserve(jobs, p->chunk), p->bufsize);
 	if ((err = ferry_waker_start(&p->waker, p->loop)))
 		return err;
 	p->slots = calloc(p->nslots, sizeof(*p->slots));

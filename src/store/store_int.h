@@ -26,6 +26,12 @@ struct ferry_store {
 
 void store_problem(struct ferry_run *r, const char *what, const char *chunk, int err, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
+/* Memory the codecs take out of the budget: each worker's and the loop's scratch and zstd state. */
+static inline uint64_t store_codec_reserve(int jobs, size_t chunk)
+{
+	return (uint64_t)(jobs + 1) * (ferry_frame_bound(chunk) + (2u << 20)) + 2 * (uint64_t)chunk;
+}
+
 void store_setmsg(char *msg, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void store_hex(const uint8_t *b, size_t n, char *out);
 /* "data/ab/abcdef…": the store key of an object */

@@ -17,7 +17,7 @@ ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 leftovers() {   # processes or mounts that still mention $1
     local p cmd
     for p in /proc/[0-9]*; do
-        cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+        cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
         case $cmd in *"$1"*) echo "process ${p#/proc/}: $cmd" ;; esac
     done
     grep -F " $1" /proc/self/mounts | sed 's/^/mount: /'

@@ -14,16 +14,7 @@
 
 #define LOG2N 10 /* cheap scrypt for tests: 1 MiB at r=8 */
 
-static char ctx[192];
-#define CTX(...) snprintf(ctx, sizeof(ctx), __VA_ARGS__)
-#define EXPECT_ERR(expr, want)                                                                            \
-	do {                                                                                              \
-		int e_ = (expr), w_ = (want);                                                             \
-		if (e_ != w_)                                                                             \
-			print_message("[%s] %s: got %s (%d), want %s (%d)\n", ctx, #expr, ferry_strerror(e_), \
-				      e_, ferry_strerror(w_), w_);                                      \
-		assert_int_equal(e_, w_);                                                                 \
-	} while (0)
+#include "expect.h"
 
 static const char pass[] = "correct horse battery staple";
 static const char wrong_pass[] = "correct horse battery stapler";
