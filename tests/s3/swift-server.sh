@@ -266,7 +266,7 @@ print_env() {
 
 show_logs() {
     local f
-    for f in "$D"/log/*.log; do
+    for f in "$D"/log/*-server.log "$D"/log/memcached.log; do
         [ -s "$f" ] || continue
         echo "----- $f (last lines)" >&2
         tail -n 15 "$f" >&2
@@ -320,20 +320,29 @@ AWS_EC2_METADATA_DISABLED=true
 FERRY_SWIFT_DIR=$D
 EOF
 
+    # in the background + wait, so that a signal to this script is handled
+    # at once (bash runs traps only between foreground commands)
     timeout $((START_TIMEOUT + 10)) "$PY" "$HELPER" wait-ready "$D/run/pids" \
         "$START_TIMEOUT" "http://127.0.0.1:$pp" "$S3_ACCOUNT:$S3_USER" \
         "$secret" "$REGION" "tcp://127.0.0.1:$pm" "http://127.0.0.1:$pa" \
-        "http://127.0.0.1:$pc" "http://127.0.0.1:$po" "http://127.0.0.1:$pp"
+        "http://127.0.0.1:$pc" "http://127.0.0.1:$po" "http://127.0.0.1:$pp" &
+    WAITER=$!
+    wait "$WAITER"
     rc=$?
+    WAITER=
     [ $rc = 0 ] && return 0
-    if grep -qs -e 'Address already in use' -e 'failed to listen' "$D"/log/*.log; then
+    if grep -qs -e 'Address already in use' -e 'Could not bind' \
+        -e 'failed to listen' "$D"/log/*.log; then
         return 2
     fi
     [ $rc = 124 ] && say "wait-ready timed out"
     return 1
 }
 
+WAITER=
+
 cleanup_failed_start() {
+    [ -n "$WAITER" ] && kill "$WAITER" 2>/dev/null
     show_logs
     kill_recorded
     unmount_recorded

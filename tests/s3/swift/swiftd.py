@@ -46,9 +46,25 @@ def point_swift_at(swift_dir):
     server's swift_dir option only moves rings and other files. The constraints
     and storage_policy modules read the file when first imported, so the
     variable is changed before they are imported, and reloaded to be sure.
+    swift.common.utils itself already reads the file while it is imported
+    (errors ignored), so open() sends that read to ours too: the host's
+    /etc/swift is never opened, whether it is missing, stale or broken.
     """
-    from swift.common import utils
-    utils.SWIFT_CONF_FILE = os.path.join(swift_dir, 'swift.conf')
+    import builtins
+    ours = os.path.join(swift_dir, 'swift.conf')
+    real_open = builtins.open
+
+    def redirect(path, *args, **kwargs):
+        if path == '/etc/swift/swift.conf':
+            path = ours
+        return real_open(path, *args, **kwargs)
+
+    builtins.open = redirect
+    try:
+        from swift.common import utils
+    finally:
+        builtins.open = real_open
+    utils.SWIFT_CONF_FILE = ours
     utils.HASH_PATH_PREFIX = b''
     utils.HASH_PATH_SUFFIX = b''
     utils.validate_configuration()
