@@ -13,8 +13,11 @@
 #   REPS=N         timed runs per measurement, the median is reported (default 3)
 #   KEEP=1         keep WORK (corpus included) at the end
 #   TIMEOUT=S      a run still going after S seconds is killed and reported HUNG (default 120)
-#   QUIET_PCT=P QUIET_WAIT=S  before each run, wait up to S s (default 60) for a second with
+#   QUIET_PCT=P QUIET_WAIT=S  before each run, wait up to S s (default 120) for a second with
 #                  the machine under P% busy (default 15)
+#   TRIES=N        a run during which other processes used over 20% of the machine's CPU
+#                  is redone, up to N tries in all (default 3)
+#   PRIO="..."     prefix of every timed command (default: nice -n -10 ionice -c 2 -n 0)
 #
 # Needs root for `echo 3 > /proc/sys/vm/drop_caches`; without it the runs are warm and
 # the report says so. Needs tar, zstd, rsync, cp, GNU time (/usr/bin/time), perl, openssl.
@@ -29,7 +32,9 @@ REPS=${REPS:-3}
 KEEP=${KEEP:-0}
 TIMEOUT=${TIMEOUT:-120}
 QUIET_PCT=${QUIET_PCT:-15}
-QUIET_WAIT=${QUIET_WAIT:-60}
+QUIET_WAIT=${QUIET_WAIT:-120}
+TRIES=${TRIES:-3}
+PRIO=${PRIO:-nice -n -10 ionice -c 2 -n 0}
 
 for tool in tar zstd rsync cp perl openssl timeout /usr/bin/time; do
 	command -v "$tool" >/dev/null ||
@@ -78,6 +83,7 @@ echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f
 echo "fs:      $WORK is on $(findmnt -n -o SOURCE,FSTYPE,OPTIONS -T "$WORK" | awk '{ print $1 " (" $2 ", " $3 ")" }')"
 echo "tools:   $(tar --version | head -1); $(zstd --version | sed 's/^\*\** *//;s/ *\**$//'); $(rsync --version | head -1 | sed 's/  */ /g'); $(cp --version | head -1)"
 echo "caches:  $([ "$cold" = 1 ] && echo 'sync + drop_caches (echo 3) before every timed run: all runs cold' || echo 'WARM (no root)')"
+echo "prio:    every timed command runs as: $PRIO ... (ferry and the alternatives alike)"
 echo "reps:    $REPS per measurement, median reported (a failed or hung run counts as infinitely slow); timeout ${TIMEOUT}s a run"
 echo "load:    load average before: $(cut -d' ' -f1-3 /proc/loadavg); other processes over 5% CPU now: $(top -b -n2 -d1 -w 200 | awk '/^top -/ { n++ } n == 2 && f && $9 + 0 > 5 { printf "%s%s (%s%%)", sep, $12, $9; sep = ", " } n == 2 && $1 == "PID" { f = 1 } END { if (!sep) printf "none" }')"
 echo
@@ -116,8 +122,10 @@ mkdir -p "$logs"
 # people's jobs skew the numbers) and records how busy it was, and how much CPU the rest
 # of the machine used during the run.
 # Results: $WORK/res/ID.runs, one line per run:
-#   elapsed user sys maxrss_kb sync_s status busy%_before other_cpu_s
-rm -rf "$WORK/res" "$WORK/failures"
+#   elapsed user sys maxrss_kb sync_s status busy%_before other_cpu_s try
+# Every timed command runs under $PRIO (nice -n -10, ionice best-effort 0), the same for
+# ferry and the alternatives, so that other people's jobs on the machine disturb less.
+rm -rf "$WORK/res" "$WORK/failures" "$WORK/discarded"
 mkdir -p "$WORK/res"
 # CPU time (s) the whole machine spent busy so far, from /proc/stat (user+nice+system+irq+softirq+steal)
 cpu_busy_s() { awk '/^cpu / { printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / 100; exit }' /proc/stat; }
@@ -139,38 +147,48 @@ wait_quiet() {
 	done
 }
 measure() {
-	local id=$1 prep=$2 cmd=$3 i rc t0 t1 busy c0 c1 own other st
+	local id=$1 prep=$2 cmd=$3 i try rc t0 t1 busy c0 c1 own other st line
 	: >"$WORK/res/$id.runs"
 	echo "\$ $cmd" >"$WORK/res/$id.cmd"
 	for i in $(seq 1 "$REPS"); do
-		bash -c "$prep"
-		drop_caches
-		busy=$(wait_quiet)
-		rc=0
-		c0=$(cpu_busy_s)
-		/usr/bin/time -f '%e %U %S %M' -o "$WORK/res/$id.time" timeout -k 10 "$TIMEOUT" bash -c "$cmd" \
-			>"$logs/$id.$i.out" 2>"$logs/$id.$i.err" || rc=$?
-		c1=$(cpu_busy_s)
-		t0=$(date +%s.%N)
-		sync
-		t1=$(date +%s.%N)
-		st=ok
-		if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
-			st=HUNG
-			echo "$id run $i: HUNG, killed after ${TIMEOUT}s: $cmd" >>"$WORK/failures"
-		elif [ "$rc" != 0 ]; then
-			st=FAILED
-			echo "$id run $i: FAILED (exit $rc): $cmd" >>"$WORK/failures"
-		fi
+		for try in $(seq 1 "$TRIES"); do
+			bash -c "$prep"
+			drop_caches
+			busy=$(wait_quiet)
+			rc=0
+			c0=$(cpu_busy_s)
+			/usr/bin/time -f '%e %U %S %M' -o "$WORK/res/$id.time" $PRIO timeout -k 10 "$TIMEOUT" bash -c "$cmd" \
+				>"$logs/$id.$i.out" 2>"$logs/$id.$i.err" || rc=$?
+			c1=$(cpu_busy_s)
+			t0=$(date +%s.%N)
+			sync
+			t1=$(date +%s.%N)
+			st=ok
+			if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+				st=HUNG
+			elif [ "$rc" != 0 ]; then
+				st=FAILED
+			fi
+			own=$(grep -E '^[0-9.]+ [0-9.]+ [0-9.]+ [0-9]+$' "$WORK/res/$id.time" | tail -1 || echo 'nan nan nan nan')
+			# CPU seconds the rest of the machine used during the run (kernel writeback for
+			# this run's own I/O included): a measure of interference
+			other=$(echo "$own" | awk -v a="$c0" -v b="$c1" '{ v = (b - a) - $2 - $3; printf "%.1f", v < 0 ? 0 : v }')
+			line="$own $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') $st $busy $other $try"
+			# a run during which other processes took more than 20% of the machine is
+			# redone (up to TRIES times; the last try is kept whatever happened)
+			if [ "$st" = ok ] && [ "$try" -lt "$TRIES" ] &&
+				awk -v o="$other" -v e="${own%% *}" -v n="$(nproc)" 'BEGIN { exit !(o > 1 && o > 0.2 * e * n) }'; then
+				echo "$id run $i try $try: discarded, other processes used ${other} CPU s during ${own%% *} s" >>"$WORK/discarded"
+				continue
+			fi
+			break
+		done
 		if [ "$st" != ok ]; then
+			echo "$id run $i: $st (exit $rc$([ "$st" = HUNG ] && echo ", killed after ${TIMEOUT}s")): $cmd" >>"$WORK/failures"
 			echo "  $id run $i: $st (exit $rc)"
 			sed 's/^/    | /' "$logs/$id.$i.out" "$logs/$id.$i.err" | tail -20
 		fi
-		own=$(grep -E '^[0-9.]+ [0-9.]+ [0-9.]+ [0-9]+$' "$WORK/res/$id.time" | tail -1 || echo 'nan nan nan nan')
-		# CPU seconds the rest of the machine used during the run (kernel writeback for
-		# this run's own I/O included): a measure of interference
-		other=$(echo "$own" | awk -v a="$c0" -v b="$c1" '{ v = (b - a) - $2 - $3; printf "%.1f", v < 0 ? 0 : v }')
-		echo "$own $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') $st $busy $other" >>"$WORK/res/$id.runs"
+		echo "$line" >>"$WORK/res/$id.runs"
 	done
 	printf '  %-22s runs (s): %s\n' "$id" "$(awk '{ printf "%s%s%s", sep, $1, ($6 == "ok" ? "" : " (" $6 ")"); sep = ", " }' "$WORK/res/$id.runs")"
 }
@@ -324,7 +342,7 @@ echo "throughput (medians): push $(mbs "$mixed_bytes" ferry-push) MB/s vs tar|zs
 	"vs cp -a $(awk -v n="$small_files" -v t="$(median cp-a 1)" 'BEGIN { printf "%.0f", n / t }') files/s;" \
 	"pull $(mbs "$mixed_bytes" ferry-pull) MB/s vs zstd -d|tar -x $(mbs "$mixed_bytes" zstd-d-tar-x) MB/s"
 echo
-echo "== per-run detail: elapsed user sys maxrss_KiB sync_s status busy%_before other_cpu_s"
+echo "== per-run detail: elapsed user sys maxrss_KiB sync_s status busy%_before other_cpu_s try"
 echo "   (busy%_before: the machine's CPU use in the second before the run; other_cpu_s: CPU seconds"
 echo "   used during the run by everything but the command, kernel writeback included)"
 for id in ferry-push tar-zstd-null tar-zstd-file ferry-push-small tar-zstd-small ferry-copy cp-a rsync-a \
@@ -332,6 +350,11 @@ for id in ferry-push tar-zstd-null tar-zstd-file ferry-push-small tar-zstd-small
 	printf '  %-17s %s\n' "$id" "$(paste -sd'|' "$WORK/res/$id.runs" | sed 's/|/ | /g')"
 done
 echo
+if [ -s "$WORK/discarded" ]; then
+	echo "== runs redone because other processes used the machine during them"
+	cat "$WORK/discarded"
+	echo
+fi
 if [ -s "$WORK/failures" ]; then
 	echo "== FAILURES"
 	cat "$WORK/failures"

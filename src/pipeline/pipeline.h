@@ -74,6 +74,10 @@ struct ferry_waker {
 	int fd;
 	struct ferry_ev ev;
 	struct ferry_loop *loop;
+	/* set on every wake-up: a loop run nested in a handler (a synchronous read or
+	 * write) may take the wake-up meant for the outer loop, which must then look at
+	 * its queues again instead of waiting */
+	int fired;
 };
 
 int ferry_waker_start(struct ferry_waker *w, struct ferry_loop *l) FERRY_MUST_CHECK;

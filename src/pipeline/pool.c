@@ -61,6 +61,7 @@ static void wake(struct ferry_ev *ev, int res)
 	uint64_t v;
 
 	(void)res;
+	w->fired = 1;
 	if (read(w->fd, &v, sizeof(v)) < 0) {
 		/* already drained: nothing to do */
 	}

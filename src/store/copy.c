@@ -785,7 +785,10 @@ int ferry_copy(const char *src, const char *dst, struct ferry_run *r)
 		}
 		if ((c.scan_done || c.fatal) && !c.stalled && !c.large && !c.backlog && c.files_inflight == 0)
 			break;
-		if (ferry_loop_run(c.loop, 1) < 0) {
+		/* a wake-up taken by a nested run means there may be work queued: look again first */
+		int wait = !c.waker.fired;
+		c.waker.fired = 0;
+		if (ferry_loop_run(c.loop, wait) < 0) {
 			err = FERRY_E_IO;
 			break;
 		}

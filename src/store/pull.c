@@ -125,6 +125,10 @@ struct pull {
 	int fatal;
 	struct dirmeta *dirs;
 	size_t ndirs, capdirs;
+	/* an entry waiting for an object slot (the manifest reader's buffers move on) */
+	struct ferry_entry stalled;
+	char stalled_path[FERRY_PATH_MAX + 1];
+	int have_stalled;
 	char parent_path[FERRY_PATH_MAX + 1];
 	int parent_fd;
 	double last_progress;
@@ -268,7 +272,7 @@ static struct cobj *cobj_get(struct pull *p, const uint8_t id[FERRY_ID_LEN], cha
 			victim = c;
 	}
 	if (!victim) {
-		*err = FERRY_E_NOMEM; /* cannot happen with fewer files in flight than cache entries */
+		*err = -1; /* every open object is in use: the caller waits for one to free up */
 		return NULL;
 	}
 	if (victim->valid)
@@ -575,19 +579,29 @@ static int file_claim(struct pull *p, struct xfile *f)
 	return 0;
 }
 
-/* Starts restoring one file entry. */
-static void start_file(struct pull *p, const struct ferry_entry *e)
+/* Starts restoring one file entry; 1 when it must wait for an object to be free to open. */
+static int start_file(struct pull *p, const struct ferry_entry *e)
 {
-	struct xfile *f = calloc(1, sizeof(*f));
-	char why[256];
-	int err;
+	struct xfile *f;
+	struct cobj *obj = NULL;
+	char why[256] = "";
+	int err = FERRY_OK;
 
+	if (e->chunk_count) {
+		obj = cobj_get(p, e->object_id, why, sizeof(why), &err);
+		if (!obj && err == -1)
+			return 1;
+	}
+	f = calloc(1, sizeof(*f));
 	if (!f || !(f->path = strdup(e->path))) {
+		if (obj)
+			obj->users--;
 		free(f);
 		p->fatal = FERRY_E_NOMEM;
-		return;
+		return 0;
 	}
 	f->p = p;
+	f->obj = obj;
 	f->e = *e;
 	f->e.path = f->path;
 	f->e.target = NULL;
@@ -597,39 +611,36 @@ static void start_file(struct pull *p, const struct ferry_entry *e)
 	if (!f->fh) {
 		p->fatal = FERRY_E_NOMEM;
 		file_free(f);
-		return;
+		return 0;
 	}
 	if (!p->verify) {
 		f->pfd = open_parent(p, f->path, &f->base);
 		if (f->pfd < 0) {
 			file_fail(f, NULL, FERRY_E_IO, "cannot open parent directory (a symlink or non-directory on the way?)");
 			file_free(f);
-			return;
+			return 0;
 		}
 		if (tmp_name(f->tmp, "part") ||
 		    (f->fd = openat(f->pfd, f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0) {
 			f->tmp[0] = 0;
 			file_fail(f, NULL, FERRY_E_IO, strerror(errno));
 			file_free(f);
-			return;
+			return 0;
 		}
 	}
 	if (e->chunk_count == 0) {
 		file_maybe_done(f);
-		return;
+		return 0;
 	}
-	f->obj = cobj_get(p, e->object_id, why, sizeof(why), &err);
 	if (!f->obj) {
-		if (err == FERRY_E_NOMEM)
-			p->fatal = err;
-		file_fail(f, NULL, err, why);
+		file_fail(f, NULL, err, why[0] ? why : ferry_strerror(err));
 		file_free(f);
-		return;
+		return 0;
 	}
 	if ((uint64_t)e->first_chunk + e->chunk_count > f->obj->o.f.chunk_count) {
 		file_fail(f, NULL, FERRY_E_FORMAT, "manifest names chunks beyond the object's end");
 		file_free(f);
-		return;
+		return 0;
 	}
 	if (p->verify && e->object_size != f->obj->o.size) {
 		char d[128];
@@ -637,9 +648,10 @@ static void start_file(struct pull *p, const struct ferry_entry *e)
 			 (unsigned long long)e->object_size);
 		file_fail(f, NULL, FERRY_E_TRUNCATED, d);
 		file_free(f);
-		return;
+		return 0;
 	}
 	p->cur = f;
+	return 0;
 }
 
 /* ---------------------------------------------------------------- other entries */
@@ -737,7 +749,15 @@ static void feed(struct pull *p)
 			p->cur = NULL;
 			file_maybe_done(f);
 		}
-		if (p->manifest_done || p->files_inflight >= MAX_FILES_INFLIGHT)
+		if (p->files_inflight >= MAX_FILES_INFLIGHT)
+			return;
+		if (p->have_stalled) {
+			if (start_file(p, &p->stalled))
+				return;
+			p->have_stalled = 0;
+			continue;
+		}
+		if (p->manifest_done)
 			return;
 		ret = mreader_next(&p->m, &e, msg, sizeof(msg));
 		if (ret < 0) {
@@ -762,7 +782,15 @@ static void feed(struct pull *p)
 				p->r->files_transferred++;
 				continue;
 			}
-			start_file(p, &e);
+			if (start_file(p, &e)) {
+				/* keep it for later: the reader's buffers will hold the next entry */
+				p->stalled = e;
+				snprintf(p->stalled_path, sizeof(p->stalled_path), "%s", e.path);
+				p->stalled.path = p->stalled_path;
+				p->stalled.target = NULL;
+				p->have_stalled = 1;
+				return;
+			}
 		} else if (!p->verify && !p->r->dry_run) {
 			restore_other(p, &e);
 		}
@@ -819,7 +847,7 @@ static void teardown(struct pull *p)
 
 static int finished(struct pull *p)
 {
-	return (p->manifest_done || p->fatal) && !p->cur && p->files_inflight == 0 &&
+	return (p->fatal || (p->manifest_done && !p->have_stalled)) && !p->cur && p->files_inflight == 0 &&
 	       ferry_workers_busy(p->wk) == 0 && ferry_loop_inflight(p->loop) <= 1;
 }
 
@@ -877,7 +905,10 @@ static int run(struct ferry_store *s, const char *snap, const char *dst, const c
 		}
 		if (finished(&p))
 			break;
-		if (ferry_loop_run(p.loop, 1) < 0)
+		/* a wake-up taken by a nested run means there may be work queued: look again first */
+		int wait = !p.waker.fired;
+		p.waker.fired = 0;
+		if (ferry_loop_run(p.loop, wait) < 0)
 			break;
 	}
 	if (p.shared)

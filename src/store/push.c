@@ -1265,7 +1265,10 @@ int ferry_push(struct ferry_store *s, const char *src, struct ferry_run *r)
 		report_progress(&p);
 		if (finished(&p))
 			break;
-		if (ferry_loop_run(p.loop, 1) < 0) {
+		/* a wake-up taken by a nested run means there may be work queued: look again first */
+		int wait = !p.waker.fired;
+		p.waker.fired = 0;
+		if (ferry_loop_run(p.loop, wait) < 0) {
 			p.fatal = FERRY_E_IO;
 			break;
 		}

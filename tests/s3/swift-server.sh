@@ -42,12 +42,13 @@ S3_ACCOUNT=ferry
 S3_USER=tester
 DEVICE=d1
 START_ATTEMPTS=3
+MARKER=.ferry-swift-server
 
 # python3-swift holds all of Swift's code, s3api included; the daemons are
 # run from it directly, so the swift-proxy/-account/-container/-object
 # packages (init scripts, uwsgi) are not needed. "swift" brings the CLI tools
 # (swift-ring-builder, swift-object-info ...) for looking at DIR by hand.
-PACKAGES="python3-swift swift memcached awscli attr curl e2fsprogs util-linux procps"
+PACKAGES="python3-swift swift memcached awscli attr curl openssl e2fsprogs util-linux procps"
 
 say() { echo "swift-server.sh: $*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -352,7 +353,14 @@ cmd_start() {
     local attempt rc t0
     t0=$(date +%s%N)
     check_installed
+    # DIR gets etc/ log/ run/ srv/ wiped and rebuilt: only take a new or
+    # empty directory, or one an earlier start made (it has the marker).
+    if [ -d "$D" ] && [ ! -e "$D/$MARKER" ] &&
+        [ -n "$(ls -A "$D" 2>/dev/null)" ]; then
+        die "$D is not empty and was not made by this script; use a new directory"
+    fi
     mkdir -p "$D/run" || die "cannot create $D"
+    touch "$D/$MARKER"
     if any_running; then
         die "a server is already running in $D (run: $0 stop $D)"
     fi
@@ -413,7 +421,10 @@ start|stop|status|env)
     [ $# = 1 ] || usage
     [ -n "$1" ] || usage
     D=$(realpath -m -- "$1")
-    case $D in /) die "refusing DIR=/" ;; esac
+    case $D in
+    /) die "refusing DIR=/" ;;
+    *[[:space:]]*) die "DIR must not contain white space: '$D'" ;;
+    esac
     case $cmd in
     start) cmd_start ;;
     stop) cmd_stop ;;
