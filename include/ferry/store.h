@@ -36,6 +36,10 @@ struct ferry_run {
 	/* sync: compare with the latest snapshot and send only new and changed files */
 	int incremental;
 	int always_snapshot; /* write a snapshot even when nothing changed */
+	/* pull-side sync: keep local files whose size and mtime match; delete_extra also
+	 * removes local entries the snapshot does not have */
+	int delete_extra;
+	uint64_t files_deleted;
 	/* statistics, filled by the run */
 	uint64_t files_total;
 	uint64_t bytes_total; /* bytes of the files found so far (for an ETA) */

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <json-c/json.h>
 
@@ -21,7 +22,7 @@ struct parsed {
 	int ninc;
 	int encrypt, read_data, compress, log2n;
 	uint32_t chunk_size;
-	int jobs, direct, always;
+	int jobs, direct, always, delete_extra;
 	uint64_t memory;
 };
 
@@ -37,6 +38,7 @@ enum {
 	OPT_MEMORY,
 	OPT_DIRECT,
 	OPT_ALWAYS,
+	OPT_DELETE,
 };
 
 static int parse(struct cli *c, int argc, char **argv, int maxpos, struct parsed *p)
@@ -54,6 +56,7 @@ static int parse(struct cli *c, int argc, char **argv, int maxpos, struct parsed
 		{ "memory", required_argument, NULL, OPT_MEMORY },
 		{ "direct", no_argument, NULL, OPT_DIRECT },
 		{ "always-snapshot", no_argument, NULL, OPT_ALWAYS },
+		{ "delete", no_argument, NULL, OPT_DELETE },
 		{ NULL, 0, NULL, 0 },
 	};
 	/* which command-specific options each command accepts */
@@ -61,7 +64,7 @@ static int parse(struct cli *c, int argc, char **argv, int maxpos, struct parsed
 			      : !strcmp(c->cmd, "push")   ? "djmD"
 			      : !strcmp(c->cmd, "pull")   ? "idjm"
 			      : !strcmp(c->cmd, "copy")   ? "djmD"
-			      : !strcmp(c->cmd, "sync")   ? "djmDa"
+			      : !strcmp(c->cmd, "sync")   ? "djmDaxi"
 			      : !strcmp(c->cmd, "verify") ? "rjm"
 							  : "";
 	int opt;
@@ -93,6 +96,7 @@ static int parse(struct cli *c, int argc, char **argv, int maxpos, struct parsed
 		case OPT_MEMORY: code = 'm'; break;
 		case OPT_DIRECT: code = 'D'; break;
 		case OPT_ALWAYS: code = 'a'; break;
+		case OPT_DELETE: code = 'x'; break;
 		case ':':
 			return -1 - cli_usage_error(c, "option '%s' needs a value", argv[optind - 1]);
 		default:
@@ -106,6 +110,7 @@ static int parse(struct cli *c, int argc, char **argv, int maxpos, struct parsed
 		case 'd': c->dry_run = 1; break;
 		case 'D': p->direct = 1; break;
 		case 'a': p->always = 1; break;
+		case 'x': p->delete_extra = 1; break;
 		case 'j':
 			p->jobs = (int)strtol(optarg, &end, 10);
 			if (*end || end == optarg || p->jobs < 1 || p->jobs > 1024)
@@ -231,6 +236,7 @@ static void print_json(struct cli *c, const struct ferry_run *r, double secs, in
 		json_object_object_add(o, "dry_run", json_object_new_boolean(c->dry_run));
 		if (!strcmp(c->cmd, "sync")) {
 			json_object_object_add(o, "files_unchanged", json_object_new_int64((int64_t)r->files_unchanged));
+			json_object_object_add(o, "files_deleted", json_object_new_int64((int64_t)r->files_deleted));
 			json_object_object_add(o, "changed", json_object_new_boolean(!r->no_change));
 		}
 	}
@@ -486,26 +492,50 @@ int cmd_copy(struct cli *c, int argc, char **argv)
 	return finish_run(c, &r, err, t0, 0);
 }
 
+/* Is path a local ferry store? (sync's direction is decided by where the store is) */
+static int is_store(const char *path)
+{
+	char cfg[4200];
+	struct stat st;
+
+	if (strstr(path, "://") && strncmp(path, "file://", 7))
+		return 1; /* a URL is always the store side */
+	snprintf(cfg, sizeof(cfg), "%s/config", strncmp(path, "file://", 7) ? path : path + 7);
+	return stat(cfg, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 int cmd_sync(struct cli *c, int argc, char **argv)
 {
 	struct parsed p;
 	struct ferry_store *s;
 	struct ferry_run r = { 0 };
-	int rc = parse(c, argc, argv, 2, &p), err;
+	char store[4096];
+	const char *snap;
+	int rc = parse(c, argc, argv, 2, &p), err, pull_side;
 	double t0 = start_time = now();
 
 	if (rc)
 		return -1 - rc;
 	if (p.npos != 2)
-		return cli_usage_error(c, "expected SRC and STORE");
-	if ((rc = open_store(c, p.pos[1], &s)))
+		return cli_usage_error(c, "expected SRC STORE (push side) or STORE[@SNAPSHOT] DST (pull side)");
+	split_snap(p.pos[0], store, sizeof(store), &snap);
+	pull_side = !is_store(p.pos[1]) && is_store(store);
+	if (!pull_side && (p.ninc || p.delete_extra))
+		return cli_usage_error(c, "--include and --delete apply to the pull side (STORE DST)");
+	if (pull_side && p.delete_extra && p.ninc)
+		return cli_usage_error(c, "--delete cannot be combined with --include");
+	if ((rc = open_store(c, pull_side ? store : p.pos[1], &s)))
 		return rc;
 	run_opts(c, &p, &r);
 	r.incremental = 1;
 	r.always_snapshot = p.always;
-	err = ferry_push(s, p.pos[0], &r);
+	r.delete_extra = p.delete_extra;
+	if (pull_side)
+		err = ferry_pull(s, snap, p.pos[1], p.ninc ? p.includes : NULL, &r);
+	else
+		err = ferry_push(s, p.pos[0], &r);
 	ferry_store_close(s);
-	if (err && !r.snapshot[0] && !r.dry_run && !r.no_change)
+	if (!pull_side && err && !r.snapshot[0] && !r.dry_run && !r.no_change)
 		cli_err(c, "no snapshot written: %s", ferry_strerror(err));
 	return finish_run(c, &r, err, t0, 0);
 }

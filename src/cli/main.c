@@ -37,12 +37,17 @@ static const struct command commands[] = {
 	  "visible, and an interrupted push leaves earlier snapshots intact. Files under\n"
 	  "1 MiB are packed together. --jobs sets the worker threads (default: the cores),\n"
 	  "--memory the buffer budget (default 256M), --direct reads with O_DIRECT.\n" },
-	{ "sync", cmd_sync, "ferry sync SRC STORE [--always-snapshot] [--dry-run] [--jobs N] [--memory SIZE] [--json]",
-	  "incremental push: send only new and changed files",
-	  "Like push, but compares SRC with the store's latest snapshot by size and mtime:\n"
-	  "unchanged files are carried into the new snapshot by reference, not read again.\n"
-	  "When nothing changed no snapshot is written (unless --always-snapshot), so a\n"
-	  "nightly run over an unchanged dataset costs a scan and one manifest read.\n" },
+	{ "sync", cmd_sync,
+	  "ferry sync SRC STORE [--always-snapshot] | ferry sync STORE[@SNAPSHOT] DST [--delete] [--include GLOB]...",
+	  "bring a store, or a local copy, up to date: only what changed moves",
+	  "SRC STORE: like push, but compares SRC with the store's latest snapshot by size\n"
+	  "and mtime: unchanged files are carried into the new snapshot by reference, not\n"
+	  "read again. When nothing changed no snapshot is written (unless\n"
+	  "--always-snapshot), so a nightly run over an unchanged dataset costs a scan and\n"
+	  "one manifest read.\n"
+	  "STORE DST: like pull, but local files whose size and mtime match the snapshot are\n"
+	  "left alone; --delete also removes local files the snapshot does not have (never\n"
+	  "without the flag, and only after a restore with no errors).\n" },
 	{ "pull", cmd_pull, "ferry pull STORE[@SNAPSHOT] DST [--include GLOB]... [--dry-run] [--jobs N] [--memory SIZE] [--json]",
 	  "restore a snapshot into DST",
 	  "Restores the latest (or the named) snapshot into DST: files, directories,\n"

@@ -915,27 +915,6 @@ static int start_small(struct push *p, struct ferry_scan_item *it)
 
 /* ---------------------------------------------------------------- the loop */
 
-/* Walk order: component by component, each compared bytewise (a directory's entries
- * come right after it, before its next sibling). */
-static int cmp_walk(const char *a, const char *b)
-{
-	for (;;) {
-		size_t la = strcspn(a, "/"), lb = strcspn(b, "/");
-		int c = memcmp(a, b, la < lb ? la : lb);
-
-		if (c)
-			return c;
-		if (la != lb)
-			return la < lb ? -1 : 1;
-		a += la;
-		b += lb;
-		if (!*a || !*b)
-			return *a ? 1 : *b ? -1 : 0;
-		a++;
-		b++;
-	}
-}
-
 /* The old snapshot's next entry, copied (the reader reuses its buffers). */
 static void old_next(struct push *p)
 {
@@ -970,7 +949,7 @@ static void old_next(struct push *p)
 static const struct ferry_entry *old_match(struct push *p, const char *path)
 {
 	while (p->old_valid) {
-		int c = cmp_walk(p->olde.path, path);
+		int c = store_cmp_walk(p->olde.path, path);
 		if (c == 0)
 			return &p->olde;
 		if (c > 0)

@@ -855,3 +855,22 @@ int ferry_ls(struct ferry_store *s, const char *snap, const char *prefix, FILE *
 	mreader_close(&m);
 	return ret < 0 ? -ret : FERRY_OK;
 }
+
+int store_cmp_walk(const char *a, const char *b)
+{
+	for (;;) {
+		size_t la = strcspn(a, "/"), lb = strcspn(b, "/");
+		int c = memcmp(a, b, la < lb ? la : lb);
+
+		if (c)
+			return c;
+		if (la != lb)
+			return la < lb ? -1 : 1;
+		a += la;
+		b += lb;
+		if (!*a || !*b)
+			return *a ? 1 : *b ? -1 : 0;
+		a++;
+		b++;
+	}
+}

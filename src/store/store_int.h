@@ -100,6 +100,9 @@ int mwriter_finish(struct mwriter *m);
 void mwriter_abort(struct mwriter *m);
 
 int store_snapshot_id(char out[64]);
+/* Walk order, as the scanner produces and manifests keep it: component by component,
+ * each compared bytewise, so a directory's entries come right after it. */
+int store_cmp_walk(const char *a, const char *b);
 int store_latest_snapshot(struct ferry_store *s, char out[64]);
 /* All snapshot ids, oldest first; free with store_names_free. */
 int store_snapshot_names(struct ferry_store *s, char ***names, size_t *n);

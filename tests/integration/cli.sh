@@ -252,6 +252,21 @@ expect 0 "pull the synced snapshot" "$ferry" pull "$work/syncstore" "$work/syncb
 diff -r "$work/syncsrc" "$work/syncback" >"$work/err" 2>&1 && ok "synced snapshot matches the source (deletion included)" || bad "synced snapshot matches the source"
 expect 0 "store verifies after syncs" "$ferry" verify --read-data "$work/syncstore"
 
+# ---- sync, pull side: only what differs is fetched; --delete removes the rest
+expect 0 "sync pull side, first run" "$ferry" sync "$work/syncstore" "$work/synclocal" --json
+grep -q '"files_unchanged":0' "$work/out" && ok "first pull-side sync fetches everything" || bad "first pull-side sync fetches everything"
+expect 0 "sync pull side, nothing to do" "$ferry" sync "$work/syncstore" "$work/synclocal" --json
+grep -q '"files_transferred":0,' "$work/out" && grep -q '"files_unchanged":40' "$work/out" && ok "up-to-date files left alone" || bad "up-to-date files left alone ($(cat "$work/out"))"
+echo tampered >"$work/synclocal/d/f2"; echo extra >"$work/synclocal/extra.txt"; mkdir -p "$work/synclocal/olddir"; echo o >"$work/synclocal/olddir/o"
+expect 0 "sync pull side without --delete" "$ferry" sync "$work/syncstore" "$work/synclocal"
+[ -f "$work/synclocal/extra.txt" ] && ok "extra files kept without --delete" || bad "extra files kept without --delete"
+[ "$(cat "$work/synclocal/d/f2")" = "v1 2" ] && ok "a changed local file is restored" || bad "a changed local file is restored"
+expect 0 "sync pull side --delete" "$ferry" sync --delete "$work/syncstore" "$work/synclocal" --json
+grep -q '"files_deleted":3' "$work/out" && ok "--delete counts what it removed" || bad "--delete counts what it removed ($(cat "$work/out"))"
+diff -r "$work/syncsrc" "$work/synclocal" >"$work/err" 2>&1 && ok "local copy equals the snapshot after --delete" || bad "local copy equals the snapshot after --delete"
+expect 2 "--delete with --include is refused" "$ferry" sync --delete --include 'd/*' "$work/syncstore" "$work/synclocal"
+expect 2 "--delete on the push side is refused" "$ferry" sync --delete "$work/syncsrc" "$work/syncstore"
+
 # ---- a push where the source is missing
 expect 1 "missing source" "$ferry" push "$work/nope" "$work/plain"
 grep_err "nope: cannot open source directory" "missing source named"
