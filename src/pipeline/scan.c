@@ -103,7 +103,8 @@ static int walk(struct ferry_scan *s, int dfd, const char *rel, int depth)
 		}
 		n++;
 	}
-	qsort(names, n, sizeof(*names), cmp_names);
+	if (n)
+		qsort(names, n, sizeof(*names), cmp_names);
 	for (size_t i = 0; i < n && !ret && !s->stop; i++) {
 		char path[FERRY_PATH_MAX + 2];
 		struct stat st;

@@ -296,7 +296,8 @@ static int list_snapshots(struct ferry_store *s, struct namelist *l)
 		namelist_free(l);
 		return e <= -4096 ? ferry_backend_err(e) : FERRY_E_IO;
 	}
-	qsort(l->v, l->n, sizeof(*l->v), cmp_names);
+	if (l->n)
+		qsort(l->v, l->n, sizeof(*l->v), cmp_names);
 	return FERRY_OK;
 }
 
