@@ -64,6 +64,8 @@ struct ferry_io {
 	size_t progress;
 	intptr_t user_fd;
 	int is_write;
+	struct ferry_io *next_queued;
+	struct ferry_wobj *wobj;
 };
 
 struct ferry_wobj; /* an object being written: backend-defined */

@@ -24,6 +24,9 @@ struct posix_priv {
 
 struct ferry_wobj {
 	int fd;
+	/* one write in flight per object: concurrent buffered writes to one file only
+	 * queue on its inode lock in io_uring's worker threads, and cost more than they gain */
+	struct ferry_io *writing, *queue_head, *queue_tail;
 	char key[512];
 	char tmp[528];
 };
@@ -316,6 +319,20 @@ static int posix_wopen(struct ferry_backend *b, const char *key, struct ferry_wo
 
 static void io_submit(struct ferry_backend *b, struct ferry_io *io, int fd, int is_write);
 
+static void write_next(struct ferry_backend *b, struct ferry_wobj *w);
+
+/* A finished request: for writes, the object's next queued write goes out first. */
+static void io_finish(struct ferry_backend *b, struct ferry_io *io)
+{
+	struct ferry_wobj *w = io->is_write ? io->wobj : NULL;
+
+	if (w) {
+		w->writing = NULL;
+		write_next(b, w);
+	}
+	io->done(io);
+}
+
 static void io_done(struct ferry_ev *ev, int res)
 {
 	struct ferry_io *io = (struct ferry_io *)ev;
@@ -327,12 +344,12 @@ static void io_done(struct ferry_ev *ev, int res)
 	}
 	if (res < 0) {
 		io->res = res;
-		io->done(io);
+		io_finish(b, io);
 		return;
 	}
 	if (res == 0) {
 		io->res = io->is_write ? -EIO : FERRY_BERR(FERRY_E_TRUNCATED);
-		io->done(io);
+		io_finish(b, io);
 		return;
 	}
 	io->progress += (size_t)res;
@@ -341,7 +358,7 @@ static void io_done(struct ferry_ev *ev, int res)
 		return;
 	}
 	io->res = (int)io->len;
-	io->done(io);
+	io_finish(b, io);
 }
 
 static void io_submit(struct ferry_backend *b, struct ferry_io *io, int fd, int is_write)
@@ -370,10 +387,31 @@ static void io_submit(struct ferry_backend *b, struct ferry_io *io, int fd, int 
 	}
 }
 
+static void write_next(struct ferry_backend *b, struct ferry_wobj *w)
+{
+	struct ferry_io *io = w->queue_head;
+
+	if (w->writing || !io)
+		return;
+	w->queue_head = io->next_queued;
+	if (!w->queue_head)
+		w->queue_tail = NULL;
+	w->writing = io;
+	io_submit(b, io, w->fd, 1);
+}
+
 static int posix_write(struct ferry_backend *b, struct ferry_wobj *w, struct ferry_io *io)
 {
 	io->progress = 0;
-	io_submit(b, io, w->fd, 1);
+	io->wobj = w;
+	io->is_write = 1;
+	io->next_queued = NULL;
+	if (w->queue_tail)
+		w->queue_tail->next_queued = io;
+	else
+		w->queue_head = io;
+	w->queue_tail = io;
+	write_next(b, w);
 	return 0;
 }
 
@@ -441,6 +479,8 @@ static int posix_ropen(struct ferry_backend *b, const char *key, struct ferry_ro
 		return e;
 	}
 	r->size = (uint64_t)st.st_size;
+	/* objects are read front to back: ask for the larger readahead */
+	posix_fadvise(r->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	*size = r->size;
 	*out = r;
 	return 0;
@@ -448,6 +488,7 @@ static int posix_ropen(struct ferry_backend *b, const char *key, struct ferry_ro
 
 static int posix_read(struct ferry_backend *b, struct ferry_robj *r, struct ferry_io *io)
 {
+	io->wobj = NULL;
 	if (io->off > r->size || io->len > r->size - io->off) {
 		io->res = FERRY_BERR(FERRY_E_TRUNCATED);
 		io->done(io);

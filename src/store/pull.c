@@ -73,6 +73,7 @@ struct use {
 	uint64_t woff;
 	struct use *next;
 	struct use *next_waiter;
+	struct use *next_write;
 	int ready;
 };
 
@@ -89,6 +90,9 @@ struct xfile {
 	unsigned writes;
 	struct ferry_filehash *fh;
 	struct use *uses; /* claimed, not yet delivered, sorted by k */
+	/* one write in flight per file (buffered writes to one file serialize on its inode
+	 * anyway); the rest wait here in order */
+	struct use *writing, *wq_head, *wq_tail;
 	int failed;
 };
 
@@ -459,6 +463,19 @@ static void use_write_submit(struct pull *p, struct use *u)
 		io_uring_prep_write(sqe, u->f->fd, buf, len, u->woff + u->wdone);
 }
 
+static void file_write_next(struct pull *p, struct xfile *f)
+{
+	struct use *u = f->wq_head;
+
+	if (f->writing || !u)
+		return;
+	f->wq_head = u->next_write;
+	if (!f->wq_head)
+		f->wq_tail = NULL;
+	f->writing = u;
+	use_write_submit(p, u);
+}
+
 static void use_written(struct ferry_ev *ev, int res)
 {
 	struct use *u = container_of(ev, struct use, ev);
@@ -471,6 +488,8 @@ static void use_written(struct ferry_ev *ev, int res)
 		use_write_submit(p, u);
 		return;
 	}
+	f->writing = NULL;
+	file_write_next(p, f);
 	f->writes--;
 	if (res < 0)
 		file_fail(f, NULL, FERRY_E_IO, strerror(-res));
@@ -525,7 +544,13 @@ static void file_deliver(struct xfile *f)
 		u->wlen = len;
 		u->wdone = 0;
 		u->woff = f->pos;
-		use_write_submit(p, u);
+		u->next_write = NULL;
+		if (f->wq_tail)
+			f->wq_tail->next_write = u;
+		else
+			f->wq_head = u;
+		f->wq_tail = u;
+		file_write_next(p, f);
 		f->pos += len;
 		f->writes++;
 	}
