@@ -60,7 +60,14 @@ struct ferry_bufs {
 	unsigned n;    /* pairs */
 	size_t size;   /* bytes per buffer */
 	uint8_t **buf; /* 2n buffers: pair i is buf[2i] and buf[2i+1], fixed-buffer indexes 2i and 2i+1 */
+	uint8_t *used; /* pairs that were handed out, so only those are wiped */
 };
+
+/* Marks pair i as holding data (it is wiped at destroy). */
+static inline void ferry_bufs_touch(struct ferry_bufs *b, unsigned i)
+{
+	b->used[i] = 1;
+}
 
 /* How many pairs of size-byte buffers fit in memory once reserve is set aside (4 … 1024). */
 unsigned ferry_budget_pairs(uint64_t memory, uint64_t reserve, size_t size);

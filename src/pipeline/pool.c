@@ -5,8 +5,6 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-
 #include "pipeline.h"
 
 #define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
@@ -26,8 +24,14 @@ int ferry_bufs_create(struct ferry_bufs *b, struct ferry_loop *l, unsigned n, si
 {
 	memset(b, 0, sizeof(*b));
 	b->buf = calloc(2 * (size_t)n, sizeof(*b->buf));
-	if (!b->buf)
+	b->used = calloc(n, 1);
+	if (!b->buf || !b->used) {
+		free(b->buf);
+		free(b->used);
+		b->buf = NULL;
+		b->used = NULL;
 		return FERRY_E_NOMEM;
+	}
 	b->n = n;
 	b->size = size;
 	for (unsigned i = 0; i < 2 * n; i++) {
@@ -47,11 +51,14 @@ void ferry_bufs_destroy(struct ferry_bufs *b, struct ferry_loop *l)
 	if (l)
 		ferry_loop_unregister(l);
 	for (unsigned i = 0; b->buf && i < 2 * b->n; i++) {
-		if (b->buf[i])
-			OPENSSL_cleanse(b->buf[i], b->size);
+		/* buffers that held data held plaintext: wipe those; wiping the whole budget
+		 * cost ~0.9 s per command at the default 256M on this machine kind */
+		if (b->buf[i] && b->used && b->used[i / 2])
+			explicit_bzero(b->buf[i], b->size);
 		free(b->buf[i]);
 	}
 	free(b->buf);
+	free(b->used);
 	memset(b, 0, sizeof(*b));
 }
 

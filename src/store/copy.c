@@ -106,6 +106,7 @@ static struct cslot *slot_get(struct cp *c)
 		return NULL;
 	c->free_slots = s->next;
 	c->nfree--;
+	ferry_bufs_touch(&c->bufs, (unsigned)(s - c->slots));
 	s->next = NULL;
 	s->got = 0;
 	return s;

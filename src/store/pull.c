@@ -307,6 +307,7 @@ static struct pslot *pslot_get(struct pull *p)
 		return NULL;
 	p->free_slots = sl->next;
 	p->nfree--;
+	ferry_bufs_touch(&p->bufs, (unsigned)(sl - p->slots));
 	sl->next = NULL;
 	sl->refs = 0;
 	sl->ready = 0;

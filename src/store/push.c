@@ -163,6 +163,7 @@ static struct slot *slot_get(struct push *p)
 		return NULL;
 	p->free_slots = sl->next;
 	p->nfree--;
+	ferry_bufs_touch(&p->bufs, (unsigned)(sl - p->slots));
 	sl->next = NULL;
 	sl->obj = NULL;
 	sl->file = NULL;

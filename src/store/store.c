@@ -360,8 +360,9 @@ int store_snapshot_id(char out[64])
 	store_hex(rnd, sizeof(rnd), rh);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	snprintf(out, 64, "%04d%02d%02dT%02d%02d%02dZ-%s", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-		 tm.tm_min, tm.tm_sec, rh);
+	/* microseconds: snapshots taken within one second must still sort in time order */
+	snprintf(out, 64, "%04d%02d%02dT%02d%02d%02d.%06ldZ-%s", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+		 tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000, rh);
 	return FERRY_OK;
 }
 
