@@ -71,6 +71,12 @@ static inline void ferry_bufs_touch(struct ferry_bufs *b, unsigned i)
 
 /* How many pairs of size-byte buffers fit in memory once reserve is set aside (4 … 1024). */
 unsigned ferry_budget_pairs(uint64_t memory, uint64_t reserve, size_t size);
+/* The pairs a pipeline uses: what the budget allows, but no more than depth (0: no cap).
+ * Local disks need only a few chunks in flight to stay busy, and every buffer page
+ * costs a fault the first time the process touches it (~24 us per 4 KiB page on this
+ * VM kind: 256 MiB of fresh buffers is ~1.5 s), so a small set of buffers used over and
+ * over (LIFO free lists) beats a large one touched once. */
+unsigned ferry_pipeline_pairs(uint64_t memory, uint64_t reserve, size_t size, unsigned depth);
 int ferry_bufs_create(struct ferry_bufs *b, struct ferry_loop *l, unsigned n, size_t size) FERRY_MUST_CHECK;
 /* Unregisters, wipes (buffers held plaintext) and frees. */
 void ferry_bufs_destroy(struct ferry_bufs *b, struct ferry_loop *l);

@@ -20,6 +20,13 @@ unsigned ferry_budget_pairs(uint64_t memory, uint64_t reserve, size_t size)
 	return (unsigned)n;
 }
 
+unsigned ferry_pipeline_pairs(uint64_t memory, uint64_t reserve, size_t size, unsigned depth)
+{
+	unsigned n = ferry_budget_pairs(memory, reserve, size);
+
+	return depth && n > depth ? depth : n;
+}
+
 int ferry_bufs_create(struct ferry_bufs *b, struct ferry_loop *l, unsigned n, size_t size)
 {
 	memset(b, 0, sizeof(*b));

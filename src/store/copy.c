@@ -753,7 +753,7 @@ int ferry_copy(const char *src, const char *dst, struct ferry_run *r)
 		return FERRY_E_IO;
 	}
 	/* the rest of the process (scanner queue, files in flight, the ring) fits in 16 MiB */
-	c.nslots = ferry_budget_pairs(memory, 16u << 20, COPY_BUF + 4096);
+	c.nslots = ferry_pipeline_pairs(memory, 16u << 20, COPY_BUF + 4096, 32);
 	c.slots = calloc(c.nslots, sizeof(*c.slots));
 	if (!c.slots || ferry_loop_create(&c.loop, &(struct ferry_loop_opts){ .depth = r->depth ? r->depth : 256 }) ||
 	    ferry_bufs_create(&c.bufs, c.loop, c.nslots, COPY_BUF + 4096)) {

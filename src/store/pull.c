@@ -6,7 +6,9 @@
  *     (io_uring) to a temporary name ─► check size and hash, restore metadata, rename
  *
  * verify --read-data runs the same pipeline without the writes. A chunk of a pack is
- * fetched once and shared by the consecutive small files it holds.
+ * fetched once and shared by the small files it holds: the last few chunks fetched stay
+ * cached (most recent first), so a large file between two members of one pack in path
+ * order does not make the pack chunk be fetched again.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -32,6 +34,7 @@
 #define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 #define MAX_FILES_INFLIGHT 256
 #define OBJ_CACHE 32
+#define CHUNK_CACHE 4
 
 struct pull;
 struct xfile;
@@ -123,7 +126,7 @@ struct pull {
 	const char *const *includes;
 	struct cobj cache[OBJ_CACHE];
 	unsigned long tick;
-	struct pslot *shared; /* the last chunk fetched for packed files, kept for the next ones */
+	struct pslot *shared[CHUNK_CACHE]; /* the last chunks fetched, most recent first */
 	struct xfile *cur;    /* the file still claiming chunks */
 	unsigned files_inflight;
 	int manifest_done;
@@ -558,30 +561,50 @@ static void file_deliver(struct xfile *f)
 	file_maybe_done(f);
 }
 
-/* Claims the file's next chunk: shared if it is the chunk just fetched, else a new slot. */
+/* Drops the least recently used cached chunk no file holds; 0 when none could go. */
+static int cache_evict(struct pull *p)
+{
+	for (int i = CHUNK_CACHE - 1; i >= 0; i--) {
+		struct pslot *sl = p->shared[i];
+		if (sl && sl->refs == 1) {
+			memmove(&p->shared[i], &p->shared[i + 1], (size_t)(CHUNK_CACHE - 1 - i) * sizeof(sl));
+			p->shared[CHUNK_CACHE - 1] = NULL;
+			pslot_unref(p, sl);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Claims the file's next chunk: a cached one if it was fetched lately, else a new slot. */
 static int file_claim(struct pull *p, struct xfile *f)
 {
 	uint32_t ci = f->e.first_chunk + f->next_fetch;
 	struct pslot *sl = NULL;
 	struct use *u, **pp;
+	int i;
 
-	if (p->shared && p->shared->obj == f->obj && p->shared->index == ci) {
-		sl = p->shared;
+	for (i = 0; i < CHUNK_CACHE && p->shared[i]; i++)
+		if (p->shared[i]->obj == f->obj && p->shared[i]->index == ci)
+			break;
+	if (i < CHUNK_CACHE && p->shared[i]) {
+		sl = p->shared[i];
+		memmove(&p->shared[1], &p->shared[0], (size_t)i * sizeof(sl));
+		p->shared[0] = sl;
 	} else {
-		if (p->nfree == 0 && p->shared && p->shared->refs == 1) {
-			pslot_unref(p, p->shared); /* give up the cached chunk for a new one */
-			p->shared = NULL;
-		}
+		while (p->nfree == 0 && cache_evict(p))
+			;
 		sl = pslot_get(p);
 		if (!sl)
 			return 1;
-		if (p->shared)
-			pslot_unref(p, p->shared);
+		if (p->shared[CHUNK_CACHE - 1])
+			pslot_unref(p, p->shared[CHUNK_CACHE - 1]);
+		memmove(&p->shared[1], &p->shared[0], (CHUNK_CACHE - 1) * sizeof(sl));
 		sl->obj = f->obj;
 		f->obj->users++;
 		sl->index = ci;
 		sl->refs = 1; /* the cache's */
-		p->shared = sl;
+		p->shared[0] = sl;
 		fetch(p, sl);
 	}
 	u = calloc(1, sizeof(*u));
@@ -943,7 +966,8 @@ static int setup(struct pull *p)
 	p->loop = s->loop;
 	p->chunk = s->cfg.chunk_size;
 	p->bufsize = (ferry_frame_bound(p->chunk) + 4095) & ~(size_t)4095;
-	p->nslots = ferry_budget_pairs(memory, store_codec_reserve(jobs, p->chunk), p->bufsize);
+	p->nslots = ferry_pipeline_pairs(memory, store_codec_reserve(jobs, p->chunk), p->bufsize,
+					  store_local(s) ? (unsigned)jobs + 4 : 0);
 	if ((err = ferry_waker_start(&p->waker, p->loop)))
 		return err;
 	p->slots = calloc(p->nslots, sizeof(*p->slots));
@@ -1046,8 +1070,9 @@ static int run(struct ferry_store *s, const char *snap, const char *dst, const c
 		if (ferry_loop_run(p.loop, wait) < 0)
 			break;
 	}
-	if (p.shared)
-		pslot_unref(&p, p.shared);
+	for (int i = 0; i < CHUNK_CACHE; i++)
+		if (p.shared[i])
+			pslot_unref(&p, p.shared[i]);
 	if (!p.verify && !r->dry_run)
 		finish_dirs(&p);
 	err = p.fatal ? p.fatal : r->errors ? FERRY_E_IO : FERRY_OK;

@@ -1138,7 +1138,8 @@ static int setup(struct push *p)
 	if (p->small_limit > p->chunk)
 		p->small_limit = p->chunk;
 	p->pack_size = p->r->pack_size ? p->r->pack_size : DEFAULT_PACK_SIZE;
-	p->nslots = ferry_budget_pairs(memory, store_codec_reserve(jobs, p->chunk), p->bufsize);
+	p->nslots = ferry_pipeline_pairs(memory, store_codec_reserve(jobs, p->chunk), p->bufsize,
+					  store_local(s) ? 2 * (unsigned)jobs + 4 : 0);
 	if ((err = ferry_waker_start(&p->waker, p->loop)))
 		return err;
 	p->slots = calloc(p->nslots, sizeof(*p->slots));

@@ -26,6 +26,13 @@ struct ferry_store {
 
 void store_problem(struct ferry_run *r, const char *what, const char *chunk, int err, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
+/* A store whose backend reads and writes through the loop's own ring (local disk): a
+ * few chunks in flight keep it busy. Network backends want the whole budget. */
+static inline int store_local(const struct ferry_store *s)
+{
+	return (s->b->ops->caps & FERRY_CAP_FIXED_BUFFERS) != 0;
+}
+
 /* Memory the codecs take out of the budget: each worker's and the loop's scratch and zstd state. */
 static inline uint64_t store_codec_reserve(int jobs, size_t chunk)
 {
