@@ -5,7 +5,7 @@ set -euo pipefail
 
 pkgs=(
   build-essential cmake pkg-config
-  liburing-dev libzstd-dev libssl-dev libxxhash-dev libinih-dev libjson-c-dev libexpat1-dev
+  liburing-dev libzstd-dev libssl-dev libxxhash-dev libinih-dev libjson-c-dev libexpat1-dev libcurl4-openssl-dev
   libcmocka-dev
   clang libclang-rt-14-dev     # libFuzzer and sanitizer runtimes
   zstd xxhash openssl time     # peers for the benchmarks

@@ -137,10 +137,15 @@ struct ferry_backend {
 int ferry_backend_open(struct ferry_backend **out, const char *location, struct ferry_loop *loop, char *msg,
 		       size_t msglen) FERRY_MUST_CHECK;
 void ferry_backend_close(struct ferry_backend *b);
+/* Why the last backend call that failed with res failed, when the backend said more
+ * than the code (an S3 error code and message): copied into buf, or NULL. Any thread. */
+const char *ferry_backend_message(int res, char *buf, size_t len);
+void ferry_backend_setmsg(int res, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Checks an ops table: ABI, required hooks. Returns FERRY_OK or FERRY_E_UNSUPPORTED. */
 int ferry_backend_check(const struct ferry_backend_ops *ops);
 
 extern const struct ferry_backend_ops ferry_posix_backend;
+extern const struct ferry_backend_ops ferry_s3_backend;
 
 /* ---- the event loop: one io_uring, run by one thread ---- */
 
@@ -172,7 +177,7 @@ void ferry_loop_reserve(struct ferry_loop *l, unsigned n);
 int ferry_loop_fixed(const struct ferry_loop *l); /* buffers registered? */
 /* Adds an fd that becomes readable when others want the loop's attention (worker results). */
 int ferry_loop_watch(struct ferry_loop *l, int fd, struct ferry_ev *ev);
-/* Cancels a watch and runs the loop until nothing is in flight: ev is never called again. */
+/* Cancels a watch and runs the loop until the cancel has landed: ev is never called again. */
 void ferry_loop_unwatch(struct ferry_loop *l, struct ferry_ev *ev);
 
 #ifdef __cplusplus

@@ -154,7 +154,7 @@ int exit_for(int err)
 {
 	switch (err) {
 	case FERRY_OK: return EXIT_OK;
-	case FERRY_E_KEY: return EXIT_AUTH;
+	case FERRY_E_KEY: case FERRY_E_DENIED: return EXIT_AUTH;
 	case FERRY_E_INVAL: case FERRY_E_CONFIG: return EXIT_USAGE;
 	case FERRY_E_CHECKSUM: case FERRY_E_AUTH: case FERRY_E_ORDER: case FERRY_E_FOREIGN:
 	case FERRY_E_TRUNCATED: case FERRY_E_FORMAT: case FERRY_E_VERSION:

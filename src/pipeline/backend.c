@@ -1,5 +1,7 @@
 /* Backend registry: picks the backend for a location, checks its ops, owns its private state. */
 #include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +10,37 @@
 
 static const struct ferry_backend_ops *const builtin[] = {
 	&ferry_posix_backend,
+	&ferry_s3_backend,
 };
+
+static pthread_mutex_t msg_mu = PTHREAD_MUTEX_INITIALIZER;
+static char last_msg[600];
+static int last_res;
+
+void ferry_backend_setmsg(int res, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&msg_mu);
+	va_start(ap, fmt);
+	vsnprintf(last_msg, sizeof(last_msg), fmt, ap);
+	va_end(ap);
+	last_res = res;
+	pthread_mutex_unlock(&msg_mu);
+}
+
+const char *ferry_backend_message(int res, char *buf, size_t len)
+{
+	const char *r = NULL;
+
+	pthread_mutex_lock(&msg_mu);
+	if (res == last_res && last_msg[0]) {
+		snprintf(buf, len, "%s", last_msg);
+		r = buf;
+	}
+	pthread_mutex_unlock(&msg_mu);
+	return r;
+}
 
 int ferry_backend_err(int res)
 {
@@ -73,8 +105,10 @@ int ferry_backend_open(struct ferry_backend **out, const char *location, struct 
 	}
 	ret = ops->open(b, location, loop);
 	if (ret < 0) {
+		char why[600];
+		const char *m = ferry_backend_message(ret, why, sizeof(why));
 		snprintf(msg, msglen, "%s: %s", location,
-			 ret <= -4096 ? ferry_strerror(ferry_backend_err(ret)) : strerror(-ret));
+			 m ? m : ret <= -4096 ? ferry_strerror(ferry_backend_err(ret)) : strerror(-ret));
 		free(b->priv);
 		free(b);
 		return ret == -ENOENT ? FERRY_E_NOTFOUND : ferry_backend_err(ret);

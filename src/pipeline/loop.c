@@ -140,16 +140,36 @@ static void ignore(struct ferry_ev *ev, int res)
 	(void)res;
 }
 
+/* unwatch's progress: the cancel's own completion and, when it found the poll, the poll's */
+static __thread int unwatch_cancel_done, unwatch_cancel_res, unwatch_poll_done;
+
+static void unwatch_cancelled(struct ferry_ev *ev, int res)
+{
+	(void)ev;
+	unwatch_cancel_done = 1;
+	unwatch_cancel_res = res;
+}
+
+static void unwatch_poll_ended(struct ferry_ev *ev, int res)
+{
+	ev->fn = ignore;
+	(void)res;
+	unwatch_poll_done = 1;
+}
+
 void ferry_loop_unwatch(struct ferry_loop *l, struct ferry_ev *ev)
 {
-	static struct ferry_ev cancel_ev = { ignore };
+	static __thread struct ferry_ev cancel_ev = { unwatch_cancelled };
 	struct io_uring_sqe *sqe;
 
-	/* the poll may still fire before the cancel lands: make that harmless */
-	ev->fn = ignore;
+	/* the poll may still fire before the cancel lands: make that harmless. Other
+	 * watches (a backend's) stay in flight, so wait for these two completions only. */
+	ev->fn = unwatch_poll_ended;
+	unwatch_cancel_done = unwatch_poll_done = 0;
 	sqe = ferry_loop_sqe(l, &cancel_ev);
 	io_uring_prep_poll_remove(sqe, (__u64)(uintptr_t)ev);
-	while (l->inflight > 0)
+	while (!unwatch_cancel_done || (unwatch_cancel_res == 0 && !unwatch_poll_done))
 		if (ferry_loop_run(l, 1) < 0)
 			break;
+	ev->fn = ignore;
 }

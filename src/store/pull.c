@@ -107,6 +107,8 @@ struct dirmeta {
 };
 
 struct pull {
+	unsigned base_inflight; /* the loop's standing watches (waker, a backend's): not our I/O */
+	unsigned fetching;      /* frame reads out (a network backend's are not on the ring) */
 	struct ferry_store *s;
 	struct ferry_run *r;
 	struct ferry_backend *b;
@@ -368,6 +370,7 @@ static void frame_fetched(struct ferry_io *io)
 	struct pslot *sl = container_of(io, struct pslot, io);
 	struct pull *p = sl->p;
 
+	p->fetching--;
 	if (io->res < 0) {
 		chunk_ready(p, sl, io->res <= -4096 ? ferry_backend_err(io->res) : FERRY_E_IO);
 		return;
@@ -390,6 +393,7 @@ static void fetch(struct pull *p, struct pslot *sl)
 	sl->io.len = ie->frame_len;
 	sl->io.off = ie->offset;
 	sl->io.buf_index = sl->frame_bi;
+	p->fetching++;
 	p->b->ops->read(p->b, sl->obj->o.r, &sl->io);
 }
 
@@ -970,6 +974,7 @@ static int setup(struct pull *p)
 					  store_local(s) ? (unsigned)jobs + 4 : 0);
 	if ((err = ferry_waker_start(&p->waker, p->loop)))
 		return err;
+	p->base_inflight = ferry_loop_inflight(p->loop);
 	p->slots = calloc(p->nslots, sizeof(*p->slots));
 	if (!p->slots || (err = ferry_bufs_create(&p->bufs, p->loop, p->nslots, p->bufsize)))
 		return p->slots ? err : FERRY_E_NOMEM;
@@ -1007,7 +1012,7 @@ static void teardown(struct pull *p)
 static int finished(struct pull *p)
 {
 	return (p->fatal || (p->manifest_done && !p->have_stalled)) && !p->cur && p->files_inflight == 0 &&
-	       ferry_workers_busy(p->wk) == 0 && ferry_loop_inflight(p->loop) <= 1;
+	       p->fetching == 0 && ferry_workers_busy(p->wk) == 0 && ferry_loop_inflight(p->loop) <= p->base_inflight;
 }
 
 /* Runs one snapshot through the pipeline: into dst, or (dst NULL) only checked. */

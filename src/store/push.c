@@ -111,6 +111,7 @@ struct sfile {
 };
 
 struct push {
+	unsigned base_inflight; /* the loop's standing watches (waker, a backend's): not our I/O */
 	struct ferry_store *s;
 	struct ferry_run *r;
 	struct ferry_backend *b;
@@ -1108,7 +1109,7 @@ static int finished(struct push *p)
 {
 	if (p->fatal)
 		return p->objs_live == 0 && p->small_inflight == 0 && ferry_workers_busy(p->wk) == 0 &&
-		       ferry_loop_inflight(p->loop) <= 1 && !p->reading;
+		       ferry_loop_inflight(p->loop) <= p->base_inflight && !p->reading;
 	return p->scan_done && !p->stalled && !p->reading && p->small_inflight == 0 && !p->pack_slot &&
 	       p->objs_live == 0 && !p->ehead && ferry_workers_busy(p->wk) == 0;
 }
@@ -1142,6 +1143,7 @@ static int setup(struct push *p)
 					  store_local(s) ? 2 * (unsigned)jobs + 4 : 0);
 	if ((err = ferry_waker_start(&p->waker, p->loop)))
 		return err;
+	p->base_inflight = ferry_loop_inflight(p->loop);
 	p->slots = calloc(p->nslots, sizeof(*p->slots));
 	if (!p->slots || (err = ferry_bufs_create(&p->bufs, p->loop, p->nslots, p->bufsize)))
 		return p->slots ? err : FERRY_E_NOMEM;

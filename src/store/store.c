@@ -68,6 +68,10 @@ void store_object_key(const uint8_t id[FERRY_ID_LEN], char out[64])
 
 const char *store_berr(int res)
 {
+	static __thread char buf[600];
+
+	if (ferry_backend_message(res, buf, sizeof(buf)))
+		return buf;
 	if (res <= -4096)
 		return ferry_strerror(ferry_backend_err(res));
 	return strerror(-res);

@@ -1,0 +1,1499 @@
+/*
+ * The S3 backend: ferry's store on S3 and S3-compatible servers, on libcurl's multi
+ * interface and OpenSSL.
+ *
+ *   loop thread ── requests (mutex + curl_multi_wakeup) ──► network thread: curl multi,
+ *                                                           SigV4, retries, multipart
+ *   loop thread ◄── finished data I/O (done list + eventfd, watched by the loop) ──┘
+ *
+ * Every request is signed on the network thread just before it is sent (a retry is
+ * signed again: x-amz-date moves on). Small whole-object calls (get, put, stat, list,
+ * del) go through the same queue and wait for their answer. Reads are ranged GETs
+ * straight into the caller's buffer. Writes arrive in offset order; they are copied
+ * into part buffers (the caller's buffer is free at once), a full part is uploaded
+ * while the next fills; an object that ends within its first part is one PutObject.
+ * commit() without durable returns at once and the upload finishes in the background;
+ * sync() waits for all of them and reports the first failure, so no manifest is
+ * written over an object that did not land.
+ *
+ * Retries follow the AWS SDKs' standard mode: connection failures, time-outs, 500,
+ * 502, 503, 504, 429 and the throttling / RequestTimeout error codes are retried with
+ * capped exponential backoff and full jitter, at most S3_ATTEMPTS times; other 4xx fail
+ * at once with the server's code and message. Every request we send is idempotent.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "ferry/backend.h"
+#include "ferry/error.h"
+#include "s3_conf.h"
+#include "s3_sign.h"
+#include "s3_xml.h"
+
+#define S3_ATTEMPTS 8
+#define S3_BACKOFF_BASE 0.1 /* seconds */
+#define S3_BACKOFF_CAP 10.0
+#define S3_PART_MIN (8u << 20)         /* our first part size; S3's minimum is 5 MiB */
+#define S3_PART_MAX (5ull << 30)       /* S3's largest part */
+#define S3_UPLOAD_CAP (128u << 20)     /* bytes of sealed parts waiting or in flight */
+#define S3_SMALL_MAX (64u << 20)       /* the largest reply get() buffers */
+
+struct s3;
+struct s3w;
+
+struct s3req {
+	struct s3 *s3;
+	const char *method;
+	char *path;  /* encoded, as signed */
+	char *query; /* encoded, as sent; "" for none */
+	/* request body */
+	const uint8_t *body;
+	size_t body_len, body_off, body_cap; /* body_cap: a part buffer's size, to reuse it */
+	char md5_b64[32]; /* Content-MD5, or "" */
+	char payload_hash[65];
+	/* response body: into a fixed buffer (ranged reads) or a growing one */
+	uint8_t *sink;
+	size_t sink_len, sink_cap;
+	int sink_fixed, sink_over;
+	char errbody[4096]; /* an error reply to a ranged read goes here, not in the caller's buffer */
+	size_t errlen;
+	uint64_t range_off, range_len; /* range_len 0: no Range header */
+	/* response */
+	long status;
+	char etag[80];
+	uint64_t length; /* Content-Length of the reply */
+	int have_length;
+	CURLcode cc;
+	char curl_err[CURL_ERROR_SIZE];
+	int attempts;
+	double not_before;
+	int res; /* 0 or negative: -errno, FERRY_BERR(x) */
+	/* what to do when it is over (network thread, s3->mu held) */
+	void (*done)(struct s3req *rq);
+	void *user;
+	int user_n;
+	int finished; /* for waiters */
+	/* curl */
+	CURL *easy;
+	struct curl_slist *hdrs;
+	struct s3req *next;
+};
+
+/* An object being written. */
+struct s3w {
+	struct s3 *s3;
+	char key[1100];
+	uint8_t *buf; /* the part being filled */
+	size_t fill, cap;
+	int next_part; /* number of the part being filled, from 1 */
+	char upload_id[512];
+	int creating, created;
+	struct s3req *waiting_id; /* sealed parts waiting for the upload id */
+	struct s3_part *parts;
+	size_t nparts_cap;
+	int parts_inflight;
+	int committing, durable, aborted, finished;
+	int res;
+	char msg[2048];
+	uint64_t total;
+	struct s3w *next_pending; /* on s3->pending while a non-durable commit is finishing */
+};
+
+struct s3r {
+	char key[1100];
+	uint64_t size;
+};
+
+struct s3 {
+	struct s3_conf c;
+	struct ferry_backend *b;
+	struct ferry_loop *loop;
+	pthread_t thread;
+	int thread_started;
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	CURLM *multi;
+	CURLSH *share;
+	struct s3req *submitted; /* new or retried, waiting for the network thread */
+	int stop;
+	unsigned active; /* requests in curl */
+	/* the loop side */
+	int efd;
+	struct ferry_ev ev;
+	struct ferry_io *done_head, *done_tail;
+	/* writes waiting for upload room, in arrival order */
+	struct ferry_io *wait_head, *wait_tail;
+	uint64_t upload_bytes;
+	struct s3w *pending; /* committed, finishing */
+	int deferred_res;
+	char deferred_msg[2048];
+	/* part buffers of S3_PART_MIN, reused (a fresh page costs a fault on first touch) */
+	uint8_t **freebufs;
+	unsigned nfree, capfree;
+	struct s3_key_cache keycache;
+	uint64_t requests, retries;
+	int debug; /* FERRY_S3_DEBUG: one line per request on stderr (no headers, no secrets) */
+};
+
+/* ---------------------------------------------------------------- messages */
+
+/* Failures name the server's code and message (ferry_backend_setmsg); never a credential. */
+#define s3_setmsg ferry_backend_setmsg
+
+static double mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* ---------------------------------------------------------------- requests */
+
+static char *key_path(struct s3 *s, const char *key)
+{
+	char full[2200], *enc, *out;
+	size_t n;
+
+	n = (size_t)snprintf(full, sizeof(full), "%s%s", s->c.prefix, key);
+	if (n >= sizeof(full))
+		return NULL;
+	enc = s3_uri_encode(full, n, 1);
+	if (!enc)
+		return NULL;
+	if (s->c.path_style) {
+		if (asprintf(&out, "/%s/%s", s->c.bucket, enc) < 0)
+			out = NULL;
+	} else if (asprintf(&out, "/%s", enc) < 0) {
+		out = NULL;
+	}
+	free(enc);
+	return out;
+}
+
+static struct s3req *req_new(struct s3 *s, const char *method, const char *key, const char *query)
+{
+	struct s3req *rq = calloc(1, sizeof(*rq));
+
+	if (!rq)
+		return NULL;
+	rq->s3 = s;
+	rq->method = method;
+	if (key)
+		rq->path = key_path(s, key);
+	else if (s->c.path_style)
+		rq->path = asprintf(&rq->path, "/%s/", s->c.bucket) < 0 ? NULL : rq->path;
+	else
+		rq->path = strdup("/");
+	rq->query = strdup(query ? query : "");
+	if (!rq->path || !rq->query) {
+		free(rq->path);
+		free(rq->query);
+		free(rq);
+		return NULL;
+	}
+	return rq;
+}
+
+static void req_free(struct s3req *rq)
+{
+	if (!rq)
+		return;
+	if (rq->easy)
+		curl_easy_cleanup(rq->easy);
+	curl_slist_free_all(rq->hdrs);
+	if (!rq->sink_fixed)
+		free(rq->sink);
+	free(rq->path);
+	free(rq->query);
+	free(rq);
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct s3req *rq = arg;
+	size_t n = size * nmemb;
+
+	if (rq->sink_fixed) {
+		long status = 0;
+		curl_easy_getinfo(rq->easy, CURLINFO_RESPONSE_CODE, &status);
+		if (status >= 300) {
+			size_t k = n < sizeof(rq->errbody) - 1 - rq->errlen ? n : sizeof(rq->errbody) - 1 - rq->errlen;
+			memcpy(rq->errbody + rq->errlen, data, k);
+			rq->errlen += k;
+			return n;
+		}
+		if (rq->sink_len + n > rq->sink_cap) {
+			rq->sink_over = 1;
+			return 0; /* more than asked for: fail the transfer */
+		}
+	} else if (rq->sink_len + n > rq->sink_cap) {
+		size_t cap = rq->sink_cap ? rq->sink_cap : 4096;
+		while (cap < rq->sink_len + n + 1)
+			cap *= 2;
+		if (cap > S3_SMALL_MAX + 1) {
+			rq->sink_over = 1;
+			return 0;
+		}
+		uint8_t *nb = realloc(rq->sink, cap);
+		if (!nb)
+			return 0;
+		rq->sink = nb;
+		rq->sink_cap = cap;
+	}
+	memcpy(rq->sink + rq->sink_len, data, n);
+	rq->sink_len += n;
+	return n;
+}
+
+static size_t on_send(char *dst, size_t size, size_t nmemb, void *arg)
+{
+	struct s3req *rq = arg;
+	size_t n = size * nmemb, left = rq->body_len - rq->body_off;
+
+	if (n > left)
+		n = left;
+	memcpy(dst, rq->body + rq->body_off, n);
+	rq->body_off += n;
+	return n;
+}
+
+static int on_seek(void *arg, curl_off_t off, int origin)
+{
+	struct s3req *rq = arg;
+
+	if (origin != SEEK_SET || off < 0 || (size_t)off > rq->body_len)
+		return CURL_SEEKFUNC_FAIL;
+	rq->body_off = (size_t)off;
+	return CURL_SEEKFUNC_OK;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct s3req *rq = arg;
+	size_t n = size * nmemb;
+
+	if (n > 5 && !strncasecmp(data, "HTTP/", 5)) {
+		rq->have_length = 0; /* a new response (after 100 Continue) */
+		rq->etag[0] = 0;
+	} else if (n > 5 && !strncasecmp(data, "etag:", 5)) {
+		const char *v = data + 5;
+		size_t k = n - 5;
+		while (k && (*v == ' ' || *v == '\t'))
+			v++, k--;
+		while (k && (v[k - 1] == '\r' || v[k - 1] == '\n' || v[k - 1] == ' '))
+			k--;
+		if (k < sizeof(rq->etag)) {
+			memcpy(rq->etag, v, k);
+			rq->etag[k] = 0;
+		}
+	} else if (n > 15 && !strncasecmp(data, "content-length:", 15)) {
+		char tmp[32];
+		size_t k = n - 15 < sizeof(tmp) - 1 ? n - 15 : sizeof(tmp) - 1;
+		memcpy(tmp, data + 15, k);
+		tmp[k] = 0;
+		char *end;
+		unsigned long long v = strtoull(tmp, &end, 10);
+		if (end != tmp) {
+			rq->length = v;
+			rq->have_length = 1;
+		}
+	}
+	return n;
+}
+
+static void amz_now(char out[17])
+{
+	time_t t = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm);
+}
+
+/* Builds and signs the curl handle for one attempt. */
+static int req_prepare(struct s3req *rq)
+{
+	struct s3 *s = rq->s3;
+	struct s3_header h[8];
+	size_t nh = 0;
+	char date[17], url[8192], line[1200], range[64];
+	struct s3_signed sig = { 0 };
+	int r;
+
+	if (!rq->easy && !(rq->easy = curl_easy_init()))
+		return -ENOMEM;
+	curl_easy_reset(rq->easy);
+	curl_slist_free_all(rq->hdrs);
+	rq->hdrs = NULL;
+	rq->sink_len = 0;
+	rq->sink_over = 0;
+	rq->errlen = 0;
+	rq->body_off = 0;
+	rq->status = 0;
+	rq->etag[0] = 0;
+	rq->have_length = 0;
+	rq->curl_err[0] = 0;
+
+	amz_now(date);
+	h[nh++] = (struct s3_header){ "host", s->c.host };
+	h[nh++] = (struct s3_header){ "x-amz-date", date };
+	h[nh++] = (struct s3_header){ "x-amz-content-sha256", rq->payload_hash };
+	if (s->c.session_token)
+		h[nh++] = (struct s3_header){ "x-amz-security-token", s->c.session_token };
+	if (rq->md5_b64[0])
+		h[nh++] = (struct s3_header){ "content-md5", rq->md5_b64 };
+	struct s3_sign_input in = {
+		.method = rq->method, .path = rq->path, .query = rq->query, .headers = h, .nheaders = nh,
+		.payload_hash = rq->payload_hash, .amz_date = date, .region = s->c.region, .service = "s3",
+		.access_key = s->c.access_key, .secret_key = s->c.secret_key,
+	};
+	pthread_mutex_lock(&s->mu); /* the key cache */
+	r = s3_sign(&in, &s->keycache, &sig);
+	pthread_mutex_unlock(&s->mu);
+	if (r) {
+		s3_signed_free(&sig);
+		return -EINVAL;
+	}
+	for (size_t i = 1; i < nh; i++) { /* host: curl sends it from the URL */
+		snprintf(line, sizeof(line), "%s: %s", h[i].name, h[i].value);
+		rq->hdrs = curl_slist_append(rq->hdrs, line);
+	}
+	snprintf(line, sizeof(line), "Authorization: %s", sig.authorization);
+	rq->hdrs = curl_slist_append(rq->hdrs, line);
+	OPENSSL_cleanse(line, sizeof(line));
+	s3_signed_free(&sig);
+	rq->hdrs = curl_slist_append(rq->hdrs, "Expect:"); /* no 100-continue round trip */
+	if (rq->range_len) {
+		snprintf(range, sizeof(range), "Range: bytes=%llu-%llu", (unsigned long long)rq->range_off,
+			 (unsigned long long)(rq->range_off + rq->range_len - 1));
+		rq->hdrs = curl_slist_append(rq->hdrs, range);
+	}
+	if (!rq->hdrs)
+		return -ENOMEM;
+	/* path-style: rq->path starts with /bucket; virtual-hosted: the bucket is in the host */
+	if (snprintf(url, sizeof(url), "%s%s%s%s", s->c.endpoint, rq->path, rq->query[0] ? "?" : "", rq->query) >=
+	    (int)sizeof(url))
+		return -ENAMETOOLONG;
+
+	CURL *e = rq->easy;
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, rq->hdrs);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, rq);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, rq->curl_err);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, rq);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, rq);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 10L);
+	/* a transfer slower than 1 KB/s for 30 s is stalled: retry it */
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, 30L);
+	curl_easy_setopt(e, CURLOPT_SHARE, s->share);
+	if (s->c.ca_bundle)
+		curl_easy_setopt(e, CURLOPT_CAINFO, s->c.ca_bundle);
+	if (!strcmp(rq->method, "HEAD")) {
+		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+	} else if (!strcmp(rq->method, "PUT") || !strcmp(rq->method, "POST")) {
+		if (!strcmp(rq->method, "PUT"))
+			curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+		else
+			curl_easy_setopt(e, CURLOPT_POST, 1L);
+		curl_easy_setopt(e, CURLOPT_READFUNCTION, on_send);
+		curl_easy_setopt(e, CURLOPT_READDATA, rq);
+		curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, on_seek);
+		curl_easy_setopt(e, CURLOPT_SEEKDATA, rq);
+		if (!strcmp(rq->method, "PUT"))
+			curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)rq->body_len);
+		else
+			curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
+	} else if (strcmp(rq->method, "GET") != 0) {
+		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, rq->method);
+	}
+	return 0;
+}
+
+/* Sets the body and its hashes (SHA-256 unless UNSIGNED-PAYLOAD; MD5 when asked). */
+static void req_body(struct s3req *rq, const void *body, size_t len, int md5)
+{
+	rq->body = body;
+	rq->body_len = len;
+	if (rq->s3->c.unsigned_payload && len)
+		strcpy(rq->payload_hash, "UNSIGNED-PAYLOAD");
+	else
+		s3_sha256_hex(body ? body : "", len, rq->payload_hash);
+	if (md5) {
+		unsigned char d[16];
+		unsigned int dl = 0;
+		EVP_Digest(body ? body : "", len, d, &dl, EVP_md5(), NULL);
+		EVP_EncodeBlock((unsigned char *)rq->md5_b64, d, 16);
+	}
+}
+
+static int retryable(struct s3req *rq, const struct s3_error *se)
+{
+	switch (rq->cc) {
+	case CURLE_OK: break;
+	case CURLE_URL_MALFORMAT: case CURLE_UNSUPPORTED_PROTOCOL: case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE: case CURLE_SSL_CERTPROBLEM: case CURLE_OUT_OF_MEMORY:
+	case CURLE_COULDNT_RESOLVE_HOST:
+		return 0; /* no retry will change these */
+	case CURLE_WRITE_ERROR:
+		return !rq->sink_over;
+	default:
+		return 1; /* refused, reset, timed out, cut short: the server may come back */
+	}
+	if (rq->status == 500 || rq->status == 502 || rq->status == 503 || rq->status == 504 || rq->status == 429)
+		return 1;
+	if (se && (!strcmp(se->code, "SlowDown") || !strcmp(se->code, "RequestTimeout") ||
+		   !strcmp(se->code, "Throttling") || !strcmp(se->code, "InternalError") ||
+		   !strcmp(se->code, "RequestTimeTooSkewed")))
+		return 1;
+	return 0;
+}
+
+static void submit_locked(struct s3 *s, struct s3req *rq)
+{
+	rq->next = s->submitted;
+	s->submitted = rq;
+	curl_multi_wakeup(s->multi);
+}
+
+/* A transfer ended: retry, or settle its result and run its done(). Network thread. */
+static void req_ended(struct s3 *s, struct s3req *rq)
+{
+	struct s3_error se = { "", "" };
+	int have_se = 0;
+
+	if (rq->cc == CURLE_OK)
+		curl_easy_getinfo(rq->easy, CURLINFO_RESPONSE_CODE, &rq->status);
+	if (rq->cc == CURLE_OK && rq->status >= 300 && !rq->sink_fixed && rq->sink_len)
+		have_se = s3_xml_error((const char *)rq->sink, rq->sink_len, &se) == 0;
+	if (rq->cc == CURLE_OK && rq->status >= 300 && rq->sink_fixed && rq->errlen)
+		have_se = s3_xml_error(rq->errbody, rq->errlen, &se) == 0;
+	if (rq->cc == CURLE_WRITE_ERROR && rq->sink_over) {
+		rq->res = FERRY_BERR(FERRY_E_TOOBIG);
+	} else if ((rq->cc != CURLE_OK || (rq->status >= 300 && rq->status != 304)) &&
+		   retryable(rq, have_se ? &se : NULL) && ++rq->attempts < S3_ATTEMPTS) {
+		double cap = S3_BACKOFF_BASE * (double)(1u << (rq->attempts < 12 ? rq->attempts : 12));
+		unsigned r = 0;
+		if (cap > S3_BACKOFF_CAP)
+			cap = S3_BACKOFF_CAP;
+		RAND_bytes((unsigned char *)&r, sizeof(r));
+		rq->not_before = mono() + cap * ((double)r / 4294967296.0); /* full jitter */
+		s->retries++;
+		if (s->debug)
+			fprintf(stderr, "ferry: s3: %s %s: %s, retry %d in %.2f s\n", rq->method, rq->path,
+				rq->cc != CURLE_OK ? curl_easy_strerror(rq->cc) : (have_se ? se.code : "HTTP error"),
+				rq->attempts, rq->not_before - mono());
+		pthread_mutex_lock(&s->mu);
+		submit_locked(s, rq);
+		pthread_mutex_unlock(&s->mu);
+		return;
+	} else if (rq->cc != CURLE_OK) {
+		rq->res = FERRY_BERR(FERRY_E_IO);
+		s3_setmsg(rq->res, "%s %s: %s%s%s (after %d attempts)", rq->method, s->c.endpoint,
+			  curl_easy_strerror(rq->cc), rq->curl_err[0] ? ": " : "", rq->curl_err, rq->attempts + 1);
+	} else if (rq->status == 404 || rq->status == 416) {
+		rq->res = rq->status == 404 ? -ENOENT : FERRY_BERR(FERRY_E_TRUNCATED);
+		if (have_se && !strcmp(se.code, "NoSuchBucket")) {
+			rq->res = FERRY_BERR(FERRY_E_NOTFOUND);
+			s3_setmsg(rq->res, "bucket %s does not exist (NoSuchBucket)", s->c.bucket);
+		} else if (have_se && !strcmp(se.code, "NoSuchUpload")) {
+			rq->res = FERRY_BERR(FERRY_E_NOTFOUND);
+			s3_setmsg(rq->res, "multipart upload is gone (NoSuchUpload)");
+		}
+	} else if (rq->status >= 300 && rq->status != 304) {
+		int denied = rq->status == 403 || rq->status == 401;
+		rq->res = denied ? FERRY_BERR(FERRY_E_DENIED) : FERRY_BERR(FERRY_E_IO);
+		s3_setmsg(rq->res, "%s %s: HTTP %ld %s%s%s", rq->method, s->c.bucket, rq->status,
+			  have_se ? se.code : "", have_se && se.message[0] ? ": " : "", have_se ? se.message : "");
+	} else {
+		rq->res = 0;
+	}
+	s->requests++;
+	if (s->debug)
+		fprintf(stderr, "ferry: s3: %s %s%s%s -> %ld (%d)\n", rq->method, rq->path, rq->query[0] ? "?" : "",
+			rq->query, rq->status, rq->res);
+	rq->done(rq);
+}
+
+static void *net_main(void *arg)
+{
+	struct s3 *s = arg;
+
+	for (;;) {
+		struct s3req *batch, *rq, *later = NULL;
+		double t = mono(), next = 0;
+		int running = 0, msgs;
+		CURLMsg *m;
+
+		pthread_mutex_lock(&s->mu);
+		batch = s->submitted;
+		s->submitted = NULL;
+		int stop = s->stop;
+		pthread_mutex_unlock(&s->mu);
+		if (stop && !batch && s->active == 0)
+			break;
+		while ((rq = batch)) {
+			batch = rq->next;
+			if (rq->not_before > t) {
+				rq->next = later;
+				later = rq;
+				if (!next || rq->not_before < next)
+					next = rq->not_before;
+				continue;
+			}
+			int e = req_prepare(rq);
+			if (!e && curl_multi_add_handle(s->multi, rq->easy) == CURLM_OK) {
+				s->active++;
+			} else {
+				rq->res = e ? e : -ENOMEM;
+				rq->done(rq);
+			}
+		}
+		if (later) {
+			pthread_mutex_lock(&s->mu);
+			while ((rq = later)) {
+				later = rq->next;
+				rq->next = s->submitted;
+				s->submitted = rq;
+			}
+			pthread_mutex_unlock(&s->mu);
+		}
+		curl_multi_perform(s->multi, &running);
+		while ((m = curl_multi_info_read(s->multi, &msgs))) {
+			if (m->msg != CURLMSG_DONE)
+				continue;
+			CURL *e = m->easy_handle;
+			CURLcode cc = m->data.result;
+			curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&rq);
+			curl_multi_remove_handle(s->multi, e);
+			s->active--;
+			rq->cc = cc;
+			req_ended(s, rq);
+		}
+		int timeout = 1000;
+		if (next) {
+			double d = (next - mono()) * 1000;
+			timeout = d < 1 ? 1 : d < 1000 ? (int)d : 1000;
+		}
+		curl_multi_poll(s->multi, NULL, 0, timeout, NULL);
+	}
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- synchronous calls */
+
+static void wake_waiter(struct s3req *rq)
+{
+	struct s3 *s = rq->s3;
+
+	pthread_mutex_lock(&s->mu);
+	rq->finished = 1;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Sends rq and waits for its end; returns rq->res. rq stays the caller's. */
+static int req_wait(struct s3 *s, struct s3req *rq)
+{
+	rq->done = wake_waiter;
+	if (!rq->payload_hash[0])
+		req_body(rq, NULL, 0, 0);
+	pthread_mutex_lock(&s->mu);
+	submit_locked(s, rq);
+	while (!rq->finished)
+		pthread_cond_wait(&s->cond, &s->mu);
+	pthread_mutex_unlock(&s->mu);
+	return rq->res;
+}
+
+static int s3_get(struct ferry_backend *b, const char *key, uint8_t **buf, size_t *len, size_t max)
+{
+	struct s3 *s = b->priv;
+	struct s3req *rq = req_new(s, "GET", key, NULL);
+	int r;
+
+	if (!rq)
+		return -ENOMEM;
+	r = req_wait(s, rq);
+	if (r == FERRY_BERR(FERRY_E_TOOBIG) || (!r && rq->sink_len > max))
+		r = FERRY_BERR(FERRY_E_TOOBIG);
+	if (!r) {
+		*buf = rq->sink ? rq->sink : malloc(1);
+		*len = rq->sink_len;
+		rq->sink = NULL;
+		if (!*buf)
+			r = -ENOMEM;
+	}
+	req_free(rq);
+	return r;
+}
+
+static int s3_stat(struct ferry_backend *b, const char *key, uint64_t *size)
+{
+	struct s3 *s = b->priv;
+	struct s3req *rq = req_new(s, "HEAD", key, NULL);
+	int r;
+
+	if (!rq)
+		return -ENOMEM;
+	r = req_wait(s, rq);
+	if (!r && !rq->have_length)
+		r = FERRY_BERR(FERRY_E_FORMAT);
+	if (!r)
+		*size = rq->length;
+	req_free(rq);
+	return r;
+}
+
+static int s3_put(struct ferry_backend *b, const char *key, const void *buf, size_t len, int exclusive)
+{
+	struct s3 *s = b->priv;
+	struct s3req *rq;
+	uint64_t size;
+	int r;
+
+	/* S3 (and Swift's s3api) may not honour If-None-Match on PUT: "exclusive" is a
+	 * check before the write, which is enough for the callers (config at init, locks
+	 * that are checked again by listing). */
+	if (exclusive) {
+		r = s3_stat(b, key, &size);
+		if (r == 0)
+			return -EEXIST;
+		if (r != -ENOENT)
+			return r;
+	}
+	if (!(rq = req_new(s, "PUT", key, NULL)))
+		return -ENOMEM;
+	req_body(rq, buf, len, 1);
+	r = req_wait(s, rq);
+	req_free(rq);
+	return r;
+}
+
+static int s3_del(struct ferry_backend *b, const char *key)
+{
+	struct s3 *s = b->priv;
+	struct s3req *rq = req_new(s, "DELETE", key, NULL);
+	int r;
+
+	if (!rq)
+		return -ENOMEM;
+	r = req_wait(s, rq);
+	req_free(rq);
+	return r == -ENOENT ? 0 : r;
+}
+
+/* ListObjectsV2 under the store prefix + prefix, page by page. */
+static int list_pages(struct s3 *s, const char *prefix, int max_keys, ferry_list_fn fn, void *arg, int *any)
+{
+	char *token = NULL, *full = NULL, *enc = NULL, *q = NULL;
+	size_t plen = strlen(s->c.prefix);
+	int r = 0;
+
+	if (asprintf(&full, "%s%s", s->c.prefix, prefix) < 0)
+		return -ENOMEM;
+	enc = s3_uri_encode(full, strlen(full), 0);
+	if (!enc) {
+		free(full);
+		return -ENOMEM;
+	}
+	do {
+		struct s3_listing l = { 0 };
+		char *tenc = token ? s3_uri_encode(token, strlen(token), 0) : NULL;
+		char mk[32] = "";
+		if (max_keys)
+			snprintf(mk, sizeof(mk), "&max-keys=%d", max_keys);
+		free(q);
+		q = NULL;
+		if (asprintf(&q, "%s%s%slist-type=2%s&prefix=%s", tenc ? "continuation-token=" : "", tenc ? tenc : "",
+			     tenc ? "&" : "", mk, enc) < 0) {
+			free(tenc);
+			r = -ENOMEM;
+			break;
+		}
+		free(tenc);
+		struct s3req *rq = req_new(s, "GET", NULL, q);
+		if (!rq) {
+			r = -ENOMEM;
+			break;
+		}
+		r = req_wait(s, rq);
+		if (r == -ENOENT) {
+			r = FERRY_BERR(FERRY_E_NOTFOUND);
+			s3_setmsg(r, "bucket %s does not exist (NoSuchBucket)", s->c.bucket);
+		}
+		if (!r && s3_xml_listing((const char *)rq->sink, rq->sink_len, &l)) {
+			r = FERRY_BERR(FERRY_E_FORMAT);
+			s3_setmsg(r, "ListObjectsV2 on %s: reply is not a listing", s->c.bucket);
+		}
+		req_free(rq);
+		if (r)
+			break;
+		for (size_t i = 0; i < l.n && !r; i++) {
+			if (strncmp(l.objects[i].key, s->c.prefix, plen) != 0)
+				continue;
+			if (any)
+				*any = 1;
+			if (fn)
+				r = fn(arg, l.objects[i].key + plen, l.objects[i].size);
+		}
+		free(token);
+		token = l.truncated && l.next_token && !max_keys ? strdup(l.next_token) : NULL;
+		s3_listing_free(&l);
+	} while (!r && token);
+	free(token);
+	free(q);
+	free(enc);
+	free(full);
+	return r;
+}
+
+static int s3_list(struct ferry_backend *b, const char *prefix, ferry_list_fn fn, void *arg)
+{
+	return list_pages(b->priv, prefix, 0, fn, arg, NULL);
+}
+
+static int s3_init_location(struct ferry_backend *b)
+{
+	int any = 0;
+	int r = list_pages(b->priv, "", 1, NULL, NULL, &any);
+
+	if (r)
+		return r;
+	return any ? -ENOTEMPTY : 0;
+}
+
+/* ---------------------------------------------------------------- loop side */
+
+/* Finished data I/O goes back to the loop thread. Called with s->mu held. */
+static void io_finish_locked(struct s3 *s, struct ferry_io *io, int res)
+{
+	uint64_t one = 1;
+
+	io->res = res;
+	io->next_queued = NULL;
+	if (s->done_tail)
+		s->done_tail->next_queued = io;
+	else
+		s->done_head = io;
+	s->done_tail = io;
+	if (write(s->efd, &one, sizeof(one)) < 0) {
+		/* the counter is already non-zero: the loop will look */
+	}
+}
+
+static void on_loop_event(struct ferry_ev *ev, int res)
+{
+	struct s3 *s = (struct s3 *)((char *)ev - offsetof(struct s3, ev));
+	struct ferry_io *io;
+	uint64_t v;
+
+	(void)res;
+	if (read(s->efd, &v, sizeof(v)) < 0) {
+		/* drained already */
+	}
+	ferry_loop_watch(s->loop, s->efd, &s->ev);
+	pthread_mutex_lock(&s->mu);
+	io = s->done_head;
+	s->done_head = s->done_tail = NULL;
+	pthread_mutex_unlock(&s->mu);
+	while (io) {
+		struct ferry_io *next = io->next_queued;
+		io->done(io);
+		io = next;
+	}
+}
+
+/* ---------------------------------------------------------------- reads */
+
+static int s3_ropen(struct ferry_backend *b, const char *key, struct ferry_robj **out, uint64_t *size)
+{
+	struct s3r *r = calloc(1, sizeof(*r));
+	int e;
+
+	if (!r)
+		return -ENOMEM;
+	if (strlen(key) >= sizeof(r->key)) {
+		free(r);
+		return -ENAMETOOLONG;
+	}
+	strcpy(r->key, key);
+	e = s3_stat(b, key, &r->size);
+	if (e) {
+		free(r);
+		return e;
+	}
+	*size = r->size;
+	*out = (struct ferry_robj *)r;
+	return 0;
+}
+
+static void read_done(struct s3req *rq)
+{
+	struct ferry_io *io = rq->user;
+	struct s3 *s = rq->s3;
+	int res = rq->res;
+
+	if (!res && rq->sink_len != io->len)
+		res = FERRY_BERR(FERRY_E_TRUNCATED);
+	if (!res)
+		res = (int)io->len;
+	pthread_mutex_lock(&s->mu);
+	io_finish_locked(s, io, res);
+	pthread_mutex_unlock(&s->mu);
+	rq->sink = NULL;
+	req_free(rq);
+}
+
+static int s3_read(struct ferry_backend *b, struct ferry_robj *ro, struct ferry_io *io)
+{
+	struct s3 *s = b->priv;
+	struct s3r *r = (struct s3r *)ro;
+	struct s3req *rq;
+
+	pthread_mutex_lock(&s->mu);
+	if (io->off + io->len > r->size || io->len == 0) {
+		io_finish_locked(s, io, io->len == 0 ? 0 : FERRY_BERR(FERRY_E_TRUNCATED));
+		pthread_mutex_unlock(&s->mu);
+		return 0;
+	}
+	pthread_mutex_unlock(&s->mu);
+	rq = req_new(s, "GET", r->key, NULL);
+	if (!rq) {
+		pthread_mutex_lock(&s->mu);
+		io_finish_locked(s, io, -ENOMEM);
+		pthread_mutex_unlock(&s->mu);
+		return 0;
+	}
+	req_body(rq, NULL, 0, 0);
+	rq->sink = io->buf;
+	rq->sink_cap = io->len;
+	rq->sink_fixed = 1;
+	rq->range_off = io->off;
+	rq->range_len = io->len;
+	rq->user = io;
+	rq->done = read_done;
+	pthread_mutex_lock(&s->mu);
+	submit_locked(s, rq);
+	pthread_mutex_unlock(&s->mu);
+	return 0;
+}
+
+static void s3_rclose(struct ferry_backend *b, struct ferry_robj *r)
+{
+	(void)b;
+	free(r);
+}
+
+/* ---------------------------------------------------------------- writes */
+
+static uint8_t *partbuf_get(struct s3 *s, size_t cap)
+{
+	if (cap == S3_PART_MIN && s->nfree)
+		return s->freebufs[--s->nfree];
+	return malloc(cap);
+}
+
+static void partbuf_put(struct s3 *s, uint8_t *p, size_t cap)
+{
+	if (cap == S3_PART_MIN && s->nfree < 64) {
+		if (s->nfree == s->capfree) {
+			unsigned nc = s->capfree ? s->capfree * 2 : 16;
+			uint8_t **n = realloc(s->freebufs, nc * sizeof(*n));
+			if (n) {
+				s->freebufs = n;
+				s->capfree = nc;
+			}
+		}
+		if (s->nfree < s->capfree) {
+			s->freebufs[s->nfree++] = p;
+			return;
+		}
+	}
+	free(p);
+}
+
+/* Part size for part n (from 1): S3_PART_MIN, doubled every max_parts/20 parts up to
+ * S3's 5 GiB part limit, so the object size is not needed up front: 10,000 parts reach
+ * S3's 5 TiB object limit, and Swift's 1,000 (FERRY_S3_MAX_PARTS=1000) reach ~400 GiB. */
+static size_t part_size(const struct s3 *s, int n)
+{
+	int step = s->c.max_parts / 20 > 0 ? s->c.max_parts / 20 : 1;
+	int sh = (n - 1) / step;
+	uint64_t sz = (uint64_t)S3_PART_MIN << (sh < 10 ? sh : 10);
+
+	return sz > S3_PART_MAX ? (size_t)S3_PART_MAX : (size_t)sz;
+}
+
+static void w_progress(struct s3 *s, struct s3w *w);
+static void admit_waiting(struct s3 *s);
+
+static void w_fail(struct s3w *w, int res, const char *what)
+{
+	if (!w->res) {
+		w->res = res;
+		char tmp[600];
+		const char *m = ferry_backend_message(res, tmp, sizeof(tmp));
+		snprintf(w->msg, sizeof(w->msg), "%s %s: %s", what, w->key, m ? m : ferry_strerror(ferry_backend_err(res)));
+	}
+}
+
+static void part_done(struct s3req *rq)
+{
+	struct s3 *s = rq->s3;
+	struct s3w *w = rq->user;
+
+	pthread_mutex_lock(&s->mu);
+	w->parts_inflight--;
+	s->upload_bytes -= rq->body_len;
+	if (rq->res) {
+		w_fail(w, rq->res, "uploading a part of");
+	} else {
+		struct s3_part *p = &w->parts[rq->user_n - 1];
+		p->number = rq->user_n;
+		p->size = rq->body_len;
+		snprintf(p->etag, sizeof(p->etag), "%s", rq->etag);
+	}
+	partbuf_put(s, (uint8_t *)rq->body, rq->body_cap);
+	rq->body = NULL;
+	req_free(rq);
+	w_progress(s, w);
+	admit_waiting(s);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void send_part_locked(struct s3 *s, struct s3w *w, struct s3req *rq)
+{
+	char q[700];
+
+	snprintf(q, sizeof(q), "partNumber=%d&uploadId=%s", rq->user_n, w->upload_id);
+	free(rq->query);
+	rq->query = strdup(q);
+	if (!rq->query) {
+		rq->res = -ENOMEM;
+		rq->done = part_done;
+		w->parts_inflight++; /* part_done takes it back */
+		pthread_mutex_unlock(&s->mu);
+		part_done(rq);
+		pthread_mutex_lock(&s->mu);
+		return;
+	}
+	w->parts_inflight++;
+	submit_locked(s, rq);
+}
+
+static void create_done(struct s3req *rq)
+{
+	struct s3 *s = rq->s3;
+	struct s3w *w = rq->user;
+
+	pthread_mutex_lock(&s->mu);
+	w->creating = 0;
+	if (!rq->res && s3_xml_upload_id((const char *)rq->sink, rq->sink_len, w->upload_id, sizeof(w->upload_id)))
+		rq->res = FERRY_BERR(FERRY_E_FORMAT);
+	if (rq->res) {
+		w_fail(w, rq->res, "starting the upload of");
+	} else {
+		char *enc = s3_uri_encode(w->upload_id, strlen(w->upload_id), 0);
+		if (enc && strlen(enc) < sizeof(w->upload_id))
+			strcpy(w->upload_id, enc);
+		else
+			w_fail(w, FERRY_BERR(FERRY_E_TOOBIG), "starting the upload of");
+		free(enc);
+		w->created = 1;
+	}
+	/* parts that waited for the id go now (or fail) */
+	while (w->waiting_id) {
+		struct s3req *p = w->waiting_id;
+		w->waiting_id = p->next;
+		if (w->res) {
+			s->upload_bytes -= p->body_len;
+			partbuf_put(s, (uint8_t *)p->body, p->body_cap);
+			p->body = NULL;
+			req_free(p);
+		} else {
+			send_part_locked(s, w, p);
+		}
+	}
+	req_free(rq);
+	w_progress(s, w);
+	admit_waiting(s);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Seals the part being filled and sends it (starting the multipart upload first). */
+static int seal_part_locked(struct s3 *s, struct s3w *w)
+{
+	struct s3req *rq = req_new(s, "PUT", w->key, "");
+
+	if (!rq)
+		return -ENOMEM;
+	if ((size_t)w->next_part > w->nparts_cap) {
+		size_t nc = w->nparts_cap ? w->nparts_cap * 2 : 16;
+		struct s3_part *np = realloc(w->parts, nc * sizeof(*np));
+		if (!np) {
+			req_free(rq);
+			return -ENOMEM;
+		}
+		w->parts = np;
+		w->nparts_cap = nc;
+	}
+	memset(&w->parts[w->next_part - 1], 0, sizeof(w->parts[0]));
+	req_body(rq, w->buf, w->fill, 1);
+	rq->body_cap = w->cap;
+	rq->user = w;
+	rq->user_n = w->next_part++;
+	rq->done = part_done;
+	s->upload_bytes += w->fill;
+	w->buf = NULL;
+	w->fill = 0;
+	w->cap = 0;
+	if (w->created) {
+		send_part_locked(s, w, rq);
+	} else {
+		rq->next = w->waiting_id;
+		w->waiting_id = rq; /* reversed: fine, the id comes before any is sent */
+		if (!w->creating) {
+			struct s3req *c = req_new(s, "POST", w->key, "uploads");
+			if (!c)
+				return -ENOMEM;
+			req_body(c, NULL, 0, 0);
+			c->user = w;
+			c->done = create_done;
+			w->creating = 1;
+			submit_locked(s, c);
+		}
+	}
+	return 0;
+}
+
+/* Copies one write into the object's parts; 1 when it must wait for upload room. */
+static int absorb_locked(struct s3 *s, struct ferry_io *io)
+{
+	struct s3w *w = (struct s3w *)io->wobj;
+	const uint8_t *src = io->buf;
+	size_t left = io->len;
+
+	if (w->res) {
+		io_finish_locked(s, io, w->res);
+		return 0;
+	}
+	if (io->off != w->total) {
+		w_fail(w, FERRY_BERR(FERRY_E_INVAL), "writing out of order to");
+		io_finish_locked(s, io, w->res);
+		return 0;
+	}
+	if (!w->buf && s->upload_bytes >= S3_UPLOAD_CAP)
+		return 1;
+	while (left) {
+		if (!w->buf) {
+			w->cap = part_size(s, w->next_part);
+			w->buf = partbuf_get(s, w->cap);
+			if (!w->buf) {
+				w_fail(w, -ENOMEM, "buffering");
+				break;
+			}
+		}
+		size_t n = w->cap - w->fill < left ? w->cap - w->fill : left;
+		memcpy(w->buf + w->fill, src, n);
+		w->fill += n;
+		w->total += n;
+		src += n;
+		left -= n;
+		if (w->fill == w->cap) {
+			if (w->next_part > s->c.max_parts) {
+				w_fail(w, FERRY_BERR(FERRY_E_TOOBIG), "too many parts for");
+				break;
+			}
+			int e = seal_part_locked(s, w);
+			if (e) {
+				w_fail(w, e, "uploading");
+				break;
+			}
+		}
+	}
+	io_finish_locked(s, io, w->res ? w->res : (int)io->len);
+	return 0;
+}
+
+static void admit_waiting(struct s3 *s)
+{
+	while (s->wait_head) {
+		struct ferry_io *io = s->wait_head;
+		struct ferry_io *next = io->next_queued;
+		if (absorb_locked(s, io))
+			break;
+		s->wait_head = next;
+		if (!next)
+			s->wait_tail = NULL;
+	}
+}
+
+static int s3_wopen(struct ferry_backend *b, const char *key, struct ferry_wobj **out)
+{
+	struct s3w *w = calloc(1, sizeof(*w));
+
+	(void)b;
+	if (!w)
+		return -ENOMEM;
+	if (strlen(key) >= sizeof(w->key)) {
+		free(w);
+		return -ENAMETOOLONG;
+	}
+	strcpy(w->key, key);
+	w->s3 = b->priv;
+	w->next_part = 1;
+	*out = (struct ferry_wobj *)w;
+	return 0;
+}
+
+static int s3_write(struct ferry_backend *b, struct ferry_wobj *wo, struct ferry_io *io)
+{
+	struct s3 *s = b->priv;
+
+	io->wobj = wo;
+	io->next_queued = NULL;
+	pthread_mutex_lock(&s->mu);
+	if (s->wait_head || absorb_locked(s, io)) {
+		if (s->wait_tail)
+			s->wait_tail->next_queued = io;
+		else
+			s->wait_head = io;
+		s->wait_tail = io;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return 0;
+}
+
+static void w_free(struct s3 *s, struct s3w *w)
+{
+	if (w->buf)
+		partbuf_put(s, w->buf, w->cap);
+	free(w->parts);
+	free(w);
+}
+
+static void w_settled(struct s3 *s, struct s3w *w)
+{
+	w->finished = 1;
+	if (w->durable) {
+		pthread_cond_broadcast(&s->cond);
+		return;
+	}
+	/* a background commit: take it off the pending list, keep its error for sync() */
+	for (struct s3w **pp = &s->pending; *pp; pp = &(*pp)->next_pending)
+		if (*pp == w) {
+			*pp = w->next_pending;
+			break;
+		}
+	if (w->res && !s->deferred_res) {
+		s->deferred_res = w->res;
+		snprintf(s->deferred_msg, sizeof(s->deferred_msg), "%s", w->msg);
+	}
+	w_free(s, w);
+	pthread_cond_broadcast(&s->cond);
+}
+
+static void final_done(struct s3req *rq)
+{
+	struct s3 *s = rq->s3;
+	struct s3w *w = rq->user;
+
+	pthread_mutex_lock(&s->mu);
+	if (rq->res)
+		w_fail(w, rq->res, "committing");
+	else if (rq->body_len && !strcmp(rq->method, "POST") && rq->sink_len &&
+		 strstr((const char *)rq->sink, "<Error>")) {
+		/* CompleteMultipartUpload can fail with 200 and an error body */
+		struct s3_error se;
+		if (s3_xml_error((const char *)rq->sink, rq->sink_len, &se) == 0) {
+			s3_setmsg(FERRY_BERR(FERRY_E_IO), "CompleteMultipartUpload %s: %s %s", w->key, se.code, se.message);
+			w_fail(w, FERRY_BERR(FERRY_E_IO), "committing");
+		}
+	}
+	if (!strcmp(rq->method, "PUT"))
+		s->upload_bytes -= rq->body_len;
+	if (rq->body && !strcmp(rq->method, "PUT"))
+		partbuf_put(s, (uint8_t *)rq->body, rq->body_cap);
+	else
+		free((void *)rq->body);
+	rq->body = NULL;
+	req_free(rq);
+	w_settled(s, w);
+	admit_waiting(s);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void abort_done(struct s3req *rq)
+{
+	req_free(rq); /* best effort: an orphaned upload is listed and aborted by a later run */
+}
+
+/* Moves a committing object on: all parts in → Complete (or the single PutObject). */
+static void w_progress(struct s3 *s, struct s3w *w)
+{
+	if (!w->committing || w->finished || w->creating || w->parts_inflight || w->waiting_id)
+		return;
+	if (w->res || w->aborted) {
+		if (w->created) {
+			char q[700];
+			snprintf(q, sizeof(q), "uploadId=%s", w->upload_id);
+			struct s3req *a = req_new(s, "DELETE", w->key, q);
+			if (a) {
+				req_body(a, NULL, 0, 0);
+				a->done = abort_done;
+				submit_locked(s, a);
+			}
+			w->created = 0;
+		}
+		if (w->aborted && !w->durable) {
+			for (struct s3w **pp = &s->pending; *pp; pp = &(*pp)->next_pending)
+				if (*pp == w) {
+					*pp = w->next_pending;
+					break;
+				}
+			w_free(s, w);
+			pthread_cond_broadcast(&s->cond);
+			return;
+		}
+		w_settled(s, w);
+		return;
+	}
+	if (w->committing == 2)
+		return; /* the final request is out */
+	w->committing = 2;
+	struct s3req *rq;
+	if (!w->created) {
+		/* never left its first part: one PutObject */
+		rq = req_new(s, "PUT", w->key, NULL);
+		if (!rq) {
+			w_fail(w, -ENOMEM, "committing");
+			w_settled(s, w);
+			return;
+		}
+		req_body(rq, w->buf ? w->buf : (const uint8_t *)"", w->fill, 1);
+		rq->body_cap = w->cap;
+		if (!w->buf)
+			rq->body = NULL;
+		s->upload_bytes += w->fill;
+		w->buf = NULL;
+		w->fill = w->cap = 0;
+	} else {
+		size_t len;
+		char q[700];
+		char *body = s3_xml_complete_body(w->parts, (size_t)(w->next_part - 1), &len);
+		snprintf(q, sizeof(q), "uploadId=%s", w->upload_id);
+		rq = body ? req_new(s, "POST", w->key, q) : NULL;
+		if (!rq) {
+			free(body);
+			w_fail(w, -ENOMEM, "committing");
+			w->committing = 1;
+			w_progress(s, w);
+			return;
+		}
+		req_body(rq, body, len, 0);
+	}
+	rq->user = w;
+	rq->done = final_done;
+	submit_locked(s, rq);
+}
+
+static int s3_commit(struct ferry_backend *b, struct ferry_wobj *wo, int durable)
+{
+	struct s3 *s = b->priv;
+	struct s3w *w = (struct s3w *)wo;
+	int res = 0;
+
+	pthread_mutex_lock(&s->mu);
+	w->durable = durable;
+	w->committing = 1;
+	/* the last part: what is buffered, if parts went before it (an empty last part is
+	 * not allowed; a multipart object always has data in its last part here, since a
+	 * part is sealed only when more may follow... unless the data ended exactly on a
+	 * part boundary, when the parts sent are all there is) */
+	if (w->created || w->creating || w->waiting_id) {
+		if (w->fill) {
+			int e = seal_part_locked(s, w);
+			if (e)
+				w_fail(w, e, "uploading");
+		}
+	}
+	if (!durable) {
+		w->next_pending = s->pending;
+		s->pending = w;
+	}
+	w_progress(s, w);
+	if (durable) {
+		while (!w->finished)
+			pthread_cond_wait(&s->cond, &s->mu);
+		res = w->res;
+		if (res)
+			s3_setmsg(res, "%s", w->msg);
+		w_free(s, w);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return res;
+}
+
+static int s3_sync(struct ferry_backend *b)
+{
+	struct s3 *s = b->priv;
+	int res;
+
+	pthread_mutex_lock(&s->mu);
+	while (s->pending)
+		pthread_cond_wait(&s->cond, &s->mu);
+	res = s->deferred_res;
+	if (res)
+		s3_setmsg(res, "%s", s->deferred_msg);
+	s->deferred_res = 0;
+	pthread_mutex_unlock(&s->mu);
+	return res;
+}
+
+static void s3_abort(struct ferry_backend *b, struct ferry_wobj *wo)
+{
+	struct s3 *s = b->priv;
+	struct s3w *w = (struct s3w *)wo;
+
+	pthread_mutex_lock(&s->mu);
+	w->aborted = 1;
+	w->committing = 1;
+	w->durable = 0;
+	w->next_pending = s->pending;
+	s->pending = w;
+	w_progress(s, w);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* ---------------------------------------------------------------- open / close */
+
+static void s3_close(struct ferry_backend *b)
+{
+	struct s3 *s = b->priv;
+
+	if (!s)
+		return;
+	if (s->thread_started) {
+		pthread_mutex_lock(&s->mu);
+		while (s->pending)
+			pthread_cond_wait(&s->cond, &s->mu);
+		s->stop = 1;
+		curl_multi_wakeup(s->multi);
+		pthread_mutex_unlock(&s->mu);
+		pthread_join(s->thread, NULL);
+	}
+	if (s->efd >= 0 && s->ev.fn && s->loop)
+		ferry_loop_unwatch(s->loop, &s->ev);
+	if (s->efd >= 0)
+		close(s->efd);
+	s->efd = -1;
+	if (s->multi)
+		curl_multi_cleanup(s->multi);
+	if (s->share)
+		curl_share_cleanup(s->share);
+	for (unsigned i = 0; i < s->nfree; i++)
+		free(s->freebufs[i]);
+	free(s->freebufs);
+	if (s->debug)
+		fprintf(stderr, "ferry: s3: %llu requests, %llu retries\n", (unsigned long long)s->requests,
+			(unsigned long long)s->retries);
+	OPENSSL_cleanse(&s->keycache, sizeof(s->keycache));
+	s3_conf_free(&s->c);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cond);
+}
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static void curl_init_once(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static int s3_open(struct ferry_backend *b, const char *location, struct ferry_loop *loop)
+{
+	struct s3 *s = b->priv;
+	char msg[512];
+	int r;
+
+	s->b = b;
+	s->loop = loop;
+	s->efd = -1;
+	s->debug = getenv("FERRY_S3_DEBUG") != NULL;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cond, NULL);
+	r = s3_conf_load(&s->c, location, msg, sizeof(msg));
+	if (r) {
+		int res = r == -EACCES ? FERRY_BERR(FERRY_E_DENIED) : FERRY_BERR(FERRY_E_CONFIG);
+		s3_setmsg(res, "%s", msg);
+		s3_conf_free(&s->c);
+		return res;
+	}
+	pthread_once(&curl_once, curl_init_once);
+	s->multi = curl_multi_init();
+	s->share = curl_share_init();
+	if (!s->multi || !s->share) {
+		s3_close(b);
+		return -ENOMEM;
+	}
+	curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+	curl_multi_setopt(s->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)s->c.connections);
+	curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)s->c.connections);
+	curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, (long)s->c.connections);
+	if (loop) {
+		s->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (s->efd < 0) {
+			r = -errno;
+			s3_close(b);
+			return r;
+		}
+		s->ev.fn = on_loop_event;
+		ferry_loop_watch(loop, s->efd, &s->ev);
+	}
+	if (pthread_create(&s->thread, NULL, net_main, s)) {
+		s3_close(b);
+		return -EAGAIN;
+	}
+	s->thread_started = 1;
+	return 0;
+}
+
+const struct ferry_backend_ops ferry_s3_backend = {
+	.name = "s3",
+	.abi = FERRY_BACKEND_ABI,
+	.caps = FERRY_CAP_RANGED_READ,
+	.priv_size = sizeof(struct s3),
+	.open = s3_open,
+	.close = s3_close,
+	.get = s3_get,
+	.put = s3_put,
+	.stat = s3_stat,
+	.list = s3_list,
+	.del = s3_del,
+	.init_location = s3_init_location,
+	.wopen = s3_wopen,
+	.write = s3_write,
+	.commit = s3_commit,
+	.sync = s3_sync,
+	.abort = s3_abort,
+	.ropen = s3_ropen,
+	.read = s3_read,
+	.rclose = s3_rclose,
+};
