@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
+bash tests/s3/swift-server.sh install # the S3 tests' server: Swift + s3api from Debian, run on loopback
 mkdir -p build
 jobs=$(nproc)
 

@@ -43,7 +43,6 @@
 #include "s3_sign.h"
 #include "s3_xml.h"
 
-#define S3_ATTEMPTS 8
 #define S3_BACKOFF_BASE 0.1 /* seconds */
 #define S3_BACKOFF_CAP 10.0
 #define S3_PART_MIN (8u << 20)         /* our first part size; S3's minimum is 5 MiB */
@@ -488,7 +487,7 @@ static void req_ended(struct s3 *s, struct s3req *rq)
 	if (rq->cc == CURLE_WRITE_ERROR && rq->sink_over) {
 		rq->res = FERRY_BERR(FERRY_E_TOOBIG);
 	} else if ((rq->cc != CURLE_OK || (rq->status >= 300 && rq->status != 304)) &&
-		   retryable(rq, have_se ? &se : NULL) && ++rq->attempts < S3_ATTEMPTS) {
+		   retryable(rq, have_se ? &se : NULL) && ++rq->attempts < s->c.attempts) {
 		double cap = S3_BACKOFF_BASE * (double)(1u << (rq->attempts < 12 ? rq->attempts : 12));
 		unsigned r = 0;
 		if (cap > S3_BACKOFF_CAP)

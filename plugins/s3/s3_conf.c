@@ -232,6 +232,16 @@ int s3_conf_load(struct s3_conf *c, const char *location, char *msg, size_t msgl
 		}
 		c->connections = (int)n;
 	}
+	c->attempts = 8;
+	if ((v = env("FERRY_S3_ATTEMPTS"))) {
+		char *end;
+		long n = strtol(v, &end, 10);
+		if (*end || n < 1 || n > 30) {
+			snprintf(msg, msglen, "FERRY_S3_ATTEMPTS=%s: want 1-30", v);
+			return -EINVAL;
+		}
+		c->attempts = (int)n;
+	}
 	c->max_parts = 10000;
 	if ((v = env("FERRY_S3_MAX_PARTS"))) {
 		char *end;

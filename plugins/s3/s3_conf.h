@@ -17,6 +17,7 @@ struct s3_conf {
 	char *ca_bundle;
 	int connections;
 	int max_parts;
+	int attempts; /* tries per request, retries included */
 };
 
 /*
@@ -24,7 +25,7 @@ struct s3_conf {
  * AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION / AWS_DEFAULT_REGION,
  * AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, AWS_CA_BUNDLE, AWS_PROFILE,
  * AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE; ferry's own FERRY_S3_ADDRESSING,
- * FERRY_S3_CONNECTIONS, FERRY_S3_MAX_PARTS, FERRY_S3_SIGN_PAYLOAD). 0, or -errno with a
+ * FERRY_S3_CONNECTIONS, FERRY_S3_MAX_PARTS, FERRY_S3_ATTEMPTS, FERRY_S3_SIGN_PAYLOAD). 0, or -errno with a
  * one-line reason in msg (never a secret): -EINVAL bad input, -EACCES no credentials.
  */
 int s3_conf_load(struct s3_conf *c, const char *location, char *msg, size_t msglen);

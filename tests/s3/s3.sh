@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# ferry against a real S3 server: starts Swift with s3api on 127.0.0.1 (tests/s3/swift-server.sh),
+# runs the backend test program, then the ferry binary end to end, and stops the server.
+# usage: s3.sh FERRY S3_BACKEND_TEST
+set -uo pipefail
+ferry=${1:?usage: s3.sh FERRY S3_BACKEND_TEST}
+backend_test=${2:?usage: s3.sh FERRY S3_BACKEND_TEST}
+here=$(cd "$(dirname "$0")" && pwd)
+work=$(mktemp -d /tmp/ferry-s3.XXXXXX)
+srv=$work/swift
+cleanup() {
+	"$here/swift-server.sh" stop "$srv" >/dev/null 2>&1
+	rm -rf "$work"
+}
+trap cleanup EXIT
+export HOME=$work/home
+mkdir -p "$HOME" "$srv"
+unset FERRY_PASSPHRASE AWS_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
+pass=0 fail=0
+ok() { pass=$((pass + 1)); echo "ok   - $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL - $1"; [ -f "$work/err" ] && sed 's/^/       /' "$work/err" | head -5; }
+expect() {
+	local code=$1 name=$2; shift 2
+	timeout 300 "$@" >"$work/out" 2>"$work/err"
+	local rc=$?
+	if [ "$rc" -eq "$code" ]; then ok "$name"; else echo "       exit $rc, wanted $code"; bad "$name"; fi
+}
+grep_err() { if grep -qE -- "$1" "$work/err"; then ok "$2"; else bad "$2"; fi; }
+json_field() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" "$work/out"; }
+
+if ! "$here/swift-server.sh" start "$srv" >"$work/env" 2>"$work/start.log"; then
+	echo "FAIL - the S3 test server did not start (tests/s3/swift-server.sh install, then see below)"
+	tail -20 "$work/start.log"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+set -a
+. "$work/env"
+set +a
+secret=$AWS_SECRET_ACCESS_KEY
+aws() { /usr/bin/aws --endpoint-url "$S3_ENDPOINT" "$@"; }
+aws s3 mb s3://ferry-test >/dev/null || { echo "FAIL - make bucket"; exit 1; }
+
+# ---- the backend's own checks
+FERRY_S3_TEST_URL="s3://ferry-test/backend test+odd%" timeout 600 "$backend_test" >"$work/bt.out" 2>&1
+rc=$?
+sed 's/^/  backend: /' "$work/bt.out" | grep -v '^  backend: ok' | tail -20
+bt_pass=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$work/bt.out")
+bt_fail=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$work/bt.out")
+pass=$((pass + ${bt_pass:-0}))
+fail=$((fail + ${bt_fail:-0}))
+[ "$rc" -eq 0 ] && ok "backend test program exits 0" || bad "backend test program exits 0 (exit $rc)"
+
+# ---- a source tree: small files (packed), a multi-part file, odd names, a symlink
+src=$work/src
+mkdir -p "$src/dir with space/ü" "$src/pack"
+for i in $(seq 1 300); do printf 'file %d %s\n' "$i" "$(seq 1 $((i % 50)))" >"$src/pack/f$i.txt"; done
+head -c 12000000 /dev/urandom >"$src/big.bin"
+seq 1 400000 >"$src/dir with space/ü/seq+%.txt"
+: >"$src/empty"
+ln -s "pack/f1.txt" "$src/link"
+head -c 32 /dev/urandom >"$work/key"
+chmod 600 "$work/key"
+store="s3://ferry-test/stores/one"
+
+expect 0 "init an encrypted store on S3" "$ferry" init "$store" --encrypt --key-file "$work/key" --chunk-size 1M
+expect 2 "init over an existing store is refused" "$ferry" init "$store" --key-file "$work/key"
+expect 0 "push to S3" "$ferry" push "$src" "$store" --key-file "$work/key" --json
+written=$(json_field bytes_written)
+[ "${written:-0}" -gt 12000000 ] && ok "push reports bytes_written ($written)" || bad "push reports bytes_written ($written)"
+expect 0 "snapshots on S3" "$ferry" snapshots "$store" --key-file "$work/key"
+[ "$(wc -l <"$work/out")" -eq 1 ] && ok "one snapshot listed" || bad "one snapshot listed"
+expect 0 "ls on S3" "$ferry" ls "$store" --key-file "$work/key"
+grep -q 'seq+%.txt' "$work/out" && ok "ls shows the odd name" || bad "ls shows the odd name"
+expect 0 "pull from S3" "$ferry" pull "$store" "$work/out1" --key-file "$work/key" --json
+diff -r --no-dereference "$src" "$work/out1" >/dev/null && ok "pulled tree is byte-identical" || bad "pulled tree is byte-identical"
+[ "$(stat -c %Y "$src/big.bin")" = "$(stat -c %Y "$work/out1/big.bin")" ] && ok "mtime kept" || bad "mtime kept"
+expect 0 "verify --read-data on S3" "$ferry" verify "$store" --read-data --key-file "$work/key" --json
+expect 0 "sync with nothing changed" "$ferry" sync "$src" "$store" --key-file "$work/key" --json
+[ "$(json_field bytes_written)" = 0 ] && ok "unchanged sync writes nothing" || bad "unchanged sync writes nothing"
+echo changed >>"$src/pack/f7.txt"
+expect 0 "sync after one change" "$ferry" sync "$src" "$store" --key-file "$work/key" --json
+[ "$(json_field files_transferred)" = 1 ] && ok "one file transferred" || bad "one file transferred ($(json_field files_transferred))"
+expect 0 "sync pull direction" "$ferry" sync "$store" "$work/out1" --key-file "$work/key" --json
+cmp -s "$src/pack/f7.txt" "$work/out1/pack/f7.txt" && ok "sync pull brought the change" || bad "sync pull brought the change"
+
+# ---- errors
+expect 5 "wrong key exits 5" "$ferry" pull "$store" "$work/out2" --key-file <(head -c 32 /dev/zero)
+AWS_SECRET_ACCESS_KEY=wrong-secret-0123456789 expect 5 "wrong S3 secret exits 5" "$ferry" snapshots "$store" --key-file "$work/key"
+grep_err "SignatureDoesNotMatch|AccessDenied|403" "wrong secret: the server's reason is named"
+[ "$(grep -c . "$work/err")" -le 1 ] && ok "wrong secret: one line" || bad "wrong secret: one line"
+AWS_ACCESS_KEY_ID= AWS_SECRET_ACCESS_KEY= expect 5 "no credentials exits 5" "$ferry" snapshots "$store" --key-file "$work/key"
+grep_err "no credentials" "no credentials: says so"
+expect 2 "missing bucket exits 2 (like a missing local store)" "$ferry" snapshots "s3://no-such-bucket-ferry/x" --key-file "$work/key"
+grep_err "no-such-bucket-ferry.*(does not exist|NoSuchBucket)" "missing bucket named"
+expect 2 "bad bucket name exits 2" "$ferry" init "s3://A_B/x"
+AWS_ENDPOINT_URL=http://127.0.0.1:1 AWS_ENDPOINT_URL_S3= FERRY_S3_ATTEMPTS=3 expect 1 "refused connection fails" \
+	"$ferry" snapshots "s3://ferry-test/x" --key-file "$work/key"
+grep_err "127.0.0.1:1.*(onnect|refused)" "refused connection: the endpoint is named"
+
+# ---- corruption behind our back: flip one byte of the big file's object
+obj=$(aws s3 ls --recursive s3://ferry-test/stores/one/data/ | sort -k3 -n | tail -1 | awk '{print $4}')
+aws s3 cp "s3://ferry-test/$obj" "$work/obj" >/dev/null 2>&1
+printf '\xff' | dd of="$work/obj" bs=1 seek=5000 conv=notrunc status=none
+aws s3 cp "$work/obj" "s3://ferry-test/$obj" >/dev/null 2>&1
+expect 3 "verify --read-data finds the flipped byte (exit 3)" "$ferry" verify "$store" --read-data --key-file "$work/key"
+grep_err "big.bin" "the damaged file is named"
+expect 3 "pull of the damaged file fails with exit 3" "$ferry" pull "$store" "$work/out3" --key-file "$work/key" --include big.bin
+[ ! -e "$work/out3/big.bin" ] && ok "no damaged file under its final name" || bad "no damaged file under its final name"
+
+# ---- secrets never printed
+if grep -rqF -- "$secret" "$work/out" "$work/err" "$work/bt.out"; then bad "the S3 secret appears in output"; else ok "the S3 secret never appears in output"; fi
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,243 @@
+/*
+ * The S3 backend against a real S3 server (Swift s3api, started by tests/s3/s3.sh):
+ * whole-object calls, keys with odd characters, listings past one page, ranged reads,
+ * multipart writes, aborts, and errors. Needs the AWS_* variables of the server and
+ * FERRY_S3_TEST_URL=s3://BUCKET/PREFIX. Prints one line per check and
+ * "N passed, N failed" at the end; exits non-zero on any failure.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ferry/backend.h"
+#include "ferry/error.h"
+
+static int passed, failed;
+
+#define CHECK(cond, ...)                                  \
+	do {                                              \
+		if (cond) {                               \
+			passed++;                         \
+			printf("ok   - ");                \
+		} else {                                  \
+			failed++;                         \
+			printf("FAIL - (%s:%d) ", __FILE__, __LINE__); \
+		}                                         \
+		printf(__VA_ARGS__);                      \
+		printf("\n");                             \
+	} while (0)
+
+struct io_wait {
+	struct ferry_io io;
+	int done;
+};
+
+static void io_done(struct ferry_io *io)
+{
+	((struct io_wait *)io)->done = 1;
+}
+
+static int wait_io(struct ferry_loop *l, struct io_wait *w)
+{
+	for (int i = 0; !w->done && i < 100000; i++)
+		if (ferry_loop_run(l, 1) < 0)
+			return -1;
+	return w->io.res;
+}
+
+static int count_key(void *arg, const char *key, uint64_t size)
+{
+	(void)key;
+	(void)size;
+	(*(int *)arg)++;
+	return 0;
+}
+
+struct find {
+	const char *key;
+	uint64_t size;
+	int found;
+};
+
+static int find_key(void *arg, const char *key, uint64_t size)
+{
+	struct find *f = arg;
+
+	if (!strcmp(key, f->key)) {
+		f->found = 1;
+		f->size = size;
+	}
+	return 0;
+}
+
+/* Writes len bytes of buf to key through the asynchronous path, in pieces of step. */
+static int write_object(struct ferry_backend *b, struct ferry_loop *l, const char *key, const uint8_t *buf,
+			size_t len, size_t step, int commit)
+{
+	struct ferry_wobj *w;
+	int e = b->ops->wopen(b, key, &w);
+
+	if (e)
+		return e;
+	for (size_t off = 0; off < len; off += step) {
+		struct io_wait iw = { .io = { .done = io_done, .buf = (void *)(buf + off),
+					      .len = len - off < step ? len - off : step, .off = off, .buf_index = -1 } };
+		b->ops->write(b, w, &iw.io);
+		if ((e = wait_io(l, &iw)) < 0) {
+			b->ops->abort(b, w);
+			return e;
+		}
+	}
+	if (!commit) {
+		b->ops->abort(b, w);
+		return 0;
+	}
+	e = b->ops->commit(b, w, 0);
+	return e ? e : b->ops->sync(b);
+}
+
+int main(void)
+{
+	const char *url = getenv("FERRY_S3_TEST_URL");
+	struct ferry_loop *loop;
+	struct ferry_backend *b;
+	char msg[512], key[256];
+	uint8_t *got = NULL;
+	size_t n = 0;
+	uint64_t size = 0;
+	int e, count;
+
+	if (!url) {
+		fprintf(stderr, "s3_backend_test: set FERRY_S3_TEST_URL=s3://BUCKET/PREFIX\n");
+		return 2;
+	}
+	if (ferry_loop_create(&loop, NULL) || ferry_backend_open(&b, url, loop, msg, sizeof(msg))) {
+		fprintf(stderr, "s3_backend_test: %s\n", msg);
+		return 1;
+	}
+
+	/* whole objects, odd keys */
+	const char *odd[] = { "plain", "with space", "plus+sign", "per%cent", "utf8-\xc3\xbc\xe2\x82\xac", "a/b/c",
+			      "tilde~and=equals&amp", "star*paren(1)" };
+	for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+		snprintf(key, sizeof(key), "odd/%s", odd[i]);
+		e = b->ops->put(b, key, odd[i], strlen(odd[i]), 0);
+		CHECK(e == 0, "put %s", odd[i]);
+		e = b->ops->get(b, key, &got, &n, 1024);
+		CHECK(e == 0 && n == strlen(odd[i]) && !memcmp(got, odd[i], n), "get %s returns the bytes", odd[i]);
+		free(got);
+		got = NULL;
+		struct find f = { key, 0, 0 };
+		e = b->ops->list(b, "odd/", find_key, &f);
+		CHECK(e == 0 && f.found && f.size == strlen(odd[i]), "list finds %s with its size", odd[i]);
+	}
+	e = b->ops->put(b, "odd/plain", "x", 1, 1);
+	CHECK(e == -EEXIST, "exclusive put over an existing key fails with EEXIST (got %d)", e);
+	e = b->ops->get(b, "odd/with space", &got, &n, 3);
+	CHECK(e == FERRY_BERR(FERRY_E_TOOBIG), "get larger than max is TOOBIG (got %d)", e);
+	free(got);
+	got = NULL;
+	e = b->ops->get(b, "nope/absent", &got, &n, 100);
+	CHECK(e == -ENOENT, "get of an absent key is ENOENT (got %d)", e);
+	e = b->ops->stat(b, "nope/absent", &size);
+	CHECK(e == -ENOENT, "stat of an absent key is ENOENT (got %d)", e);
+	e = b->ops->stat(b, "odd/plus+sign", &size);
+	CHECK(e == 0 && size == 9, "stat gives the size (%llu)", (unsigned long long)size);
+	e = b->ops->del(b, "odd/per%cent");
+	CHECK(e == 0, "del");
+	e = b->ops->stat(b, "odd/per%cent", &size);
+	CHECK(e == -ENOENT, "deleted key is gone");
+	e = b->ops->del(b, "odd/per%cent");
+	CHECK(e == 0, "del of an absent key succeeds");
+
+	/* a listing past one page (S3 pages at 1,000 keys) */
+	int nmany = 1100;
+	for (int i = 0; i < nmany; i++) {
+		snprintf(key, sizeof(key), "many/k%05d", i);
+		if ((e = b->ops->put(b, key, "", 0, 0)))
+			break;
+	}
+	CHECK(e == 0, "put %d empty objects", nmany);
+	count = 0;
+	e = b->ops->list(b, "many/", count_key, &count);
+	CHECK(e == 0 && count == nmany, "listing past one page sees all %d keys (saw %d)", nmany, count);
+	count = 0;
+	e = b->ops->list(b, "many/k00100", count_key, &count);
+	CHECK(e == 0 && count == 1, "prefix listing is exact (saw %d)", count);
+
+	/* asynchronous writes: small (one PutObject) and large (multipart) */
+	size_t big = 21u << 20;
+	uint8_t *data = malloc(big), *back = malloc(big);
+	for (size_t i = 0; i < big; i++)
+		data[i] = (uint8_t)(i * 2654435761u >> 13);
+	e = write_object(b, loop, "w/small", data, 1000, 300, 1);
+	CHECK(e == 0, "small object through write/commit");
+	e = b->ops->get(b, "w/small", &got, &n, 4096);
+	CHECK(e == 0 && n == 1000 && !memcmp(got, data, 1000), "small object reads back");
+	free(got);
+	got = NULL;
+	e = write_object(b, loop, "w/big object", data, big, 3u << 20, 1);
+	CHECK(e == 0, "21 MiB object through multipart (8 MiB parts)");
+	e = b->ops->stat(b, "w/big object", &size);
+	CHECK(e == 0 && size == big, "multipart object has the full size (%llu)", (unsigned long long)size);
+	e = write_object(b, loop, "w/exact", data, 16u << 20, 1u << 20, 1);
+	CHECK(e == 0 && b->ops->stat(b, "w/exact", &size) == 0 && size == (16u << 20),
+	      "object ending on a part boundary completes");
+	e = write_object(b, loop, "w/aborted", data, 10u << 20, 1u << 20, 0);
+	CHECK(e == 0 && b->ops->stat(b, "w/aborted", &size) == -ENOENT, "aborted object is not visible");
+	e = write_object(b, loop, "w/empty", data, 0, 1, 1);
+	CHECK(e == 0 && b->ops->stat(b, "w/empty", &size) == 0 && size == 0, "empty object");
+
+	/* ranged reads */
+	struct ferry_robj *r;
+	e = b->ops->ropen(b, "w/big object", &r, &size);
+	CHECK(e == 0 && size == big, "ropen gives the size");
+	if (!e) {
+		size_t offs[] = { 0, 1, (8u << 20) - 7, big - 100 };
+		for (size_t i = 0; i < 4; i++) {
+			struct io_wait iw = { .io = { .done = io_done, .buf = back, .len = 100, .off = offs[i],
+						      .buf_index = -1 } };
+			b->ops->read(b, r, &iw.io);
+			e = wait_io(loop, &iw);
+			CHECK(e == 100 && !memcmp(back, data + offs[i], 100), "ranged read at %zu", offs[i]);
+		}
+		struct io_wait iw = { .io = { .done = io_done, .buf = back, .len = big, .off = 0, .buf_index = -1 } };
+		b->ops->read(b, r, &iw.io);
+		e = wait_io(loop, &iw);
+		CHECK(e == (int)big && !memcmp(back, data, big), "whole-object read matches");
+		struct io_wait past = { .io = { .done = io_done, .buf = back, .len = 200, .off = big - 100,
+						.buf_index = -1 } };
+		b->ops->read(b, r, &past.io);
+		e = wait_io(loop, &past);
+		CHECK(e == FERRY_BERR(FERRY_E_TRUNCATED), "read past the end is TRUNCATED (got %d)", e);
+		b->ops->rclose(b, r);
+	}
+	e = b->ops->ropen(b, "w/absent", &r, &size);
+	CHECK(e == -ENOENT, "ropen of an absent key is ENOENT");
+
+	e = b->ops->init_location(b);
+	CHECK(e == -ENOTEMPTY, "init_location refuses a prefix with objects (got %d)", e);
+	free(data);
+	free(back);
+	ferry_backend_close(b);
+
+	/* a bucket that does not exist */
+	char missing[600];
+	snprintf(missing, sizeof(missing), "s3://no-such-bucket-%d/x", (int)getpid());
+	if (ferry_backend_open(&b, missing, loop, msg, sizeof(msg)) == 0) {
+		e = b->ops->get(b, "config", &got, &n, 100);
+		char why[600];
+		const char *m = ferry_backend_message(e, why, sizeof(why));
+		CHECK(e == FERRY_BERR(FERRY_E_NOTFOUND) && m && strstr(m, "NoSuchBucket"),
+		      "missing bucket: NoSuchBucket named (%s)", m ? m : "no message");
+		ferry_backend_close(b);
+	} else {
+		CHECK(0, "open of a missing bucket's URL succeeds (fails on use): %s", msg);
+	}
+	ferry_loop_destroy(loop);
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
