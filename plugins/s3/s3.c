@@ -239,7 +239,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 			rq->sink_over = 1;
 			return 0; /* more than asked for: fail the transfer */
 		}
-	} else if (rq->sink_len + n > rq->sink_cap) {
+	} else if (rq->sink_len + n + 1 > rq->sink_cap) {
 		size_t cap = rq->sink_cap ? rq->sink_cap : 4096;
 		while (cap < rq->sink_len + n + 1)
 			cap *= 2;
@@ -255,6 +255,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	}
 	memcpy(rq->sink + rq->sink_len, data, n);
 	rq->sink_len += n;
+	if (!rq->sink_fixed)
+		rq->sink[rq->sink_len] = 0; /* room was kept: replies read as strings */
 	return n;
 }
 
@@ -1219,7 +1221,7 @@ static void final_done(struct s3req *rq)
 	if (rq->res)
 		w_fail(w, rq->res, "committing");
 	else if (rq->body_len && !strcmp(rq->method, "POST") && rq->sink_len &&
-		 strstr((const char *)rq->sink, "<Error>")) {
+		 memmem(rq->sink, rq->sink_len, "<Error>", 7)) {
 		/* CompleteMultipartUpload can fail with 200 and an error body */
 		struct s3_error se;
 		if (s3_xml_error((const char *)rq->sink, rq->sink_len, &se) == 0) {

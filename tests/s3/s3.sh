@@ -44,7 +44,7 @@ aws s3 mb s3://ferry-test >/dev/null || { echo "FAIL - make bucket"; exit 1; }
 # ---- the backend's own checks
 FERRY_S3_TEST_URL="s3://ferry-test/backend test+odd%" timeout 600 "$backend_test" >"$work/bt.out" 2>&1
 rc=$?
-sed 's/^/  backend: /' "$work/bt.out" | grep -v '^  backend: ok' | tail -20
+sed 's/^/  backend: /' "$work/bt.out" | grep -v '^  backend: ok' | head -40
 bt_pass=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$work/bt.out")
 bt_fail=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$work/bt.out")
 pass=$((pass + ${bt_pass:-0}))
