@@ -123,6 +123,14 @@ struct ferry_backend_ops {
 	int (*read)(struct ferry_backend *b, struct ferry_robj *r, struct ferry_io *io);
 	/* rclose: no read is in flight on r. Required. */
 	void (*rclose)(struct ferry_backend *b, struct ferry_robj *r);
+
+	/* ---- user metadata, for plain copies (object stores) ---- */
+	/* wmeta: attach name=value (name: a-z 0-9 -, value: printable ASCII) to an object
+	 * being written, before its first write. Optional. */
+	int (*wmeta)(struct ferry_backend *b, struct ferry_wobj *w, const char *name, const char *value);
+	/* rmeta: the value of name on an object open for reading, or -ENOENT; the name
+	 * "etag" gives the server's entity tag without quotes. Optional. */
+	int (*rmeta)(struct ferry_backend *b, struct ferry_robj *r, const char *name, char *value, size_t len);
 };
 
 struct ferry_backend {

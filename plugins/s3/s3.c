@@ -22,6 +22,7 @@
  * at once with the server's code and message. Every request we send is idempotent.
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -69,6 +70,9 @@ struct s3req {
 	int sink_fixed, sink_over;
 	char errbody[4096]; /* an error reply to a ranged read goes here, not in the caller's buffer */
 	size_t errlen;
+	const char *meta; /* "x-amz-meta-NAME:VALUE\n" lines to send (signed), or NULL */
+	char got_meta[2048]; /* x-amz-meta-* lines of the reply, same form */
+	size_t got_meta_len;
 	uint64_t range_off, range_len; /* range_len 0: no Range header */
 	/* response */
 	long status;
@@ -108,12 +112,15 @@ struct s3w {
 	int res;
 	char msg[2048];
 	uint64_t total;
+	char meta[1024]; /* user metadata lines for PutObject / CreateMultipartUpload */
 	struct s3w *next_pending; /* on s3->pending while a non-durable commit is finishing */
 };
 
 struct s3r {
 	char key[1100];
 	uint64_t size;
+	char etag[80];
+	char meta[2048];
 };
 
 struct s3 {
@@ -301,6 +308,20 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
 			memcpy(rq->etag, v, k);
 			rq->etag[k] = 0;
 		}
+	} else if (n > 11 && !strncasecmp(data, "x-amz-meta-", 11)) {
+		size_t k = n;
+		while (k && (data[k - 1] == '\r' || data[k - 1] == '\n'))
+			k--;
+		if (rq->got_meta_len + k + 2 < sizeof(rq->got_meta)) {
+			for (size_t i = 0; i < k; i++) { /* names lowercase, as S3 returns them anyway */
+				char ch = data[i];
+				if (!memchr(data, ':', i + 1))
+					ch = (char)tolower((unsigned char)ch);
+				rq->got_meta[rq->got_meta_len++] = ch;
+			}
+			rq->got_meta[rq->got_meta_len++] = '\n';
+			rq->got_meta[rq->got_meta_len] = 0;
+		}
 	} else if (n > 15 && !strncasecmp(data, "content-length:", 15)) {
 		char tmp[32];
 		size_t k = n - 15 < sizeof(tmp) - 1 ? n - 15 : sizeof(tmp) - 1;
@@ -329,7 +350,8 @@ static void amz_now(char out[17])
 static int req_prepare(struct s3req *rq)
 {
 	struct s3 *s = rq->s3;
-	struct s3_header h[8];
+	struct s3_header h[24];
+	char metabuf[1024];
 	size_t nh = 0;
 	char date[17], url[8192], line[1200], range[64];
 	struct s3_signed sig = { 0 };
@@ -343,6 +365,8 @@ static int req_prepare(struct s3req *rq)
 	rq->sink_len = 0;
 	rq->sink_over = 0;
 	rq->errlen = 0;
+	rq->got_meta_len = 0;
+	rq->got_meta[0] = 0;
 	rq->body_off = 0;
 	rq->status = 0;
 	rq->etag[0] = 0;
@@ -357,6 +381,20 @@ static int req_prepare(struct s3req *rq)
 		h[nh++] = (struct s3_header){ "x-amz-security-token", s->c.session_token };
 	if (rq->md5_b64[0])
 		h[nh++] = (struct s3_header){ "content-md5", rq->md5_b64 };
+	if (rq->meta) { /* x-amz-* headers must be signed */
+		snprintf(metabuf, sizeof(metabuf), "%s", rq->meta);
+		for (char *ml = metabuf, *nl; *ml && nh < 24; ml = nl + 1) {
+			nl = strchr(ml, '\n');
+			if (!nl)
+				break;
+			*nl = 0;
+			char *colon = strchr(ml, ':');
+			if (!colon)
+				continue;
+			*colon = 0;
+			h[nh++] = (struct s3_header){ ml, colon + 1 };
+		}
+	}
 	struct s3_sign_input in = {
 		.method = rq->method, .path = rq->path, .query = rq->query, .headers = h, .nheaders = nh,
 		.payload_hash = rq->payload_hash, .amz_date = date, .region = s->c.region, .service = "s3",
@@ -378,6 +416,10 @@ static int req_prepare(struct s3req *rq)
 	OPENSSL_cleanse(line, sizeof(line));
 	s3_signed_free(&sig);
 	rq->hdrs = curl_slist_append(rq->hdrs, "Expect:"); /* no 100-continue round trip */
+	if (!strcmp(rq->method, "PUT") || !strcmp(rq->method, "POST")) /* not curl's form default */
+		rq->hdrs = curl_slist_append(rq->hdrs, rq->body_len && !strcmp(rq->method, "POST") ?
+						       "Content-Type: application/xml" :
+						       "Content-Type: application/octet-stream");
 	if (rq->range_len) {
 		snprintf(range, sizeof(range), "Range: bytes=%llu-%llu", (unsigned long long)rq->range_off,
 			 (unsigned long long)(rq->range_off + rq->range_len - 1));
@@ -836,7 +878,25 @@ static int s3_ropen(struct ferry_backend *b, const char *key, struct ferry_robj 
 		return -ENAMETOOLONG;
 	}
 	strcpy(r->key, key);
-	e = s3_stat(b, key, &r->size);
+	struct s3req *rq = req_new(b->priv, "HEAD", key, NULL);
+	if (!rq) {
+		free(r);
+		return -ENOMEM;
+	}
+	e = req_wait(b->priv, rq);
+	if (!e && !rq->have_length)
+		e = FERRY_BERR(FERRY_E_FORMAT);
+	if (!e) {
+		r->size = rq->length;
+		const char *t = rq->etag;
+		size_t k = strlen(t);
+		if (k >= 2 && t[0] == '"' && t[k - 1] == '"')
+			snprintf(r->etag, sizeof(r->etag), "%.*s", (int)(k - 2), t + 1);
+		else
+			snprintf(r->etag, sizeof(r->etag), "%s", t);
+		memcpy(r->meta, rq->got_meta, sizeof(r->meta));
+	}
+	req_free(rq);
 	if (e) {
 		free(r);
 		return e;
@@ -894,6 +954,58 @@ static int s3_read(struct ferry_backend *b, struct ferry_robj *ro, struct ferry_
 	pthread_mutex_lock(&s->mu);
 	submit_locked(s, rq);
 	pthread_mutex_unlock(&s->mu);
+	return 0;
+}
+
+static int s3_rmeta(struct ferry_backend *b, struct ferry_robj *ro, const char *name, char *value, size_t len)
+{
+	struct s3r *r = (struct s3r *)ro;
+	char want[80];
+
+	(void)b;
+	if (!strcmp(name, "etag")) {
+		if (!r->etag[0])
+			return -ENOENT;
+		snprintf(value, len, "%s", r->etag);
+		return 0;
+	}
+	int wl = snprintf(want, sizeof(want), "x-amz-meta-%s:", name);
+	for (const char *line = r->meta; *line;) {
+		const char *nl = strchr(line, '\n');
+		size_t ll = nl ? (size_t)(nl - line) : strlen(line);
+		if (ll >= (size_t)wl && !strncmp(line, want, (size_t)wl)) {
+			const char *v = line + wl;
+			size_t vl = ll - (size_t)wl;
+			while (vl && *v == ' ')
+				v++, vl--;
+			snprintf(value, len, "%.*s", (int)vl, v);
+			return 0;
+		}
+		if (!nl)
+			break;
+		line = nl + 1;
+	}
+	return -ENOENT;
+}
+
+static int s3_wmeta(struct ferry_backend *b, struct ferry_wobj *wo, const char *name, const char *value)
+{
+	struct s3w *w = (struct s3w *)wo;
+	size_t used = strlen(w->meta);
+
+	(void)b;
+	if (!*name || strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(name))
+		return -EINVAL;
+	for (const char *v = value; *v; v++)
+		if ((unsigned char)*v < 0x20 || (unsigned char)*v > 0x7e)
+			return -EINVAL;
+	if (w->total || w->creating || w->created)
+		return -EBUSY;
+	int n = snprintf(w->meta + used, sizeof(w->meta) - used, "x-amz-meta-%s:%s\n", name, value);
+	if (n < 0 || (size_t)n >= sizeof(w->meta) - used) {
+		w->meta[used] = 0;
+		return -E2BIG;
+	}
 	return 0;
 }
 
@@ -963,7 +1075,7 @@ static void part_done(struct s3req *rq)
 
 	pthread_mutex_lock(&s->mu);
 	w->parts_inflight--;
-	s->upload_bytes -= rq->body_len;
+	s->upload_bytes -= rq->body_cap;
 	if (rq->res) {
 		w_fail(w, rq->res, "uploading a part of");
 	} else {
@@ -1025,7 +1137,7 @@ static void create_done(struct s3req *rq)
 		struct s3req *p = w->waiting_id;
 		w->waiting_id = p->next;
 		if (w->res) {
-			s->upload_bytes -= p->body_len;
+			s->upload_bytes -= p->body_cap;
 			partbuf_put(s, (uint8_t *)p->body, p->body_cap);
 			p->body = NULL;
 			req_free(p);
@@ -1062,7 +1174,7 @@ static int seal_part_locked(struct s3 *s, struct s3w *w)
 	rq->user = w;
 	rq->user_n = w->next_part++;
 	rq->done = part_done;
-	s->upload_bytes += w->fill;
+	s->upload_bytes += w->cap; /* buffers, not bytes: many small objects hold many buffers */
 	w->buf = NULL;
 	w->fill = 0;
 	w->cap = 0;
@@ -1076,6 +1188,7 @@ static int seal_part_locked(struct s3 *s, struct s3w *w)
 			if (!c)
 				return -ENOMEM;
 			req_body(c, NULL, 0, 0);
+			c->meta = w->meta[0] ? w->meta : NULL;
 			c->user = w;
 			c->done = create_done;
 			w->creating = 1;
@@ -1230,7 +1343,7 @@ static void final_done(struct s3req *rq)
 		}
 	}
 	if (!strcmp(rq->method, "PUT"))
-		s->upload_bytes -= rq->body_len;
+		s->upload_bytes -= rq->body_cap;
 	if (rq->body && !strcmp(rq->method, "PUT"))
 		partbuf_put(s, (uint8_t *)rq->body, rq->body_cap);
 	else
@@ -1291,9 +1404,10 @@ static void w_progress(struct s3 *s, struct s3w *w)
 		}
 		req_body(rq, w->buf ? w->buf : (const uint8_t *)"", w->fill, 1);
 		rq->body_cap = w->cap;
+		rq->meta = w->meta[0] ? w->meta : NULL;
 		if (!w->buf)
 			rq->body = NULL;
-		s->upload_bytes += w->fill;
+		s->upload_bytes += w->cap;
 		w->buf = NULL;
 		w->fill = w->cap = 0;
 	} else {
@@ -1497,4 +1611,6 @@ const struct ferry_backend_ops ferry_s3_backend = {
 	.ropen = s3_ropen,
 	.read = s3_read,
 	.rclose = s3_rclose,
+	.wmeta = s3_wmeta,
+	.rmeta = s3_rmeta,
 };

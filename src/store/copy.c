@@ -732,6 +732,8 @@ static void feed(struct cp *c)
 
 int ferry_copy(const char *src, const char *dst, struct ferry_run *r)
 {
+	if (!strncmp(src, "s3://", 5) || !strncmp(dst, "s3://", 5))
+		return store_copy_object_store(src, dst, r);
 	struct cp c;
 	uint64_t memory = r->memory ? r->memory : DEFAULT_MEMORY;
 	mode_t old_umask;

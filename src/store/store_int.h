@@ -107,6 +107,8 @@ int mwriter_finish(struct mwriter *m);
 void mwriter_abort(struct mwriter *m);
 
 int store_snapshot_id(char out[64]);
+/* copy where one side is an object store URL (s3://): plain objects, one per file */
+int store_copy_object_store(const char *src, const char *dst, struct ferry_run *r);
 /* Walk order, as the scanner produces and manifests keep it: component by component,
  * each compared bytewise, so a directory's entries come right after it. */
 int store_cmp_walk(const char *a, const char *b);

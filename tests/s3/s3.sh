@@ -108,6 +108,28 @@ grep_err "big.bin" "the damaged file is named"
 expect 3 "pull of the damaged file fails with exit 3" "$ferry" pull "$store" "$work/out3" --key-file "$work/key" --include big.bin
 [ ! -e "$work/out3/big.bin" ] && ok "no damaged file under its final name" || bad "no damaged file under its final name"
 
+# ---- plain copies: one object per file, readable by the AWS CLI, and back
+plain="s3://ferry-test/plain copy+%"
+rm -f "$src/link"
+expect 0 "copy up to S3" "$ferry" copy "$src" "$plain" --json
+[ "$(json_field files_transferred)" = "$(find "$src" -type f | wc -l)" ] && ok "copy up: every file" || bad "copy up: every file"
+aws s3 cp --recursive "$plain/" "$work/awsdown" >/dev/null 2>"$work/err"
+diff -r "$src" "$work/awsdown" >/dev/null && ok "the AWS CLI reads ferry's objects byte-identical" || bad "the AWS CLI reads ferry's objects byte-identical"
+aws s3api head-object --bucket ferry-test --key "plain copy+%/big.bin" >"$work/head" 2>&1
+grep -q '"ferry-xxh128"' "$work/head" && ok "objects carry their xxh128" || bad "objects carry their xxh128"
+expect 0 "copy down from S3" "$ferry" copy "$plain" "$work/down" --json
+diff -r "$src" "$work/down" >/dev/null && ok "copy down: byte-identical" || bad "copy down: byte-identical"
+[ "$(stat -c %Y "$src/big.bin")" = "$(stat -c %Y "$work/down/big.bin")" ] && ok "copy down: mtime kept" || bad "copy down: mtime kept"
+aws s3 cp --recursive "$src/" "s3://ferry-test/by-aws/" >/dev/null 2>"$work/err"
+expect 0 "copy down a tree the AWS CLI uploaded" "$ferry" copy "s3://ferry-test/by-aws" "$work/down2" --json
+diff -r "$src" "$work/down2" >/dev/null && ok "AWS CLI upload copied down byte-identical" || bad "AWS CLI upload copied down byte-identical"
+echo "not the original" >"$work/fake"
+aws s3 cp "$work/fake" "$plain/pack/f9.txt" --metadata ferry-xxh128=00112233445566778899aabbccddeeff >/dev/null 2>&1
+expect 3 "copy down detects an object whose bytes do not match its xxh128" "$ferry" copy "$plain" "$work/down3"
+grep_err "f9.txt.*xxh128" "the mismatching file is named"
+[ ! -e "$work/down3/pack/f9.txt" ] && ok "the mismatching file is not written" || bad "the mismatching file is not written"
+cmp -s "$src/pack/f8.txt" "$work/down3/pack/f8.txt" && ok "the other files are" || bad "the other files are"
+
 # ---- secrets never printed
 if grep -rqF -- "$secret" "$work/out" "$work/err" "$work/bt.out"; then bad "the S3 secret appears in output"; else ok "the S3 secret never appears in output"; fi
 
