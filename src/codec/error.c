@@ -23,6 +23,7 @@ const char *ferry_strerror(int err)
 	case FERRY_E_EXISTS: return "already exists";
 	case FERRY_E_TOOBIG: return "length exceeds format bounds";
 	case FERRY_E_UNSUPPORTED: return "unsupported feature";
+	case FERRY_E_LOCKED: return "store locked by another run";
 	}
 	return "unknown error";
 }
