@@ -10,7 +10,7 @@
 #
 # Environment:
 #   FERRY=PATH   the ferry binary (default: build-bench-sync/ferry, built Release if missing)
-#   WORK=DIR     scratch directory (default /tmp/ferry-bench-sync1m; removed at the end)
+#   WORK=DIR     scratch directory (default a new /tmp/ferry-bench-sync1m.XXXXXX; removed at the end)
 #   DIRS=N FILES=N   tree shape (default 1000 x 1000)
 #   WARM=N       warm runs per tool (default 2)
 # Needs ~2.1M free inodes and ~10 GB, rsync, rclone (apt-get install rclone), GNU time,
@@ -20,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 FERRY=${FERRY:-$root/build-bench-sync/ferry}
-WORK=${WORK:-/tmp/ferry-bench-sync1m}
+WORK=${WORK:-$(mktemp -d /tmp/ferry-bench-sync1m.XXXXXX)}
 DIRS=${DIRS:-1000}
 FILES=${FILES:-1000}
 WARM=${WARM:-2}
@@ -33,13 +33,14 @@ if [ ! -x "$FERRY" ]; then
 	bash scripts/build.sh Release build-bench-sync -DFERRY_TESTS=OFF >/dev/null
 	FERRY=$root/build-bench-sync/ferry
 fi
-if [ -e "$WORK" ] && [ ! -e "$WORK/.ferry-bench-sync1m" ]; then
+if [ -n "$(ls -A "$WORK" 2>/dev/null)" ] && [ ! -e "$WORK/.ferry-bench-sync1m" ]; then
 	echo "sync_1m.sh: $WORK exists and was not made by this script" >&2
 	exit 2
 fi
 mkdir -p "$WORK"
 touch "$WORK/.ferry-bench-sync1m"
 WORK=$(cd "$WORK" && pwd)
+rm -rf "${WORK:?}/tree" "$WORK/copy" "$WORK/store" # an earlier run's, if it was interrupted
 trap 'rm -rf "$WORK"' EXIT
 
 total=$((DIRS * FILES))
