@@ -21,6 +21,11 @@ struct ferry_conf {
 	/* [transfer] */
 	uint64_t memory; /* bytes, 0 unset */
 	int jobs;        /* 0 unset */
+	/* [unattended] */
+	uint64_t lock_timeout; /* seconds without a heartbeat before a lock is stale, 0 unset */
+	char bwlimit[256];     /* a rate or a timetable, "" unset */
+	char log_file[4096];
+	char metrics_file[4096];
 };
 
 void ferry_conf_defaults(struct ferry_conf *c);

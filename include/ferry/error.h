@@ -26,7 +26,8 @@ enum ferry_err {
 	FERRY_E_EXISTS = 16,     /* refusing to overwrite */
 	FERRY_E_TOOBIG = 17,     /* a length exceeds the format's bounds */
 	FERRY_E_UNSUPPORTED = 18, /* a feature flag this build does not implement */
-	FERRY_E_DENIED = 19       /* the server refused our credentials or access */
+	FERRY_E_DENIED = 19,      /* the server refused our credentials or access */
+	FERRY_E_LOCKED = 20       /* the store is locked by another run */
 };
 
 /* A short, static, human-readable name for an error code; never NULL. */

@@ -53,6 +53,14 @@ struct ferry_run {
 	int no_change;            /* sync: nothing changed, so no snapshot was written */
 	uint64_t integrity_errors; /* the subset of errors that are corruption or tampering */
 	char snapshot[64]; /* snapshot written (push) or read (pull) */
+	/* unattended runs (include/ferry/unattended.h) */
+	struct ferry_rate *rate;  /* bandwidth limit on store reads and writes (NULL: none) */
+	double deadline;          /* push: CLOCK_MONOTONIC seconds after which no new file is started (0: none) */
+	int partial;              /* push: stopped at the deadline; the snapshot is marked partial */
+	uint64_t files_deferred;  /* push: files left for the next run by the deadline */
+	struct ferry_lock *lock;  /* push: the manifest is committed only while this lock is held */
+	unsigned shard_index, shard_count; /* push: only paths with ferry_shard_of() == index (count > 1) */
+	const char *shard_group;  /* push with shards: the partial manifest goes to partial/<group>/ */
 };
 
 struct ferry_store;

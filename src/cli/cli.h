@@ -15,6 +15,22 @@ enum {
 	EXIT_INTEGRITY = 3, /* integrity failure */
 	EXIT_LOCKED = 4,    /* store locked by another run */
 	EXIT_AUTH = 5,      /* authentication / key failure */
+	EXIT_INCOMPLETE = 6, /* stopped at --max-duration: a partial snapshot holds what was done */
+};
+
+struct ferry_rate;
+struct ferry_lock;
+
+/* Options and state of unattended runs (cmd_ops.c). */
+struct cli_unattended {
+	const char *bwlimit, *metrics_file, *log_file, *shard, *shard_group;
+	uint64_t max_duration, lock_timeout; /* seconds, 0 unset */
+	struct ferry_rate *rate;
+	struct ferry_lock *lock;
+	FILE *log;
+	unsigned shard_index, shard_count;
+	char store[512]; /* the store's location, for labels and log lines (no credentials) */
+	double t0;
 };
 
 struct cli {
@@ -32,6 +48,7 @@ struct cli {
 	/* problems, kept for --json */
 	struct json_object *problems;
 	int progress_shown;
+	struct cli_unattended u;
 };
 
 void cli_err(struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -60,5 +77,22 @@ int cmd_snapshots(struct cli *c, int argc, char **argv);
 int cmd_ls(struct cli *c, int argc, char **argv);
 int cmd_copy(struct cli *c, int argc, char **argv);
 int cmd_sync(struct cli *c, int argc, char **argv);
+int cmd_prune(struct cli *c, int argc, char **argv);
+int cmd_snapshot(struct cli *c, int argc, char **argv);
+
+/* ---- unattended runs (cmd_ops.c) ---- */
+/* Resolves --bwlimit, --shard (when may_shard: push side), --log-file for a run on store and
+ * logs its start; sets r's fields. */
+int cli_run_begin(struct cli *c, const char *store, const char *what, int may_shard, struct ferry_run *r);
+/* Takes the store lock (kind: FERRY_LOCK_*); EXIT_LOCKED with a message naming the holder. */
+int cli_lock(struct cli *c, struct ferry_store *s, int kind, const char *group);
+/* Releases the store lock (before the store is closed). */
+void cli_unlock(struct cli *c);
+/* Logs the end, writes --metrics-file, releases the lock and the rate limiter. Returns rc. */
+int cli_run_end(struct cli *c, const struct ferry_run *r, int rc);
+/* A timestamped line in --log-file (if any). */
+void cli_log(struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* After a shard's push: merges the group when every shard is in. */
+int cli_shard_maybe_merge(struct cli *c, struct ferry_store *s);
 
 #endif

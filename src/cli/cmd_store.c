@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "ferry/conf.h"
 #include "ferry/copy.h"
+#include "ferry/unattended.h"
 
 /* Parses argv for a command: common options plus `extra`; positional args land in pos[]. */
 struct parsed {
@@ -39,6 +40,13 @@ enum {
 	OPT_DIRECT,
 	OPT_ALWAYS,
 	OPT_DELETE,
+	OPT_BWLIMIT,
+	OPT_MAXDUR,
+	OPT_METRICS,
+	OPT_LOGFILE,
+	OPT_SHARD,
+	OPT_SHARD_GROUP,
+	OPT_LOCK_TIMEOUT,
 };
 
 static int parse(struct cli *c, int argc, char **argv, int maxpos, struct parsed *p)
@@ -57,15 +65,23 @@ static int parse(struct cli *c, int argc, char **argv, int maxpos, struct parsed
 		{ "direct", no_argument, NULL, OPT_DIRECT },
 		{ "always-snapshot", no_argument, NULL, OPT_ALWAYS },
 		{ "delete", no_argument, NULL, OPT_DELETE },
+		{ "bwlimit", required_argument, NULL, OPT_BWLIMIT },
+		{ "max-duration", required_argument, NULL, OPT_MAXDUR },
+		{ "metrics-file", required_argument, NULL, OPT_METRICS },
+		{ "log-file", required_argument, NULL, OPT_LOGFILE },
+		{ "shard", required_argument, NULL, OPT_SHARD },
+		{ "shard-group", required_argument, NULL, OPT_SHARD_GROUP },
+		{ "lock-timeout", required_argument, NULL, OPT_LOCK_TIMEOUT },
 		{ NULL, 0, NULL, 0 },
 	};
 	/* which command-specific options each command accepts */
+	/* b bwlimit, M max-duration, F metrics-file, L log-file, S shard, G shard-group, T lock-timeout */
 	const char *allowed = !strcmp(c->cmd, "init")     ? "ecks"
-			      : !strcmp(c->cmd, "push")   ? "djmD"
-			      : !strcmp(c->cmd, "pull")   ? "idjm"
-			      : !strcmp(c->cmd, "copy")   ? "djmD"
-			      : !strcmp(c->cmd, "sync")   ? "djmDaxi"
-			      : !strcmp(c->cmd, "verify") ? "rjm"
+			      : !strcmp(c->cmd, "push")   ? "djmDbMFLSGT"
+			      : !strcmp(c->cmd, "pull")   ? "idjmbFL"
+			      : !strcmp(c->cmd, "copy")   ? "djmDbFL"
+			      : !strcmp(c->cmd, "sync")   ? "djmDaxibMFLSGT"
+			      : !strcmp(c->cmd, "verify") ? "rjmFL"
 							  : "";
 	int opt;
 
@@ -97,6 +113,13 @@ static int parse(struct cli *c, int argc, char **argv, int maxpos, struct parsed
 		case OPT_DIRECT: code = 'D'; break;
 		case OPT_ALWAYS: code = 'a'; break;
 		case OPT_DELETE: code = 'x'; break;
+		case OPT_BWLIMIT: code = 'b'; break;
+		case OPT_MAXDUR: code = 'M'; break;
+		case OPT_METRICS: code = 'F'; break;
+		case OPT_LOGFILE: code = 'L'; break;
+		case OPT_SHARD: code = 'S'; break;
+		case OPT_SHARD_GROUP: code = 'G'; break;
+		case OPT_LOCK_TIMEOUT: code = 'T'; break;
 		case ':':
 			return -1 - cli_usage_error(c, "option '%s' needs a value", argv[optind - 1]);
 		default:
@@ -111,6 +134,21 @@ static int parse(struct cli *c, int argc, char **argv, int maxpos, struct parsed
 		case 'D': p->direct = 1; break;
 		case 'a': p->always = 1; break;
 		case 'x': p->delete_extra = 1; break;
+		case 'b': c->u.bwlimit = optarg; break;
+		case 'F': c->u.metrics_file = optarg; break;
+		case 'L': c->u.log_file = optarg; break;
+		case 'S': c->u.shard = optarg; break;
+		case 'G': c->u.shard_group = optarg; break;
+		case 'M':
+			if (ferry_parse_duration(optarg, &c->u.max_duration))
+				return -1 - cli_usage_error(c, "--max-duration: expected a duration (90s, 30m, 2h), got '%s'",
+							    optarg);
+			break;
+		case 'T':
+			if (ferry_parse_duration(optarg, &c->u.lock_timeout) || c->u.lock_timeout < 10)
+				return -1 - cli_usage_error(c, "--lock-timeout: expected a duration of at least 10s (15m, 1h), got '%s'",
+							    optarg);
+			break;
 		case 'j':
 			p->jobs = (int)strtol(optarg, &end, 10);
 			if (*end || end == optarg || p->jobs < 1 || p->jobs > 1024)
@@ -177,6 +215,7 @@ static void on_problem(void *arg, const char *what, const char *chunk, int err, 
 	if (c->progress_shown)
 		fprintf(stderr, "\r\033[K");
 	fprintf(stderr, "ferry: %s: %s: %s%s%s\n", c->cmd, what, chunk ? chunk : "", chunk ? ": " : "", detail);
+	cli_log(c, "error: %s: %s%s%s", what, chunk ? chunk : "", chunk ? ": " : "", detail);
 }
 
 static double start_time;
@@ -234,6 +273,11 @@ static void print_json(struct cli *c, const struct ferry_run *r, double secs, in
 		json_object_object_add(o, "files_transferred", json_object_new_int64((int64_t)r->files_transferred));
 		json_object_object_add(o, "bytes_written", json_object_new_int64((int64_t)r->bytes_written));
 		json_object_object_add(o, "dry_run", json_object_new_boolean(c->dry_run));
+		if (!strcmp(c->cmd, "push") || !strcmp(c->cmd, "sync"))
+		{
+			json_object_object_add(o, "partial", json_object_new_boolean(r->partial));
+			json_object_object_add(o, "files_deferred", json_object_new_int64((int64_t)r->files_deferred));
+		}
 		if (!strcmp(c->cmd, "sync")) {
 			json_object_object_add(o, "files_unchanged", json_object_new_int64((int64_t)r->files_unchanged));
 			json_object_object_add(o, "files_deleted", json_object_new_int64((int64_t)r->files_deleted));
@@ -349,11 +393,12 @@ static int finish_run(struct cli *c, const struct ferry_run *r, int err, double 
 			printf("%s: nothing changed since the last snapshot (%llu files); no snapshot written (%.2fs)\n",
 			       c->cmd, (unsigned long long)r->files_total, secs);
 		else
-			printf("%s%s: %llu of %llu files, %llu bytes read, %llu bytes written, %llu errors (%.2fs)%s%s\n",
+			printf("%s%s: %llu of %llu files, %llu bytes read, %llu bytes written, %llu errors (%.2fs)%s%s%s\n",
 			       c->cmd, c->dry_run ? " (dry run)" : "", (unsigned long long)r->files_transferred,
 			       (unsigned long long)r->files_total, (unsigned long long)r->bytes_read,
 			       (unsigned long long)r->bytes_written, (unsigned long long)r->errors, secs,
-			       r->snapshot[0] ? ", snapshot " : "", r->snapshot);
+			       r->snapshot[0] ? (r->shard_count > 1 ? ", partial manifest " : ", snapshot ") : "", r->snapshot,
+			       r->partial ? " (PARTIAL: stopped at --max-duration; run again to continue)" : "");
 	}
 	if (verify)
 		return r->errors ? EXIT_INTEGRITY : EXIT_OK;
@@ -362,6 +407,34 @@ static int finish_run(struct cli *c, const struct ferry_run *r, int err, double 
 	if (err && r->files_transferred == 0 && r->files_total == 0)
 		return exit_for(err) == EXIT_OK ? EXIT_PARTIAL : exit_for(err);
 	return r->errors ? EXIT_PARTIAL : EXIT_OK;
+}
+
+/* push and sync SRC STORE: the run's options, then the store lock (a shard lock for --shard). */
+static int begin_push_side(struct cli *c, struct ferry_store *s, const char *src, const char *store,
+			   struct ferry_run *r)
+{
+	char what[1024];
+	int rc;
+
+	snprintf(what, sizeof(what), "%s -> %s", src, store);
+	if ((rc = cli_run_begin(c, store, what, 1, r)))
+		return rc;
+	if (r->dry_run)
+		return EXIT_OK; /* writes nothing: no lock */
+	if (r->shard_count > 1)
+		rc = cli_lock(c, s, FERRY_LOCK_SHARD, r->shard_group);
+	else
+		rc = cli_lock(c, s, FERRY_LOCK_EXCLUSIVE, NULL);
+	r->lock = c->u.lock;
+	return rc;
+}
+
+/* After a shard's push: the last shard in merges the group. */
+static int end_push_side(struct cli *c, struct ferry_store *s, struct ferry_run *r, int err)
+{
+	if (r->shard_count > 1 && !err && !r->dry_run && r->snapshot[0])
+		return cli_shard_maybe_merge(c, s);
+	return EXIT_OK;
 }
 
 int cmd_push(struct cli *c, int argc, char **argv)
@@ -379,11 +452,19 @@ int cmd_push(struct cli *c, int argc, char **argv)
 	if ((rc = open_store(c, p.pos[1], &s)))
 		return rc;
 	run_opts(c, &p, &r);
+	if ((rc = begin_push_side(c, s, p.pos[0], p.pos[1], &r))) {
+		cli_unlock(c);
+		ferry_store_close(s);
+		return cli_run_end(c, &r, rc);
+	}
 	err = ferry_push(s, p.pos[0], &r);
+	rc = end_push_side(c, s, &r, err);
+	cli_unlock(c);
 	ferry_store_close(s);
 	if (err && !r.snapshot[0] && !r.dry_run)
 		cli_err(c, "no snapshot written: %s", ferry_strerror(err));
-	return finish_run(c, &r, err, t0, 0);
+	int rc2 = finish_run(c, &r, err, t0, 0);
+	return cli_run_end(c, &r, rc2 ? rc2 : rc);
 }
 
 int cmd_pull(struct cli *c, int argc, char **argv)
@@ -404,9 +485,14 @@ int cmd_pull(struct cli *c, int argc, char **argv)
 	if ((rc = open_store(c, store, &s)))
 		return rc;
 	run_opts(c, &p, &r);
+	if ((rc = cli_run_begin(c, store, p.pos[0], 0, &r))) {
+		cli_unlock(c);
+		ferry_store_close(s);
+		return cli_run_end(c, &r, rc);
+	}
 	err = ferry_pull(s, snap, p.pos[1], p.ninc ? p.includes : NULL, &r);
 	ferry_store_close(s);
-	return finish_run(c, &r, err, t0, 0);
+	return cli_run_end(c, &r, finish_run(c, &r, err, t0, 0));
 }
 
 int cmd_verify(struct cli *c, int argc, char **argv)
@@ -424,10 +510,14 @@ int cmd_verify(struct cli *c, int argc, char **argv)
 	if ((rc = open_store(c, p.pos[0], &s)))
 		return rc;
 	run_opts(c, &p, &r);
+	if ((rc = cli_run_begin(c, p.pos[0], p.pos[0], 0, &r))) {
+		cli_unlock(c);
+		ferry_store_close(s);
+		return cli_run_end(c, &r, rc);
+	}
 	err = ferry_verify(s, p.read_data, &r);
 	ferry_store_close(s);
-	(void)err;
-	return finish_run(c, &r, err, t0, 1);
+	return cli_run_end(c, &r, finish_run(c, &r, err, t0, 1));
 }
 
 int cmd_snapshots(struct cli *c, int argc, char **argv)
@@ -488,8 +578,10 @@ int cmd_copy(struct cli *c, int argc, char **argv)
 	if (p.npos != 2)
 		return cli_usage_error(c, "expected SRC and DST");
 	run_opts(c, &p, &r);
+	if ((rc = cli_run_begin(c, p.pos[1], p.pos[0], 0, &r)))
+		return cli_run_end(c, &r, rc);
 	err = ferry_copy(p.pos[0], p.pos[1], &r);
-	return finish_run(c, &r, err, t0, 0);
+	return cli_run_end(c, &r, finish_run(c, &r, err, t0, 0));
 }
 
 /* Is path a local ferry store? (sync's direction is decided by where the store is) */
@@ -530,12 +622,26 @@ int cmd_sync(struct cli *c, int argc, char **argv)
 	r.incremental = 1;
 	r.always_snapshot = p.always;
 	r.delete_extra = p.delete_extra;
+	if (pull_side && (c->u.max_duration || c->u.shard))
+		rc = cli_usage_error(c, "--max-duration and --shard apply to the push side (SRC STORE)");
+	else if (pull_side)
+		rc = cli_run_begin(c, store, p.pos[0], 0, &r);
+	else
+		rc = begin_push_side(c, s, p.pos[0], p.pos[1], &r);
+	if (rc) {
+		cli_unlock(c);
+		ferry_store_close(s);
+		return cli_run_end(c, &r, rc);
+	}
 	if (pull_side)
 		err = ferry_pull(s, snap, p.pos[1], p.ninc ? p.includes : NULL, &r);
 	else
 		err = ferry_push(s, p.pos[0], &r);
+	rc = pull_side ? EXIT_OK : end_push_side(c, s, &r, err);
+	cli_unlock(c);
 	ferry_store_close(s);
 	if (!pull_side && err && !r.snapshot[0] && !r.dry_run && !r.no_change)
 		cli_err(c, "no snapshot written: %s", ferry_strerror(err));
-	return finish_run(c, &r, err, t0, 0);
+	int rc2 = finish_run(c, &r, err, t0, 0);
+	return cli_run_end(c, &r, rc2 ? rc2 : rc);
 }

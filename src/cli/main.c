@@ -31,14 +31,14 @@ static const struct command commands[] = {
 	  "from the passphrase (FERRY_PASSPHRASE or --passphrase-file; scrypt) or taken from\n"
 	  "--key-file (32 raw bytes or 64 hex digits). --compress sets the zstd level (1-19,\n"
 	  "default 3) or none; --chunk-size the chunk size (4K-64M, default 4M).\n" },
-	{ "push", cmd_push, "ferry push SRC STORE [--dry-run] [--jobs N] [--memory SIZE] [--direct] [--json]", "store SRC as a new snapshot",
+	{ "push", cmd_push, "ferry push SRC STORE [--dry-run] [--jobs N] [--memory SIZE] [--direct] [--bwlimit RATE] [--max-duration D] [--shard i/N --shard-group G] [--json]", "store SRC as a new snapshot",
 	  "Reads the directory tree SRC and writes it into STORE as a new immutable\n"
 	  "snapshot. The snapshot's manifest is written last: until then nothing new is\n"
 	  "visible, and an interrupted push leaves earlier snapshots intact. Files under\n"
 	  "1 MiB are packed together. --jobs sets the worker threads (default: the cores),\n"
 	  "--memory the buffer budget (default 256M), --direct reads with O_DIRECT.\n" },
 	{ "sync", cmd_sync,
-	  "ferry sync SRC STORE [--always-snapshot] | ferry sync STORE[@SNAPSHOT] DST [--delete] [--include GLOB]...",
+	  "ferry sync SRC STORE [--always-snapshot] [--bwlimit RATE] [--max-duration D] [--shard i/N --shard-group G] | ferry sync STORE[@SNAPSHOT] DST [--delete] [--include GLOB]...",
 	  "bring a store, or a local copy, up to date: only what changed moves",
 	  "SRC STORE: like push, but compares SRC with the store's latest snapshot by size\n"
 	  "and mtime: unchanged files are carried into the new snapshot by reference, not\n"
@@ -63,7 +63,25 @@ static const struct command commands[] = {
 	  "Copies the directory tree SRC to DST as plain files any tool can read: files,\n"
 	  "directories, symlinks, modes and mtimes. Each file is written under a temporary\n"
 	  "name, read back and checked against the source's xxh128, then renamed.\n" },
-	{ "snapshots", cmd_snapshots, "ferry snapshots STORE", "list snapshots, oldest first", "" },
+	{ "prune", cmd_prune,
+	  "ferry prune STORE --keep-last N [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--dry-run] [--json]",
+	  "delete old snapshots, then the objects nothing kept references",
+	  "Keeps the newest N snapshots (--keep-last) and the newest snapshot of each of the\n"
+	  "last N days, ISO weeks and months (UTC, from the snapshot ids); deletes the other\n"
+	  "snapshots, then every object under data/ that no kept snapshot and no pending\n"
+	  "shard manifest references. Partial snapshots newer than every complete one are\n"
+	  "kept (the next sync continues from them). Takes the store's exclusive lock, so it\n"
+	  "never runs beside a push or sync (exit 4 if one holds it). --dry-run deletes\n"
+	  "nothing and shows what would go. Packs that are partly garbage are kept whole\n"
+	  "(no repacking yet). Also: --metrics-file F, --log-file F, --lock-timeout D.\n" },
+	{ "snapshot", cmd_snapshot, "ferry snapshot merge STORE GROUP",
+	  "merge the partial manifests of a sharded push into one snapshot",
+	  "Each `push --shard i/N --shard-group GROUP` writes partial/GROUP/i-of-N; the last\n"
+	  "shard to finish merges them by itself. This command does the same by hand (after\n"
+	  "a shard was re-run, say): it fails, naming the missing shards, until all N are in.\n" },
+	{ "snapshots", cmd_snapshots, "ferry snapshots STORE", "list snapshots, oldest first",
+	  "One id per line, oldest first; a snapshot stopped by --max-duration is followed\n"
+	  "by the word partial.\n" },
 	{ "ls", cmd_ls, "ferry ls STORE[@SNAPSHOT] [PATH]", "list the entries of a snapshot", "" },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -78,8 +96,20 @@ static const char common_help[] =
 	"  -v, --verbose           print the summary even when stdout is not a terminal\n"
 	"  -h, --help              this help\n"
 	"\n"
+	"Unattended runs (push, sync; those marked * also pull, copy, verify):\n"
+	"  --bwlimit RATE|TABLE    cap store reads/writes: 10M, 1G (bytes/s), off, or a\n"
+	"                          local-time table \"08:00,10M 18:00,off\" (also pull, copy)\n"
+	"  --max-duration D        stop starting files after D (90s, 30m, 2h); what is done\n"
+	"                          is committed as a partial snapshot, exit 6\n"
+	"  --metrics-file F        * write Prometheus metrics to F at the end (atomically)\n"
+	"  --log-file F            * append timestamped start/end/error lines to F\n"
+	"  --shard i/N|auto        push a 1/N share of the files (xxh3 of the path);\n"
+	"  --shard-group NAME      the shards' common name; the last one merges them\n"
+	"  --lock-timeout D        a lock without a heartbeat for D is stale (default 15m)\n"
+	"\n"
 	"Exit codes: 0 ok, 1 some files failed, 2 usage or config error, 3 integrity\n"
-	"failure, 4 store locked by another run, 5 authentication or key failure.\n";
+	"failure, 4 store locked by another run, 5 authentication or key failure,\n"
+	"6 stopped at --max-duration (partial snapshot written; run again to continue).\n";
 
 static void print_usage(FILE *f)
 {
@@ -155,6 +185,7 @@ int exit_for(int err)
 	switch (err) {
 	case FERRY_OK: return EXIT_OK;
 	case FERRY_E_KEY: case FERRY_E_DENIED: return EXIT_AUTH;
+	case FERRY_E_LOCKED: return EXIT_LOCKED;
 	case FERRY_E_INVAL: case FERRY_E_CONFIG: return EXIT_USAGE;
 	case FERRY_E_CHECKSUM: case FERRY_E_AUTH: case FERRY_E_ORDER: case FERRY_E_FOREIGN:
 	case FERRY_E_TRUNCATED: case FERRY_E_FORMAT: case FERRY_E_VERSION:

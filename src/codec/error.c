@@ -24,6 +24,7 @@ const char *ferry_strerror(int err)
 	case FERRY_E_TOOBIG: return "length exceeds format bounds";
 	case FERRY_E_UNSUPPORTED: return "unsupported feature";
 	case FERRY_E_DENIED: return "access denied (credentials or permissions)";
+	case FERRY_E_LOCKED: return "store locked by another run";
 	}
 	return "unknown error";
 }

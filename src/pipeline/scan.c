@@ -26,7 +26,10 @@ struct ferry_scan {
 	int finished, stop, started;
 	int wake_fd;
 	int rootfd;
+	unsigned unwoken; /* items queued since the consumer was last woken */
 };
+
+#define WAKE_BATCH 64
 
 static int push_item(struct ferry_scan *s, struct ferry_scan_item *it)
 {
@@ -45,9 +48,28 @@ static int push_item(struct ferry_scan *s, struct ferry_scan_item *it)
 		s->head = it;
 	s->tail = it;
 	s->count++;
+	/* wake-ups in batches (and at the end of each directory, scan_flush): one
+	 * eventfd write and one loop round trip per item cost more than its fstatat */
+	int wake = ++s->unwoken >= WAKE_BATCH;
+	if (wake)
+		s->unwoken = 0;
 	pthread_mutex_unlock(&s->mu);
-	ferry_wake(s->wake_fd);
+	if (wake)
+		ferry_wake(s->wake_fd);
 	return 0;
+}
+
+/* Wakes the consumer for whatever was queued since the last wake-up. */
+static void scan_flush(struct ferry_scan *s)
+{
+	int wake;
+
+	pthread_mutex_lock(&s->mu);
+	wake = s->unwoken > 0;
+	s->unwoken = 0;
+	pthread_mutex_unlock(&s->mu);
+	if (wake)
+		ferry_wake(s->wake_fd);
 }
 
 static int report(struct ferry_scan *s, const char *path, const char *what, const char *why)
@@ -172,6 +194,7 @@ out:
 		free(names[i]);
 	free(names);
 	closedir(d);
+	scan_flush(s);
 	return ret;
 }
 

@@ -8,6 +8,7 @@
 
 #include "ferry/codec.h"
 #include "ferry/conf.h"
+#include "ferry/unattended.h"
 
 struct parse_state {
 	struct ferry_conf *c;
@@ -132,6 +133,35 @@ static int on_value(void *user, const char *section, const char *name, const cha
 				return 1;
 			}
 			snprintf(st->reason, sizeof(st->reason), "jobs: expected 1..1024, got '%s'", value);
+			return 0;
+		}
+	} else if (!strcmp(section, "unattended")) {
+		if (!strcmp(name, "lock-timeout")) {
+			if (ferry_parse_duration(value, &sz) == 0 && sz >= 10) {
+				c->lock_timeout = sz;
+				return 1;
+			}
+			snprintf(st->reason, sizeof(st->reason), "lock-timeout: expected a duration of at least 10s (15m, 1h), got '%s'",
+				 value);
+			return 0;
+		}
+		if (!strcmp(name, "bwlimit")) {
+			struct ferry_rate *r = NULL;
+			char why[200];
+			int ok = ferry_rate_create(&r, value, why, sizeof(why)) == FERRY_OK &&
+				 copy_path(c->bwlimit, sizeof(c->bwlimit), value) == 0;
+			ferry_rate_destroy(r);
+			if (ok)
+				return 1;
+			snprintf(st->reason, sizeof(st->reason), "bwlimit: '%s' is not a rate (10M, off) or a timetable (08:00,10M 18:00,off)",
+				 value);
+			return 0;
+		}
+		if (!strcmp(name, "log-file") || !strcmp(name, "metrics-file")) {
+			char *dst = name[0] == 'l' ? c->log_file : c->metrics_file;
+			if (copy_path(dst, sizeof(c->log_file), value) == 0)
+				return 1;
+			snprintf(st->reason, sizeof(st->reason), "%s: empty or too long", name);
 			return 0;
 		}
 	} else {

@@ -23,6 +23,7 @@
 
 #include "../pipeline/pipeline.h"
 #include "ferry/copy.h"
+#include "ferry/unattended.h"
 #include "store_int.h"
 
 #define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
@@ -284,6 +285,7 @@ static void small_step(struct cfile *f)
 			return;
 		}
 		c->r->bytes_read += f->size;
+		ferry_rate_take(c->r->rate, f->size); /* --bwlimit */
 		f->nwait = 3;
 		ferry_loop_reserve(c->loop, 3);
 		sqe = ferry_loop_sqe(c->loop, &f->ev_write);
@@ -378,6 +380,7 @@ static void large_place(struct cfile *f)
 			s->phase = 1;
 			s->got = 0;
 			f->writes++;
+			ferry_rate_take(c->r->rate, s->len); /* --bwlimit */
 			large_submit(c, s, 1);
 		}
 	}

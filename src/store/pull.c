@@ -29,6 +29,7 @@
 #include <openssl/crypto.h>
 
 #include "../pipeline/pipeline.h"
+#include "ferry/unattended.h"
 #include "store_int.h"
 
 #define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
@@ -393,6 +394,7 @@ static void fetch(struct pull *p, struct pslot *sl)
 	sl->io.len = ie->frame_len;
 	sl->io.off = ie->offset;
 	sl->io.buf_index = sl->frame_bi;
+	ferry_rate_take(p->r->rate, ie->frame_len); /* --bwlimit, for every backend alike */
 	p->fetching++;
 	p->b->ops->read(p->b, sl->obj->o.r, &sl->io);
 }

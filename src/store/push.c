@@ -26,6 +26,7 @@
 #include <openssl/crypto.h>
 
 #include "../pipeline/pipeline.h"
+#include "ferry/unattended.h"
 #include "store_int.h"
 
 #define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
@@ -71,6 +72,7 @@ struct wobj {
 	int busy;             /* slots holding its data */
 	int closed, tail_sent, committed, failed, done;
 	int refs; /* manifest entries still pointing here, + 1 while the pipeline uses it */
+	struct rfile *file; /* the large file it holds, while that is being read */
 	uint64_t final_size;
 	char key[64];
 };
@@ -139,6 +141,7 @@ struct push {
 	unsigned objs_live;
 	struct mwriter mw;
 	int fatal;
+	int stopping; /* --max-duration reached: objects not yet committed are cancelled */
 	double last_progress;
 	/* sync: the latest snapshot, read alongside the scan (both are in walk order) */
 	struct mreader old;
@@ -232,8 +235,15 @@ static unsigned flush_entries(struct push *p)
 		if (!pe->failed && !(pe->ready && (!pe->obj || pe->obj->committed)) && !(pe->obj && pe->obj->failed &&
 											  pe->obj->done))
 			break;
-		if (pe->obj && pe->obj->failed)
+		if (pe->obj && pe->obj->failed) {
+			if (p->stopping && !pe->failed) {
+				/* cancelled at --max-duration, not failed: the next run sends it */
+				p->r->files_deferred++;
+				if (pe->ready && pe->e.size < p->small_limit)
+					p->r->files_transferred--; /* a packed file is counted when read */
+			}
 			pe->failed = 1;
+		}
 		if (!pe->failed) {
 			if (pe->obj)
 				pe->e.object_size = pe->obj->final_size;
@@ -311,7 +321,8 @@ static void obj_unref(struct wobj *o)
 	}
 }
 
-static void obj_fail(struct wobj *o, int err)
+/* not inlined: GCC's use-after-free check cannot see that callers hold a reference */
+__attribute__((noinline)) static void obj_fail(struct wobj *o, int err)
 {
 	if (!o->failed) {
 		o->failed = err ? err : FERRY_E_IO;
@@ -465,6 +476,7 @@ static void obj_place(struct wobj *o)
 		o->plain_total += sl->plain_len;
 		o->next_commit++;
 		o->writes++;
+		ferry_rate_take(p->r->rate, sl->frame_len); /* --bwlimit: the one place push hands data to a backend */
 		p->b->ops->write(p->b, o->w, &sl->io);
 	}
 	obj_maybe_finish(o);
@@ -556,6 +568,7 @@ static void rfile_finish_if_done(struct rfile *f)
 	ferry_filehash_destroy(f->fh);
 	if (!f->failed)
 		p->r->files_transferred++;
+	f->obj->file = NULL;
 	obj_unref(f->obj);
 	free(f);
 }
@@ -719,6 +732,7 @@ static void start_large(struct push *p, struct ferry_scan_item *it)
 	}
 	f->obj->nchunks = f->nchunks;
 	f->obj->closed = 1;
+	f->obj->file = f;
 	f->obj->refs++; /* the file's */
 	pe->obj = f->obj;
 	f->obj->refs++; /* the entry's */
@@ -973,6 +987,8 @@ static int take_item(struct push *p, struct ferry_scan_item *it)
 		store_problem(p->r, it->path, NULL, FERRY_E_IO, "%s", it->error);
 		return 0;
 	}
+	if (p->r->shard_count > 1 && ferry_shard_of(it->path, p->r->shard_count) != p->r->shard_index)
+		return 0; /* another shard's */
 	if (p->have_old && !p->r->dry_run) {
 		old = old_match(p, it->path);
 		if (old && (old->type != it->type || old->mode != it->mode || old->mtime_sec != it->mtime_sec ||
@@ -1046,14 +1062,57 @@ static int take_item(struct push *p, struct ferry_scan_item *it)
 	return 0;
 }
 
+/* --max-duration: start nothing new; what is in flight completes and is committed. */
+static void stop_at_deadline(struct push *p)
+{
+	if (p->stopping || p->fatal)
+		return;
+	p->scan_done = 1;
+	p->stopping = 1;
+	p->r->partial = 1;
+	p->changed = 1;
+	ferry_scan_item_free(p->stalled);
+	p->stalled = NULL;
+	if (p->reading) {
+		/* the file being read is not finished: drop it rather than wait for it */
+		struct rfile *f = p->reading;
+		p->reading = NULL;
+		f->failed = 1;
+		f->pe->failed = 1;
+		p->r->files_deferred++;
+		obj_fail(f->obj, FERRY_E_IO);
+		rfile_finish_if_done(f);
+	}
+	pack_seal(p, 1);
+	/*
+	 * Objects not yet committed are cancelled: waiting for them could take as long as
+	 * the whole buffer budget at the --bwlimit rate. Their entries leave the snapshot;
+	 * committed objects (and their files) stay. A partial snapshot is at file
+	 * boundaries: every file in it is whole.
+	 */
+	for (struct pent *pe = p->ehead; pe; pe = pe->next)
+		if (pe->obj && !pe->obj->committed && !pe->obj->failed) {
+			if (pe->obj->file)
+				pe->obj->file->failed = 1; /* so it is let go without its last chunks */
+			obj_fail(pe->obj, FERRY_E_IO);
+		}
+}
+
 static void feed(struct push *p)
 {
+	if (p->r->deadline > 0 && !p->stopping && now() >= p->r->deadline)
+		stop_at_deadline(p);
 	rfile_pump(p);
 	if (p->epending >= MAX_PENDING_ENTRIES && p->pack_slot)
 		pack_seal(p, 1); /* let the entries waiting on this pack leave */
-	while (!p->fatal && !p->reading && p->epending < MAX_PENDING_ENTRIES) {
+	while (!p->fatal && !p->reading && p->epending < MAX_PENDING_ENTRIES && !p->scan_done) {
 		struct ferry_scan_item *it = p->stalled;
 		int done = 0;
+
+		if (p->r->deadline > 0 && now() >= p->r->deadline) {
+			stop_at_deadline(p);
+			return;
+		}
 
 		if (!it)
 			it = ferry_scan_next(p->scan, &done);
@@ -1206,21 +1265,39 @@ int ferry_push(struct ferry_store *s, const char *src, struct ferry_run *r)
 		return FERRY_E_IO;
 	}
 	if (r->incremental) {
-		char msg[512];
-		int e = mreader_open(s, NULL, &p.old, msg, sizeof(msg));
+		char msg[512], base[64];
+		/* a partial snapshot is a fine base: what it holds is not sent again */
+		int e = store_latest(s, base, 1), base_partial = 0;
+		if (e == FERRY_OK) {
+			char **part;
+			size_t npart;
+			if (store_partial_names(s, &part, &npart) == FERRY_OK) {
+				base_partial = store_name_in(part, npart, base);
+				store_names_free(part, npart);
+			}
+			e = mreader_open(s, base, &p.old, msg, sizeof(msg));
+		} else if (e != FERRY_E_NOTFOUND) {
+			snprintf(msg, sizeof(msg), "%s/snapshots: %s", s->path, ferry_strerror(e));
+		}
 		if (e == FERRY_OK) {
 			p.have_old = 1;
 			old_next(&p);
 		} else if (e != FERRY_E_NOTFOUND) {
 			store_problem(r, s->path, NULL, e, "%s; sending everything", msg);
 		}
-		if (!p.have_old)
+		/* with no base, a partial base (a complete one is owed) or a shard: always write */
+		if (!p.have_old || base_partial || r->shard_count > 1)
 			p.changed = 1;
 	}
 	if (!r->dry_run) {
+		char key[160];
 		err = store_snapshot_id(r->snapshot);
+		if (r->shard_count > 1)
+			snprintf(key, sizeof(key), "partial/%s/%u-of-%u", r->shard_group, r->shard_index, r->shard_count);
+		else
+			snprintf(key, sizeof(key), "snapshots/%s", r->snapshot);
 		if (!err)
-			err = mwriter_open(s, &p.mw, r->snapshot, (uint64_t)time(NULL));
+			err = mwriter_open_key(s, &p.mw, key, (uint64_t)time(NULL));
 		if (err) {
 			store_problem(r, s->path, NULL, err, "cannot start the snapshot manifest: %s", ferry_strerror(err));
 			mwriter_abort(&p.mw);
@@ -1233,6 +1310,9 @@ int ferry_push(struct ferry_store *s, const char *src, struct ferry_run *r)
 		struct ferry_job *j = ferry_workers_reap(p.wk);
 		while (j) {
 			struct ferry_job *next = j->next;
+			/* a batch can take long under --bwlimit: look at the clock between chunks */
+			if (r->deadline > 0 && !p.stopping && now() >= r->deadline)
+				stop_at_deadline(&p);
 			encoded(&p, container_of(j, struct slot, job));
 			j = next;
 		}
@@ -1275,12 +1355,38 @@ int ferry_push(struct ferry_store *s, const char *src, struct ferry_run *r)
 		teardown(&p);
 		return FERRY_OK;
 	}
+	if (r->lock && !ferry_lock_held(r->lock)) {
+		/* another run broke our lock as stale: a prune may have removed what we wrote */
+		store_problem(r, s->path, NULL, FERRY_E_LOCKED,
+			      "our lock was broken by another run while we worked; no snapshot written");
+		mwriter_abort(&p.mw);
+		r->snapshot[0] = 0;
+		teardown(&p);
+		return FERRY_E_LOCKED;
+	}
+	if (r->partial) {
+		/* the marker goes first: there is never a moment when this snapshot looks complete */
+		char key[96], note[160];
+		int e;
+		snprintf(key, sizeof(key), PARTIAL_MARK_PREFIX "%s", r->snapshot);
+		snprintf(note, sizeof(note), "stopped at --max-duration after %llu files\n",
+			 (unsigned long long)r->files_total);
+		if ((e = s->b->ops->put(s->b, key, note, strlen(note), 0))) {
+			store_problem(r, s->path, NULL, FERRY_E_IO, "writing %s: %s; no snapshot written", key, store_berr(e));
+			mwriter_abort(&p.mw);
+			r->snapshot[0] = 0;
+			teardown(&p);
+			return FERRY_E_IO;
+		}
+	}
 	err = mwriter_finish(&p.mw);
 	if (err) {
 		store_problem(r, s->path, NULL, err, "writing snapshot %s: %s", r->snapshot, ferry_strerror(err));
 		r->snapshot[0] = 0;
 	} else {
 		r->bytes_written += p.mw.pos;
+		if (r->shard_count > 1)
+			snprintf(r->snapshot, sizeof(r->snapshot), "%u-of-%u", r->shard_index, r->shard_count);
 	}
 	teardown(&p);
 	return err;

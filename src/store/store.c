@@ -314,26 +314,89 @@ int ferry_snapshots(struct ferry_store *s, FILE *out, char *msg, size_t msglen)
 		store_setmsg(msg, msglen, "%s/snapshots: %s", s->path, ferry_strerror(err));
 		return err;
 	}
+	char **part = NULL;
+	size_t npart = 0;
+	err = store_partial_names(s, &part, &npart);
+	if (err) {
+		namelist_free(&l);
+		store_setmsg(msg, msglen, "%s/%s: %s", s->path, PARTIAL_MARK_PREFIX, ferry_strerror(err));
+		return err;
+	}
+	/* a partial snapshot never looks complete: it says so on its line */
 	for (size_t i = 0; i < l.n; i++)
-		fprintf(out, "%s\n", l.v[i]);
+		fprintf(out, "%s%s\n", l.v[i], store_name_in(part, npart, l.v[i]) ? " partial" : "");
 	namelist_free(&l);
+	store_names_free(part, npart);
 	return FERRY_OK;
 }
 
-int store_latest_snapshot(struct ferry_store *s, char out[64])
+static int add_partial(void *arg, const char *key, uint64_t size)
+{
+	struct namelist *l = arg;
+	const char *name = key + strlen(PARTIAL_MARK_PREFIX);
+
+	(void)size;
+	if (!snapshot_name_ok(name))
+		return 0;
+	/* add_name expects a snapshots/ key: give it one */
+	char k[96];
+	snprintf(k, sizeof(k), "snapshots/%s", name);
+	return add_name(l, k, size);
+}
+
+int store_partial_names(struct ferry_store *s, char ***names, size_t *n)
 {
 	struct namelist l;
+	int e;
+
+	memset(&l, 0, sizeof(l));
+	e = s->b->ops->list(s->b, PARTIAL_MARK_PREFIX, add_partial, &l);
+	if (e) {
+		namelist_free(&l);
+		*names = NULL;
+		*n = 0;
+		return e <= -4096 ? ferry_backend_err(e) : FERRY_E_IO;
+	}
+	if (l.n)
+		qsort(l.v, l.n, sizeof(*l.v), cmp_names);
+	*names = l.v;
+	*n = l.n;
+	return FERRY_OK;
+}
+
+int store_name_in(char *const *names, size_t n, const char *name)
+{
+	return n && bsearch(&name, names, n, sizeof(*names), cmp_names) != NULL;
+}
+
+int store_latest(struct ferry_store *s, char out[64], int include_partial)
+{
+	struct namelist l;
+	char **part = NULL;
+	size_t npart = 0;
 	int err = list_snapshots(s, &l);
 
 	if (err)
 		return err;
-	if (l.n == 0) {
+	if (!include_partial && (err = store_partial_names(s, &part, &npart))) {
 		namelist_free(&l);
-		return FERRY_E_NOTFOUND;
+		return err;
 	}
-	snprintf(out, 64, "%s", l.v[l.n - 1]);
+	err = FERRY_E_NOTFOUND;
+	for (size_t i = l.n; i-- > 0;)
+		if (include_partial || !store_name_in(part, npart, l.v[i])) {
+			snprintf(out, 64, "%s", l.v[i]);
+			err = FERRY_OK;
+			break;
+		}
 	namelist_free(&l);
-	return FERRY_OK;
+	store_names_free(part, npart);
+	return err;
+}
+
+int store_latest_snapshot(struct ferry_store *s, char out[64])
+{
+	return store_latest(s, out, 0);
 }
 
 int store_snapshot_names(struct ferry_store *s, char ***names, size_t *n)
@@ -484,7 +547,7 @@ int objreader_read_frame(struct ferry_store *s, struct objreader *o, uint32_t i,
 
 int mreader_open(struct ferry_store *s, const char *snap, struct mreader *m, char *msg, size_t msglen)
 {
-	char key[96], why[256];
+	char key[96];
 	int err;
 
 	memset(m, 0, sizeof(*m));
@@ -507,6 +570,17 @@ int mreader_open(struct ferry_store *s, const char *snap, struct mreader *m, cha
 		snprintf(m->name, sizeof(m->name), "%s", snap);
 	}
 	snprintf(key, sizeof(key), "snapshots/%s", m->name);
+	return mreader_open_key(s, key, m, msg, msglen);
+}
+
+int mreader_open_key(struct ferry_store *s, const char *key, struct mreader *m, char *msg, size_t msglen)
+{
+	char why[256];
+	int err;
+
+	m->s = s;
+	if (!m->name[0])
+		snprintf(m->name, sizeof(m->name), "%s", key);
 	err = objreader_open(s, key, NULL, &m->o, why, sizeof(why));
 	if (err == FERRY_E_NOTFOUND) {
 		store_setmsg(msg, msglen, "%s@%s: no such snapshot", s->path, m->name);
@@ -667,12 +741,20 @@ void mreader_close(struct mreader *m)
 
 int mwriter_open(struct ferry_store *s, struct mwriter *m, const char *snap_id, uint64_t created)
 {
+	char key[96];
+
+	snprintf(key, sizeof(key), "snapshots/%s", snap_id);
+	return mwriter_open_key(s, m, key, created);
+}
+
+int mwriter_open_key(struct ferry_store *s, struct mwriter *m, const char *key, uint64_t created)
+{
 	uint8_t hdr[FERRY_MANIFEST_HDR_LEN];
 	int e, err;
 
 	memset(m, 0, sizeof(*m));
 	m->s = s;
-	snprintf(m->key, sizeof(m->key), "snapshots/%s", snap_id);
+	snprintf(m->key, sizeof(m->key), "%s", key);
 	err = ferry_object_new(&m->h, s->keys.encrypted);
 	if (err)
 		return err;

@@ -81,6 +81,8 @@ struct mreader {
 	uint64_t created;
 };
 int mreader_open(struct ferry_store *s, const char *snap, struct mreader *m, char *msg, size_t msglen);
+/* The same for any manifest object (partial manifests of a shard group); m must be zeroed. */
+int mreader_open_key(struct ferry_store *s, const char *key, struct mreader *m, char *msg, size_t msglen);
 /* 1 with an entry (valid until the next call), 0 at the end, < 0 a ferry error (msg set). */
 int mreader_next(struct mreader *m, struct ferry_entry *e, char *msg, size_t msglen);
 void mreader_close(struct mreader *m);
@@ -101,6 +103,7 @@ struct mwriter {
 	int err;
 };
 int mwriter_open(struct ferry_store *s, struct mwriter *m, const char *snap_id, uint64_t created);
+int mwriter_open_key(struct ferry_store *s, struct mwriter *m, const char *key, uint64_t created);
 int mwriter_add(struct mwriter *m, const struct ferry_entry *e);
 /* Writes the trailer and the last chunk, then commits durably: the snapshot appears. */
 int mwriter_finish(struct mwriter *m);
@@ -112,7 +115,17 @@ int store_copy_object_store(const char *src, const char *dst, struct ferry_run *
 /* Walk order, as the scanner produces and manifests keep it: component by component,
  * each compared bytewise, so a directory's entries come right after it. */
 int store_cmp_walk(const char *a, const char *b);
+/* The latest complete snapshot (partial ones are skipped). */
 int store_latest_snapshot(struct ferry_store *s, char out[64]);
+/* The latest snapshot, partial ones included when include_partial. */
+int store_latest(struct ferry_store *s, char out[64], int include_partial);
+/* A snapshot stopped by --max-duration has a marker object PARTIAL_MARK_PREFIX<id>, written
+ * before its manifest, so it never looks complete. */
+#define PARTIAL_MARK_PREFIX "partial-snapshots/"
+/* Ids of partial snapshots, sorted; free with store_names_free. */
+int store_partial_names(struct ferry_store *s, char ***names, size_t *n);
+/* Is name in the sorted list? */
+int store_name_in(char *const *names, size_t n, const char *name);
 /* All snapshot ids, oldest first; free with store_names_free. */
 int store_snapshot_names(struct ferry_store *s, char ***names, size_t *n);
 void store_names_free(char **names, size_t n);

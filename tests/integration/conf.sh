@@ -38,5 +38,46 @@ else
 	bad "cron line well formed"
 fi
 
+# the Kubernetes Indexed Job: YAML that says what ferry's sharding needs (no cluster here
+# to validate against, so the structure is checked with python3's yaml when it is there)
+k8s=$here/conf/k8s/ferry-push-indexed-job.yaml
+if python3 -c 'import yaml' 2>/dev/null; then
+	if python3 - "$k8s" >"$work/err" 2>&1 <<'PY'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+assert len(docs) == 1, "one document"
+job = docs[0]
+assert job["apiVersion"] == "batch/v1" and job["kind"] == "Job", "a batch/v1 Job"
+spec = job["spec"]
+assert spec["completionMode"] == "Indexed", "completionMode Indexed"
+n = spec["completions"]
+assert isinstance(n, int) and 1 <= n <= 256, "completions 1..256"
+pod = spec["template"]["spec"]
+assert pod["restartPolicy"] in ("Never", "OnFailure"), "restartPolicy"
+c = pod["containers"][0]
+args = c["command"] + c.get("args", [])
+assert "push" in args or "sync" in args, "runs ferry push or sync"
+i = args.index("--shard")
+assert args[i + 1] == "auto", "--shard auto"
+env = {e["name"]: e for e in c["env"]}
+assert env["FERRY_SHARD_COUNT"]["value"] == str(n), "FERRY_SHARD_COUNT equals completions"
+assert "FERRY_SHARD_GROUP" in env, "a shard group"
+assert "value" not in env.get("FERRY_PASSPHRASE", {}), "passphrase from a secret, not inline"
+mounts = {m["name"] for m in c.get("volumeMounts", [])}
+vols = {v["name"] for v in pod.get("volumes", [])}
+assert mounts <= vols, "every mount has a volume"
+PY
+	then ok "k8s Indexed Job manifest is well formed"; else bad "k8s Indexed Job manifest is well formed"; cat "$work/err"; fi
+else
+	echo "skip - python3 yaml not installed: k8s manifest not checked"
+fi
+
+slurm=$here/conf/slurm/ferry-push-array.sh
+if bash -n "$slurm" && grep -qE '^#SBATCH --array=[0-9]+-[0-9]+' "$slurm" && grep -q -- '--shard auto' "$slurm"; then
+	ok "Slurm array script: syntax, --array, --shard auto"
+else
+	bad "Slurm array script: syntax, --array, --shard auto"
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
