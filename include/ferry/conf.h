@@ -26,6 +26,12 @@ struct ferry_conf {
 	char bwlimit[256];     /* a rate or a timetable, "" unset */
 	char log_file[4096];
 	char metrics_file[4096];
+	/* [s3]: object-store settings; the AWS environment variables win over these */
+	char s3_endpoint[1024];
+	char s3_region[64];
+	char s3_addressing[16]; /* "path" or "virtual" */
+	int s3_connections;     /* 0 unset */
+	int s3_max_parts;       /* 0 unset */
 };
 
 void ferry_conf_defaults(struct ferry_conf *c);

@@ -40,6 +40,8 @@ struct cli {
 	int quiet, verbose, json, dry_run;
 	const char *passphrase_file;
 	const char *key_file;
+	const char *endpoint; /* --endpoint: S3 endpoint URL */
+	const char *connections; /* --connections: S3 connections */
 	/* the secret, once loaded */
 	uint8_t *secret_buf;
 	size_t secret_len;
@@ -67,7 +69,8 @@ int cli_help(struct cli *c);
 	{ "quiet", no_argument, NULL, 'q' }, { "verbose", no_argument, NULL, 'v' }, \
 	{ "json", no_argument, NULL, 'J' }, { "config", required_argument, NULL, 'C' }, \
 	{ "passphrase-file", required_argument, NULL, 'P' },                   \
-	{ "key-file", required_argument, NULL, 'K' }, { "help", no_argument, NULL, 'h' }
+	{ "key-file", required_argument, NULL, 'K' }, { "help", no_argument, NULL, 'h' },   \
+	{ "endpoint", required_argument, NULL, 'E' }, { "connections", required_argument, NULL, 'N' }
 
 int cmd_init(struct cli *c, int argc, char **argv);
 int cmd_push(struct cli *c, int argc, char **argv);

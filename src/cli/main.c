@@ -95,6 +95,9 @@ static const char common_help[] =
 	"  -q, --quiet             print nothing but errors (off a terminal that is the default)\n"
 	"  -v, --verbose           print the summary even when stdout is not a terminal\n"
 	"  -h, --help              this help\n"
+	"  --endpoint URL          S3 endpoint for s3:// stores (else AWS_ENDPOINT_URL_S3,\n"
+	"                          AWS_ENDPOINT_URL, the profile's endpoint_url, or AWS)\n"
+	"  --connections N         S3 connections kept open (default 16)\n"
 	"\n"
 	"Unattended runs (push, sync; those marked * also pull, copy, verify):\n"
 	"  --bwlimit RATE|TABLE    cap store reads/writes: 10M, 1G (bytes/s), off, or a\n"
@@ -414,13 +417,50 @@ int cli_common_opt(struct cli *c, int opt, const char *arg)
 	case 'C': c->config_path = arg; return 1;
 	case 'P': c->passphrase_file = arg; return 1;
 	case 'K': c->key_file = arg; return 1;
+	case 'E': c->endpoint = arg; return 1;
+	case 'N': c->connections = arg; return 1;
 	}
 	return 0;
 }
 
+/* The S3 backend reads its settings from the environment: flags override it, the
+ * config file only fills what it leaves unset. */
+static int apply_s3(struct cli *c)
+{
+	char num[16];
+
+	if (c->endpoint && strncmp(c->endpoint, "http://", 7) != 0 && strncmp(c->endpoint, "https://", 8) != 0)
+		return cli_usage_error(c, "--endpoint %s: expected http://HOST[:PORT] or https://HOST", c->endpoint);
+	if (c->connections) {
+		char *end;
+		long n = strtol(c->connections, &end, 10);
+		if (*end || n < 1 || n > 256)
+			return cli_usage_error(c, "--connections %s: expected 1..256", c->connections);
+		setenv("FERRY_S3_CONNECTIONS", c->connections, 1);
+	} else if (c->conf.s3_connections) {
+		snprintf(num, sizeof(num), "%d", c->conf.s3_connections);
+		setenv("FERRY_S3_CONNECTIONS", num, 0);
+	}
+	if (c->endpoint)
+		setenv("AWS_ENDPOINT_URL_S3", c->endpoint, 1);
+	else if (c->conf.s3_endpoint[0] && !getenv("AWS_ENDPOINT_URL_S3") && !getenv("AWS_ENDPOINT_URL"))
+		setenv("AWS_ENDPOINT_URL_S3", c->conf.s3_endpoint, 0);
+	if (c->conf.s3_region[0] && !getenv("AWS_REGION") && !getenv("AWS_DEFAULT_REGION"))
+		setenv("AWS_REGION", c->conf.s3_region, 0);
+	if (c->conf.s3_addressing[0])
+		setenv("FERRY_S3_ADDRESSING", c->conf.s3_addressing, 0);
+	if (c->conf.s3_max_parts) {
+		snprintf(num, sizeof(num), "%d", c->conf.s3_max_parts);
+		setenv("FERRY_S3_MAX_PARTS", num, 0);
+	}
+	return EXIT_OK;
+}
+
 int cli_load_conf(struct cli *c)
 {
-	return load_conf(c);
+	int rc = load_conf(c);
+
+	return rc ? rc : apply_s3(c);
 }
 
 int cli_help(struct cli *c)

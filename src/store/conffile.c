@@ -1,4 +1,4 @@
-/* ferry.conf parsing through inih: sections [store], [keys], [transfer]; unknown keys are errors. */
+/* ferry.conf parsing through inih: sections [store], [keys], [transfer], [unattended], [s3]; unknown keys are errors. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,6 +162,39 @@ static int on_value(void *user, const char *section, const char *name, const cha
 			if (copy_path(dst, sizeof(c->log_file), value) == 0)
 				return 1;
 			snprintf(st->reason, sizeof(st->reason), "%s: empty or too long", name);
+			return 0;
+		}
+	} else if (!strcmp(section, "s3")) {
+		if (!strcmp(name, "endpoint")) {
+			if ((!strncmp(value, "http://", 7) || !strncmp(value, "https://", 8)) &&
+			    copy_path(c->s3_endpoint, sizeof(c->s3_endpoint), value) == 0)
+				return 1;
+			snprintf(st->reason, sizeof(st->reason), "endpoint: expected http://HOST[:PORT] or https://…, got '%s'",
+				 value);
+			return 0;
+		}
+		if (!strcmp(name, "region")) {
+			if (*value && strspn(value, "abcdefghijklmnopqrstuvwxyz0123456789-") == strlen(value) &&
+			    copy_path(c->s3_region, sizeof(c->s3_region), value) == 0)
+				return 1;
+			snprintf(st->reason, sizeof(st->reason), "region: not a region name: '%s'", value);
+			return 0;
+		}
+		if (!strcmp(name, "addressing")) {
+			if (!strcmp(value, "path") || !strcmp(value, "virtual")) {
+				snprintf(c->s3_addressing, sizeof(c->s3_addressing), "%s", value);
+				return 1;
+			}
+			snprintf(st->reason, sizeof(st->reason), "addressing: expected path or virtual, got '%s'", value);
+			return 0;
+		}
+		if (!strcmp(name, "connections") || !strcmp(name, "max-parts")) {
+			int conn = name[0] == 'c';
+			if (parse_int(value, 1, conn ? 256 : 10000, &n) == 0) {
+				*(conn ? &c->s3_connections : &c->s3_max_parts) = (int)n;
+				return 1;
+			}
+			snprintf(st->reason, sizeof(st->reason), "%s: expected 1..%d, got '%s'", name, conn ? 256 : 10000, value);
 			return 0;
 		}
 	} else {

@@ -84,6 +84,17 @@ expect 0 "sync after one change" "$ferry" sync "$src" "$store" --key-file "$work
 expect 0 "sync pull direction" "$ferry" sync "$store" "$work/out1" --key-file "$work/key" --json
 cmp -s "$src/pack/f7.txt" "$work/out1/pack/f7.txt" && ok "sync pull brought the change" || bad "sync pull brought the change"
 
+# ---- the endpoint from --endpoint or the config file instead of the environment
+(
+	unset AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3
+	expect 0 "--endpoint and --connections" "$ferry" snapshots "$store" --key-file "$work/key" --endpoint "$S3_ENDPOINT" --connections 2
+	printf '[s3]\nendpoint = %s\nmax-parts = 1000\n' "$S3_ENDPOINT" >"$work/s3.conf"
+	expect 0 "[s3] endpoint in the config file" "$ferry" snapshots "$store" --key-file "$work/key" --config "$work/s3.conf"
+	expect 2 "a bad --endpoint exits 2" "$ferry" snapshots "$store" --key-file "$work/key" --endpoint ftp://x
+	echo "$pass $fail" >"$work/counts"
+)
+read -r pass fail <"$work/counts"
+
 # ---- errors
 expect 5 "wrong key exits 5" "$ferry" pull "$store" "$work/out2" --key-file <(head -c 32 /dev/zero)
 AWS_SECRET_ACCESS_KEY=wrong-secret-0123456789 expect 5 "wrong S3 secret exits 5" "$ferry" snapshots "$store" --key-file "$work/key"
