@@ -27,6 +27,24 @@ static int set(char **dst, const char *v)
 	return 0;
 }
 
+/* An integer setting from the environment: 0 (and *out untouched when unset), or -EINVAL. */
+static int env_int(const char *name, long lo, long hi, int *out, char *msg, size_t msglen)
+{
+	const char *v = getenv(name);
+	char *end;
+	long n;
+
+	if (!v || !*v)
+		return 0;
+	n = strtol(v, &end, 10);
+	if (*end || n < lo || n > hi) {
+		snprintf(msg, msglen, "%s=%s: want %ld-%ld", name, v, lo, hi);
+		return -EINVAL;
+	}
+	*out = (int)n;
+	return 0;
+}
+
 static const char *env(const char *name)
 {
 	const char *v = getenv(name);
@@ -223,35 +241,12 @@ int s3_conf_load(struct s3_conf *c, const char *location, char *msg, size_t msgl
 	/* UNSIGNED-PAYLOAD only where TLS protects the body; FERRY_S3_SIGN_PAYLOAD=1 forces hashing */
 	c->unsigned_payload = c->https && !((v = env("FERRY_S3_SIGN_PAYLOAD")) && !strcmp(v, "1"));
 	c->connections = 16;
-	if ((v = env("FERRY_S3_CONNECTIONS"))) {
-		char *end;
-		long n = strtol(v, &end, 10);
-		if (*end || n < 1 || n > 256) {
-			snprintf(msg, msglen, "FERRY_S3_CONNECTIONS=%s: want 1-256", v);
-			return -EINVAL;
-		}
-		c->connections = (int)n;
-	}
 	c->attempts = 8;
-	if ((v = env("FERRY_S3_ATTEMPTS"))) {
-		char *end;
-		long n = strtol(v, &end, 10);
-		if (*end || n < 1 || n > 30) {
-			snprintf(msg, msglen, "FERRY_S3_ATTEMPTS=%s: want 1-30", v);
-			return -EINVAL;
-		}
-		c->attempts = (int)n;
-	}
 	c->max_parts = 10000;
-	if ((v = env("FERRY_S3_MAX_PARTS"))) {
-		char *end;
-		long n = strtol(v, &end, 10);
-		if (*end || n < 1 || n > 10000) {
-			snprintf(msg, msglen, "FERRY_S3_MAX_PARTS=%s: want 1-10000", v);
-			return -EINVAL;
-		}
-		c->max_parts = (int)n;
-	}
+	if ((r = env_int("FERRY_S3_CONNECTIONS", 1, 256, &c->connections, msg, msglen)) ||
+	    (r = env_int("FERRY_S3_ATTEMPTS", 1, 30, &c->attempts, msg, msglen)) ||
+	    (r = env_int("FERRY_S3_MAX_PARTS", 1, 10000, &c->max_parts, msg, msglen)))
+		return r;
 	return 0;
 }
 

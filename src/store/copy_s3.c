@@ -318,27 +318,10 @@ static int parent_dir(int root, const char *rel, const char **base)
 	snprintf(buf, sizeof(buf), "%s", rel);
 	slash = strrchr(buf, '/');
 	*base = slash ? rel + (slash - buf) + 1 : rel;
-	fd = dup(root);
 	if (!slash)
-		return fd;
+		return dup(root);
 	*slash = 0;
-	for (char *c = buf; fd >= 0 && c;) {
-		char *next = strchr(c, '/');
-		struct open_how how = { .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
-					.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS };
-		int nfd;
-
-		if (next)
-			*next++ = 0;
-		if (mkdirat(fd, c, 0755) < 0 && errno != EEXIST) {
-			close(fd);
-			return -1;
-		}
-		nfd = (int)syscall(SYS_openat2, fd, c, &how, sizeof(how));
-		close(fd);
-		fd = nfd;
-		c = next;
-	}
+	fd = store_open_beneath(root, buf, 0755);
 	return fd;
 }
 

@@ -178,24 +178,7 @@ static int open_parent(struct pull *p, const char *rel, const char **base)
 	*slash = 0;
 	if (p->parent_fd >= 0 && !strcmp(buf, p->parent_path))
 		return dup(p->parent_fd);
-	fd = dup(p->root);
-	for (char *c = buf; fd >= 0 && c;) {
-		char *next = strchr(c, '/');
-		struct open_how how = { .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
-					.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS };
-		int nfd;
-
-		if (next)
-			*next++ = 0;
-		if (mkdirat(fd, c, 0700) < 0 && errno != EEXIST) {
-			close(fd);
-			return -1;
-		}
-		nfd = (int)syscall(SYS_openat2, fd, c, &how, sizeof(how));
-		close(fd);
-		fd = nfd;
-		c = next;
-	}
+	fd = store_open_beneath(p->root, buf, 0700);
 	if (fd >= 0) {
 		if (p->parent_fd >= 0)
 			close(p->parent_fd);

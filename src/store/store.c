@@ -4,11 +4,16 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -64,6 +69,32 @@ void store_object_key(const uint8_t id[FERRY_ID_LEN], char out[64])
 
 	store_hex(id, FERRY_ID_LEN, h);
 	snprintf(out, 64, "data/%.2s/%s", h, h);
+}
+
+int store_open_beneath(int root, char *dirs, unsigned mode)
+{
+	int fd = dup(root);
+
+	for (char *c = dirs; fd >= 0 && c;) {
+		char *next = strchr(c, '/');
+		struct open_how how = { .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+					.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS };
+		int nfd;
+
+		if (next)
+			*next++ = 0;
+		if (mkdirat(fd, c, mode) < 0 && errno != EEXIST) {
+			int e = errno;
+			close(fd);
+			errno = e;
+			return -1;
+		}
+		nfd = (int)syscall(SYS_openat2, fd, c, &how, sizeof(how));
+		close(fd);
+		fd = nfd;
+		c = next;
+	}
+	return fd;
 }
 
 const char *store_berr(int res)

@@ -110,6 +110,9 @@ int mwriter_finish(struct mwriter *m);
 void mwriter_abort(struct mwriter *m);
 
 int store_snapshot_id(char out[64]);
+/* Opens directory path dirs (a/b/c, modified in place) below root, creating missing
+ * levels with mode, never following a symlink or leaving root. An fd or -1 (errno). */
+int store_open_beneath(int root, char *dirs, unsigned mode);
 /* copy where one side is an object store URL (s3://): plain objects, one per file */
 int store_copy_object_store(const char *src, const char *dst, struct ferry_run *r);
 /* Walk order, as the scanner produces and manifests keep it: component by component,
