@@ -60,5 +60,8 @@ int cmd_snapshots(struct cli *c, int argc, char **argv);
 int cmd_ls(struct cli *c, int argc, char **argv);
 int cmd_copy(struct cli *c, int argc, char **argv);
 int cmd_sync(struct cli *c, int argc, char **argv);
+int cmd_plan(struct cli *c, int argc, char **argv);
+int cmd_cost(struct cli *c, int argc, char **argv);
+extern const char plan_help[], cost_help[];
 
 #endif

@@ -63,6 +63,8 @@ static const struct command commands[] = {
 	  "Copies the directory tree SRC to DST as plain files any tool can read: files,\n"
 	  "directories, symlinks, modes and mtimes. Each file is written under a temporary\n"
 	  "name, read back and checked against the source's xxh128, then renamed.\n" },
+	{ "plan", cmd_plan, "ferry plan SRC DST [--deadline D] [--budget USD] [--bandwidth R] [--json] [--svg FILE]", "estimate time, dollars, codec level and route before anything moves", plan_help },
+	{ "cost", cmd_cost, "ferry cost SRC|--size SIZE --from PROVIDER:REGION [--to internet|REGION|onprem] [--months N] [--json]", "the egress bill for data already in a cloud", cost_help },
 	{ "snapshots", cmd_snapshots, "ferry snapshots STORE", "list snapshots, oldest first", "" },
 	{ "ls", cmd_ls, "ferry ls STORE[@SNAPSHOT] [PATH]", "list the entries of a snapshot", "" },
 };

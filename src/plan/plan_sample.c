@@ -1,0 +1,279 @@
+/*
+ * The compressibility sample: a bounded, time-boxed, stratified sample of chunks,
+ * compressed at each planned level on this machine, extrapolated per stratum.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <zstd.h>
+
+#include "ferry/plan.h"
+
+const int ferry_plan_levels[FERRY_PLAN_NLEVELS] = { 0, 1, 3, 6, 9, 19 };
+
+/* Share of the elapsed sample time the slow levels may use once each stratum has one measurement. */
+static const double level_share[FERRY_PLAN_NLEVELS] = { 1, 1, 1, 1, 0.25, 0.35 };
+
+/* Standard error of a ratio assumed for a stratum with fewer than two measurements. */
+#define SE_FEW 0.25
+/* ... and for a stratum with none, priced at the pooled ratio. */
+#define SE_NONE 0.35
+
+static double cpu_now(void)
+{
+	struct timespec ts;
+	/* CPU time of this thread: the machine may be busy with other work */
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double wall_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static uint64_t next_rand(uint64_t *s)
+{
+	uint64_t x = *s;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return x * 0x2545F4914F6CDD1Dull;
+}
+
+/* AES-256-GCM throughput of one core on 16 MiB (the key is arbitrary: nothing is kept). */
+static double aes_rate(void)
+{
+	const size_t len = 16u << 20;
+	uint8_t key[32] = { 1 }, iv[12] = { 2 };
+	uint8_t *buf = malloc(len);
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	double t0, t, rate = 0;
+	int outl;
+
+	if (!buf || !ctx)
+		goto out;
+	memset(buf, 0x5a, len);
+	t0 = cpu_now();
+	if (EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, iv) != 1 ||
+	    EVP_EncryptUpdate(ctx, buf, &outl, buf, (int)len) != 1 || EVP_EncryptFinal_ex(ctx, buf, &outl) != 1)
+		goto out;
+	t = cpu_now() - t0;
+	rate = t > 0 ? (double)len / t : 0;
+out:
+	EVP_CIPHER_CTX_free(ctx);
+	free(buf);
+	return rate;
+}
+
+/* Reads up to want bytes at a random 4 KiB-aligned offset of one candidate file. */
+static ssize_t read_chunk(const char *path, uint64_t size, size_t want, uint64_t *rng, uint8_t *buf)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	uint64_t off = 0;
+	size_t got = 0;
+
+	if (fd < 0)
+		return -1;
+	if (size > want) {
+		off = next_rand(rng) % (size - want + 1);
+		off &= ~(uint64_t)4095;
+	}
+	while (got < want) {
+		ssize_t n = pread(fd, buf + got, want - got, (off_t)(off + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	return (ssize_t)got;
+}
+
+static int measure(struct ferry_plan_stratum *st, const uint8_t *buf, size_t n, uint8_t *cbuf, size_t ccap,
+		   uint8_t *dbuf, ZSTD_CCtx *cc, ZSTD_DCtx *dc, double *spent, double elapsed)
+{
+	for (int l = 0; l < FERRY_PLAN_NLEVELS; l++) {
+		struct ferry_plan_meas *m = &st->m[l];
+		double comp = (double)n, ct = 0, dt = 0, t0;
+
+		if (m->n >= 2 && spent[l] > level_share[l] * elapsed)
+			continue;
+		if (ferry_plan_levels[l] > 0) {
+			t0 = cpu_now();
+			size_t c = ZSTD_compressCCtx(cc, cbuf, ccap, buf, n, ferry_plan_levels[l]);
+			ct = cpu_now() - t0;
+			if (ZSTD_isError(c))
+				return FERRY_E_COMPRESS;
+			if (c < n) {
+				/* a chunk that does not shrink is stored raw: nothing to decompress */
+				t0 = cpu_now();
+				size_t d = ZSTD_decompressDCtx(dc, dbuf, n, cbuf, c);
+				dt = cpu_now() - t0;
+				if (ZSTD_isError(d) || d != n || memcmp(dbuf, buf, n))
+					return FERRY_E_COMPRESS;
+				comp = (double)c;
+			}
+		}
+		spent[l] += ct + dt;
+		m->n++;
+		m->raw += (double)n;
+		m->comp += comp;
+		m->uu += (double)n * (double)n;
+		m->cc += comp * comp;
+		m->uc += (double)n * comp;
+		m->ctime += ct;
+		m->dtime += dt;
+	}
+	return FERRY_OK;
+}
+
+static void extrapolate(const struct ferry_plan_scan *s, struct ferry_plan_sample *out)
+{
+	for (int l = 0; l < FERRY_PLAN_NLEVELS; l++) {
+		double praw = 0, pcomp = 0, pct = 0, pdt = 0, var = 0;
+
+		for (unsigned i = 0; i < s->nstrata; i++) {
+			const struct ferry_plan_meas *m = &s->strata[i].m[l];
+			praw += m->raw;
+			pcomp += m->comp;
+			pct += m->ctime;
+			pdt += m->dtime;
+		}
+		double pr = praw > 0 ? pcomp / praw : 1;
+		out->wire[l] = out->cpu_c[l] = out->cpu_d[l] = 0;
+		for (unsigned i = 0; i < s->nstrata; i++) {
+			const struct ferry_plan_stratum *st = &s->strata[i];
+			const struct ferry_plan_meas *m = &st->m[l];
+			double r, se;
+
+			if (st->bytes <= 0)
+				continue;
+			if (m->n == 0 || m->raw <= 0) {
+				r = pr;
+				se = praw > 0 ? SE_NONE : 0;
+				out->cpu_c[l] += praw > 0 ? st->bytes * pct / praw : 0;
+				out->cpu_d[l] += praw > 0 ? st->bytes * pdt / praw : 0;
+			} else {
+				double ubar = m->raw / (double)m->n;
+				r = m->comp / m->raw;
+				if (m->n < 2) {
+					se = SE_FEW;
+				} else {
+					/* variance of a ratio estimator: sum (c - r u)^2 / (n (n-1) ubar^2) */
+					double ss = m->cc - 2 * r * m->uc + r * r * m->uu;
+					se = sqrt(fmax(ss, 0) / ((double)m->n * (double)(m->n - 1) * ubar * ubar));
+				}
+				out->cpu_c[l] += st->bytes * m->ctime / m->raw;
+				out->cpu_d[l] += st->bytes * m->dtime / m->raw;
+			}
+			if (ferry_plan_levels[l] == 0)
+				se = 0; /* no compression: the wire bytes are known */
+			out->wire[l] += st->bytes * fmin(r, 1);
+			var += st->bytes * st->bytes * se * se;
+		}
+		out->wire_ci[l] = fmin(1.96 * sqrt(var), s->bytes);
+	}
+}
+
+int ferry_plan_sample_run(struct ferry_plan_scan *s, const struct ferry_plan_sample_opts *o,
+			  struct ferry_plan_sample *out, char *msg, size_t msglen)
+{
+	double budget = o && o->max_bytes > 0 ? o->max_bytes : fmin(s->bytes * 0.01, 512.0 * 1048576.0);
+	double limit = o && o->max_seconds > 0 ? o->max_seconds : 15;
+	size_t chunk = o && o->chunk ? o->chunk : 1u << 20;
+	size_t ccap = ZSTD_compressBound(chunk);
+	double spent[FERRY_PLAN_NLEVELS] = { 0 }, t0 = wall_now(), c0 = cpu_now();
+	uint8_t *buf = NULL, *cbuf = NULL, *dbuf = NULL;
+	ZSTD_CCtx *cc = NULL;
+	ZSTD_DCtx *dc = NULL;
+	unsigned *next = NULL;
+	int err = FERRY_OK;
+
+	memset(out, 0, sizeof(*out));
+	if (!(o && o->max_bytes > 0))
+		budget = fmax(budget, fmin(s->bytes, 8.0 * 1048576.0));
+	out->aes_rate = aes_rate();
+	for (int l = 0; l < FERRY_PLAN_NLEVELS; l++)
+		out->wire[l] = s->bytes;
+	if (!s->sampleable || s->bytes <= 0 || s->nstrata == 0)
+		return FERRY_OK;
+	buf = malloc(chunk);
+	cbuf = malloc(ccap);
+	dbuf = malloc(chunk);
+	cc = ZSTD_createCCtx();
+	dc = ZSTD_createDCtx();
+	next = calloc(s->nstrata, sizeof(*next));
+	if (!buf || !cbuf || !dbuf || !cc || !dc || !next) {
+		err = FERRY_E_NOMEM;
+		goto out;
+	}
+	/*
+	 * Round-robin over the strata, each taking chunks until its share of the budget
+	 * (proportional to its bytes, at least one chunk) is sampled, so that a
+	 * time-boxed run still has seen every stratum once before it stops.
+	 */
+	for (int progress = 1; progress && !err;) {
+		progress = 0;
+		for (unsigned i = 0; i < s->nstrata && !err; i++) {
+			struct ferry_plan_stratum *st = &s->strata[i];
+			double share = budget * st->bytes / s->bytes, done = st->m[0].raw;
+			double elapsed = cpu_now() - c0;
+
+			if (out->sampled_bytes >= budget || wall_now() - t0 > limit) {
+				out->timed_out = out->sampled_bytes < budget;
+				goto done;
+			}
+			if (st->ncand == 0 || next[i] >= 4u * FERRY_PLAN_RESERVOIR + 64 || (st->m[0].n >= 2 && done >= share) ||
+			    done >= st->bytes)
+				continue;
+			unsigned k = next[i]++ % st->ncand;
+			size_t want = chunk;
+			if (share - done < (double)want && done > 0)
+				want = (size_t)fmax(65536.0, share - done);
+			ssize_t n = read_chunk(st->cand[k], st->cand_size[k], want, &s->rng, buf);
+			if (n <= 0) {
+				s->unreadable++;
+				continue;
+			}
+			err = measure(st, buf, (size_t)n, cbuf, ccap, dbuf, cc, dc, spent, elapsed);
+			out->sampled_bytes += (double)n;
+			out->chunks++;
+			progress = 1;
+		}
+	}
+done:
+	if (err) {
+		snprintf(msg, msglen, "sample: zstd failed");
+		goto out;
+	}
+	out->measured = out->chunks > 0;
+	if (out->measured)
+		extrapolate(s, out);
+	for (unsigned i = 0; i < s->nstrata; i++)
+		if (s->strata[i].m[1].n == 0 && s->strata[i].bytes > 0) {
+			out->strata_unsampled++;
+			out->unsampled_bytes += s->strata[i].bytes;
+		}
+out:
+	out->seconds = wall_now() - t0;
+	free(next);
+	ZSTD_freeCCtx(cc);
+	ZSTD_freeDCtx(dc);
+	free(buf);
+	free(cbuf);
+	free(dbuf);
+	return err;
+}
