@@ -1,4 +1,8 @@
-/* The plan as an SVG chart: one point per codec level, time across, total cost up, the recommendation ringed. */
+/*
+ * The plan as an SVG chart: one point per codec level, time across, total cost up,
+ * the recommendation ringed; a legend names each point (points often sit on top of
+ * each other, so labels beside them would collide).
+ */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -6,10 +10,10 @@
 
 #include "ferry/plan.h"
 
-#define W 720
+#define W 940
 #define H 440
 #define L 90  /* left margin */
-#define R 30
+#define R 260 /* right margin: the legend */
 #define T 50
 #define B 60
 
@@ -97,25 +101,45 @@ int ferry_plan_svg(const struct ferry_plan_result *r, const char *title, const c
 		tunit);
 	fprintf(f, "<text x=\"22\" y=\"%.0f\" text-anchor=\"middle\" transform=\"rotate(-90 22 %.0f)\">total cost "
 		   "(USD)</text>\n", T + ph / 2, T + ph / 2);
-	/* the points */
-	for (unsigned i = 0; i < r->nopt; i++) {
+	/* the points, the recommendation last so that its ring is on top */
+	static const char *const colors[] = { "#7f7f7f", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b" };
+	for (unsigned k = 0; k <= r->nopt; k++) {
+		unsigned i = k < r->nopt ? k : (unsigned)r->recommended;
 		const struct ferry_plan_option *o = &r->opt[i];
-		char name[32];
-		double x, y;
 		int rec = (int)i == r->recommended;
+		double x, y;
 
-		if (!isfinite(o->seconds))
+		if ((k < r->nopt && rec) || !isfinite(o->seconds))
 			continue;
 		x = L + pw * (o->seconds / tscale) / thi;
 		y = H - B - ph * o->total_usd / chi;
-		level_name(o->level, name, sizeof(name));
-		fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"5\" fill=\"%s\"/>\n", x, y, rec ? "#d62728" : "#1f77b4");
+		fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"6\" fill=\"%s\" fill-opacity=\"0.85\"/>\n", x, y,
+			colors[i % 6]);
 		if (rec)
-			fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"11\" fill=\"none\" stroke=\"#d62728\" "
-				   "stroke-width=\"2\"/>\n", x, y);
-		/* alternate label sides so that neighbouring points stay readable */
-		fprintf(f, "<text x=\"%.1f\" y=\"%.1f\"%s>%s%s</text>\n", x + (i % 2 ? -14 : 14), y + (i % 2 ? 16 : -8),
-			i % 2 ? " text-anchor=\"end\"" : "", name, rec ? " (recommended)" : "");
+			fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"12\" fill=\"none\" stroke=\"#d62728\" "
+				   "stroke-width=\"2.5\"/>\n", x, y);
+	}
+	/* the legend: every option with its time and cost */
+	fprintf(f, "<text x=\"%d\" y=\"%d\" font-weight=\"bold\">codec: time, total</text>\n", W - R + 24, T + 12);
+	for (unsigned i = 0; i < r->nopt; i++) {
+		const struct ferry_plan_option *o = &r->opt[i];
+		char name[32], t[32];
+		int y = T + 36 + 22 * (int)i, rec = (int)i == r->recommended;
+
+		level_name(o->level, name, sizeof(name));
+		ferry_plan_fmt_duration(o->seconds, t, sizeof(t));
+		fprintf(f, "<circle cx=\"%d\" cy=\"%d\" r=\"6\" fill=\"%s\"/>\n", W - R + 30, y - 4, colors[i % 6]);
+		if (rec)
+			fprintf(f, "<circle cx=\"%d\" cy=\"%d\" r=\"10\" fill=\"none\" stroke=\"#d62728\" "
+				   "stroke-width=\"2\"/>\n", W - R + 30, y - 4);
+		fprintf(f, "<text x=\"%d\" y=\"%d\"%s>%s: %s, $%.*f</text>\n", W - R + 46, y,
+			rec ? " font-weight=\"bold\"" : "", name, t, o->total_usd < 1 ? 4 : 2, o->total_usd);
+	}
+	if (r->recommended >= 0 && r->why) {
+		fprintf(f, "<text x=\"%d\" y=\"%d\" fill=\"#d62728\">recommended: ", W - R + 24,
+			T + 36 + 22 * (int)r->nopt + 10);
+		xml_text(f, r->why);
+		fprintf(f, "</text>\n");
 	}
 	fprintf(f, "</svg>\n");
 	if (fclose(f)) {

@@ -172,8 +172,8 @@ jq_true '(.assumed | index("bandwidth=1Gbit")) == null and (.assumed | index("rt
 
 # ---- the chart
 expect 0 "plan --svg" "$ferry" plan "$src" aws:us-east-1 --bandwidth 100Mbit --svg "$work/plan.svg"
-if grep -q '<svg' "$work/plan.svg" && grep -q '(recommended)' "$work/plan.svg" &&
-	[ "$(grep -c '<circle' "$work/plan.svg")" -ge 7 ]; then ok "svg has the points and the mark"; else bad "svg has the points and the mark"; fi
+if grep -q '<svg' "$work/plan.svg" && grep -q 'recommended: ' "$work/plan.svg" && grep -q 'r="12"' "$work/plan.svg" &&
+	[ "$(grep -c "<circle" "$work/plan.svg")" -ge 13 ]; then ok "svg has the points and the mark"; else bad "svg has the points and the mark"; fi
 if command -v xmllint >/dev/null; then
 	xmllint --noout "$work/plan.svg" 2>"$work/err" && ok "svg is well-formed XML" || bad "svg is well-formed XML"
 fi
