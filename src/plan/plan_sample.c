@@ -103,17 +103,22 @@ static ssize_t read_chunk(const char *path, uint64_t size, size_t want, uint64_t
 }
 
 static int measure(struct ferry_plan_stratum *st, const uint8_t *buf, size_t n, uint8_t *cbuf, size_t ccap,
-		   uint8_t *dbuf, ZSTD_CCtx *cc, ZSTD_DCtx *dc, double *spent, double elapsed)
+		   uint8_t *dbuf, ZSTD_CCtx **cc, ZSTD_DCtx *dc, double *spent, uint64_t *have, double elapsed,
+		   unsigned rot)
 {
-	for (int l = 0; l < FERRY_PLAN_NLEVELS; l++) {
+	for (int k = 0; k < FERRY_PLAN_NLEVELS; k++) {
+		/* level 0 first, then the others in an order that rotates from chunk to chunk, so
+		 * that the cold-cache cost of the first pass over a chunk is not always one level's */
+		int l = k == 0 ? 0 : 1 + (int)((unsigned)(k - 1 + rot) % (FERRY_PLAN_NLEVELS - 1));
 		struct ferry_plan_meas *m = &st->m[l];
 		double comp = (double)n, ct = 0, dt = 0, t0;
 
-		if (m->n >= 2 && spent[l] > level_share[l] * elapsed)
+		/* the slow levels keep to their share of the time once measured at all */
+		if (have[l] > 0 && spent[l] > level_share[l] * elapsed)
 			continue;
 		if (ferry_plan_levels[l] > 0) {
 			t0 = cpu_now();
-			size_t c = ZSTD_compressCCtx(cc, cbuf, ccap, buf, n, ferry_plan_levels[l]);
+			size_t c = ZSTD_compressCCtx(cc[l], cbuf, ccap, buf, n, ferry_plan_levels[l]);
 			ct = cpu_now() - t0;
 			if (ZSTD_isError(c))
 				return FERRY_E_COMPRESS;
@@ -128,6 +133,7 @@ static int measure(struct ferry_plan_stratum *st, const uint8_t *buf, size_t n, 
 			}
 		}
 		spent[l] += ct + dt;
+		have[l]++;
 		m->n++;
 		m->raw += (double)n;
 		m->comp += comp;
@@ -138,6 +144,55 @@ static int measure(struct ferry_plan_stratum *st, const uint8_t *buf, size_t n, 
 		m->dtime += dt;
 	}
 	return FERRY_OK;
+}
+
+/* A stratum's own estimate at one level: ratio, its standard error, CPU seconds per byte. */
+static int own(const struct ferry_plan_meas *m, double *r, double *se, double *cpb, double *dpb)
+{
+	if (m->n == 0 || m->raw <= 0)
+		return 0;
+	*r = m->comp / m->raw;
+	if (m->n < 2) {
+		*se = SE_FEW;
+	} else {
+		/* variance of a ratio estimator: sum (c - r u)^2 / (n (n-1) ubar^2) */
+		double ubar = m->raw / (double)m->n, ss = m->cc - 2 * *r * m->uc + *r * *r * m->uu;
+		*se = sqrt(fmax(ss, 0) / ((double)m->n * (double)(m->n - 1) * ubar * ubar));
+	}
+	*cpb = m->ctime / m->raw;
+	*dpb = m->dtime / m->raw;
+	return 1;
+}
+
+/*
+ * A stratum the slow levels skipped (time share used up) is estimated from its own
+ * highest faster level j, scaled by how level l compares with level j pooled over the
+ * strata measured at both.
+ */
+static int scaled(const struct ferry_plan_scan *s, const struct ferry_plan_stratum *st, int l, double *r, double *se,
+		  double *cpb, double *dpb)
+{
+	for (int j = l - 1; j >= 1; j--) {
+		double rj, sej, cj, dj, a[2][4] = { { 0 } };
+
+		if (!own(&st->m[j], &rj, &sej, &cj, &dj))
+			continue;
+		for (unsigned i = 0; i < s->nstrata; i++) {
+			const struct ferry_plan_meas *ml = &s->strata[i].m[l], *mj = &s->strata[i].m[j];
+			if (ml->n == 0 || mj->n == 0)
+				continue;
+			a[0][0] += ml->raw, a[0][1] += ml->comp, a[0][2] += ml->ctime, a[0][3] += ml->dtime;
+			a[1][0] += mj->raw, a[1][1] += mj->comp, a[1][2] += mj->ctime, a[1][3] += mj->dtime;
+		}
+		if (a[0][0] <= 0 || a[1][0] <= 0 || a[1][1] <= 0)
+			return 0;
+		*r = fmin(1, rj * (a[0][1] / a[0][0]) / (a[1][1] / a[1][0]));
+		*se = sej + 0.1;
+		*cpb = a[1][2] > 0 ? cj * (a[0][2] / a[0][0]) / (a[1][2] / a[1][0]) : a[0][2] / a[0][0];
+		*dpb = a[1][3] > 0 ? dj * (a[0][3] / a[0][0]) / (a[1][3] / a[1][0]) : a[0][3] / a[0][0];
+		return 1;
+	}
+	return 0;
 }
 
 static void extrapolate(const struct ferry_plan_scan *s, struct ferry_plan_sample *out)
@@ -152,36 +207,25 @@ static void extrapolate(const struct ferry_plan_scan *s, struct ferry_plan_sampl
 			pct += m->ctime;
 			pdt += m->dtime;
 		}
-		double pr = praw > 0 ? pcomp / praw : 1;
 		out->wire[l] = out->cpu_c[l] = out->cpu_d[l] = 0;
 		for (unsigned i = 0; i < s->nstrata; i++) {
 			const struct ferry_plan_stratum *st = &s->strata[i];
-			const struct ferry_plan_meas *m = &st->m[l];
-			double r, se;
+			double r = 1, se = 0, cpb = 0, dpb = 0;
 
 			if (st->bytes <= 0)
 				continue;
-			if (m->n == 0 || m->raw <= 0) {
-				r = pr;
+			if (ferry_plan_levels[l] == 0) {
+				r = 1; /* no compression: the wire bytes are known */
+			} else if (!own(&st->m[l], &r, &se, &cpb, &dpb) && !scaled(s, st, l, &r, &se, &cpb, &dpb)) {
+				/* never sampled: the pooled figures of the strata that were */
+				r = praw > 0 ? pcomp / praw : 1;
 				se = praw > 0 ? SE_NONE : 0;
-				out->cpu_c[l] += praw > 0 ? st->bytes * pct / praw : 0;
-				out->cpu_d[l] += praw > 0 ? st->bytes * pdt / praw : 0;
-			} else {
-				double ubar = m->raw / (double)m->n;
-				r = m->comp / m->raw;
-				if (m->n < 2) {
-					se = SE_FEW;
-				} else {
-					/* variance of a ratio estimator: sum (c - r u)^2 / (n (n-1) ubar^2) */
-					double ss = m->cc - 2 * r * m->uc + r * r * m->uu;
-					se = sqrt(fmax(ss, 0) / ((double)m->n * (double)(m->n - 1) * ubar * ubar));
-				}
-				out->cpu_c[l] += st->bytes * m->ctime / m->raw;
-				out->cpu_d[l] += st->bytes * m->dtime / m->raw;
+				cpb = praw > 0 ? pct / praw : 0;
+				dpb = praw > 0 ? pdt / praw : 0;
 			}
-			if (ferry_plan_levels[l] == 0)
-				se = 0; /* no compression: the wire bytes are known */
 			out->wire[l] += st->bytes * fmin(r, 1);
+			out->cpu_c[l] += st->bytes * cpb;
+			out->cpu_d[l] += st->bytes * dpb;
 			var += st->bytes * st->bytes * se * se;
 		}
 		out->wire_ci[l] = fmin(1.96 * sqrt(var), s->bytes);
@@ -196,10 +240,12 @@ int ferry_plan_sample_run(struct ferry_plan_scan *s, const struct ferry_plan_sam
 	size_t chunk = o && o->chunk ? o->chunk : 1u << 20;
 	size_t ccap = ZSTD_compressBound(chunk);
 	double spent[FERRY_PLAN_NLEVELS] = { 0 }, t0 = wall_now(), c0 = cpu_now();
+	uint64_t have[FERRY_PLAN_NLEVELS] = { 0 };
 	uint8_t *buf = NULL, *cbuf = NULL, *dbuf = NULL;
-	ZSTD_CCtx *cc = NULL;
+	/* one context per level: switching one context between levels costs time we would measure */
+	ZSTD_CCtx *cc[FERRY_PLAN_NLEVELS] = { NULL };
 	ZSTD_DCtx *dc = NULL;
-	unsigned *next = NULL;
+	unsigned *next = NULL, *order = NULL;
 	int err = FERRY_OK;
 
 	memset(out, 0, sizeof(*out));
@@ -213,10 +259,13 @@ int ferry_plan_sample_run(struct ferry_plan_scan *s, const struct ferry_plan_sam
 	buf = malloc(chunk);
 	cbuf = malloc(ccap);
 	dbuf = malloc(chunk);
-	cc = ZSTD_createCCtx();
+	for (int l = 1; l < FERRY_PLAN_NLEVELS; l++)
+		if (!(cc[l] = ZSTD_createCCtx()))
+			err = FERRY_E_NOMEM;
 	dc = ZSTD_createDCtx();
 	next = calloc(s->nstrata, sizeof(*next));
-	if (!buf || !cbuf || !dbuf || !cc || !dc || !next) {
+	order = calloc(s->nstrata, sizeof(*order));
+	if (err || !buf || !cbuf || !dbuf || !dc || !next || !order) {
 		err = FERRY_E_NOMEM;
 		goto out;
 	}
@@ -225,9 +274,26 @@ int ferry_plan_sample_run(struct ferry_plan_scan *s, const struct ferry_plan_sam
 	 * (proportional to its bytes, at least one chunk) is sampled, so that a
 	 * time-boxed run still has seen every stratum once before it stops.
 	 */
+	/* warm up: the first compression at a level sizes the context's tables, which is not what we time */
+	memset(buf, 'w', 65536);
+	for (int l = 1; l < FERRY_PLAN_NLEVELS; l++)
+		if (ZSTD_isError(ZSTD_compressCCtx(cc[l], cbuf, ccap, buf, 65536, ferry_plan_levels[l]))) {
+			err = FERRY_E_COMPRESS;
+			goto out;
+		}
+	/* the strata with the most bytes first: a time box then leaves out the least */
+	for (unsigned i = 0; i < s->nstrata; i++)
+		order[i] = i;
+	for (unsigned i = 1; i < s->nstrata; i++)
+		for (unsigned j = i; j > 0 && s->strata[order[j]].bytes > s->strata[order[j - 1]].bytes; j--) {
+			unsigned t = order[j];
+			order[j] = order[j - 1];
+			order[j - 1] = t;
+		}
 	for (int progress = 1; progress && !err;) {
 		progress = 0;
-		for (unsigned i = 0; i < s->nstrata && !err; i++) {
+		for (unsigned k = 0; k < s->nstrata && !err; k++) {
+			unsigned i = order[k];
 			struct ferry_plan_stratum *st = &s->strata[i];
 			double share = budget * st->bytes / s->bytes, done = st->m[0].raw;
 			double elapsed = cpu_now() - c0;
@@ -239,16 +305,23 @@ int ferry_plan_sample_run(struct ferry_plan_scan *s, const struct ferry_plan_sam
 			if (st->ncand == 0 || next[i] >= 4u * FERRY_PLAN_RESERVOIR + 64 || (st->m[0].n >= 2 && done >= share) ||
 			    done >= st->bytes)
 				continue;
-			unsigned k = next[i]++ % st->ncand;
-			size_t want = chunk;
-			if (share - done < (double)want && done > 0)
-				want = (size_t)fmax(65536.0, share - done);
-			ssize_t n = read_chunk(st->cand[k], st->cand_size[k], want, &s->rng, buf);
+			unsigned c = next[i]++ % st->ncand;
+			/* small strata take smaller chunks (but >= 64 KiB) so that the budget reaches more of them */
+			size_t want = (size_t)fmin((double)chunk, fmax(65536.0, (share - done) / (2.0 - fmin(st->m[0].n, 1))));
+			ssize_t n = read_chunk(st->cand[c], st->cand_size[c], want, &s->rng, buf);
 			if (n <= 0) {
 				s->unreadable++;
 				continue;
 			}
-			err = measure(st, buf, (size_t)n, cbuf, ccap, dbuf, cc, dc, spent, elapsed);
+			/* small files travel in packs, many to a chunk: sample them the same way */
+			for (unsigned more = 1; (size_t)n < want && more < st->ncand; more++) {
+				unsigned d = next[i]++ % st->ncand;
+				ssize_t m = read_chunk(st->cand[d], st->cand_size[d], want - (size_t)n, &s->rng, buf + n);
+				if (m > 0)
+					n += m;
+			}
+			err = measure(st, buf, (size_t)n, cbuf, ccap, dbuf, cc, dc, spent, have, elapsed,
+				      (unsigned)out->chunks);
 			out->sampled_bytes += (double)n;
 			out->chunks++;
 			progress = 1;
@@ -270,7 +343,9 @@ done:
 out:
 	out->seconds = wall_now() - t0;
 	free(next);
-	ZSTD_freeCCtx(cc);
+	free(order);
+	for (int l = 0; l < FERRY_PLAN_NLEVELS; l++)
+		ZSTD_freeCCtx(cc[l]);
 	ZSTD_freeDCtx(dc);
 	free(buf);
 	free(cbuf);
