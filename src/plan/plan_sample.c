@@ -147,12 +147,16 @@ static int measure(struct ferry_plan_stratum *st, const uint8_t *buf, size_t n, 
 }
 
 /* A stratum's own estimate at one level: ratio, its standard error, CPU seconds per byte. */
-static int own(const struct ferry_plan_meas *m, double *r, double *se, double *cpb, double *dpb)
+static int own(const struct ferry_plan_stratum *st, int l, double *r, double *se, double *cpb, double *dpb)
 {
+	const struct ferry_plan_meas *m = &st->m[l];
+
 	if (m->n == 0 || m->raw <= 0)
 		return 0;
 	*r = m->comp / m->raw;
-	if (m->n < 2) {
+	if (m->raw >= st->bytes) {
+		*se = 0; /* the whole stratum was read */
+	} else if (m->n < 2) {
 		*se = SE_FEW;
 	} else {
 		/* variance of a ratio estimator: sum (c - r u)^2 / (n (n-1) ubar^2) */
@@ -175,7 +179,7 @@ static int scaled(const struct ferry_plan_scan *s, const struct ferry_plan_strat
 	for (int j = l - 1; j >= 1; j--) {
 		double rj, sej, cj, dj, a[2][4] = { { 0 } };
 
-		if (!own(&st->m[j], &rj, &sej, &cj, &dj))
+		if (!own(st, j, &rj, &sej, &cj, &dj))
 			continue;
 		for (unsigned i = 0; i < s->nstrata; i++) {
 			const struct ferry_plan_meas *ml = &s->strata[i].m[l], *mj = &s->strata[i].m[j];
@@ -216,7 +220,7 @@ static void extrapolate(const struct ferry_plan_scan *s, struct ferry_plan_sampl
 				continue;
 			if (ferry_plan_levels[l] == 0) {
 				r = 1; /* no compression: the wire bytes are known */
-			} else if (!own(&st->m[l], &r, &se, &cpb, &dpb) && !scaled(s, st, l, &r, &se, &cpb, &dpb)) {
+			} else if (!own(st, l, &r, &se, &cpb, &dpb) && !scaled(s, st, l, &r, &se, &cpb, &dpb)) {
 				/* never sampled: the pooled figures of the strata that were */
 				r = praw > 0 ? pcomp / praw : 1;
 				se = praw > 0 ? SE_NONE : 0;
@@ -292,8 +296,10 @@ int ferry_plan_sample_run(struct ferry_plan_scan *s, const struct ferry_plan_sam
 		}
 	for (int progress = 1; progress && !err;) {
 		progress = 0;
-		for (unsigned k = 0; k < s->nstrata && !err; k++) {
+		/* each slot is one chunk; a stratum's first visit takes two in a row (one chunk gives no variance) */
+		for (unsigned k = 0, again = 0; k < s->nstrata && !err; k += !again) {
 			unsigned i = order[k];
+			again = !again && s->strata[i].m[0].n == 0;
 			struct ferry_plan_stratum *st = &s->strata[i];
 			double share = budget * st->bytes / s->bytes, done = st->m[0].raw;
 			double elapsed = cpu_now() - c0;
