@@ -412,6 +412,9 @@ int cmd_cost(struct cli *c, int argc, char **argv)
 				snprintf(range, sizeof(range), "%g-%g %s", lines[i].from, lines[i].to, unit);
 			printf("  %-26s %14.3f %12.4f %12.2f\n", range, lines[i].units, lines[i].usd_per_unit, lines[i].usd);
 		}
+		if (unpriced > 0)
+			printf("  %-26s %14.3f %12s %12s\n", "beyond the price table", unpriced / p.months / tiers.unit_bytes,
+			       "unpriced", "-");
 		printf("  egress   $%.2f%s\n", egress, p.months > 1 ? " (all months)" : "");
 		printf("  requests $%.2f (%llu GET%s, %llu LIST%s)\n", req_usd, (unsigned long long)gets,
 		       isnan(get1k) ? " unpriced" : "", (unsigned long long)lists, isnan(list1k) ? " unpriced" : "");

@@ -118,8 +118,8 @@ void ferry_plan_compute(const struct ferry_plan_input *in, struct ferry_plan_res
 	/* objects as push writes them: packs of small files, large files whole (multipart above a part) */
 	out->put_requests = (uint64_t)ceil(s->small_bytes / s->pack_size) + s->large_puts + 1;
 	if (!isnan(in->get_usd_1k)) {
-		/* the source is a bucket: one GET per object (per part for large ones) and a listing */
-		out->get_requests = s->small_files + s->large_puts;
+		/* the source is a bucket: one GET per object and a listing */
+		out->get_requests = s->small_files + s->large_files;
 		out->list_requests = (s->files + 999) / 1000;
 	}
 	for (int l = 0; l < FERRY_PLAN_NLEVELS; l++) {
