@@ -224,6 +224,7 @@ static int load_prices(struct cli *c, const struct popts *p, struct ferry_price_
 		dir = stat(FERRY_PRICING_DIR, &st) == 0 ? FERRY_PRICING_DIR : FERRY_PRICING_INSTALLED;
 	if (ferry_price_load_dir(t, dir, msg, sizeof(msg))) {
 		cli_err(c, "pricing: %s", msg);
+		ferry_price_free(t);
 		return EXIT_USAGE;
 	}
 	return EXIT_OK;
@@ -253,7 +254,11 @@ static int parse_loc(struct cli *c, const struct ferry_price_table *t, const cha
 	/* let the table say what it knows */
 	if (ferry_price_tiers(t, prov, reg, "egress", "internet", &tiers, msg, sizeof(msg)) == FERRY_OK)
 		return EXIT_OK;
-	cli_err(c, "%s '%s': %s", opt, arg, msg);
+	const char *known = strstr(msg, "(known:");
+	if (!colon && ferry_price_known(t, prov, NULL) && known)
+		cli_err(c, "%s '%s': %s has no prices for all regions: say which, %s:REGION %s", opt, arg, prov, prov, known);
+	else
+		cli_err(c, "%s '%s': %s", opt, arg, msg);
 	return EXIT_USAGE;
 }
 
@@ -560,6 +565,9 @@ static void print_human(const struct popts *p, const struct ferry_plan_input *in
 	printf("plan: %s -> %s\n", src, dst);
 	printf("  source: %llu files, %s (%.0f bytes), %llu directories, scanned in %.2f s\n",
 	       (unsigned long long)s->files, b1, s->bytes, (unsigned long long)s->dirs, s->seconds);
+	if (s->unreadable)
+		printf("  warning: %llu entries could not be read (left out of the plan)\n",
+		       (unsigned long long)s->unreadable);
 	printf("  sizes:");
 	for (int i = 0; i < FERRY_PLAN_HIST; i++)
 		if (s->hist[i]) {
@@ -812,6 +820,7 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 		json_object_object_add(o, "destination", json_object_new_string(dst));
 		json_object_object_add(o, "files", json_object_new_int64((int64_t)s.files));
 		json_object_object_add(o, "bytes", json_object_new_double(s.bytes));
+		json_object_object_add(o, "unreadable", json_object_new_int64((int64_t)s.unreadable));
 		for (int i = 0; i < FERRY_PLAN_HIST; i++) {
 			struct json_object *b = json_object_new_object();
 			json_object_object_add(b, "size", json_object_new_string(ferry_plan_hist_labels[i]));
