@@ -658,6 +658,113 @@ static void print_human(const struct popts *p, const struct ferry_plan_input *in
 	}
 }
 
+/* ---- a ferry store snapshot as the source ---- */
+
+/* STORE[@SNAPSHOT] when STORE is a local ferry store (it has a config file). */
+static int store_source(const char *src, char *store, size_t cap, const char **snap)
+{
+	const char *at = strrchr(src, '@');
+	char cfg[4200];
+	struct stat st;
+
+	*snap = NULL;
+	if (!strncmp(src, "file://", 7))
+		src += 7;
+	if (at && at[1] && !strchr(at, '/')) {
+		snprintf(store, cap, "%.*s", (int)(at - src), src);
+		*snap = at + 1;
+	} else {
+		snprintf(store, cap, "%s", src);
+	}
+	snprintf(cfg, sizeof(cfg), "%s/config", store);
+	return stat(cfg, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* `ferry ls` output parsed as it is written: "-0644 SIZE DATE TIME PATH", files only. */
+struct ls_sink {
+	struct ferry_plan_scan *s;
+	char line[8192];
+	size_t len;
+	int err;
+};
+
+static void ls_line(struct ls_sink *k)
+{
+	unsigned long long size;
+	int off = 0;
+
+	k->line[k->len] = 0;
+	k->len = 0;
+	if (k->line[0] != '-' || sscanf(k->line + 1, "%*o %llu %*s %*s %n", &size, &off) != 1 || off == 0)
+		return;
+	if (!k->err)
+		k->err = ferry_plan_scan_add(k->s, k->line + 1 + off, (double)size, NULL);
+}
+
+static ssize_t ls_write(void *cookie, const char *buf, size_t n)
+{
+	struct ls_sink *k = cookie;
+
+	for (size_t i = 0; i < n; i++) {
+		if (buf[i] == '\n')
+			ls_line(k);
+		else if (k->len < sizeof(k->line) - 1)
+			k->line[k->len++] = buf[i]; /* a longer path is cut: only its size and extension matter */
+	}
+	return (ssize_t)n;
+}
+
+/* Counts a snapshot's files from its manifest; *stored is the store's bytes on disk. */
+static int scan_store(struct cli *c, const char *store, const char *snap, struct ferry_plan_scan *s, double *stored)
+{
+	struct ferry_store *st;
+	struct ls_sink *k = calloc(1, sizeof(*k));
+	cookie_io_functions_t io = { .write = ls_write };
+	struct ferry_plan_scan disk;
+	char msg[1024];
+	FILE *f;
+	int rc = cli_load_secret(c), err;
+
+	if (!k)
+		return EXIT_PARTIAL;
+	if (rc) {
+		free(k);
+		return rc;
+	}
+	err = ferry_store_open(&st, store, c->have_secret ? &c->secret : NULL, msg, sizeof(msg));
+	if (err) {
+		cli_err(c, "%s", msg);
+		free(k);
+		return err == FERRY_E_NOTFOUND ? EXIT_USAGE : exit_for(err);
+	}
+	k->s = s;
+	f = fopencookie(k, "w", io);
+	if (!f) {
+		ferry_store_close(st);
+		free(k);
+		return EXIT_PARTIAL;
+	}
+	err = ferry_ls(st, snap, NULL, f, msg, sizeof(msg));
+	fclose(f);
+	ferry_store_close(st);
+	if (!err)
+		err = k->err;
+	free(k);
+	if (err) {
+		cli_err(c, "%s", msg);
+		return err == FERRY_E_NOTFOUND ? EXIT_USAGE : exit_for(err);
+	}
+	ferry_plan_scan_init(&disk, 1);
+	err = ferry_plan_scan_dir(&disk, store, msg, sizeof(msg));
+	*stored = disk.bytes;
+	ferry_plan_scan_free(&disk);
+	if (err) {
+		cli_err(c, "%s", msg);
+		return exit_for(err);
+	}
+	return EXIT_OK;
+}
+
 int cmd_plan(struct cli *c, int argc, char **argv)
 {
 	struct popts p;
@@ -668,8 +775,9 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 	struct ferry_plan_result res;
 	struct ferry_tiers link_tiers, storage;
 	struct dstinfo d = { 0 };
-	char msg[1024], sprov[16] = "", sreg[32] = "";
-	const char *src, *dst;
+	char msg[1024], sprov[16] = "", sreg[32] = "", store[4096];
+	const char *src, *dst, *snap = NULL;
+	double stored = -1;
 	int rc = parse_opts(c, argc, argv, 0, &p), err, have_link_tiers = 0;
 
 	if (rc)
@@ -716,6 +824,11 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 		uint64_t objs = p.have_objects ? p.objects : (uint64_t)fmax(1, ceil(p.size / (64.0 * 1048576)));
 		err = ferry_plan_scan_whatif(&s, p.size, objs);
 		snprintf(msg, sizeof(msg), "--size: out of range");
+	} else if (store_source(src, store, sizeof(store), &snap)) {
+		if ((rc = scan_store(c, store, snap, &s, &stored)))
+			goto out;
+		err = FERRY_OK;
+		assume(&p, "wire=store-bytes-on-disk(all-snapshots)");
 	} else {
 		err = ferry_plan_scan_dir(&s, src, msg, sizeof(msg));
 	}
@@ -730,6 +843,10 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 		cli_err(c, "%s", msg);
 		rc = EXIT_PARTIAL;
 		goto out;
+	}
+	if (stored >= 0) {
+		/* a store's objects move as they are (compressed, maybe encrypted): no level to choose */
+		sm.wire[0] = stored;
 	}
 	/* egress on the plain link: priced when the source is in a cloud */
 	if (sprov[0]) {
@@ -877,7 +994,8 @@ out:
 }
 
 const char plan_help[] =
-	"Scans SRC (a local tree; or --inventory FILE, an S3 Inventory CSV; or --size SIZE\n"
+	"Scans SRC (a local tree; a local ferry store STORE[@SNAPSHOT], whose objects move\n"
+	"as stored; or --inventory FILE, an S3 Inventory CSV; or --size SIZE\n"
 	"[--objects N], a what-if), samples its compressibility on this machine (a bounded,\n"
 	"time-boxed, stratified sample: --sample SIZE, --sample-time D, --seed N) and prints,\n"
 	"for no compression and zstd 1, 3, 6, 9 and 19: bytes on the wire, time, the\n"

@@ -83,6 +83,15 @@ mkdir -p "$work/one" && head -c 5000 /dev/urandom >"$work/one/x"
 expect 0 "plan of one file" "$ferry" plan "$work/one" aws:us-east-1 --json
 jq_true '.files == 1 and .bytes == 5000' "single file counted"
 
+# ---- a ferry store snapshot as the source: its objects move as stored
+"$ferry" init "$work/store" -q && "$ferry" push "$src" "$work/store" -q
+snap=$("$ferry" snapshots "$work/store" | tail -n 1)
+expect 0 "plan of a store snapshot" "$ferry" plan "$work/store@$snap" r2 --json
+stored=$(find "$work/store" -type f -printf "%s\n" | awk "{ t += \$1 } END { print t }")
+jq_true ".files == 61 and (.options | length) == 1 and .options[0].wire_bytes == $stored" "store snapshot: its files, its bytes on disk"
+expect 2 "plan of a missing snapshot" "$ferry" plan "$work/store@20000101T000000Z-00000000" r2
+grep_err "no such snapshot" "missing snapshot named"
+
 # ---- deadlines and budgets
 expect 0 "impossible deadline" "$ferry" plan "$src" aws:us-east-1 --bandwidth 1Mbit --deadline 3s
 grep_out 'deadline 3.0 s cannot be met: the best achievable is' "impossible deadline says so with the best time"
