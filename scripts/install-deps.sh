@@ -9,6 +9,7 @@ pkgs=(
   libcmocka-dev
   clang libclang-rt-14-dev     # libFuzzer and sanitizer runtimes
   zstd xxhash openssl time     # peers for the benchmarks
+  jq                           # JSON checks in tests/integration/plan.sh
 )
 
 missing=()

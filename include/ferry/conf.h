@@ -11,6 +11,23 @@
 extern "C" {
 #endif
 
+#define FERRY_CONF_MAX_ROUTES 8
+
+/* [route "NAME"]: a way out for the planner (a link, or shipped devices). */
+struct ferry_conf_route {
+	char name[32];
+	char endpoint[256]; /* a URL, or */
+	char bind[64];      /* a local address to send from */
+	int ship;           /* type = ship: physical devices */
+	double bandwidth;   /* bytes/s (ship: the device load rate), 0 unset */
+	double price_per_gb; /* USD per GB (10^9 bytes), < 0 unset */
+	char pricing[96];   /* or a price-table row: provider:region:dest */
+	double price;       /* ship: USD per device trip, < 0 unset */
+	double days;        /* ship: days in transit, < 0 unset */
+	double capacity;    /* ship: bytes per device, 0 unset */
+	unsigned set;       /* keys seen, to refuse one given twice */
+};
+
 struct ferry_conf {
 	/* [store] defaults for `ferry init` */
 	int compress;        /* -1 unset, 0 none, 1..19 */
@@ -32,6 +49,15 @@ struct ferry_conf {
 	char s3_addressing[16]; /* "path" or "virtual" */
 	int s3_connections;     /* 0 unset */
 	int s3_max_parts;       /* 0 unset */
+	/* [plan]: the link model for `ferry plan` (flags win) */
+	double bandwidth;       /* bytes/s, 0 unset */
+	double rtt;             /* seconds, < 0 unset */
+	double request_latency; /* seconds, < 0 unset */
+	int connections;        /* 0 unset */
+	int dst_cores;          /* 0 unset */
+	char pricing_dir[4096];
+	struct ferry_conf_route routes[FERRY_CONF_MAX_ROUTES];
+	unsigned nroutes;
 };
 
 void ferry_conf_defaults(struct ferry_conf *c);

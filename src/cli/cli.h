@@ -97,5 +97,8 @@ int cli_run_end(struct cli *c, const struct ferry_run *r, int rc);
 void cli_log(struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* After a shard's push: merges the group when every shard is in. */
 int cli_shard_maybe_merge(struct cli *c, struct ferry_store *s);
+int cmd_plan(struct cli *c, int argc, char **argv);
+int cmd_cost(struct cli *c, int argc, char **argv);
+extern const char plan_help[], cost_help[];
 
 #endif

@@ -82,6 +82,8 @@ static const struct command commands[] = {
 	{ "snapshots", cmd_snapshots, "ferry snapshots STORE", "list snapshots, oldest first",
 	  "One id per line, oldest first; a snapshot stopped by --max-duration is followed\n"
 	  "by the word partial.\n" },
+	{ "plan", cmd_plan, "ferry plan SRC DST [--deadline D] [--budget USD] [--bandwidth R] [--json] [--svg FILE]", "estimate time, dollars, codec level and route before anything moves", plan_help },
+	{ "cost", cmd_cost, "ferry cost SRC|--size SIZE --from PROVIDER:REGION [--to internet|REGION|onprem] [--months N] [--json]", "the egress bill for data already in a cloud", cost_help },
 	{ "ls", cmd_ls, "ferry ls STORE[@SNAPSHOT] [PATH]", "list the entries of a snapshot", "" },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

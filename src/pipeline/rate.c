@@ -160,7 +160,10 @@ void ferry_rate_take(struct ferry_rate *r, uint64_t n)
 		r->last = t;
 	}
 	if (rate) {
-		double burst = (double)rate / 4; /* at most a quarter second's worth saved up */
+		/* at most a quarter second's worth saved up, or one request's: the loop thread
+		 * sleeps here, so time it spent on other work must count, or a request larger
+		 * than a quarter second's worth would pay its full time on top of that work */
+		double burst = (double)rate / 4 > (double)n ? (double)rate / 4 : (double)n;
 		r->tokens += (t - r->last) * (double)rate;
 		if (r->tokens > burst)
 			r->tokens = burst;

@@ -1,4 +1,4 @@
-/* ferry.conf parsing through inih: sections [store], [keys], [transfer], [unattended], [s3]; unknown keys are errors. */
+/* ferry.conf parsing through inih: [store], [keys], [transfer], [unattended], [s3], [plan], [route "NAME"]; unknown keys are errors. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +9,7 @@
 #include "ferry/codec.h"
 #include "ferry/conf.h"
 #include "ferry/unattended.h"
+#include "ferry/plan.h"
 
 struct parse_state {
 	struct ferry_conf *c;
@@ -19,6 +20,8 @@ void ferry_conf_defaults(struct ferry_conf *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->compress = -1;
+	c->rtt = -1;
+	c->request_latency = -1;
 }
 
 int ferry_parse_size(const char *s, uint64_t *out)
@@ -70,6 +73,156 @@ static int copy_path(char *dst, size_t cap, const char *v)
 	if (n == 0 || n >= cap)
 		return -1;
 	memcpy(dst, v, n + 1);
+	return 0;
+}
+
+static int name_ok(const char *s, size_t n)
+{
+	if (n == 0 || n >= sizeof(((struct ferry_conf_route *)0)->name))
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+		      ch == '_' || ch == '.'))
+			return 0;
+	}
+	return 1;
+}
+
+/* [route "NAME"]: finds or adds the route; NULL with a reason when the name or count is bad. */
+static struct ferry_conf_route *route_for(struct parse_state *st, const char *section)
+{
+	struct ferry_conf *c = st->c;
+	size_t n = strlen(section);
+	const char *name = section + 7;
+
+	if (n < 9 || section[n - 1] != '"' || !name_ok(name, n - 8)) {
+		snprintf(st->reason, sizeof(st->reason),
+			 "route: expected [route \"NAME\"] with a name of letters, digits, '-', '_' or '.' (at most 31)");
+		return NULL;
+	}
+	for (unsigned i = 0; i < c->nroutes; i++)
+		if (strlen(c->routes[i].name) == n - 8 && !strncmp(c->routes[i].name, name, n - 8))
+			return &c->routes[i];
+	if (c->nroutes == FERRY_CONF_MAX_ROUTES) {
+		snprintf(st->reason, sizeof(st->reason), "at most %d routes", FERRY_CONF_MAX_ROUTES);
+		return NULL;
+	}
+	struct ferry_conf_route *r = &c->routes[c->nroutes++];
+	memset(r, 0, sizeof(*r));
+	memcpy(r->name, name, n - 8);
+	r->name[n - 8] = 0;
+	r->price_per_gb = r->price = r->days = -1;
+	return r;
+}
+
+static int route_value(struct parse_state *st, const char *section, const char *name, const char *value)
+{
+	static const char *const keys[] = { "endpoint", "bind", "type", "bandwidth", "price_per_gb", "pricing",
+					    "price", "days", "capacity", NULL };
+	struct ferry_conf_route *r = route_for(st, section);
+	unsigned k = 0;
+	double v;
+
+	if (!r)
+		return 0;
+	while (keys[k] && strcmp(keys[k], name))
+		k++;
+	if (!keys[k]) {
+		snprintf(st->reason, sizeof(st->reason), "unknown key '%s' in [%s]", name, section);
+		return 0;
+	}
+	if (r->set & (1u << k)) {
+		snprintf(st->reason, sizeof(st->reason), "%s given twice in [%s]", name, section);
+		return 0;
+	}
+	r->set |= 1u << k;
+	switch (k) {
+	case 0:
+	case 1:
+		if (copy_path(k == 0 ? r->endpoint : r->bind, k == 0 ? sizeof(r->endpoint) : sizeof(r->bind), value))
+			break;
+		return 1;
+	case 2:
+		if (strcmp(value, "wire") && strcmp(value, "ship"))
+			break;
+		r->ship = !strcmp(value, "ship");
+		return 1;
+	case 3:
+		if (ferry_plan_parse_rate(value, &r->bandwidth))
+			break;
+		return 1;
+	case 4:
+		if (ferry_plan_parse_number(value, &r->price_per_gb) || r->price_per_gb > 1000)
+			break;
+		return 1;
+	case 5:
+		if (copy_path(r->pricing, sizeof(r->pricing), value) || !strchr(value, ':'))
+			break;
+		return 1;
+	case 6:
+		if (ferry_plan_parse_number(value, &r->price) || r->price > 1e9)
+			break;
+		return 1;
+	case 7:
+		/* days in transit: a number of days, or a duration such as 36h */
+		if (ferry_plan_parse_number(value, &v) == 0 && v <= 3650) {
+			r->days = v;
+			return 1;
+		}
+		if (ferry_plan_parse_duration(value, &v) == 0 && v <= 3650 * 86400.0) {
+			r->days = v / 86400;
+			return 1;
+		}
+		break;
+	case 8:
+		if (ferry_plan_parse_bytes(value, &r->capacity) || r->capacity < 1e6)
+			break;
+		return 1;
+	}
+	static const char *const want[] = {
+		"a URL", "an address", "wire or ship", "a rate such as 1Gbit or 100MB/s",
+		"USD per GB, such as 0.02", "provider:region:dest, such as aws:us-east-1:internet",
+		"USD per device trip", "days in transit, such as 10 or 36h", "bytes per device, such as 80TB",
+	};
+	snprintf(st->reason, sizeof(st->reason), "%s: expected %s, got '%s'", name, want[k], value);
+	return 0;
+}
+
+static int plan_value(struct parse_state *st, const char *name, const char *value)
+{
+	struct ferry_conf *c = st->c;
+	long n;
+
+	if (!strcmp(name, "bandwidth")) {
+		if (ferry_plan_parse_rate(value, &c->bandwidth) == 0)
+			return 1;
+		snprintf(st->reason, sizeof(st->reason), "bandwidth: expected a rate such as 1Gbit, got '%s'", value);
+		return 0;
+	}
+	if (!strcmp(name, "rtt") || !strcmp(name, "request-latency")) {
+		double *dst = name[0] == 'r' && name[1] == 't' ? &c->rtt : &c->request_latency;
+		if (ferry_plan_parse_duration(value, dst) == 0 && *dst <= 60)
+			return 1;
+		*dst = -1;
+		snprintf(st->reason, sizeof(st->reason), "%s: expected a duration such as 20ms, got '%s'", name, value);
+		return 0;
+	}
+	if (!strcmp(name, "connections") || !strcmp(name, "dst-cores")) {
+		if (parse_int(value, 1, 4096, &n) == 0) {
+			*(name[0] == 'c' ? &c->connections : &c->dst_cores) = (int)n;
+			return 1;
+		}
+		snprintf(st->reason, sizeof(st->reason), "%s: expected 1..4096, got '%s'", name, value);
+		return 0;
+	}
+	if (!strcmp(name, "pricing-dir")) {
+		if (copy_path(c->pricing_dir, sizeof(c->pricing_dir), value) == 0)
+			return 1;
+		snprintf(st->reason, sizeof(st->reason), "pricing-dir: empty or too long");
+		return 0;
+	}
+	snprintf(st->reason, sizeof(st->reason), "unknown key '%s' in [plan]", name);
 	return 0;
 }
 
@@ -197,6 +350,10 @@ static int on_value(void *user, const char *section, const char *name, const cha
 			snprintf(st->reason, sizeof(st->reason), "%s: expected 1..%d, got '%s'", name, conn ? 256 : 10000, value);
 			return 0;
 		}
+	} else if (!strcmp(section, "plan")) {
+		return plan_value(st, name, value);
+	} else if (!strncmp(section, "route \"", 7)) {
+		return route_value(st, section, name, value);
 	} else {
 		snprintf(st->reason, sizeof(st->reason), "unknown section [%s]", section);
 		return 0;
@@ -205,10 +362,38 @@ static int on_value(void *user, const char *section, const char *name, const cha
 	return 0;
 }
 
+/* A route must say enough to be priced and timed; inih gives no line here, so name the route. */
+static int check_routes(const struct ferry_conf *c, const char *name, char *msg, size_t msglen)
+{
+	for (unsigned i = 0; i < c->nroutes; i++) {
+		const struct ferry_conf_route *r = &c->routes[i];
+		const char *why = NULL;
+
+		if (r->ship) {
+			if (r->price < 0 || r->days < 0 || r->capacity <= 0)
+				why = "type = ship needs price, days and capacity";
+			else if (r->price_per_gb >= 0 || r->pricing[0])
+				why = "type = ship takes price, not price_per_gb or pricing";
+		} else {
+			if (r->bandwidth <= 0)
+				why = "needs bandwidth";
+			else if ((r->price_per_gb >= 0) == (r->pricing[0] != 0))
+				why = "needs one of price_per_gb or pricing";
+			else if (r->price >= 0 || r->days >= 0 || r->capacity > 0)
+				why = "price, days and capacity are for type = ship";
+		}
+		if (why) {
+			snprintf(msg, msglen, "%s: [route \"%s\"]: %s", name, r->name, why);
+			return FERRY_E_CONFIG;
+		}
+	}
+	return FERRY_OK;
+}
+
 static int finish(int rc, struct parse_state *st, const char *name, char *msg, size_t msglen)
 {
 	if (rc == 0)
-		return FERRY_OK;
+		return check_routes(st->c, name, msg, msglen);
 	if (rc < 0) {
 		snprintf(msg, msglen, "%s: cannot read: %s", name, rc == -1 ? strerror(errno) : "out of memory");
 		return FERRY_E_CONFIG;

@@ -1,0 +1,298 @@
+/*
+ * The planner: what a transfer will cost in time and money before anything moves.
+ * Scan statistics, a compressibility sample measured on this machine, dated price
+ * tables (conf/pricing/ CSV files), the stage/time model, and the split of bytes across
+ * routes. docs/PLANNER.md gives every formula and unit.
+ */
+#ifndef FERRY_PLAN_H
+#define FERRY_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ferry/ferry.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- units ---- */
+
+/* Bytes: "512", "4K"/"4KiB" (2^10), "80TB" (10^12), "100TiB" (2^40), "1.5GB". 0 on success. */
+int ferry_plan_parse_bytes(const char *s, double *out);
+/* A rate in bytes per second: "1Gbit", "100Mbit", "10Gbps" (bits, SI) or "125MB/s", "100MiB/s". */
+int ferry_plan_parse_rate(const char *s, double *bytes_per_s);
+/* A duration in seconds: "20ms", "3s", "90m", "24h", "2d", "1h30m", a bare number is seconds. */
+int ferry_plan_parse_duration(const char *s, double *seconds);
+/* A plain non-negative decimal number (prices): "0.023". */
+int ferry_plan_parse_number(const char *s, double *out);
+/* "2h 03m", "4.2 s", "3.1 d" */
+void ferry_plan_fmt_duration(double seconds, char *out, size_t len);
+/* "1.5 GiB" */
+void ferry_plan_fmt_bytes(double bytes, char *out, size_t len);
+
+/* ---- price tables ---- */
+
+#define FERRY_PRICE_MAX_ROWS 4096
+#define FERRY_PRICE_MAX_TIERS 16
+
+struct ferry_price_row {
+	char provider[16]; /* aws, gcp, azure, r2, b2 */
+	char region[32];   /* us-east-1, us-central1, *, ... */
+	char item[16];     /* egress, free, storage, put, get, list, ship */
+	char dest[32];     /* internet, internet-eu, inter-region, onprem, a region name, - */
+	double from, to;   /* tier bounds in units; to < 0: open-ended */
+	char unit[8];      /* GB (10^9 bytes), GiB (2^30), TB (10^12), 1k (a thousand requests) */
+	double usd;        /* per unit (per unit-month for storage) */
+	char source[200];
+	char read_on[11]; /* YYYY-MM-DD */
+	char file[64];    /* the file's base name, for messages */
+	int line;
+};
+
+struct ferry_price_table {
+	struct ferry_price_row *rows;
+	size_t n, cap;
+};
+
+/* Parses one price CSV held in memory, appending rows; errors name the file and line. */
+int ferry_price_parse(struct ferry_price_table *t, const char *text, size_t len, const char *name, char *msg,
+		      size_t msglen) FERRY_MUST_CHECK;
+/* Loads every .csv file in dir (sorted by name). */
+int ferry_price_load_dir(struct ferry_price_table *t, const char *dir, char *msg, size_t msglen) FERRY_MUST_CHECK;
+void ferry_price_free(struct ferry_price_table *t);
+
+/* A monthly tier schedule for one provider/region/item/destination. */
+struct ferry_tiers {
+	unsigned n;
+	struct {
+		double from, to, usd; /* units; to < 0 open-ended */
+		const struct ferry_price_row *row;
+	} t[FERRY_PRICE_MAX_TIERS];
+	double unit_bytes;                 /* bytes per billed unit */
+	double free_units;                 /* the free allowance per month (0 if none) */
+	const struct ferry_price_row *free_row;
+};
+
+/*
+ * Looks up a tier schedule. FERRY_E_NOTFOUND when the provider, region or destination
+ * has no rows; msg then names what is known (regions of the provider, or its
+ * destinations from that region).
+ */
+int ferry_price_tiers(const struct ferry_price_table *t, const char *provider, const char *region, const char *item,
+		      const char *dest, struct ferry_tiers *out, char *msg, size_t msglen) FERRY_MUST_CHECK;
+/* A per-request price in USD per 1,000 requests; FERRY_E_NOTFOUND when the table has none. */
+int ferry_price_request(const struct ferry_price_table *t, const char *provider, const char *region, const char *item,
+			double *usd_per_1k, const struct ferry_price_row **row);
+/* Is the provider in the table at all, and the region for that provider? */
+int ferry_price_known(const struct ferry_price_table *t, const char *provider, const char *region);
+
+struct ferry_tier_line {
+	double from, to;  /* units */
+	double units;     /* billed in this tier */
+	double usd_per_unit, usd;
+	const struct ferry_price_row *row; /* NULL for the free allowance */
+};
+
+/*
+ * The bill for bytes in one month on a schedule: exact tier arithmetic, fractions of
+ * a unit billed pro rata. With free_tier the allowance is taken first. lines (may be
+ * NULL) receives at most FERRY_PRICE_MAX_TIERS + 1 lines. *unpriced is the part beyond
+ * the last tier (the table has no price for it; it adds nothing to the bill).
+ */
+double ferry_tiers_cost(const struct ferry_tiers *s, double bytes, int free_tier, struct ferry_tier_line *lines,
+			unsigned *nlines, double *unpriced);
+
+/* ---- scan ---- */
+
+#define FERRY_PLAN_HIST 9       /* 0 B, <4K, <64K, <1M, <16M, <256M, <4G, <64G, more */
+#define FERRY_PLAN_MAX_STRATA 256
+#define FERRY_PLAN_RESERVOIR 24 /* sample candidates kept per stratum */
+#define FERRY_PLAN_NLEVELS 6    /* none, zstd 1, 3, 6, 9, 19 */
+
+extern const int ferry_plan_levels[FERRY_PLAN_NLEVELS];
+extern const char *const ferry_plan_hist_labels[FERRY_PLAN_HIST];
+
+struct ferry_plan_meas {
+	uint64_t n;       /* sample chunks */
+	double raw, comp; /* bytes in, bytes out (stored: never more than raw) */
+	double uu, cc, uc; /* sums of raw^2, comp^2, raw*comp for the ratio's variance */
+	double ctime, dtime; /* seconds on one core */
+};
+
+struct ferry_plan_stratum {
+	char ext[12];   /* lower-case extension, "" for none, "*" for the overflow stratum */
+	int size_class; /* 0: <64K, 1: <1M, 2: <64M, 3: larger */
+	uint64_t files;
+	double bytes;
+	uint64_t seen; /* reservoir sampling */
+	unsigned ncand;
+	char *cand[FERRY_PLAN_RESERVOIR];
+	uint64_t cand_size[FERRY_PLAN_RESERVOIR];
+	struct ferry_plan_meas m[FERRY_PLAN_NLEVELS];
+};
+
+struct ferry_plan_scan {
+	uint64_t files, dirs;
+	double bytes;
+	uint64_t hist[FERRY_PLAN_HIST];
+	double hist_bytes[FERRY_PLAN_HIST];
+	/* objects as push makes them: files under small_file packed into pack_size packs */
+	double small_file, pack_size, part_size;
+	uint64_t small_files;
+	double small_bytes;
+	uint64_t large_files;
+	uint64_t large_puts; /* PUT requests for the large files (multipart: parts + 2) */
+	unsigned nstrata;
+	struct ferry_plan_stratum *strata;
+	int sampleable; /* the paths can be read (a local tree) */
+	double seconds; /* how long the scan took */
+	uint64_t rng;
+	uint64_t unreadable;
+};
+
+void ferry_plan_scan_init(struct ferry_plan_scan *s, uint64_t seed);
+void ferry_plan_scan_free(struct ferry_plan_scan *s);
+/* Counts one file; path (may be NULL) is kept as a sample candidate. */
+int ferry_plan_scan_add(struct ferry_plan_scan *s, const char *name, double size, const char *path) FERRY_MUST_CHECK;
+/* Walks a local tree (never following symlinks). */
+int ferry_plan_scan_dir(struct ferry_plan_scan *s, const char *root, char *msg, size_t msglen) FERRY_MUST_CHECK;
+/* An S3 Inventory CSV: bucket,key,size[,...], fields optionally quoted. Errors name the line. */
+int ferry_plan_scan_inventory(struct ferry_plan_scan *s, const char *path, char *msg, size_t msglen) FERRY_MUST_CHECK;
+/* A what-if: bytes spread evenly over objects files (at least one). */
+int ferry_plan_scan_whatif(struct ferry_plan_scan *s, double bytes, uint64_t objects) FERRY_MUST_CHECK;
+
+/* ---- compressibility sample ---- */
+
+struct ferry_plan_sample_opts {
+	double max_bytes;   /* 0: min(1% of the bytes, 512 MiB), at least 8 MiB or everything */
+	double max_seconds; /* 0: 15 s */
+	uint32_t chunk;     /* sample unit, 0: 1 MiB */
+};
+
+struct ferry_plan_sample {
+	double sampled_bytes, seconds;
+	uint64_t chunks;
+	unsigned strata_unsampled; /* strata extrapolated from the pooled ratio */
+	double unsampled_bytes;
+	int timed_out;
+	/* per level, extrapolated to the whole scan */
+	double wire[FERRY_PLAN_NLEVELS];    /* bytes after compression */
+	double wire_ci[FERRY_PLAN_NLEVELS]; /* 95% half-width, bytes */
+	double cpu_c[FERRY_PLAN_NLEVELS];   /* core-seconds to compress everything */
+	double cpu_d[FERRY_PLAN_NLEVELS];   /* core-seconds to decompress everything */
+	double aes_rate;                    /* AES-256-GCM bytes/s on one core */
+	int measured;                       /* 0: nothing could be read, ratios assumed 1 */
+};
+
+int ferry_plan_sample_run(struct ferry_plan_scan *s, const struct ferry_plan_sample_opts *o,
+			  struct ferry_plan_sample *out, char *msg, size_t msglen) FERRY_MUST_CHECK;
+
+/* ---- routes ---- */
+
+#define FERRY_PLAN_MAX_ROUTES 8
+
+struct ferry_route {
+	char name[32];
+	int ship;         /* physical shipping */
+	double bandwidth; /* bytes/s (wire), or the device load rate (ship; 0: not limiting) */
+	/* wire price: linear per byte, or a tier schedule */
+	double usd_per_byte;
+	int tiered;
+	struct ferry_tiers tiers;
+	int free_tier;
+	/* shipping */
+	double ship_usd;      /* per device trip */
+	double ship_seconds;  /* in transit */
+	double ship_capacity; /* bytes per device */
+};
+
+struct ferry_alloc {
+	unsigned n;
+	double bytes[FERRY_PLAN_MAX_ROUTES];
+	double seconds[FERRY_PLAN_MAX_ROUTES];
+	double usd[FERRY_PLAN_MAX_ROUTES];
+	double total_seconds, total_usd;
+	int feasible; /* met the deadline (or budget) asked for */
+	int exact;    /* 0: too many breakpoints, a greedy split was used */
+};
+
+/* Cost of x bytes on one route. */
+double ferry_route_cost(const struct ferry_route *r, double x);
+/* Time for x bytes on one route (0 for x = 0). */
+double ferry_route_time(const struct ferry_route *r, double x);
+/* The shortest time in which bytes can move over the routes. */
+double ferry_route_min_time(const struct ferry_route *r, unsigned n, double bytes);
+/* Cheapest split of bytes finishing within deadline seconds (INFINITY: no deadline). */
+void ferry_route_cheapest(const struct ferry_route *r, unsigned n, double bytes, double deadline,
+			  struct ferry_alloc *out);
+/* Fastest split costing at most budget USD; when none does, the cheapest (feasible = 0). */
+void ferry_route_fastest(const struct ferry_route *r, unsigned n, double bytes, double budget,
+			 struct ferry_alloc *out);
+
+/* ---- the model ---- */
+
+enum ferry_plan_stage {
+	FERRY_STAGE_READ,
+	FERRY_STAGE_COMPRESS,
+	FERRY_STAGE_ENCRYPT,
+	FERRY_STAGE_WIRE,
+	FERRY_STAGE_DECOMPRESS,
+	FERRY_STAGE_WRITE,
+	FERRY_STAGE_REQUESTS, /* request latency of many small objects */
+	FERRY_NSTAGES
+};
+extern const char *const ferry_plan_stage_names[FERRY_NSTAGES];
+
+struct ferry_plan_input {
+	const struct ferry_plan_scan *scan;
+	const struct ferry_plan_sample *sample;
+	/* hardware and link */
+	double read_rate, write_rate; /* bytes/s at the source and destination disks */
+	int src_cores, dst_cores;
+	int encrypt;
+	double rtt, request_latency; /* seconds */
+	int connections;
+	struct ferry_route routes[FERRY_PLAN_MAX_ROUTES];
+	unsigned nroutes;
+	/* money at the destination and the source (NAN: none) */
+	double put_usd_1k, list_usd_1k; /* destination writes */
+	double get_usd_1k, src_list_usd_1k; /* source reads, when the source is a cloud */
+	const struct ferry_tiers *storage; /* destination storage per month, or NULL */
+	double months;                     /* of storage in the total (default 1) */
+	/* constraints (NAN: none) */
+	double deadline, budget;
+};
+
+struct ferry_plan_option {
+	int level; /* 0: none */
+	double wire_bytes, wire_ci;
+	double stage[FERRY_NSTAGES]; /* seconds */
+	int bottleneck;
+	double seconds;
+	double egress_usd, requests_usd, storage_usd_month, total_usd;
+	struct ferry_alloc alloc;
+	int meets_deadline, within_budget;
+};
+
+struct ferry_plan_result {
+	struct ferry_plan_option opt[FERRY_PLAN_NLEVELS];
+	unsigned nopt;
+	int recommended;   /* index into opt */
+	const char *why;   /* "cheapest meeting the deadline", ... */
+	int deadline_missed; /* no option meets the deadline */
+	int budget_missed;   /* no option fits the budget */
+	double best_seconds; /* the fastest any option can do */
+	uint64_t put_requests, get_requests, list_requests;
+};
+
+void ferry_plan_compute(const struct ferry_plan_input *in, struct ferry_plan_result *out);
+
+/* An SVG chart of time against cost per option, the recommendation marked. */
+int ferry_plan_svg(const struct ferry_plan_result *r, const char *title, const char *path, char *msg,
+		   size_t msglen) FERRY_MUST_CHECK;
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,1026 @@
+/* The planner commands: plan (time, dollars, codec and route before anything moves) and cost (an egress bill). */
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "cli.h"
+#include "ferry/conf.h"
+#include "ferry/plan.h"
+
+#ifndef FERRY_PRICING_DIR
+#define FERRY_PRICING_DIR "conf/pricing"
+#endif
+#ifndef FERRY_PRICING_INSTALLED
+#define FERRY_PRICING_INSTALLED "/usr/local/share/ferry/pricing"
+#endif
+
+/* Defaults measured on this kind of machine (REFERENCE.md section 6: fio, io_uring, 1 MiB, QD16). */
+#define DEFAULT_READ_RATE 735e6
+#define DEFAULT_WRITE_RATE 900e6
+#define DEFAULT_BANDWIDTH (1e9 / 8)
+#define DEFAULT_RTT 0.020
+#define DEFAULT_REQUEST_LATENCY 0.030
+#define DEFAULT_CONNECTIONS 16
+
+struct popts {
+	const char *pos[2];
+	int npos;
+	double deadline, budget;
+	const char *svg;
+	double bandwidth, rtt, request_latency, read_rate, write_rate;
+	int connections, dst_cores, src_cores, encrypt, free_tier;
+	const char *inventory, *from, *at, *to, *pricing, *egress_class;
+	double months, size, sample_bytes, sample_seconds;
+	uint64_t objects, seed;
+	int have_size, have_objects;
+	const char *assumed[8];
+	int nassumed;
+};
+
+enum {
+	O_DEADLINE = 1000, O_BUDGET, O_SVG, O_BANDWIDTH, O_RTT, O_CONNECTIONS, O_REQLAT, O_DSTCORES, O_SRCCORES,
+	O_READRATE, O_WRITERATE, O_ENCRYPT, O_INVENTORY, O_FROM, O_AT, O_TO, O_FREETIER, O_MONTHS, O_SIZE,
+	O_OBJECTS, O_SAMPLE, O_SAMPLETIME, O_SEED, O_PRICING, O_EGRESSCLASS,
+};
+
+static int bad_value(struct cli *c, const char *opt, const char *want, const char *got)
+{
+	return cli_usage_error(c, "--%s: expected %s, got '%s'", opt, want, got);
+}
+
+static int parse_int_opt(const char *s, long lo, long hi, long *out)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	if (end == s || *end || v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_opts(struct cli *c, int argc, char **argv, int cost, struct popts *p)
+{
+	static const struct option opts[] = {
+		CLI_COMMON_LONGOPTS,
+		{ "deadline", required_argument, NULL, O_DEADLINE },
+		{ "budget", required_argument, NULL, O_BUDGET },
+		{ "svg", required_argument, NULL, O_SVG },
+		{ "bandwidth", required_argument, NULL, O_BANDWIDTH },
+		{ "rtt", required_argument, NULL, O_RTT },
+		{ "connections", required_argument, NULL, O_CONNECTIONS },
+		{ "request-latency", required_argument, NULL, O_REQLAT },
+		{ "dst-cores", required_argument, NULL, O_DSTCORES },
+		{ "src-cores", required_argument, NULL, O_SRCCORES },
+		{ "read-rate", required_argument, NULL, O_READRATE },
+		{ "write-rate", required_argument, NULL, O_WRITERATE },
+		{ "encrypt", no_argument, NULL, O_ENCRYPT },
+		{ "inventory", required_argument, NULL, O_INVENTORY },
+		{ "from", required_argument, NULL, O_FROM },
+		{ "at", required_argument, NULL, O_AT },
+		{ "to", required_argument, NULL, O_TO },
+		{ "free-tier", no_argument, NULL, O_FREETIER },
+		{ "months", required_argument, NULL, O_MONTHS },
+		{ "size", required_argument, NULL, O_SIZE },
+		{ "objects", required_argument, NULL, O_OBJECTS },
+		{ "sample", required_argument, NULL, O_SAMPLE },
+		{ "sample-time", required_argument, NULL, O_SAMPLETIME },
+		{ "seed", required_argument, NULL, O_SEED },
+		{ "pricing", required_argument, NULL, O_PRICING },
+		{ "egress-class", required_argument, NULL, O_EGRESSCLASS },
+		{ NULL, 0, NULL, 0 },
+	};
+	/* options only one of the two commands takes */
+	static const int plan_only[] = { O_DEADLINE, O_BUDGET, O_SVG, O_BANDWIDTH, O_RTT, O_CONNECTIONS, O_REQLAT,
+					 O_DSTCORES, O_SRCCORES, O_READRATE, O_WRITERATE, O_ENCRYPT, O_AT,
+					 O_SAMPLE, O_SAMPLETIME, O_SEED, O_EGRESSCLASS, 0 };
+	static const int cost_only[] = { O_TO, 0 };
+	int opt;
+	long n;
+
+	memset(p, 0, sizeof(*p));
+	p->deadline = p->budget = NAN;
+	p->rtt = p->request_latency = -1;
+	p->months = 1;
+	opterr = 0;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, ":qvh", opts, NULL)) != -1) {
+		const char *a = optarg;
+
+		if (opt == 'h') {
+			cli_help(c);
+			return -1 - EXIT_OK;
+		}
+		if (opt == 'N') /* --connections is the planned link's here, not the S3 client's */
+			opt = O_CONNECTIONS;
+		else if (cli_common_opt(c, opt, optarg))
+			continue;
+		if (opt == ':')
+			return -1 - cli_usage_error(c, "option '%s' needs a value", argv[optind - 1]);
+		if (opt == '?')
+			return -1 - cli_usage_error(c, "unknown option '%s'", argv[optind - 1]);
+		for (const int *o = cost ? plan_only : cost_only; *o; o++)
+			if (*o == opt)
+				return -1 - cli_usage_error(c, "unknown option '%s'", argv[optind - 1]);
+		switch (opt) {
+		case O_DEADLINE:
+			if (ferry_plan_parse_duration(a, &p->deadline) || !(p->deadline > 0))
+				return -1 - bad_value(c, "deadline", "a duration such as 3s, 90m, 24h or 2d", a);
+			break;
+		case O_BUDGET:
+			if (ferry_plan_parse_number(a[0] == '$' ? a + 1 : a, &p->budget))
+				return -1 - bad_value(c, "budget", "US dollars such as 250 or 99.50", a);
+			break;
+		case O_SVG: p->svg = a; break;
+		case O_BANDWIDTH:
+			if (ferry_plan_parse_rate(a, &p->bandwidth))
+				return -1 - bad_value(c, "bandwidth", "a rate such as 1Gbit, 100Mbit or 120MB/s", a);
+			break;
+		case O_READRATE:
+		case O_WRITERATE:
+			if (ferry_plan_parse_rate(a, opt == O_READRATE ? &p->read_rate : &p->write_rate))
+				return -1 - bad_value(c, opt == O_READRATE ? "read-rate" : "write-rate",
+						      "a rate such as 700MB/s", a);
+			break;
+		case O_RTT:
+		case O_REQLAT: {
+			double *d = opt == O_RTT ? &p->rtt : &p->request_latency;
+			if (ferry_plan_parse_duration(a, d) || *d > 60)
+				return -1 - bad_value(c, opt == O_RTT ? "rtt" : "request-latency",
+						      "a duration such as 20ms", a);
+			break;
+		}
+		case O_CONNECTIONS:
+		case O_DSTCORES:
+		case O_SRCCORES:
+			if (parse_int_opt(a, 1, 4096, &n))
+				return -1 - bad_value(c, opt == O_CONNECTIONS ? "connections" : opt == O_DSTCORES ?
+							  "dst-cores" : "src-cores", "1..4096", a);
+			*(opt == O_CONNECTIONS ? &p->connections : opt == O_DSTCORES ? &p->dst_cores : &p->src_cores) =
+				(int)n;
+			break;
+		case O_ENCRYPT: p->encrypt = 1; break;
+		case O_FREETIER: p->free_tier = 1; break;
+		case O_INVENTORY: p->inventory = a; break;
+		case O_FROM: p->from = a; break;
+		case O_AT: p->at = a; break;
+		case O_TO: p->to = a; break;
+		case O_PRICING: p->pricing = a; break;
+		case O_EGRESSCLASS: p->egress_class = a; break;
+		case O_MONTHS:
+			if (parse_int_opt(a, 1, 120, &n))
+				return -1 - bad_value(c, "months", "1..120", a);
+			p->months = (double)n;
+			break;
+		case O_SIZE:
+			if (ferry_plan_parse_bytes(a, &p->size))
+				return -1 - bad_value(c, "size", "a size such as 100TiB, 80TB or 5G", a);
+			p->have_size = 1;
+			break;
+		case O_OBJECTS:
+			if (parse_int_opt(a, 1, 1000000000000L, &n))
+				return -1 - bad_value(c, "objects", "a count of at least 1", a);
+			p->objects = (uint64_t)n;
+			p->have_objects = 1;
+			break;
+		case O_SAMPLE:
+			if (ferry_plan_parse_bytes(a, &p->sample_bytes) || p->sample_bytes < 4096)
+				return -1 - bad_value(c, "sample", "a size of at least 4K such as 512M", a);
+			break;
+		case O_SAMPLETIME:
+			if (ferry_plan_parse_duration(a, &p->sample_seconds) || !(p->sample_seconds > 0))
+				return -1 - bad_value(c, "sample-time", "a duration such as 10s", a);
+			break;
+		case O_SEED:
+			if (parse_int_opt(a, 0, 0x7fffffffL, &n))
+				return -1 - bad_value(c, "seed", "0..2147483647", a);
+			p->seed = (uint64_t)n;
+			break;
+		}
+	}
+	for (int i = optind; i < argc; i++) {
+		if (p->npos == 2)
+			return -1 - cli_usage_error(c, "unexpected argument '%s'", argv[i]);
+		p->pos[p->npos++] = argv[i];
+	}
+	int rc = cli_load_conf(c);
+	if (rc)
+		return -1 - rc;
+	return 0;
+}
+
+static int load_prices(struct cli *c, const struct popts *p, struct ferry_price_table *t)
+{
+	char msg[1024];
+	const char *dir = p->pricing ? p->pricing : c->conf.pricing_dir[0] ? c->conf.pricing_dir : getenv("FERRY_PRICING");
+	struct stat st;
+
+	if (!dir || !*dir)
+		dir = stat(FERRY_PRICING_DIR, &st) == 0 ? FERRY_PRICING_DIR : FERRY_PRICING_INSTALLED;
+	if (ferry_price_load_dir(t, dir, msg, sizeof(msg))) {
+		cli_err(c, "pricing: %s", msg);
+		ferry_price_free(t);
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
+}
+
+/* PROVIDER[:REGION] checked against the tables; region "*" when none is given. */
+static int parse_loc(struct cli *c, const struct ferry_price_table *t, const char *opt, const char *arg,
+		     char *prov, size_t pcap, char *reg, size_t rcap)
+{
+	const char *colon = strchr(arg, ':');
+	char msg[1024];
+	struct ferry_tiers tiers;
+
+	if (colon) {
+		snprintf(prov, pcap, "%.*s", (int)(colon - arg), arg);
+		snprintf(reg, rcap, "%s", colon + 1);
+	} else {
+		snprintf(prov, pcap, "%s", arg);
+		snprintf(reg, rcap, "*");
+	}
+	if (!*prov || !*reg) {
+		cli_err(c, "%s '%s': expected PROVIDER:REGION such as aws:us-east-1", opt, arg);
+		return EXIT_USAGE;
+	}
+	if (ferry_price_known(t, prov, reg) == 2)
+		return EXIT_OK;
+	/* let the table say what it knows */
+	if (ferry_price_tiers(t, prov, reg, "egress", "internet", &tiers, msg, sizeof(msg)) == FERRY_OK)
+		return EXIT_OK;
+	const char *known = strstr(msg, "(known:");
+	if (!colon && ferry_price_known(t, prov, NULL) && known)
+		cli_err(c, "%s '%s': %s has no prices for all regions: say which, %s:REGION %s", opt, arg, prov, prov, known);
+	else
+		cli_err(c, "%s '%s': %s", opt, arg, msg);
+	return EXIT_USAGE;
+}
+
+static void level_name(int level, char *out, size_t len)
+{
+	if (level == 0)
+		snprintf(out, len, "none");
+	else
+		snprintf(out, len, "zstd %d", level);
+}
+
+static struct json_object *jdouble(double v)
+{
+	return isfinite(v) ? json_object_new_double(v) : NULL;
+}
+
+static struct json_object *tier_json(const struct ferry_tier_line *l, const struct ferry_tiers *s)
+{
+	struct json_object *o = json_object_new_object();
+	const char *unit = l->row ? l->row->unit : s->free_row ? s->free_row->unit : "GiB";
+
+	json_object_object_add(o, "from_units", json_object_new_double(l->from));
+	json_object_object_add(o, "to_units", l->to < 0 ? NULL : json_object_new_double(l->to));
+	json_object_object_add(o, "unit", json_object_new_string(unit));
+	json_object_object_add(o, "units", json_object_new_double(l->units));
+	json_object_object_add(o, "usd_per_unit", json_object_new_double(l->usd_per_unit));
+	json_object_object_add(o, "usd", json_object_new_double(l->usd));
+	json_object_object_add(o, "free_allowance", json_object_new_boolean(l->row == NULL));
+	const struct ferry_price_row *r = l->row ? l->row : s->free_row;
+	if (r) {
+		json_object_object_add(o, "source", json_object_new_string(r->source));
+		json_object_object_add(o, "read_on", json_object_new_string(r->read_on));
+	}
+	return o;
+}
+
+/* ---- cost ---- */
+
+int cmd_cost(struct cli *c, int argc, char **argv)
+{
+	struct popts p;
+	struct ferry_price_table t = { 0 };
+	struct ferry_plan_scan s;
+	struct ferry_tiers tiers;
+	struct ferry_tier_line lines[FERRY_PRICE_MAX_TIERS + 1];
+	char prov[16], reg[32], msg[1024], dest[40];
+	const char *src = NULL;
+	unsigned nl = 0;
+	double egress = 0, unpriced = 0, req_usd = 0, get1k = NAN, list1k = NAN;
+	int rc = parse_opts(c, argc, argv, 1, &p), err;
+
+	if (rc)
+		return -1 - rc;
+	ferry_plan_scan_init(&s, 1);
+	if (p.npos > 1)
+		return cli_usage_error(c, "unexpected argument '%s'", p.pos[1]);
+	src = p.npos ? p.pos[0] : p.inventory;
+	if (p.npos && p.inventory)
+		return cli_usage_error(c, "give SRC or --inventory FILE, not both");
+	if (!!src == !!p.have_size)
+		return cli_usage_error(c, "expected SRC (an S3 Inventory CSV) or --size SIZE (a what-if)");
+	if (!p.from)
+		return cli_usage_error(c, "--from PROVIDER:REGION is needed: where the data is (e.g. aws:us-east-1)");
+	if (src && strstr(src, "://"))
+		return cli_usage_error(c, "%s: listing a bucket needs the S3 backend, which is not built yet; give its "
+					  "S3 Inventory CSV (--inventory FILE) or --size", src);
+	if ((rc = load_prices(c, &p, &t)))
+		return rc;
+	if ((rc = parse_loc(c, &t, "--from", p.from, prov, sizeof(prov), reg, sizeof(reg))))
+		goto out;
+	if (src) {
+		err = ferry_plan_scan_inventory(&s, src, msg, sizeof(msg));
+		if (err) {
+			cli_err(c, "%s", msg);
+			rc = EXIT_USAGE;
+			goto out;
+		}
+	} else {
+		/* without --objects: one object per 64 MiB, the size of ferry's packs */
+		uint64_t objs = p.have_objects ? p.objects : (uint64_t)fmax(1, ceil(p.size / (64.0 * 1048576)));
+		if (ferry_plan_scan_whatif(&s, p.size, objs)) {
+			rc = EXIT_USAGE;
+			goto out;
+		}
+	}
+	/* the destination class: internet, onprem, or another region of the same provider */
+	snprintf(dest, sizeof(dest), "%s", p.to ? p.to : "internet");
+	err = ferry_price_tiers(&t, prov, reg, "egress", dest, &tiers, msg, sizeof(msg));
+	if (err == FERRY_E_NOTFOUND && strcmp(dest, "internet") && strcmp(dest, "onprem") && strncmp(dest, "inter", 5) &&
+	    ferry_price_tiers(&t, prov, reg, "egress", "inter-region", &tiers, msg, sizeof(msg)) == FERRY_OK)
+		err = FERRY_OK;
+	if (err) {
+		cli_err(c, "--to %s: %s", dest, msg);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	/* tiers restart every month: the bytes are spread evenly over --months */
+	egress = p.months * ferry_tiers_cost(&tiers, s.bytes / p.months, p.free_tier, lines, &nl, &unpriced);
+	unpriced *= p.months;
+	uint64_t gets = s.small_files + s.large_files, lists = (s.files + 999) / 1000;
+	(void)ferry_price_request(&t, prov, reg, "get", &get1k, NULL);
+	(void)ferry_price_request(&t, prov, reg, "list", &list1k, NULL);
+	req_usd = (isnan(get1k) ? 0 : get1k * (double)gets / 1000) + (isnan(list1k) ? 0 : list1k * (double)lists / 1000);
+	if (unpriced > 0)
+		fprintf(stderr, "ferry: cost: warning: %s %s egress to %s: the price table ends at %g %s; %.0f bytes "
+				"are unpriced and not in the total\n", prov, reg, dest, tiers.t[tiers.n - 1].to,
+			tiers.t[0].row->unit, unpriced);
+	if (c->json) {
+		struct json_object *o = json_object_new_object(), *ja = json_object_new_array(), *rq = json_object_new_array();
+		json_object_object_add(o, "command", json_object_new_string("cost"));
+		json_object_object_add(o, "from", json_object_new_string(p.from));
+		json_object_object_add(o, "to", json_object_new_string(dest));
+		json_object_object_add(o, "bytes", json_object_new_double(s.bytes));
+		json_object_object_add(o, "objects", json_object_new_int64((int64_t)s.files));
+		json_object_object_add(o, "months", json_object_new_int((int)p.months));
+		json_object_object_add(o, "free_tier", json_object_new_boolean(p.free_tier));
+		json_object_object_add(o, "egress_usd", json_object_new_double(egress));
+		json_object_object_add(o, "requests_usd", json_object_new_double(req_usd));
+		json_object_object_add(o, "total_usd", json_object_new_double(egress + req_usd));
+		json_object_object_add(o, "unpriced_bytes", json_object_new_double(unpriced));
+		for (unsigned i = 0; i < nl; i++)
+			json_object_array_add(ja, tier_json(&lines[i], &tiers));
+		json_object_object_add(o, "tiers_per_month", ja);
+		const char *items[2] = { "get", "list" };
+		double prices[2] = { get1k, list1k };
+		uint64_t counts[2] = { gets, lists };
+		for (int i = 0; i < 2; i++) {
+			struct json_object *r = json_object_new_object();
+			json_object_object_add(r, "item", json_object_new_string(items[i]));
+			json_object_object_add(r, "count", json_object_new_int64((int64_t)counts[i]));
+			json_object_object_add(r, "usd_per_1k", jdouble(prices[i]));
+			json_object_object_add(r, "usd", json_object_new_double(isnan(prices[i]) ? 0 :
+						prices[i] * (double)counts[i] / 1000));
+			json_object_array_add(rq, r);
+		}
+		json_object_object_add(o, "requests", rq);
+		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		json_object_put(o);
+	} else if (!c->quiet) {
+		char b[32];
+		ferry_plan_fmt_bytes(s.bytes, b, sizeof(b));
+		printf("egress of %s (%.0f bytes, %llu objects) from %s to %s", b, s.bytes, (unsigned long long)s.files,
+		       p.from, dest);
+		if (p.months > 1)
+			printf(", spread evenly over %d months", (int)p.months);
+		printf("\n");
+		printf("  %-26s %14s %12s %12s\n", "tier (per month)", "billed", "USD/unit", "USD");
+		for (unsigned i = 0; i < nl; i++) {
+			char range[64];
+			const char *unit = lines[i].row ? lines[i].row->unit : tiers.free_row ? tiers.free_row->unit : "";
+			if (!lines[i].row)
+				snprintf(range, sizeof(range), "free allowance %g %s", lines[i].to, unit);
+			else if (lines[i].to < 0)
+				snprintf(range, sizeof(range), "over %g %s", lines[i].from, unit);
+			else
+				snprintf(range, sizeof(range), "%g-%g %s", lines[i].from, lines[i].to, unit);
+			printf("  %-26s %14.3f %12.4f %12.2f\n", range, lines[i].units, lines[i].usd_per_unit, lines[i].usd);
+		}
+		if (unpriced > 0)
+			printf("  %-26s %14.3f %12s %12s\n", "beyond the price table", unpriced / p.months / tiers.unit_bytes,
+			       "unpriced", "-");
+		printf("  egress   $%.2f%s\n", egress, p.months > 1 ? " (all months)" : "");
+		printf("  requests $%.2f (%llu GET%s, %llu LIST%s)\n", req_usd, (unsigned long long)gets,
+		       isnan(get1k) ? " unpriced" : "", (unsigned long long)lists, isnan(list1k) ? " unpriced" : "");
+		printf("  total    $%.2f\n", egress + req_usd);
+		if (nl && lines[nl - 1].row)
+			printf("  prices: %s, read %s (%s:%d)\n", lines[nl - 1].row->source, lines[nl - 1].row->read_on,
+			       lines[nl - 1].row->file, lines[nl - 1].row->line);
+	}
+	rc = EXIT_OK;
+out:
+	ferry_plan_scan_free(&s);
+	ferry_price_free(&t);
+	return rc;
+}
+
+/* ---- plan ---- */
+
+struct dstinfo {
+	int cloud;           /* a priced location */
+	char prov[16], reg[32];
+	const char *label;
+};
+
+/* Is s PROVIDER[:REGION] (no slash, a known provider)? */
+static int looks_like_loc(const struct ferry_price_table *t, const char *s)
+{
+	const char *colon = strchr(s, ':');
+	char prov[16];
+
+	if (strchr(s, '/') || strlen(s) > 64)
+		return 0;
+	snprintf(prov, sizeof(prov), "%.*s", colon ? (int)(colon - s) : (int)strlen(s), s);
+	if (ferry_price_known(t, prov, NULL))
+		return 1;
+	return colon != NULL && !strchr(colon + 1, ':'); /* a PROVIDER:REGION with an unknown provider */
+}
+
+static int build_routes(struct cli *c, const struct popts *p, const struct ferry_price_table *t,
+			struct ferry_plan_input *in, struct ferry_tiers *link_tiers, int have_link_tiers)
+{
+	int wire = 0;
+	char msg[1024];
+
+	for (unsigned i = 0; i < c->conf.nroutes; i++) {
+		const struct ferry_conf_route *cr = &c->conf.routes[i];
+		struct ferry_route *r = &in->routes[in->nroutes++];
+
+		memset(r, 0, sizeof(*r));
+		snprintf(r->name, sizeof(r->name), "%s", cr->name);
+		r->bandwidth = cr->bandwidth;
+		r->free_tier = p->free_tier;
+		if (cr->ship) {
+			r->ship = 1;
+			r->ship_usd = cr->price;
+			r->ship_seconds = cr->days * 86400;
+			r->ship_capacity = cr->capacity;
+			continue;
+		}
+		wire = 1;
+		if (cr->pricing[0]) {
+			char prov[16], reg[32], dest[32];
+			if (sscanf(cr->pricing, "%15[^:]:%31[^:]:%31s", prov, reg, dest) != 3) {
+				cli_err(c, "route '%s': pricing = %s: expected provider:region:dest", cr->name, cr->pricing);
+				return EXIT_USAGE;
+			}
+			if (ferry_price_tiers(t, prov, reg, "egress", dest, &r->tiers, msg, sizeof(msg))) {
+				cli_err(c, "route '%s': pricing = %s: %s", cr->name, cr->pricing, msg);
+				return EXIT_USAGE;
+			}
+			r->tiered = 1;
+		} else {
+			r->usd_per_byte = cr->price_per_gb / 1e9;
+		}
+	}
+	if (!wire || p->bandwidth > 0) {
+		struct ferry_route *r = &in->routes[in->nroutes];
+		if (in->nroutes == FERRY_PLAN_MAX_ROUTES) {
+			cli_err(c, "at most %d routes", FERRY_PLAN_MAX_ROUTES);
+			return EXIT_USAGE;
+		}
+		in->nroutes++;
+		memset(r, 0, sizeof(*r));
+		snprintf(r->name, sizeof(r->name), "link");
+		r->bandwidth = p->bandwidth > 0 ? p->bandwidth : c->conf.bandwidth > 0 ? c->conf.bandwidth : DEFAULT_BANDWIDTH;
+		r->free_tier = p->free_tier;
+		if (have_link_tiers) {
+			r->tiered = 1;
+			r->tiers = *link_tiers;
+		}
+	}
+	return EXIT_OK;
+}
+
+static void assume(struct popts *p, const char *what)
+{
+	if (p->nassumed < 8)
+		p->assumed[p->nassumed++] = what;
+}
+
+static struct json_object *option_json(const struct ferry_plan_input *in, const struct ferry_plan_option *o)
+{
+	struct json_object *j = json_object_new_object(), *st = json_object_new_object(), *ra = json_object_new_array();
+	char name[16];
+
+	level_name(o->level, name, sizeof(name));
+	json_object_object_add(j, "codec", json_object_new_string(name));
+	json_object_object_add(j, "level", json_object_new_int(o->level));
+	json_object_object_add(j, "wire_bytes", json_object_new_double(o->wire_bytes));
+	json_object_object_add(j, "wire_bytes_ci95", json_object_new_double(o->wire_ci));
+	json_object_object_add(j, "ratio", json_object_new_double(in->scan->bytes > 0 ? o->wire_bytes / in->scan->bytes : 1));
+	json_object_object_add(j, "estimated_seconds", jdouble(o->seconds));
+	for (int s = 0; s < FERRY_NSTAGES; s++)
+		json_object_object_add(st, ferry_plan_stage_names[s], jdouble(o->stage[s]));
+	json_object_object_add(j, "stage_seconds", st);
+	json_object_object_add(j, "bottleneck", json_object_new_string(ferry_plan_stage_names[o->bottleneck]));
+	json_object_object_add(j, "egress_usd", json_object_new_double(o->egress_usd));
+	json_object_object_add(j, "requests_usd", json_object_new_double(o->requests_usd));
+	json_object_object_add(j, "storage_usd_month", json_object_new_double(o->storage_usd_month));
+	json_object_object_add(j, "total_usd", json_object_new_double(o->total_usd));
+	json_object_object_add(j, "meets_deadline", json_object_new_boolean(o->meets_deadline));
+	json_object_object_add(j, "within_budget", json_object_new_boolean(o->within_budget));
+	for (unsigned i = 0; i < o->alloc.n; i++) {
+		struct json_object *r = json_object_new_object();
+		json_object_object_add(r, "name", json_object_new_string(in->routes[i].name));
+		json_object_object_add(r, "ship", json_object_new_boolean(in->routes[i].ship));
+		json_object_object_add(r, "bytes", json_object_new_double(o->alloc.bytes[i]));
+		json_object_object_add(r, "seconds", jdouble(o->alloc.seconds[i]));
+		json_object_object_add(r, "usd", json_object_new_double(o->alloc.usd[i]));
+		json_object_array_add(ra, r);
+	}
+	json_object_object_add(j, "routes", ra);
+	json_object_object_add(j, "routes_exact", json_object_new_boolean(o->alloc.exact));
+	return j;
+}
+
+static void print_human(const struct popts *p, const struct ferry_plan_input *in, const struct ferry_plan_result *res,
+			const struct ferry_plan_sample *sm, const char *src, const char *dst)
+{
+	const struct ferry_plan_scan *s = in->scan;
+	char b1[32], b2[32], t1[32];
+
+	ferry_plan_fmt_bytes(s->bytes, b1, sizeof(b1));
+	printf("plan: %s -> %s\n", src, dst);
+	printf("  source: %llu files, %s (%.0f bytes), %llu directories, scanned in %.2f s\n",
+	       (unsigned long long)s->files, b1, s->bytes, (unsigned long long)s->dirs, s->seconds);
+	if (s->unreadable)
+		printf("  warning: %llu entries could not be read (left out of the plan)\n",
+		       (unsigned long long)s->unreadable);
+	printf("  sizes:");
+	for (int i = 0; i < FERRY_PLAN_HIST; i++)
+		if (s->hist[i]) {
+			ferry_plan_fmt_bytes(s->hist_bytes[i], b2, sizeof(b2));
+			printf("  %s: %llu (%s)", ferry_plan_hist_labels[i], (unsigned long long)s->hist[i], b2);
+		}
+	printf("\n");
+	if (sm->measured) {
+		ferry_plan_fmt_bytes(sm->sampled_bytes, b2, sizeof(b2));
+		printf("  sample: %s in %llu chunks (%.2f%% of the bytes) from %u strata, %.1f s%s",
+		       b2, (unsigned long long)sm->chunks, s->bytes > 0 ? 100 * sm->sampled_bytes / s->bytes : 0,
+		       s->nstrata - sm->strata_unsampled, sm->seconds, sm->timed_out ? " (time box reached)" : "");
+		if (sm->strata_unsampled) {
+			ferry_plan_fmt_bytes(sm->unsampled_bytes, b2, sizeof(b2));
+			printf("; %u strata (%s) unsampled, priced at the pooled ratio", sm->strata_unsampled, b2);
+		}
+		printf("\n");
+	} else {
+		printf("  sample: none (nothing to read here): only 'none' is planned\n");
+	}
+	printf("  machine: %d source cores, %d destination cores, read %.0f MB/s, write %.0f MB/s, AES-GCM %.0f MB/s/core\n",
+	       in->src_cores, in->dst_cores, in->read_rate / 1e6, in->write_rate / 1e6, sm->aes_rate / 1e6);
+	printf("  requests: %llu PUT", (unsigned long long)res->put_requests);
+	if (res->get_requests)
+		printf(", %llu GET, %llu LIST at the source", (unsigned long long)res->get_requests,
+		       (unsigned long long)res->list_requests);
+	printf(" (rtt %.0f ms + %.0f ms per request, %d connections)\n", in->rtt * 1e3, in->request_latency * 1e3,
+	       in->connections);
+	printf("  routes:");
+	for (unsigned i = 0; i < in->nroutes; i++) {
+		const struct ferry_route *r = &in->routes[i];
+		if (r->ship)
+			printf("  %s: ship, $%.0f per device of %.0f GB, %.1f days", r->name, r->ship_usd,
+			       r->ship_capacity / 1e9, r->ship_seconds / 86400);
+		else
+			printf("  %s: %.0f Mbit/s, %s", r->name, r->bandwidth * 8 / 1e6,
+			       r->tiered ? "tiered price" : r->usd_per_byte > 0 ? "flat price" : "no egress price");
+	}
+	printf("\n");
+	if (p->nassumed) {
+		printf("  assumed (not given):");
+		for (int i = 0; i < p->nassumed; i++)
+			printf(" %s", p->assumed[i]);
+		printf("\n");
+	}
+	printf("\n  %-8s %11s %10s %9s %-10s %11s %11s %12s %11s\n", "codec", "wire", "+/-95%", "time", "bottleneck",
+	       "egress $", "requests $", "storage $/mo", "total $");
+	for (unsigned i = 0; i < res->nopt; i++) {
+		const struct ferry_plan_option *o = &res->opt[i];
+		char name[16];
+		level_name(o->level, name, sizeof(name));
+		ferry_plan_fmt_bytes(o->wire_bytes, b1, sizeof(b1));
+		ferry_plan_fmt_bytes(o->wire_ci, b2, sizeof(b2));
+		ferry_plan_fmt_duration(o->seconds, t1, sizeof(t1));
+		printf("%c %-8s %11s %10s %9s %-10s %11.2f %11.2f %12.2f %11.2f%s\n", (int)i == res->recommended ? '*' : ' ',
+		       name, b1, b2, t1, ferry_plan_stage_names[o->bottleneck], o->egress_usd, o->requests_usd,
+		       o->storage_usd_month, o->total_usd,
+		       !o->meets_deadline ? "  misses deadline" : !o->within_budget ? "  over budget" : "");
+	}
+	const struct ferry_plan_option *r = &res->opt[res->recommended];
+	char name[16];
+	level_name(r->level, name, sizeof(name));
+	ferry_plan_fmt_duration(r->seconds, t1, sizeof(t1));
+	printf("\nrecommended: %s (%s): %s, $%.2f\n", name, res->why, t1, r->total_usd);
+	if (res->deadline_missed) {
+		char d[32];
+		ferry_plan_fmt_duration(p->deadline, d, sizeof(d));
+		ferry_plan_fmt_duration(res->best_seconds, t1, sizeof(t1));
+		printf("deadline %s cannot be met: the best achievable is %s\n", d, t1);
+	}
+	if (res->budget_missed)
+		printf("budget $%.2f cannot be met: the cheapest option costs $%.2f\n", p->budget, r->total_usd);
+	for (unsigned i = 0; i < r->alloc.n; i++) {
+		ferry_plan_fmt_bytes(r->alloc.bytes[i], b1, sizeof(b1));
+		ferry_plan_fmt_duration(r->alloc.seconds[i], t1, sizeof(t1));
+		printf("  route %-12s %11s  %9s  $%.2f\n", in->routes[i].name, b1, t1, r->alloc.usd[i]);
+	}
+	if (!r->alloc.exact)
+		printf("  (route split by price order: too many breakpoints for an exact search)\n");
+	/* shipping side by side with the wire: everything by each shipping route alone */
+	for (unsigned i = 0; i < in->nroutes; i++) {
+		const struct ferry_route *sh = &in->routes[i];
+		if (!sh->ship)
+			continue;
+		ferry_plan_fmt_duration(ferry_route_time(sh, r->wire_bytes), t1, sizeof(t1));
+		printf("  shipping all by %s: %.0f device(s), %s, $%.2f\n", sh->name,
+		       ceil(r->wire_bytes / sh->ship_capacity), t1, ferry_route_cost(sh, r->wire_bytes));
+	}
+}
+
+/* ---- a ferry store snapshot as the source ---- */
+
+/* STORE[@SNAPSHOT] when STORE is a local ferry store (it has a config file). */
+static int store_source(const char *src, char *store, size_t cap, const char **snap)
+{
+	const char *at = strrchr(src, '@');
+	char cfg[4200];
+	struct stat st;
+
+	*snap = NULL;
+	if (!strncmp(src, "file://", 7))
+		src += 7;
+	if (at && at[1] && !strchr(at, '/')) {
+		snprintf(store, cap, "%.*s", (int)(at - src), src);
+		*snap = at + 1;
+	} else {
+		snprintf(store, cap, "%s", src);
+	}
+	snprintf(cfg, sizeof(cfg), "%s/config", store);
+	return stat(cfg, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* `ferry ls` output parsed as it is written: "-0644 SIZE DATE TIME PATH", files only. */
+struct ls_sink {
+	struct ferry_plan_scan *s;
+	char line[8192];
+	size_t len;
+	int err;
+};
+
+static void ls_line(struct ls_sink *k)
+{
+	unsigned long long size;
+	int off = 0;
+
+	k->line[k->len] = 0;
+	k->len = 0;
+	if (k->line[0] != '-' || sscanf(k->line + 1, "%*o %llu %*s %*s %n", &size, &off) != 1 || off == 0)
+		return;
+	if (!k->err)
+		k->err = ferry_plan_scan_add(k->s, k->line + 1 + off, (double)size, NULL);
+}
+
+static ssize_t ls_write(void *cookie, const char *buf, size_t n)
+{
+	struct ls_sink *k = cookie;
+
+	for (size_t i = 0; i < n; i++) {
+		if (buf[i] == '\n')
+			ls_line(k);
+		else if (k->len < sizeof(k->line) - 1)
+			k->line[k->len++] = buf[i]; /* a longer path is cut: only its size and extension matter */
+	}
+	return (ssize_t)n;
+}
+
+/* Counts a snapshot's files from its manifest; *stored is the store's bytes on disk. */
+static int scan_store(struct cli *c, const char *store, const char *snap, struct ferry_plan_scan *s, double *stored)
+{
+	struct ferry_store *st;
+	struct ls_sink *k = calloc(1, sizeof(*k));
+	cookie_io_functions_t io = { .write = ls_write };
+	struct ferry_plan_scan disk;
+	char msg[1024];
+	FILE *f;
+	int rc = cli_load_secret(c), err;
+
+	if (!k)
+		return EXIT_PARTIAL;
+	if (rc) {
+		free(k);
+		return rc;
+	}
+	err = ferry_store_open(&st, store, c->have_secret ? &c->secret : NULL, msg, sizeof(msg));
+	if (err) {
+		cli_err(c, "%s", msg);
+		free(k);
+		return err == FERRY_E_NOTFOUND ? EXIT_USAGE : exit_for(err);
+	}
+	k->s = s;
+	f = fopencookie(k, "w", io);
+	if (!f) {
+		ferry_store_close(st);
+		free(k);
+		return EXIT_PARTIAL;
+	}
+	err = ferry_ls(st, snap, NULL, f, msg, sizeof(msg));
+	fclose(f);
+	ferry_store_close(st);
+	if (!err)
+		err = k->err;
+	free(k);
+	if (err) {
+		cli_err(c, "%s", msg);
+		return err == FERRY_E_NOTFOUND ? EXIT_USAGE : exit_for(err);
+	}
+	ferry_plan_scan_init(&disk, 1);
+	err = ferry_plan_scan_dir(&disk, store, msg, sizeof(msg));
+	*stored = disk.bytes;
+	ferry_plan_scan_free(&disk);
+	if (err) {
+		cli_err(c, "%s", msg);
+		return exit_for(err);
+	}
+	return EXIT_OK;
+}
+
+int cmd_plan(struct cli *c, int argc, char **argv)
+{
+	struct popts p;
+	struct ferry_price_table t = { 0 };
+	struct ferry_plan_scan s;
+	struct ferry_plan_sample sm;
+	struct ferry_plan_input in;
+	struct ferry_plan_result res;
+	struct ferry_tiers link_tiers, storage;
+	struct dstinfo d = { 0 };
+	char msg[1024], sprov[16] = "", sreg[32] = "", store[4096];
+	const char *src, *dst, *snap = NULL;
+	double stored = -1;
+	int rc = parse_opts(c, argc, argv, 0, &p), err, have_link_tiers = 0;
+
+	if (rc)
+		return -1 - rc;
+	ferry_plan_scan_init(&s, p.seed ? p.seed : 1);
+	memset(&in, 0, sizeof(in));
+	if (p.inventory || p.have_size) {
+		if (p.npos != 1)
+			return cli_usage_error(c, "with %s, expected only DST", p.inventory ? "--inventory" : "--size");
+		if (p.inventory && p.have_size)
+			return cli_usage_error(c, "give --inventory or --size, not both");
+		src = p.inventory ? p.inventory : "(what-if)";
+		dst = p.pos[0];
+	} else {
+		if (p.npos != 2)
+			return cli_usage_error(c, "expected SRC and DST");
+		src = p.pos[0];
+		dst = p.pos[1];
+		if (strstr(src, "://") && strncmp(src, "file://", 7))
+			return cli_usage_error(c, "%s: listing a bucket needs the S3 backend, which is not built yet; give "
+						  "its S3 Inventory CSV with --inventory FILE", src);
+	}
+	if ((rc = load_prices(c, &p, &t)))
+		return rc;
+	/* where the bytes come from and go to, as far as prices go */
+	if (p.from && (rc = parse_loc(c, &t, "--from", p.from, sprov, sizeof(sprov), sreg, sizeof(sreg))))
+		goto out;
+	d.label = dst;
+	if (p.at) {
+		if ((rc = parse_loc(c, &t, "--at", p.at, d.prov, sizeof(d.prov), d.reg, sizeof(d.reg))))
+			goto out;
+		d.cloud = 1;
+	} else if (looks_like_loc(&t, dst)) {
+		if ((rc = parse_loc(c, &t, "DST", dst, d.prov, sizeof(d.prov), d.reg, sizeof(d.reg))))
+			goto out;
+		d.cloud = 1;
+	} else if (strstr(dst, "://") && strncmp(dst, "file://", 7)) {
+		assume(&p, "destination-prices(give --at PROVIDER:REGION)");
+	}
+	/* scan */
+	if (p.inventory) {
+		err = ferry_plan_scan_inventory(&s, p.inventory, msg, sizeof(msg));
+	} else if (p.have_size) {
+		uint64_t objs = p.have_objects ? p.objects : (uint64_t)fmax(1, ceil(p.size / (64.0 * 1048576)));
+		err = ferry_plan_scan_whatif(&s, p.size, objs);
+		snprintf(msg, sizeof(msg), "--size: out of range");
+	} else if (store_source(src, store, sizeof(store), &snap)) {
+		if ((rc = scan_store(c, store, snap, &s, &stored)))
+			goto out;
+		err = FERRY_OK;
+		assume(&p, "wire=store-bytes-on-disk(all-snapshots)");
+	} else {
+		err = ferry_plan_scan_dir(&s, src, msg, sizeof(msg));
+	}
+	if (err) {
+		cli_err(c, "%s", msg);
+		rc = err == FERRY_E_NOTFOUND || err == FERRY_E_INVAL || err == FERRY_E_FORMAT ? EXIT_USAGE : exit_for(err);
+		goto out;
+	}
+	/* sample */
+	struct ferry_plan_sample_opts so = { p.sample_bytes, p.sample_seconds, 0 };
+	if (ferry_plan_sample_run(&s, &so, &sm, msg, sizeof(msg))) {
+		cli_err(c, "%s", msg);
+		rc = EXIT_PARTIAL;
+		goto out;
+	}
+	if (stored >= 0) {
+		/* a store's objects move as they are (compressed, maybe encrypted): no level to choose */
+		sm.wire[0] = stored;
+	}
+	/* egress on the plain link: priced when the source is in a cloud */
+	if (sprov[0]) {
+		char dest[40];
+		if (p.egress_class)
+			snprintf(dest, sizeof(dest), "%s", p.egress_class);
+		else if (d.cloud && !strcmp(d.prov, sprov) && !strcmp(d.reg, sreg))
+			dest[0] = 0; /* within one region: no transfer charge */
+		else if (d.cloud && !strcmp(d.prov, sprov))
+			snprintf(dest, sizeof(dest), "%s", d.reg);
+		else
+			snprintf(dest, sizeof(dest), "internet");
+		if (dest[0]) {
+			err = ferry_price_tiers(&t, sprov, sreg, "egress", dest, &link_tiers, msg, sizeof(msg));
+			if (err == FERRY_E_NOTFOUND && d.cloud && !strcmp(d.prov, sprov) && !p.egress_class)
+				err = ferry_price_tiers(&t, sprov, sreg, "egress", "inter-region", &link_tiers, msg,
+							sizeof(msg));
+			if (err) {
+				cli_err(c, "egress from %s to %s: %s", p.from, dest, msg);
+				rc = EXIT_USAGE;
+				goto out;
+			}
+			have_link_tiers = 1;
+		}
+		if (ferry_price_request(&t, sprov, sreg, "get", &in.get_usd_1k, NULL))
+			in.get_usd_1k = NAN;
+		if (ferry_price_request(&t, sprov, sreg, "list", &in.src_list_usd_1k, NULL))
+			in.src_list_usd_1k = NAN;
+		/* a priced source means requests there, even when the table has no price for them */
+		if (isnan(in.get_usd_1k))
+			in.get_usd_1k = 0;
+	} else {
+		in.get_usd_1k = in.src_list_usd_1k = NAN;
+	}
+	in.put_usd_1k = in.list_usd_1k = NAN;
+	if (d.cloud) {
+		if (ferry_price_request(&t, d.prov, d.reg, "put", &in.put_usd_1k, NULL))
+			assume(&p, "put-price-missing($0)");
+		(void)ferry_price_request(&t, d.prov, d.reg, "list", &in.list_usd_1k, NULL);
+		if (ferry_price_tiers(&t, d.prov, d.reg, "storage", NULL, &storage, msg, sizeof(msg)) == FERRY_OK)
+			in.storage = &storage;
+		else
+			assume(&p, "storage-price-missing($0)");
+	}
+	/* the machine and the link: flags, then the config file, then defaults */
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	in.scan = &s;
+	in.sample = &sm;
+	in.src_cores = p.src_cores ? p.src_cores : ncpu > 0 ? (int)ncpu : 1;
+	in.dst_cores = p.dst_cores ? p.dst_cores : c->conf.dst_cores ? c->conf.dst_cores : in.src_cores;
+	if (!p.dst_cores && !c->conf.dst_cores)
+		assume(&p, "dst-cores=src-cores");
+	in.read_rate = p.read_rate > 0 ? p.read_rate : DEFAULT_READ_RATE;
+	in.write_rate = p.write_rate > 0 ? p.write_rate : DEFAULT_WRITE_RATE;
+	in.encrypt = p.encrypt;
+	in.rtt = p.rtt >= 0 ? p.rtt : c->conf.rtt >= 0 ? c->conf.rtt : DEFAULT_RTT;
+	if (p.rtt < 0 && c->conf.rtt < 0)
+		assume(&p, "rtt=20ms");
+	in.request_latency = p.request_latency >= 0 ? p.request_latency
+			     : c->conf.request_latency >= 0 ? c->conf.request_latency : DEFAULT_REQUEST_LATENCY;
+	if (p.request_latency < 0 && c->conf.request_latency < 0)
+		assume(&p, "request-latency=30ms");
+	in.connections = p.connections ? p.connections : c->conf.connections ? c->conf.connections : DEFAULT_CONNECTIONS;
+	in.months = p.months;
+	in.deadline = p.deadline;
+	in.budget = p.budget;
+	if (c->conf.nroutes == 0 && p.bandwidth <= 0 && c->conf.bandwidth <= 0)
+		assume(&p, "bandwidth=1Gbit");
+	if ((rc = build_routes(c, &p, &t, &in, &link_tiers, have_link_tiers)))
+		goto out;
+	ferry_plan_compute(&in, &res);
+	const struct ferry_plan_option *r = &res.opt[res.recommended];
+	if (p.svg) {
+		char title[256];
+		snprintf(title, sizeof(title), "ferry plan: %s -> %s", src, dst);
+		if (ferry_plan_svg(&res, title, p.svg, msg, sizeof(msg))) {
+			cli_err(c, "--svg: %s", msg);
+			rc = EXIT_USAGE;
+			goto out;
+		}
+	}
+	if (c->json) {
+		struct json_object *o = json_object_new_object(), *ja = json_object_new_array(), *h = json_object_new_array();
+		char name[16];
+		level_name(r->level, name, sizeof(name));
+		json_object_object_add(o, "command", json_object_new_string("plan"));
+		json_object_object_add(o, "source", json_object_new_string(src));
+		json_object_object_add(o, "destination", json_object_new_string(dst));
+		json_object_object_add(o, "files", json_object_new_int64((int64_t)s.files));
+		json_object_object_add(o, "bytes", json_object_new_double(s.bytes));
+		json_object_object_add(o, "unreadable", json_object_new_int64((int64_t)s.unreadable));
+		for (int i = 0; i < FERRY_PLAN_HIST; i++) {
+			struct json_object *b = json_object_new_object();
+			json_object_object_add(b, "size", json_object_new_string(ferry_plan_hist_labels[i]));
+			json_object_object_add(b, "files", json_object_new_int64((int64_t)s.hist[i]));
+			json_object_object_add(b, "bytes", json_object_new_double(s.hist_bytes[i]));
+			json_object_array_add(h, b);
+		}
+		json_object_object_add(o, "histogram", h);
+		struct json_object *js = json_object_new_object();
+		json_object_object_add(js, "measured", json_object_new_boolean(sm.measured));
+		json_object_object_add(js, "bytes", json_object_new_double(sm.sampled_bytes));
+		json_object_object_add(js, "chunks", json_object_new_int64((int64_t)sm.chunks));
+		json_object_object_add(js, "seconds", json_object_new_double(sm.seconds));
+		json_object_object_add(js, "strata", json_object_new_int((int)s.nstrata));
+		json_object_object_add(js, "strata_unsampled", json_object_new_int((int)sm.strata_unsampled));
+		json_object_object_add(js, "time_box_reached", json_object_new_boolean(sm.timed_out));
+		json_object_object_add(o, "sample", js);
+		json_object_object_add(o, "estimated_seconds", jdouble(r->seconds));
+		json_object_object_add(o, "egress_usd", json_object_new_double(r->egress_usd));
+		json_object_object_add(o, "requests_usd", json_object_new_double(r->requests_usd));
+		json_object_object_add(o, "storage_usd_month", json_object_new_double(r->storage_usd_month));
+		json_object_object_add(o, "total_usd", json_object_new_double(r->total_usd));
+		json_object_object_add(o, "bottleneck", json_object_new_string(ferry_plan_stage_names[r->bottleneck]));
+		json_object_object_add(o, "recommended", json_object_new_string(name));
+		json_object_object_add(o, "why", json_object_new_string(res.why));
+		json_object_object_add(o, "deadline_met", json_object_new_boolean(!res.deadline_missed));
+		json_object_object_add(o, "budget_met", json_object_new_boolean(!res.budget_missed));
+		json_object_object_add(o, "best_seconds", jdouble(res.best_seconds));
+		json_object_object_add(o, "put_requests", json_object_new_int64((int64_t)res.put_requests));
+		json_object_object_add(o, "get_requests", json_object_new_int64((int64_t)res.get_requests));
+		json_object_object_add(o, "list_requests", json_object_new_int64((int64_t)res.list_requests));
+		struct json_object *rec = option_json(&in, r);
+		struct json_object *routes = NULL;
+		json_object_object_get_ex(rec, "routes", &routes);
+		json_object_object_add(o, "routes", json_object_get(routes));
+		json_object_put(rec);
+		for (unsigned i = 0; i < res.nopt; i++)
+			json_object_array_add(ja, option_json(&in, &res.opt[i]));
+		json_object_object_add(o, "options", ja);
+		struct json_object *as = json_object_new_array();
+		for (int i = 0; i < p.nassumed; i++)
+			json_object_array_add(as, json_object_new_string(p.assumed[i]));
+		json_object_object_add(o, "assumed", as);
+		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		json_object_put(o);
+	} else if (!c->quiet) {
+		print_human(&p, &in, &res, &sm, src, dst);
+	}
+	rc = EXIT_OK;
+out:
+	ferry_plan_scan_free(&s);
+	ferry_price_free(&t);
+	return rc;
+}
+
+const char plan_help[] =
+	"Scans SRC (a local tree; a local ferry store STORE[@SNAPSHOT], whose objects move\n"
+	"as stored; or --inventory FILE, an S3 Inventory CSV; or --size SIZE\n"
+	"[--objects N], a what-if), samples its compressibility on this machine (a bounded,\n"
+	"time-boxed, stratified sample: --sample SIZE, --sample-time D, --seed N) and prints,\n"
+	"for no compression and zstd 1, 3, 6, 9 and 19: bytes on the wire, time, the\n"
+	"bottleneck stage, egress, request and storage dollars, and a recommendation: the\n"
+	"cheapest option meeting --deadline (3s, 90m, 24h, 2d), else the fastest within\n"
+	"--budget USD, else the fastest.\n"
+	"DST is PROVIDER:REGION (aws:us-east-1, gcp:us-central1, r2, b2, wasabi), a path\n"
+	"(on-prem: no cloud prices), or s3://... with --at PROVIDER:REGION for its prices.\n"
+	"The link: --bandwidth 1Gbit, --rtt 20ms, --connections N, --request-latency 30ms,\n"
+	"--src-cores/--dst-cores N, --read-rate/--write-rate 700MB/s, --encrypt; or the\n"
+	"[plan] section of the config file. [route \"NAME\"] sections add routes (links\n"
+	"with a price, or shipped devices); bytes are split across them. --from\n"
+	"PROVIDER:REGION prices egress and GETs when the source is in a cloud\n"
+	"(--egress-class overrides the destination class, --free-tier applies the free\n"
+	"allowance). --svg FILE writes a chart of time against cost. Prices come from\n"
+	"conf/pricing/*.csv (--pricing DIR). Probing the link (--probe) needs the S3\n"
+	"backend and is not available yet. docs/PLANNER.md has the model.\n";
+
+const char cost_help[] =
+	"The egress bill for data already in a cloud: SRC is the bucket's S3 Inventory CSV\n"
+	"(bucket,key,size,...; or --inventory FILE), or --size 100TiB [--objects N] for a\n"
+	"what-if. --from PROVIDER:REGION says where the data is; --to internet (default),\n"
+	"onprem (Direct Connect/Interconnect) or another region of the same provider.\n"
+	"Exact tier arithmetic per month; --months N spreads the bytes evenly over N\n"
+	"monthly bills; --free-tier takes the free allowance first. Prints every tier line\n"
+	"with the price's source and the date it was read.\n";
