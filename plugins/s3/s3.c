@@ -401,9 +401,9 @@ static int req_prepare(struct s3req *rq)
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, rq);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 10L);
-	/* a transfer slower than 1 KB/s for 30 s is stalled: retry it */
+	/* a transfer slower than 1 KB/s for 30 s (FERRY_S3_LOW_SPEED_TIME) is stalled: retry it */
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, 30L);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)s->c.low_speed_time);
 	curl_easy_setopt(e, CURLOPT_SHARE, s->share);
 	if (s->c.ca_bundle)
 		curl_easy_setopt(e, CURLOPT_CAINFO, s->c.ca_bundle);

@@ -242,6 +242,16 @@ int s3_conf_load(struct s3_conf *c, const char *location, char *msg, size_t msgl
 		}
 		c->attempts = (int)n;
 	}
+	c->low_speed_time = 30;
+	if ((v = env("FERRY_S3_LOW_SPEED_TIME"))) {
+		char *end;
+		long n = strtol(v, &end, 10);
+		if (*end || n < 1 || n > 600) {
+			snprintf(msg, msglen, "FERRY_S3_LOW_SPEED_TIME=%s: want 1-600", v);
+			return -EINVAL;
+		}
+		c->low_speed_time = (int)n;
+	}
 	c->max_parts = 10000;
 	if ((v = env("FERRY_S3_MAX_PARTS"))) {
 		char *end;
