@@ -197,6 +197,7 @@ class Upstream:
 async def serve_client(px, creader, cwriter):
     host, port = px.a.upstream.rsplit(":", 1)
     up = Upstream(host, int(port))
+    loop = asyncio.get_running_loop()
     try:
         while True:
             req = await read_head(creader)
@@ -253,15 +254,18 @@ async def serve_client(px, creader, cwriter):
                     cwriter.close()
                 return
             elif kind == "stall":
-                px.count(n, kind, method, target, "forwarded, held %.1f s then closed" % px.a.stall_seconds)
+                t0 = loop.time()
+                how = "client still waiting"
                 try:  # the client giving up first (EOF or reset) is what we hope to see
-                    data = await asyncio.wait_for(creader.read(1), px.a.stall_seconds)
-                    if not data:
-                        px.stats["stall_client_gave_up"] += 1
+                    if not await asyncio.wait_for(creader.read(1), px.a.stall_seconds):
+                        how = "client gave up"
                 except asyncio.TimeoutError:
                     pass
                 except ConnectionError:
-                    px.stats["stall_client_gave_up"] += 1
+                    how = "client gave up"
+                px.stats["stall_client_gave_up"] += how == "client gave up"
+                px.count(n, kind, method, target, "forwarded, answer held: %s after %.1f s, closed" %
+                         (how, loop.time() - t0))
                 cwriter.transport.abort()
                 return
             else:

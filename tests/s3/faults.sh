@@ -39,6 +39,9 @@ pass=0 fail=0
 ok() { pass=$((pass + 1)); echo "ok   - $1"; }
 bad() { fail=$((fail + 1)); echo "FAIL - $1"; [ -f "$work/err" ] && grep -v '^ferry: s3: ' "$work/err" | sed 's/^/       /' | head -5; }
 check() { if eval "$1"; then ok "$2"; else bad "$2"; fi; }
+# xcheck: a known bug, written down; it fails the run once it passes (drop the x then)
+xfail=0
+xcheck() { if eval "$1"; then bad "$2 (XPASS: the known bug is fixed, make it a check)"; else xfail=$((xfail + 1)); echo "xfail - $2 (known bug)"; fi; }
 # expect CODE NAME CMD...: runs CMD (bounded), keeps its stderr in $work/err and appends it to $work/all.err
 expect() {
 	local code=$1 name=$2; shift 2
@@ -98,8 +101,10 @@ key=(--key-file "$work/key")
 store=s3://ferry-faults/mixed
 
 # ---- 1. a share of the requests faulted: everything must still work
-export FERRY_S3_DEBUG=1 FERRY_S3_LOW_SPEED_TIME=3 # a stall (6 s) outlasts the client's timeout
-start_proxy mixed --seed "$SEED" --rate "$RATE" --faults "$KINDS" --stall-seconds 6 --delay-seconds 1
+# A stall (10 s) outlasts the client's timeout: 3 s under 1 KB/s, where curl measures the
+# speed over the last 5 s, so right after a part went up in a burst it takes ~8 s.
+export FERRY_S3_DEBUG=1 FERRY_S3_LOW_SPEED_TIME=3
+start_proxy mixed --seed "$SEED" --rate "$RATE" --faults "$KINDS" --stall-seconds 10 --delay-seconds 1
 : >"$work/all.err"
 t_mixed=$SECONDS
 expect 0 "init through faults" "$ferry" init "$store" --encrypt "${key[@]}" --chunk-size 1M
@@ -138,10 +143,21 @@ expect_fail "push with every request failing gives up" "$ferry" push "$src" "$st
 check '[ "$last_secs" -le 60 ]' "... within 60 s (${last_secs} s)"
 check 'grep -v "^ferry: s3: " "$work/err" | grep -qE "SlowDown|InternalError"' "... naming the server's error"
 check '[ "$(grep -vc "^ferry: s3: " "$work/err")" -eq 1 ]' "... in one line"
-sed -n '/^ferry: s3: /!s/^/       message: /p' "$work/err" | head -1
+sed -n '/^ferry: s3: /!s/^/       message: /p' "$work/err"
+start_proxy all2 --seed "$SEED" --rate 1 --faults 500,503slowdown --after 2 # config read and upload start go through
+expect_fail "push with every data upload failing gives up" "$ferry" push "$src" "$store2" "${key[@]}"
+check '[ "$last_secs" -le 60 ]' "... within 60 s (${last_secs} s)"
+# Known bug (docs/RELIABILITY.md): a failed background upload surfaces at the manifest as
+# "writing snapshot ...: I/O error" plus "no snapshot written: I/O error", without the
+# server's reason; the fix is in src/store (mwriter_finish drops the backend's result).
+xcheck 'grep -v "^ferry: s3: " "$work/err" | grep -qE "SlowDown|InternalError" && [ "$(grep -vc "^ferry: s3: " "$work/err")" -eq 1 ]' \
+	"... in one line naming the server's error"
+sed -n '/^ferry: s3: /!s/^/       message: /p' "$work/err"
 start_proxy stall --seed "$SEED" --rate 1 --faults stall --stall-seconds 6
 expect_fail "a server that never answers: ferry gives up" "$ferry" snapshots "$store2" "${key[@]}"
 check '[ "$last_secs" -le 40 ]' "... within 40 s (${last_secs} s)"
+check 'grep -q "Timeout was reached.*(after 3 attempts)" "$work/err"' "... says it timed out, after 3 attempts (FERRY_S3_ATTEMPTS=3)"
+sed -n '/^ferry: s3: /!s/^/       message: /p' "$work/err"
 start_proxy clean --rate 0
 expect 0 "push again without faults" "$ferry" push "$src" "$store2" "${key[@]}"
 expect 0 "that store verifies (--read-data)" "$ferry" verify --read-data "$store2" "${key[@]}"
@@ -149,5 +165,9 @@ expect 0 "and pulls" "$ferry" pull "$store2" "$work/dst3" "${key[@]}"
 check 'diff -r "$src" "$work/dst3" >/dev/null' "... byte-identical"
 stop_proxy
 
+uploads=$(/usr/bin/aws --endpoint-url "$S3_ENDPOINT" s3api list-multipart-uploads --bucket ferry-faults \
+	--query 'length(Uploads || `[]`)' --output text 2>/dev/null)
+echo "       note: multipart uploads left in the bucket: ${uploads:-?} (a retried CreateMultipartUpload whose answer was lost, or a failed abort)"
+[ "$xfail" -gt 0 ] && echo "$xfail known bugs (xfail)"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
