@@ -250,8 +250,9 @@ async def serve_client(px, creader, cwriter):
                 await cwriter.drain()
                 if kind == "reset":
                     reset(cwriter)
-                else:
+                else:  # a clean FIN after what was written (the abort below would drop it)
                     cwriter.close()
+                    await asyncio.wait_for(cwriter.wait_closed(), 10)
                 return
             elif kind == "stall":
                 t0 = loop.time()
@@ -276,7 +277,8 @@ async def serve_client(px, creader, cwriter):
             await cwriter.drain()
             if (header(headers, "connection") or "").lower() == "close":
                 return
-    except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+    except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError,
+            ValueError):
         return  # the client went away or sent garbage: drop the connection
     finally:
         up.close()

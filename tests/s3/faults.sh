@@ -57,6 +57,7 @@ expect_fail() { # like expect, but any non-zero exit
 	local t0=$SECONDS
 	timeout 300 "$@" >"$work/out" 2>"$work/err"
 	local rc=$?
+	cat "$work/err" >>"$work/all.err"
 	last_secs=$((SECONDS - t0))
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ]; then ok "$name (exit $rc, ${last_secs} s)"; else echo "       exit $rc"; bad "$name"; fi
 }
@@ -98,6 +99,7 @@ seq 1 700000 >"$src/text.txt"
 head -c 32 /dev/urandom >"$work/key"
 chmod 600 "$work/key"
 key=(--key-file "$work/key")
+: >"$work/all.err"
 store=s3://ferry-faults/mixed
 
 # ---- 1. a share of the requests faulted: everything must still work
@@ -105,7 +107,6 @@ store=s3://ferry-faults/mixed
 # speed over the last 5 s, so right after a part went up in a burst it takes ~8 s.
 export FERRY_S3_DEBUG=1 FERRY_S3_LOW_SPEED_TIME=3
 start_proxy mixed --seed "$SEED" --rate "$RATE" --faults "$KINDS" --stall-seconds 10 --delay-seconds 1
-: >"$work/all.err"
 t_mixed=$SECONDS
 expect 0 "init through faults" "$ferry" init "$store" --encrypt "${key[@]}" --chunk-size 1M
 expect 0 "push through faults" "$ferry" push "$src" "$store" "${key[@]}"
@@ -165,6 +166,14 @@ expect 0 "and pulls" "$ferry" pull "$store2" "$work/dst3" "${key[@]}"
 check 'diff -r "$src" "$work/dst3" >/dev/null' "... byte-identical"
 stop_proxy
 
+# under ASan/UBSan (scripts/build.sh Sanitize): no memory error, no undefined behaviour
+# in any run, faulted or not
+check '! grep -qE "ERROR: AddressSanitizer|runtime error:" "$work/all.err"' "no sanitizer error in any run"
+if grep -qa __asan_init "$ferry"; then
+	# Known bug (docs/RELIABILITY.md): mwriter_finish() returns early without
+	# mwriter_abort() when the backend's sync() fails: the manifest writer leaks.
+	xcheck '! grep -q "ERROR: LeakSanitizer" "$work/all.err"' "no leak in any run"
+fi
 uploads=$(/usr/bin/aws --endpoint-url "$S3_ENDPOINT" s3api list-multipart-uploads --bucket ferry-faults \
 	--query 'length(Uploads || `[]`)' --output text 2>/dev/null)
 echo "       note: multipart uploads left in the bucket: ${uploads:-?} (a retried CreateMultipartUpload whose answer was lost, or a failed abort)"
