@@ -12,8 +12,10 @@ Fault kinds (--faults, comma-separated):
   reset        a request with a body: half the body is read, not forwarded, then the
                connection is reset (RST); without a body: forwarded, then the answer is
                cut by a reset halfway through its body (or its headers)
-  stall        forwarded, then nothing is sent for --stall-seconds, then the connection
-               is closed: the client's own timeout must notice
+  stall        a request with a body: half of it is read, then nothing more (an upload
+               the server stops reading); without a body: forwarded, then nothing is
+               sent back; for --stall-seconds, then the connection is closed: the
+               client's own timeout must notice
   truncate     forwarded, then the headers (with the real Content-Length) and half the
                body are sent and the connection is closed (no body: half the headers)
   delay        forwarded, the answer is held --delay-seconds, then sent whole (not a
@@ -194,6 +196,21 @@ class Upstream:
         self.r = self.w = None
 
 
+async def stall(px, creader, loop):
+    """Sends nothing for --stall-seconds or until the client gives up, which is what we
+    hope to see (EOF, or a reset); the caller then drops the connection."""
+    t0, how = loop.time(), "client still waiting"
+    try:
+        if not await asyncio.wait_for(creader.read(1), px.a.stall_seconds):
+            how = "client gave up"
+    except asyncio.TimeoutError:
+        pass
+    except ConnectionError:
+        how = "client gave up"
+    px.stats["stall_client_gave_up"] += how == "client gave up"
+    return "%s after %.1f s" % (how, loop.time() - t0)
+
+
 async def serve_client(px, creader, cwriter):
     host, port = px.a.upstream.rsplit(":", 1)
     up = Upstream(host, int(port))
@@ -226,6 +243,14 @@ async def serve_client(px, creader, cwriter):
                 reset(cwriter)
                 return
 
+            if kind == "stall" and clen > 0:  # an upload the server stops reading halfway
+                await creader.readexactly(clen // 2)
+                # not reading on, we cannot see the client leave: hold the full time
+                px.count(n, kind, method, target, "request body read to %d of %d, then held %.1f s" %
+                         (clen // 2, clen, px.a.stall_seconds))
+                await asyncio.sleep(px.a.stall_seconds)
+                return
+
             body = await creader.readexactly(clen)
             try:
                 status_line, rheaders, rbody, rechunk = await up.exchange(raw, body, method)
@@ -255,19 +280,8 @@ async def serve_client(px, creader, cwriter):
                     await asyncio.wait_for(cwriter.wait_closed(), 10)
                 return
             elif kind == "stall":
-                t0 = loop.time()
-                how = "client still waiting"
-                try:  # the client giving up first (EOF or reset) is what we hope to see
-                    if not await asyncio.wait_for(creader.read(1), px.a.stall_seconds):
-                        how = "client gave up"
-                except asyncio.TimeoutError:
-                    pass
-                except ConnectionError:
-                    how = "client gave up"
-                px.stats["stall_client_gave_up"] += how == "client gave up"
-                px.count(n, kind, method, target, "forwarded, answer held: %s after %.1f s, closed" %
-                         (how, loop.time() - t0))
-                cwriter.transport.abort()
+                how = await stall(px, creader, loop)
+                px.count(n, kind, method, target, "forwarded, answer held: %s" % how)
                 return
             else:
                 if kind == "delay":

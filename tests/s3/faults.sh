@@ -89,11 +89,13 @@ set -a
 . "$work/env"
 set +a
 /usr/bin/aws --endpoint-url "$S3_ENDPOINT" s3 mb s3://ferry-faults >/dev/null || { echo "FAIL - make bucket"; exit 1; }
+echo "       server up at ${SECONDS} s"
 
 # ---- the mixed tree: a few hundred small files (packed), a 20 MB random file (multipart), a text file
 src=$work/src
 mkdir -p "$src/small/a" "$src/small/b"
-for i in $(seq 1 300); do printf 'file %d %s\n' "$i" "$(seq 1 $((i % 40)))" >"$src/small/$([ $((i % 2)) = 0 ] && echo a || echo b)/f$i.txt"; done
+awk -v d="$src/small" 'BEGIN { for (i = 1; i <= 300; i++) { f = d "/" (i % 2 ? "b" : "a") "/f" i ".txt"
+	printf "file %d", i >f; for (j = 1; j <= i % 40; j++) printf " %d", j >f; printf "\n" >f; close(f) } }' # one process: forks are slow here
 head -c 20000000 /dev/urandom >"$src/big.bin"
 seq 1 700000 >"$src/text.txt"
 head -c 32 /dev/urandom >"$work/key"
@@ -101,6 +103,8 @@ chmod 600 "$work/key"
 key=(--key-file "$work/key")
 : >"$work/all.err"
 store=s3://ferry-faults/mixed
+
+echo "       tree made at ${SECONDS} s"
 
 # ---- 1. a share of the requests faulted: everything must still work
 # A stall (10 s) outlasts the client's timeout: 3 s under 1 KB/s, where curl measures the
@@ -133,6 +137,8 @@ retries=$(grep -cE '^ferry: s3: .*retry [0-9]+ in ' "$work/all.err")
 check '[ "$retries" -ge 1 ]' "retries visible with FERRY_S3_DEBUG=1 ($retries lines)"
 summary_mixed="$(stat_of "$work/mixed.json" '"%d requests, %d faulted: %s" % (requests, faulted, ", ".join("%s %d" % kv for kv in sorted(faults.items())))')"
 echo "       mixed run: $summary_mixed; $t_mixed s"
+
+echo "       mixed run over at ${SECONDS} s"
 
 # ---- 2. every request faulted: ferry gives up in bounded time and says why
 export FERRY_S3_ATTEMPTS=3
@@ -174,6 +180,7 @@ if grep -qa __asan_init "$ferry"; then
 	# mwriter_abort() when the backend's sync() fails: the manifest writer leaks.
 	xcheck '! grep -q "ERROR: LeakSanitizer" "$work/all.err"' "no leak in any run"
 fi
+echo "       all runs over at ${SECONDS} s"
 uploads=$(/usr/bin/aws --endpoint-url "$S3_ENDPOINT" s3api list-multipart-uploads --bucket ferry-faults \
 	--query 'length(Uploads || `[]`)' --output text 2>/dev/null)
 echo "       note: multipart uploads left in the bucket: ${uploads:-?} (a retried CreateMultipartUpload whose answer was lost, or a failed abort)"
