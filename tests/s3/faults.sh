@@ -137,6 +137,7 @@ retries=$(grep -cE '^ferry: s3: .*retry [0-9]+ in ' "$work/all.err")
 check '[ "$retries" -ge 1 ]' "retries visible with FERRY_S3_DEBUG=1 ($retries lines)"
 summary_mixed="$(stat_of "$work/mixed.json" '"%d requests, %d faulted: %s" % (requests, faulted, ", ".join("%s %d" % kv for kv in sorted(faults.items())))')"
 echo "       mixed run: $summary_mixed; $t_mixed s"
+sed 's/^/       fault /' "$work/mixed.log" | cut -c1-200
 
 echo "       mixed run over at ${SECONDS} s"
 
