@@ -443,9 +443,9 @@ static int req_prepare(struct s3req *rq)
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, rq);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 10L);
-	/* a transfer slower than 1 KB/s for 30 s is stalled: retry it */
+	/* a transfer slower than 1 KB/s for 30 s (FERRY_S3_LOW_SPEED_TIME) is stalled: retry it */
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, 30L);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)s->c.low_speed_time);
 	curl_easy_setopt(e, CURLOPT_SHARE, s->share);
 	if (s->c.ca_bundle)
 		curl_easy_setopt(e, CURLOPT_CAINFO, s->c.ca_bundle);
@@ -520,7 +520,7 @@ static void submit_locked(struct s3 *s, struct s3req *rq)
 static void req_ended(struct s3 *s, struct s3req *rq)
 {
 	struct s3_error se = { "", "" };
-	int have_se = 0;
+	int have_se = 0, tries = rq->attempts + 1; /* this one included */
 
 	if (rq->cc == CURLE_OK)
 		curl_easy_getinfo(rq->easy, CURLINFO_RESPONSE_CODE, &rq->status);
@@ -531,7 +531,8 @@ static void req_ended(struct s3 *s, struct s3req *rq)
 	if (rq->cc == CURLE_WRITE_ERROR && rq->sink_over) {
 		rq->res = FERRY_BERR(FERRY_E_TOOBIG);
 	} else if ((rq->cc != CURLE_OK || (rq->status >= 300 && rq->status != 304)) &&
-		   retryable(rq, have_se ? &se : NULL) && ++rq->attempts < s->c.attempts) {
+		   retryable(rq, have_se ? &se : NULL) && tries < s->c.attempts) {
+		rq->attempts = tries;
 		double cap = S3_BACKOFF_BASE * (double)(1u << (rq->attempts < 12 ? rq->attempts : 12));
 		unsigned r = 0;
 		if (cap > S3_BACKOFF_CAP)
@@ -540,7 +541,8 @@ static void req_ended(struct s3 *s, struct s3req *rq)
 		rq->not_before = mono() + cap * ((double)r / 4294967296.0); /* full jitter */
 		s->retries++;
 		if (s->debug)
-			fprintf(stderr, "ferry: s3: %s %s: %s, retry %d in %.2f s\n", rq->method, rq->path,
+			fprintf(stderr, "ferry: s3: %s %s%s%s: %s, retry %d in %.2f s\n", rq->method, rq->path,
+				rq->query[0] ? "?" : "", rq->query,
 				rq->cc != CURLE_OK ? curl_easy_strerror(rq->cc) : (have_se ? se.code : "HTTP error"),
 				rq->attempts, rq->not_before - mono());
 		pthread_mutex_lock(&s->mu);
@@ -550,7 +552,7 @@ static void req_ended(struct s3 *s, struct s3req *rq)
 	} else if (rq->cc != CURLE_OK) {
 		rq->res = FERRY_BERR(FERRY_E_IO);
 		s3_setmsg(rq->res, "%s %s: %s%s%s (after %d attempts)", rq->method, s->c.endpoint,
-			  curl_easy_strerror(rq->cc), rq->curl_err[0] ? ": " : "", rq->curl_err, rq->attempts + 1);
+			  curl_easy_strerror(rq->cc), rq->curl_err[0] ? ": " : "", rq->curl_err, tries);
 	} else if (rq->status == 404 || rq->status == 416) {
 		rq->res = rq->status == 404 ? -ENOENT : FERRY_BERR(FERRY_E_TRUNCATED);
 		if (have_se && !strcmp(se.code, "NoSuchBucket")) {

@@ -18,6 +18,7 @@ struct s3_conf {
 	int connections;
 	int max_parts;
 	int attempts; /* tries per request, retries included */
+	int low_speed_time; /* seconds under 1 KB/s before a transfer counts as stalled */
 };
 
 /*
