@@ -461,7 +461,7 @@ int cmd_push(struct cli *c, int argc, char **argv)
 	rc = end_push_side(c, s, &r, err);
 	cli_unlock(c);
 	ferry_store_close(s);
-	if (err && !r.snapshot[0] && !r.dry_run)
+	if (err && !r.snapshot[0] && !r.dry_run && !r.errors) /* else a line said why already */
 		cli_err(c, "no snapshot written: %s", ferry_strerror(err));
 	int rc2 = finish_run(c, &r, err, t0, 0);
 	return cli_run_end(c, &r, rc2 ? rc2 : rc);
@@ -640,7 +640,7 @@ int cmd_sync(struct cli *c, int argc, char **argv)
 	rc = pull_side ? EXIT_OK : end_push_side(c, s, &r, err);
 	cli_unlock(c);
 	ferry_store_close(s);
-	if (!pull_side && err && !r.snapshot[0] && !r.dry_run && !r.no_change)
+	if (!pull_side && err && !r.snapshot[0] && !r.dry_run && !r.no_change && !r.errors)
 		cli_err(c, "no snapshot written: %s", ferry_strerror(err));
 	int rc2 = finish_run(c, &r, err, t0, 0);
 	return cli_run_end(c, &r, rc2 ? rc2 : rc);

@@ -1381,7 +1381,8 @@ int ferry_push(struct ferry_store *s, const char *src, struct ferry_run *r)
 	}
 	err = mwriter_finish(&p.mw);
 	if (err) {
-		store_problem(r, s->path, NULL, err, "writing snapshot %s: %s", r->snapshot, ferry_strerror(err));
+		store_problem(r, s->path, NULL, err, "writing snapshot %s: %s", r->snapshot,
+			      p.mw.why[0] ? p.mw.why : ferry_strerror(err));
 		r->snapshot[0] = 0;
 	} else {
 		r->bytes_written += p.mw.pos;

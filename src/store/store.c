@@ -884,12 +884,15 @@ int mwriter_finish(struct mwriter *m)
 	int err = m->err, e;
 
 	ferry_manifest_trailer_encode(m->count, tr);
+	m->why[0] = 0;
 	if (!err)
 		err = append(m, tr, sizeof(tr));
 	if (!err)
 		err = flush_chunk(m, 1);
-	if (err)
+	if (err) {
+		mwriter_abort(m);
 		return err;
+	}
 	struct ferry_object_footer f = {
 		.index_offset = m->pos,
 		.chunk_count = m->index,
@@ -897,16 +900,22 @@ int mwriter_finish(struct mwriter *m)
 		.index_hash = ferry_index_hash(m->hdrbuf, m->idx, m->idx_len),
 	};
 	ferry_object_footer_encode(&f, fb);
-	if (write_sync(s, m->w, m->idx, m->idx_len, m->pos) ||
-	    write_sync(s, m->w, fb, sizeof(fb), m->pos + m->idx_len))
-		return FERRY_E_IO;
+	if ((e = write_sync(s, m->w, m->idx, m->idx_len, m->pos)) ||
+	    (e = write_sync(s, m->w, fb, sizeof(fb), m->pos + m->idx_len)))
+		goto fail;
 	/* data first: every object this manifest names must be durable before it appears */
 	if (s->b->ops->sync && (e = s->b->ops->sync(s->b)))
-		return FERRY_E_IO;
+		goto fail;
 	e = s->b->ops->commit(s->b, m->w, 1);
 	m->w = NULL;
+	if (e)
+		goto fail;
 	mwriter_abort(m);
-	return e ? FERRY_E_IO : FERRY_OK;
+	return FERRY_OK;
+fail:
+	snprintf(m->why, sizeof(m->why), "%s", store_berr(e));
+	mwriter_abort(m);
+	return e <= -4096 ? ferry_backend_err(e) : FERRY_E_IO;
 }
 
 void mwriter_abort(struct mwriter *m)

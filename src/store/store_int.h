@@ -101,6 +101,7 @@ struct mwriter {
 	size_t idx_len, idx_cap;
 	char key[96];
 	int err;
+	char why[600]; /* the backend's reason when finishing failed, or "" */
 };
 int mwriter_open(struct ferry_store *s, struct mwriter *m, const char *snap_id, uint64_t created);
 int mwriter_open_key(struct ferry_store *s, struct mwriter *m, const char *key, uint64_t created);

@@ -155,10 +155,8 @@ sed -n '/^ferry: s3: /!s/^/       message: /p' "$work/err"
 start_proxy all2 --seed "$SEED" --rate 1 --faults 500,503slowdown --after 2 # config read and upload start go through
 expect_fail "push with every data upload failing gives up" "$ferry" push "$src" "$store2" "${key[@]}"
 check '[ "$last_secs" -le 60 ]' "... within 60 s (${last_secs} s)"
-# Known bug (docs/RELIABILITY.md): a failed background upload surfaces at the manifest as
-# "writing snapshot ...: I/O error" plus "no snapshot written: I/O error", without the
-# server's reason; the fix is in src/store (mwriter_finish drops the backend's result).
-xcheck 'grep -v "^ferry: s3: " "$work/err" | grep -qE "SlowDown|InternalError" && [ "$(grep -vc "^ferry: s3: " "$work/err")" -eq 1 ]' \
+# a failed background upload surfaces at the manifest with the server's reason, once
+check 'grep -v "^ferry: s3: " "$work/err" | grep -qE "SlowDown|InternalError" && [ "$(grep -vc "^ferry: s3: " "$work/err")" -eq 1 ]' \
 	"... in one line naming the server's error"
 sed -n '/^ferry: s3: /!s/^/       message: /p' "$work/err"
 start_proxy stall --seed "$SEED" --rate 1 --faults stall --stall-seconds 6
@@ -177,9 +175,7 @@ stop_proxy
 # in any run, faulted or not
 check '! grep -qE "ERROR: AddressSanitizer|runtime error:" "$work/all.err"' "no sanitizer error in any run"
 if grep -qa __asan_init "$ferry"; then
-	# Known bug (docs/RELIABILITY.md): mwriter_finish() returns early without
-	# mwriter_abort() when the backend's sync() fails: the manifest writer leaks.
-	xcheck '! grep -q "ERROR: LeakSanitizer" "$work/all.err"' "no leak in any run"
+	check '! grep -q "ERROR: LeakSanitizer" "$work/all.err"' "no leak in any run"
 fi
 echo "       all runs over at ${SECONDS} s"
 uploads=$(/usr/bin/aws --endpoint-url "$S3_ENDPOINT" s3api list-multipart-uploads --bucket ferry-faults \
