@@ -19,7 +19,10 @@
  * Retries follow the AWS SDKs' standard mode: connection failures, time-outs, 500,
  * 502, 503, 504, 429 and the throttling / RequestTimeout error codes are retried with
  * capped exponential backoff and full jitter, at most S3_ATTEMPTS times; other 4xx fail
- * at once with the server's code and message. Every request we send is idempotent.
+ * at once with the server's code and message. Every request we send may be repeated
+ * safely except CreateMultipartUpload: a retry after a lost answer starts a second
+ * upload and leaves the first one empty and unfinished in the bucket (nothing lists and
+ * aborts such orphans yet; docs/S3.md).
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -1359,7 +1362,7 @@ static void final_done(struct s3req *rq)
 
 static void abort_done(struct s3req *rq)
 {
-	req_free(rq); /* best effort: an orphaned upload is listed and aborted by a later run */
+	req_free(rq); /* best effort: a failed abort leaves the upload's parts (docs/S3.md, "Not yet") */
 }
 
 /* Moves a committing object on: all parts in → Complete (or the single PutObject). */
