@@ -374,7 +374,8 @@ report=$WORK/report.md
 			[ "$(stat_of down "$set" ferry-copy elapsed)" != - ] || continue
 			read -r bo bn <<<"$(best_other down "$set" elapsed)"
 			tgt "down $set: ferry copy time" "$(stat_of down "$set" ferry-copy elapsed)" "$bo" "$bn" 1.00
-			tgt "down $set: ferry pull time" "$(stat_of down "$set" ferry-pull elapsed)" "$bo" "$bn" 1.00
+			[ "$(stat_of down "$set" ferry-pull elapsed)" = - ] ||
+				tgt "down $set: ferry pull time" "$(stat_of down "$set" ferry-pull elapsed)" "$bo" "$bn" 1.00
 			tgt "down $set: ferry copy client CPU vs rclone" "$(stat_of down "$set" ferry-copy cpu)" \
 				"$(stat_of down "$set" rclone cpu)" rclone 0.50
 		done
