@@ -28,6 +28,7 @@
 #   TIMEOUT=S    a run is killed after S s and reported HUNG (default 900)
 #   RAW=FILE     raw numbers, one line per run (default WORK/../ferry-bench-s3-raw.tsv)
 #   KEEP=1       keep WORK
+#   REPORT_FROM=RAW.tsv   only print the tables again from a raw file (measures nothing)
 #   RCLONE_FLAGS / AWS_FLAGS / FERRY_FLAGS   extra flags for each tool (default none)
 #
 # Needs root (drop_caches before each run; the caches are warm otherwise, and it says so),
@@ -41,6 +42,7 @@ WORK=${WORK:-/tmp/ferry-bench-s3}
 SIZE=${SIZE:-2147483648}
 NSMALL=${NSMALL:-20000}
 SCALE=${SCALE:-0.4}
+SETS_GIVEN=${SETS:-}
 SETS=${SETS:-small large mixed}
 DOWN_SETS=${DOWN_SETS:-$SETS}
 TOOLS=${TOOLS:-ferry-push ferry-copy aws rclone}
@@ -51,6 +53,116 @@ KEEP=${KEEP:-0}
 RCLONE_FLAGS=${RCLONE_FLAGS:-}
 AWS_FLAGS=${AWS_FLAGS:-}
 FERRY_FLAGS=${FERRY_FLAGS:-}
+
+# --------------------------------------------------------------------------- report
+# make_report: the tables, from $RAW alone (also: REPORT_FROM=RAW.tsv bash bench/s3.sh)
+make_report() {
+# median of a column over the ok runs of (dir, set, tool); FAIL if any run failed
+stat_of() { # DIR SET TOOL FIELD(elapsed|cpu|other)
+	awk -F'\t' -v d="$1" -v s="$2" -v t="$3" -v f="$4" '
+		NR > 1 && $1 == d && $2 == s && $3 == t {
+			n++; if ($5 != "ok") bad = 1
+			v[n] = (f == "elapsed" ? $6 : f == "cpu" ? $7 + $8 : $10) }
+		END { if (!n) { print "-"; exit } if (bad) { print "FAIL"; exit }
+			# sort (insertion; n is small) and take the median
+			for (i = 2; i <= n; i++) { x = v[i]; for (j = i - 1; j >= 1 && v[j] > x; j--) v[j + 1] = v[j]; v[j + 1] = x }
+			m = (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2; printf "%.2f", m }' "$RAW"
+}
+num() { [ "$1" != FAIL ] && [ "$1" != - ]; }
+best_other() { # DIR SET FIELD -> "value tool" (the faster/lower of aws and rclone)
+	local a r
+	a=$(stat_of "$1" "$2" aws "$3") r=$(stat_of "$1" "$2" rclone "$3")
+	if num "$a" && { ! num "$r" || awk -v a="$a" -v r="$r" 'BEGIN { exit !(a <= r) }'; }; then echo "$a aws"
+	elif num "$r"; then echo "$r rclone"
+	else echo "- -"; fi
+}
+ratio() { if num "$1" && num "$2"; then awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; else echo "-"; fi; }
+verdict() { # RATIO OP LIMIT (ferry value / other; a failed ferry run is a MISS)
+	if [ "$1" = - ]; then echo "MISS (no result)"; return; fi
+	awk -v r="$1" -v l="$3" -v op="$2" 'BEGIN { ok = (op == "<=" ? r <= l : r < l); print (ok ? "PASS" : "MISS") }'
+}
+
+report=${RAW%.tsv}-report.md
+{
+	echo "### Per tool (median of $REPS; CPU = user+sys of the client process tree; server CPU = the rest of the machine meanwhile)"
+	echo
+	echo "| dir | set | tool | wall s | client CPU s | wall s/GiB | CPU s/GiB | wall ms/file | CPU ms/file | server+other CPU s |"
+	echo "|---|---|---|--:|--:|--:|--:|--:|--:|--:|"
+	for dir in up down; do
+		for set in $SETS; do
+			for tool in ferry-push ferry-pull ferry-copy aws rclone; do
+				e=$(stat_of "$dir" "$set" "$tool" elapsed)
+				[ "$e" = - ] && continue
+				c=$(stat_of "$dir" "$set" "$tool" cpu) o=$(stat_of "$dir" "$set" "$tool" other)
+				gib=$(awk -v b="${NB[$set]}" 'BEGIN { print b / 2^30 }')
+				if num "$e"; then
+					echo "| $dir | $set | $tool | $e | $c | $(awk -v x="$e" -v g="$gib" 'BEGIN { printf "%.2f", x / g }') | $(awk -v x="$c" -v g="$gib" 'BEGIN { printf "%.2f", x / g }') | $(awk -v x="$e" -v n="${NF[$set]}" 'BEGIN { printf "%.3f", 1000 * x / n }') | $(awk -v x="$c" -v n="${NF[$set]}" 'BEGIN { printf "%.3f", 1000 * x / n }') | $o |"
+				else
+					echo "| $dir | $set | $tool | **$e** | | | | | | |"
+				fi
+			done
+		done
+	done
+	echo
+	echo "### Targets (ratio = ferry / the faster of aws and rclone for time; ferry / rclone for CPU)"
+	echo
+	echo "| target | ferry | other | ratio | limit | |"
+	echo "|---|--:|--:|--:|--:|---|"
+	tgt() { # LABEL FERRY-VALUE OTHER-VALUE OTHER-NAME LIMIT
+		local r
+		r=$(ratio "$2" "$3")
+		echo "| $1 | $2 | $3 ($4) | $r | ≤ $5 | $(verdict "$r" "<=" "$5") |"
+	}
+	for set in $SETS; do
+		read -r bo bn <<<"$(best_other up "$set" elapsed)"
+		if [ "$set" = small ]; then
+			tgt "up small: ferry push time (packed) ≥ 5× faster" "$(stat_of up small ferry-push elapsed)" "$bo" "$bn" 0.20
+		fi
+		if [ "$set" = large ]; then
+			tgt "up large: ferry push time no slower" "$(stat_of up large ferry-push elapsed)" "$bo" "$bn" 1.00
+		fi
+		tgt "up $set: ferry copy time no slower" "$(stat_of up "$set" ferry-copy elapsed)" "$bo" "$bn" 1.00
+		tgt "up $set: ferry copy client CPU (per GiB and per file) ≤ 0.5× rclone's" \
+			"$(stat_of up "$set" ferry-copy cpu)" "$(stat_of up "$set" rclone cpu)" rclone 0.50
+	done
+	if [ "$DOWN" = 1 ]; then
+		echo
+		echo "Download direction (no targets in the issue; the same rules applied for information):"
+		echo
+		echo "| download | ferry | other | ratio | limit | |"
+		echo "|---|--:|--:|--:|--:|---|"
+			for set in $DOWN_SETS; do
+			[ "$(stat_of down "$set" ferry-copy elapsed)" != - ] || continue
+			read -r bo bn <<<"$(best_other down "$set" elapsed)"
+			tgt "down $set: ferry copy time" "$(stat_of down "$set" ferry-copy elapsed)" "$bo" "$bn" 1.00
+			[ "$(stat_of down "$set" ferry-pull elapsed)" = - ] ||
+				tgt "down $set: ferry pull time" "$(stat_of down "$set" ferry-pull elapsed)" "$bo" "$bn" 1.00
+			tgt "down $set: ferry copy client CPU vs rclone" "$(stat_of down "$set" ferry-copy cpu)" \
+				"$(stat_of down "$set" rclone cpu)" rclone 0.50
+		done
+	fi
+} >"$report"
+cat "$report"
+echo
+echo "raw numbers: $RAW"
+echo "report:      $report"
+}
+
+if [ -n "${REPORT_FROM:-}" ]; then
+	RAW=$REPORT_FROM
+	declare -A NF NB
+	sets=$(awk -F'\t' 'NR > 1 && !seen[$2]++ { printf "%s ", $2 }' "$RAW")
+	SETS=${SETS_GIVEN:-$sets}
+	for s in $SETS; do
+		NF[$s]=$(awk -F'\t' -v s="$s" 'NR > 1 && $2 == s { print $13; exit }' "$RAW")
+		NB[$s]=$(awk -F'\t' -v s="$s" 'NR > 1 && $2 == s { print $14; exit }' "$RAW")
+	done
+	DOWN_SETS=$(awk -F'\t' 'NR > 1 && $1 == "down" && !seen[$2]++ { printf "%s ", $2 }' "$RAW")
+	[ -n "$DOWN_SETS" ] || DOWN=0
+	REPS=$(awk -F'\t' 'NR > 1 && $4 > r { r = $4 } END { print r + 0 }' "$RAW")
+	make_report
+	exit 0
+fi
 
 for t in /usr/bin/aws rclone /usr/bin/time timeout openssl perl; do
 	command -v "$t" >/dev/null || { echo "s3.sh: $t is missing" >&2; exit 2; }
@@ -125,7 +237,7 @@ fi
 declare -A NF NB
 for s in $SETS; do
 	NF[$s]=$(find "$corpus/$s" -type f | wc -l)
-	NB[$s]=$(find "$corpus/$s" -type f -printf '%s\n' | awk '{ s += $1 } END { printf "%d", s }')
+	NB[$s]=$(find "$corpus/$s" -type f -printf '%s\n' | awk '{ s += $1 } END { printf "%.0f", s }')
 	printf 'set %-6s %7d files %12d bytes (%.3f GiB)\n' "$s" "${NF[$s]}" "${NB[$s]}" "$(awk -v b="${NB[$s]}" 'BEGIN { print b / 2^30 }')"
 done
 echo
@@ -179,7 +291,7 @@ printf 'dir\tset\ttool\trep\tstatus\telapsed_s\tuser_s\tsys_s\tmaxrss_kb\tother_
 # listing SUMMARY of s3://BUCKET/PREFIX/: "objects bytes"
 listing() {
 	awsq s3 ls --recursive --summarize "s3://$1/$2/" 2>/dev/null |
-		awk '/Total Objects:/ { o = $3 } /Total Size:/ { b = $3 } END { printf "%d %d", o, b }'
+		awk '/Total Objects:/ { o = $3 } /Total Size:/ { b = $3 } END { printf "%.0f %.0f", o, b }'
 }
 tree_sig() { (cd "$1" && find . -type f -printf '%P %s\n' | LC_ALL=C sort | md5sum | cut -d' ' -f1); }
 
@@ -295,95 +407,5 @@ fi
 echo "(measurements took $(( $(date +%s) - T0 )) s)"
 echo
 
-# --------------------------------------------------------------------------- report
-# median of a column over the ok runs of (dir, set, tool); FAIL if any run failed
-stat_of() { # DIR SET TOOL FIELD(elapsed|cpu|other)
-	awk -F'\t' -v d="$1" -v s="$2" -v t="$3" -v f="$4" '
-		NR > 1 && $1 == d && $2 == s && $3 == t {
-			n++; if ($5 != "ok") bad = 1
-			v[n] = (f == "elapsed" ? $6 : f == "cpu" ? $7 + $8 : $10) }
-		END { if (!n) { print "-"; exit } if (bad) { print "FAIL"; exit }
-			# sort (insertion; n is small) and take the median
-			for (i = 2; i <= n; i++) { x = v[i]; for (j = i - 1; j >= 1 && v[j] > x; j--) v[j + 1] = v[j]; v[j + 1] = x }
-			m = (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2; printf "%.2f", m }' "$RAW"
-}
-num() { [ "$1" != FAIL ] && [ "$1" != - ]; }
-best_other() { # DIR SET FIELD -> "value tool" (the faster/lower of aws and rclone)
-	local a r
-	a=$(stat_of "$1" "$2" aws "$3") r=$(stat_of "$1" "$2" rclone "$3")
-	if num "$a" && { ! num "$r" || awk -v a="$a" -v r="$r" 'BEGIN { exit !(a <= r) }'; }; then echo "$a aws"
-	elif num "$r"; then echo "$r rclone"
-	else echo "- -"; fi
-}
-ratio() { if num "$1" && num "$2"; then awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; else echo "-"; fi; }
-verdict() { # RATIO OP LIMIT (ferry value / other; a failed ferry run is a MISS)
-	if [ "$1" = - ]; then echo "MISS (no result)"; return; fi
-	awk -v r="$1" -v l="$3" -v op="$2" 'BEGIN { ok = (op == "<=" ? r <= l : r < l); print (ok ? "PASS" : "MISS") }'
-}
-
-report=$WORK/report.md
-{
-	echo "### Per tool (median of $REPS; CPU = user+sys of the client process tree; server CPU = the rest of the machine meanwhile)"
-	echo
-	echo "| dir | set | tool | wall s | client CPU s | wall s/GiB | CPU s/GiB | wall ms/file | CPU ms/file | server+other CPU s |"
-	echo "|---|---|---|--:|--:|--:|--:|--:|--:|--:|"
-	for dir in up down; do
-		for set in $SETS; do
-			for tool in ferry-push ferry-pull ferry-copy aws rclone; do
-				e=$(stat_of "$dir" "$set" "$tool" elapsed)
-				[ "$e" = - ] && continue
-				c=$(stat_of "$dir" "$set" "$tool" cpu) o=$(stat_of "$dir" "$set" "$tool" other)
-				gib=$(awk -v b="${NB[$set]}" 'BEGIN { print b / 2^30 }')
-				if num "$e"; then
-					echo "| $dir | $set | $tool | $e | $c | $(awk -v x="$e" -v g="$gib" 'BEGIN { printf "%.2f", x / g }') | $(awk -v x="$c" -v g="$gib" 'BEGIN { printf "%.2f", x / g }') | $(awk -v x="$e" -v n="${NF[$set]}" 'BEGIN { printf "%.3f", 1000 * x / n }') | $(awk -v x="$c" -v n="${NF[$set]}" 'BEGIN { printf "%.3f", 1000 * x / n }') | $o |"
-				else
-					echo "| $dir | $set | $tool | **$e** | | | | | | |"
-				fi
-			done
-		done
-	done
-	echo
-	echo "### Targets (ratio = ferry / the faster of aws and rclone for time; ferry / rclone for CPU)"
-	echo
-	echo "| target | ferry | other | ratio | limit | |"
-	echo "|---|--:|--:|--:|--:|---|"
-	tgt() { # LABEL FERRY-VALUE OTHER-VALUE OTHER-NAME LIMIT
-		local r
-		r=$(ratio "$2" "$3")
-		echo "| $1 | $2 | $3 ($4) | $r | ≤ $5 | $(verdict "$r" "<=" "$5") |"
-	}
-	for set in $SETS; do
-		read -r bo bn <<<"$(best_other up "$set" elapsed)"
-		if [ "$set" = small ]; then
-			tgt "up small: ferry push time (packed) ≥ 5× faster" "$(stat_of up small ferry-push elapsed)" "$bo" "$bn" 0.20
-		fi
-		if [ "$set" = large ]; then
-			tgt "up large: ferry push time no slower" "$(stat_of up large ferry-push elapsed)" "$bo" "$bn" 1.00
-		fi
-		tgt "up $set: ferry copy time no slower" "$(stat_of up "$set" ferry-copy elapsed)" "$bo" "$bn" 1.00
-		tgt "up $set: ferry copy client CPU (per GiB and per file) ≤ 0.5× rclone's" \
-			"$(stat_of up "$set" ferry-copy cpu)" "$(stat_of up "$set" rclone cpu)" rclone 0.50
-	done
-	if [ "$DOWN" = 1 ]; then
-		echo
-		echo "Download direction (no targets in the issue; the same rules applied for information):"
-		echo
-		echo "| download | ferry | other | ratio | limit | |"
-		echo "|---|--:|--:|--:|--:|---|"
-			for set in $DOWN_SETS; do
-			[ "$(stat_of down "$set" ferry-copy elapsed)" != - ] || continue
-			read -r bo bn <<<"$(best_other down "$set" elapsed)"
-			tgt "down $set: ferry copy time" "$(stat_of down "$set" ferry-copy elapsed)" "$bo" "$bn" 1.00
-			[ "$(stat_of down "$set" ferry-pull elapsed)" = - ] ||
-				tgt "down $set: ferry pull time" "$(stat_of down "$set" ferry-pull elapsed)" "$bo" "$bn" 1.00
-			tgt "down $set: ferry copy client CPU vs rclone" "$(stat_of down "$set" ferry-copy cpu)" \
-				"$(stat_of down "$set" rclone cpu)" rclone 0.50
-		done
-	fi
-} >"$report"
-cat "$report"
-echo
-echo "raw numbers: $RAW"
-cp "$report" "${RAW%.tsv}-report.md"
-echo "report:      ${RAW%.tsv}-report.md"
+make_report
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

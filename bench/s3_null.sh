@@ -56,7 +56,7 @@ mkdir -p "$WORK/large"
 declare -A NF NB
 for s in small large; do
 	NF[$s]=$(find "$WORK/$s" -type f | wc -l)
-	NB[$s]=$(find "$WORK/$s" -type f -printf '%s\n' | awk '{ s += $1 } END { printf "%d", s }')
+	NB[$s]=$(find "$WORK/$s" -type f -printf '%s\n' | awk '{ s += $1 } END { printf "%.0f", s }')
 	cat "$WORK/$s"/*/* "$WORK/$s"/* >/dev/null 2>&1 || true # warm
 done
 
