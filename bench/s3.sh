@@ -23,6 +23,8 @@
 #   SCALE=S      mixed corpus scale (default 0.4: ~400 MB)
 #   SETS="small large mixed"   which sets (in this order);  TOOLS="ferry-push ferry-copy aws rclone"
 #   DOWN_SETS=...  which sets are downloaded too (default: SETS)
+#   DOWN_TOOLS="ferry-copy aws rclone ferry-pull"   downloaders (their sources: ferry copy
+#                and ferry push uploads of the same run)
 #   REPS=N       timed runs per measurement, median reported (default 1)
 #   DOWN=0|1     also measure downloads (default 1)
 #   TIMEOUT=S    a run is killed after S s and reported HUNG (default 900)
@@ -45,6 +47,7 @@ SCALE=${SCALE:-0.4}
 SETS_GIVEN=${SETS:-}
 SETS=${SETS:-small large mixed}
 DOWN_SETS=${DOWN_SETS:-$SETS}
+DOWN_TOOLS=${DOWN_TOOLS:-ferry-copy aws rclone ferry-pull}
 TOOLS=${TOOLS:-ferry-push ferry-copy aws rclone}
 REPS=${REPS:-1}
 DOWN=${DOWN:-1}
@@ -373,7 +376,8 @@ download() { # SET TOOL REP
 		elif [ "${NB[$set]}" -lt 1000000000 ] && ! diff -rq "$corpus/$set" "$out" >/dev/null 2>&1; then
 			LAST_STATUS=FAILED; note="NOT LANDED: contents differ from the source"
 		else
-			note="names and sizes match$([ "${NB[$set]}" -lt 1000000000 ] && echo ", contents too")"
+			note="names and sizes match"
+			[ "${NB[$set]}" -ge 1000000000 ] || note="$note, contents too"
 		fi
 	fi
 	record down "$set" "$tool" "$rep" "-" "-" "$note"
@@ -394,10 +398,9 @@ if [ "$DOWN" = 1 ]; then
 		case " $SETS " in *" $set "*) ;; *) continue ;; esac
 		echo "== download: $set (from ferry copy's objects; ferry pull from ferry push's store)"
 		for rep in $(seq 1 "$REPS"); do
-			for tool in ferry-copy aws rclone ferry-pull; do
-				# a download needs its tool and its source (ferry copy's objects, ferry push's store)
-				has "${tool/ferry-pull/ferry-push}" || continue
-				[ "$tool" = ferry-pull ] || has ferry-copy || continue
+			for tool in $DOWN_TOOLS; do
+				# a download needs its source: ferry copy's objects, or ferry push's store
+				if [ "$tool" = ferry-pull ]; then has ferry-push || continue; else has ferry-copy || continue; fi
 				download "$set" "$tool" "$rep"
 			done
 		done
