@@ -9,7 +9,7 @@
 #   bash bench/s3_null.sh
 #
 # Environment: FERRY (build/ferry), WORK (/tmp/ferry-bench-s3-null), NSMALL (20000),
-# SIZE (1073741824), TIMEOUT (300 s a run). Needs nginx (apt-get install nginx-light),
+# SIZE (1073741824), TIMEOUT (300 s a run), PERF=DIR (also profile ferry's runs with perf). Needs nginx (apt-get install nginx-light),
 # rclone, /usr/bin/aws, GNU time. Data is read warm (from the page cache) on purpose.
 set -euo pipefail
 
@@ -136,6 +136,12 @@ for s in small large; do
 		aws) cmd="/usr/bin/aws --endpoint-url '$ep' s3 cp --recursive --only-show-errors '$WORK/$s/' s3://nullb/$s/" ;;
 		esac
 		rc=0
+		# PERF=DIR: also a perf profile of ferry's run (perf record -g; perf report --stdio)
+		if [ -n "${PERF:-}" ] && [ "$tool" = ferry-copy ]; then
+			mkdir -p "$PERF"
+			perf record -q -g -o "$PERF/$s.data" -- bash -c "$cmd" >/dev/null 2>&1 || true
+			perf report -i "$PERF/$s.data" --stdio --no-children --percent-limit 1.5 2>/dev/null | grep -v '^$' | head -150 >"$PERF/$s.txt" || true
+		fi
 		/usr/bin/time -f '%e %U %S' -o "$WORK/logs/$s-$tool.time" timeout -k 5 "$TIMEOUT" bash -c "$cmd" \
 			>"$WORK/logs/$s-$tool.out" 2>"$WORK/logs/$s-$tool.err" || rc=$?
 		read -r e u sy < <(grep -E '^[0-9.]+ [0-9.]+ [0-9.]+$' "$WORK/logs/$s-$tool.time" | tail -1)
