@@ -113,6 +113,7 @@ report=${RAW%.tsv}-report.md
 	echo "|---|--:|--:|--:|--:|---|"
 	tgt() { # LABEL FERRY-VALUE OTHER-VALUE OTHER-NAME LIMIT
 		local r
+		[ "$3" != - ] || return 0 # the other tools were not run (TOOLS)
 		r=$(ratio "$2" "$3")
 		echo "| $1 | $2 | $3 ($4) | $r | ≤ $5 | $(verdict "$r" "<=" "$5") |"
 	}
