@@ -1031,7 +1031,8 @@ static uint8_t *partbuf_get(struct s3 *s, size_t cap)
 
 static void partbuf_put(struct s3 *s, uint8_t *p, size_t cap)
 {
-	if (cap == S3_PART_MIN && s->nfree < 64) {
+	/* keep no more free than the upload cap can have in flight: more is just RSS */
+	if (cap == S3_PART_MIN && s->nfree < S3_UPLOAD_CAP / S3_PART_MIN) {
 		if (s->nfree == s->capfree) {
 			unsigned nc = s->capfree ? s->capfree * 2 : 16;
 			uint8_t **n = realloc(s->freebufs, nc * sizeof(*n));
