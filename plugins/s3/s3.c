@@ -1175,7 +1175,8 @@ static int seal_part_locked(struct s3 *s, struct s3w *w)
 		w->nparts_cap = nc;
 	}
 	memset(&w->parts[w->next_part - 1], 0, sizeof(w->parts[0]));
-	req_body(rq, w->buf, w->fill, 1);
+	uint8_t *body = w->buf;
+	size_t len = w->fill;
 	rq->body_cap = w->cap;
 	rq->user = w;
 	rq->user_n = w->next_part++;
@@ -1184,6 +1185,11 @@ static int seal_part_locked(struct s3 *s, struct s3w *w)
 	w->buf = NULL;
 	w->fill = 0;
 	w->cap = 0;
+	/* the part is ours alone now: hash it (SHA-256, MD5: ~10 ms per part) without
+	 * holding the lock the network thread needs for every other request */
+	pthread_mutex_unlock(&s->mu);
+	req_body(rq, body, len, 1);
+	pthread_mutex_lock(&s->mu);
 	if (w->created) {
 		send_part_locked(s, w, rq);
 	} else {
