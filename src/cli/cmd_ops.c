@@ -358,8 +358,7 @@ int cli_shard_maybe_merge(struct cli *c, struct ferry_store *s)
 			break;
 		cli_log(c, "merged shard group %s into snapshot %s (%llu entries)", c->u.shard_group, snap,
 			(unsigned long long)entries);
-		if (c->verbose)
-			printf("merged shard group %s into snapshot %s\n", c->u.shard_group, snap);
+		snprintf(c->u.merged, sizeof(c->u.merged), "%s", snap);
 		return EXIT_OK;
 	}
 	(void)mine;

@@ -277,6 +277,14 @@ static void print_json(struct cli *c, const struct ferry_run *r, double secs, in
 		{
 			json_object_object_add(o, "partial", json_object_new_boolean(r->partial));
 			json_object_object_add(o, "files_deferred", json_object_new_int64((int64_t)r->files_deferred));
+			if (r->shard_count > 1) {
+				char sh[32];
+				snprintf(sh, sizeof(sh), "%u/%u", r->shard_index, r->shard_count);
+				json_object_object_add(o, "shard", json_object_new_string(sh));
+				json_object_object_add(o, "shard_group", json_object_new_string(r->shard_group));
+				if (c->u.merged[0])
+					json_object_object_add(o, "merged_snapshot", json_object_new_string(c->u.merged));
+			}
 		}
 		if (!strcmp(c->cmd, "sync")) {
 			json_object_object_add(o, "files_unchanged", json_object_new_int64((int64_t)r->files_unchanged));
@@ -399,6 +407,8 @@ static int finish_run(struct cli *c, const struct ferry_run *r, int err, double 
 			       (unsigned long long)r->bytes_written, (unsigned long long)r->errors, secs,
 			       r->snapshot[0] ? (r->shard_count > 1 ? ", partial manifest " : ", snapshot ") : "", r->snapshot,
 			       r->partial ? " (PARTIAL: stopped at --max-duration; run again to continue)" : "");
+		if (c->u.merged[0])
+			printf("%s: merged shard group %s into snapshot %s\n", c->cmd, r->shard_group, c->u.merged);
 	}
 	if (verify)
 		return r->errors ? EXIT_INTEGRITY : EXIT_OK;
