@@ -180,19 +180,28 @@ rate_ok() { # NAME LIMIT_MIB T_SMALL T_LARGE
 		r = 8 / (l - s); printf "       %s: %.2f MiB/s against %d MiB/s (4 MiB in %.2fs, 12 MiB in %.2fs)\n", n, r, lim, s, l
 		exit !(r > lim * 0.85 && r < lim * 1.15) }'
 }
-t0=$(now)
-expect 0 "push --bwlimit 2M (4 MiB)" "$ferry" push "$work/bw4" "$work/bwstore4" --bwlimit 2M
-t1=$(now)
-expect 0 "push --bwlimit 2M (12 MiB)" "$ferry" push "$work/bw12" "$work/bwstore12" --bwlimit 2M
-t2=$(now)
-rate_ok push 2 "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" "$(awk -v a="$t1" -v b="$t2" 'BEGIN { print b - a }')" &&
+# measure NAME LIMIT CMD-FOR-4MIB -- CMD-FOR-12MIB: one retry, for a neighbour's burst of load
+measure() {
+	local name=$1 lim=$2 try t0 t1 t2
+	shift 2
+	local i=1 small=() large=()
+	for a in "$@"; do
+		[ "$a" = -- ] && { i=2; continue; }
+		if [ $i = 1 ]; then small+=("$a"); else large+=("$a"); fi
+	done
+	for try in 1 2; do
+		rm -rf "$work/bwpull4" "$work/bwpull12"
+		t0=$(now); "${small[@]}" >/dev/null 2>"$work/err" || return 1
+		t1=$(now); "${large[@]}" >/dev/null 2>"$work/err" || return 1
+		t2=$(now)
+		rate_ok "$name" "$lim" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" \
+			"$(awk -v a="$t1" -v b="$t2" 'BEGIN { print b - a }')" && return 0
+	done
+	return 1
+}
+measure push 2 "$ferry" push "$work/bw4" "$work/bwstore4" --bwlimit 2M -- "$ferry" push "$work/bw12" "$work/bwstore12" --bwlimit 2M &&
 	ok "push --bwlimit 2M holds the rate within 15%" || bad "push --bwlimit 2M holds the rate within 15%"
-t0=$(now)
-expect 0 "pull --bwlimit 4M (4 MiB)" "$ferry" pull "$work/bwstore4" "$work/bwpull4" --bwlimit 4M
-t1=$(now)
-expect 0 "pull --bwlimit 4M (12 MiB)" "$ferry" pull "$work/bwstore12" "$work/bwpull12" --bwlimit 4M
-t2=$(now)
-rate_ok pull 4 "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" "$(awk -v a="$t1" -v b="$t2" 'BEGIN { print b - a }')" &&
+measure pull 4 "$ferry" pull "$work/bwstore4" "$work/bwpull4" --bwlimit 4M -- "$ferry" pull "$work/bwstore12" "$work/bwpull12" --bwlimit 4M &&
 	ok "pull --bwlimit 4M holds the rate within 15%" || bad "pull --bwlimit 4M holds the rate within 15%"
 cmp "$work/bw12/r" "$work/bwpull12/r" && ok "rate-limited round trip is byte-identical" || bad "rate-limited round trip is byte-identical"
 hh=$(date +%H:%M)
@@ -254,7 +263,7 @@ grep_err "3 of 4 shards done; missing 2" "missing shard named"
 expect 0 "prune keeps what pending shards wrote" "$ferry" prune "$work/four" --keep-last 1
 JOB_COMPLETION_INDEX=2 FERRY_SHARD_COUNT=4 FERRY_SHARD_GROUP=late \
 	expect 0 "the last shard via --shard auto (Kubernetes variables)" "$ferry" push "$src" "$work/four" --shard auto --json
-grep -q '"shard":"2/4","shard_group":"late","merged_snapshot":"[0-9T.]*Z-[0-9a-f]*"' "$work/out" &&
+grep -q '"shard":"2\\/4","shard_group":"late","merged_snapshot":"[0-9T.]*Z-[0-9a-f]*"' "$work/out" &&
 	ok "--json names the shard and the merged snapshot" || bad "--json names the shard and the merged snapshot ($(cat "$work/out"))"
 [ "$("$ferry" snapshots "$work/four" | wc -l)" -eq 2 ] && ok "late group merged" || bad "late group merged"
 "$ferry" ls "$work/four" >"$work/ls4b"
