@@ -198,7 +198,6 @@ int cli_lock(struct cli *c, struct ferry_store *s, int kind, const char *group)
 
 	if (err) {
 		cli_err(c, "%s", msg);
-		cli_log(c, "error: %s", msg);
 		return err == FERRY_E_LOCKED ? EXIT_LOCKED : exit_for(err);
 	}
 	return EXIT_OK;
@@ -367,7 +366,6 @@ int cli_shard_maybe_merge(struct cli *c, struct ferry_store *s)
 		return EXIT_OK;
 	}
 	cli_err(c, "merging shard group %s: %s", c->u.shard_group, msg);
-	cli_log(c, "error: merging shard group %s: %s", c->u.shard_group, msg);
 	return exit_for(err);
 }
 
@@ -499,7 +497,6 @@ int cmd_prune(struct cli *c, int argc, char **argv)
 	if (err) {
 		r.errors = 1;
 		cli_err(c, "%s", msg);
-		cli_log(c, "error: %s", msg);
 		rc = err == FERRY_E_INVAL ? EXIT_USAGE : exit_for(err);
 	} else {
 		rc = EXIT_OK;
