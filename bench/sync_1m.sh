@@ -12,7 +12,9 @@
 #   FERRY=PATH   the ferry binary (default: build-bench-sync/ferry, built Release if missing)
 #   WORK=DIR     scratch directory (default a new /tmp/ferry-bench-sync1m.XXXXXX; removed at the end)
 #   DIRS=N FILES=N   tree shape (default 1000 x 1000)
-#   WARM=N       warm runs per tool (default 2)
+#   WARM=N       warm rounds (default 3); each round runs the three tools back to back, so
+#                a neighbour's load or cache drop hits all of them alike
+#   KEEP=1       keep WORK (tree, copy, store) for another run with WORK=that directory
 # Needs ~2.1M free inodes and ~10 GB, rsync, rclone (apt-get install rclone), GNU time,
 # gcc. Root for drop_caches (else every run is warm and it says so).
 set -euo pipefail
@@ -23,7 +25,8 @@ FERRY=${FERRY:-$root/build-bench-sync/ferry}
 WORK=${WORK:-$(mktemp -d /tmp/ferry-bench-sync1m.XXXXXX)}
 DIRS=${DIRS:-1000}
 FILES=${FILES:-1000}
-WARM=${WARM:-2}
+WARM=${WARM:-3}
+KEEP=${KEEP:-0}
 
 for tool in rsync rclone gcc /usr/bin/time; do
 	command -v "$tool" >/dev/null || { echo "sync_1m.sh: needs $tool (apt-get install ${tool##*/})" >&2; exit 2; }
@@ -40,8 +43,12 @@ fi
 mkdir -p "$WORK"
 touch "$WORK/.ferry-bench-sync1m"
 WORK=$(cd "$WORK" && pwd)
-rm -rf "${WORK:?}/tree" "$WORK/copy" "$WORK/store" # an earlier run's, if it was interrupted
-trap 'rm -rf "$WORK"' EXIT
+[ -e "$WORK/.setup-done" ] || rm -rf "${WORK:?}/tree" "$WORK/copy" "$WORK/store" # an interrupted run's
+if [ "$KEEP" = 1 ]; then
+	trap 'echo "kept $WORK (WORK=$WORK KEEP=1 bash bench/sync_1m.sh runs again without the setup)"' EXIT
+else
+	trap 'rm -rf "$WORK"' EXIT
+fi
 
 total=$((DIRS * FILES))
 echo "== no-change sync of $total small files: ferry vs rsync vs rclone"
@@ -59,6 +66,7 @@ if ! { sync && echo 3 >/proc/sys/vm/drop_caches; } 2>/dev/null; then
 fi
 
 # ---- the tree: deterministic, 1-4000 bytes per file (most under 1 KiB), 1000 per directory
+if [ ! -e "$WORK/.setup-done" ]; then
 cat >"$WORK/gen.c" <<'C'
 #include <fcntl.h>
 #include <stdio.h>
@@ -106,22 +114,32 @@ echo "setup:   ferry sync into a new store: $(($(date +%s) - t0)) s; store $(du 
 t0=$(date +%s)
 rsync -a "$WORK/tree/" "$WORK/copy/"
 echo "setup:   rsync -a to the local copy: $(($(date +%s) - t0)) s"
+touch "$WORK/.setup-done"
+else
+	echo "tree, copy and store: kept from an earlier run in $WORK"
+fi
 echo
 
 # run LABEL COLD CMD...: GNU time -v; checks the tool found nothing to do
-declare -A WALL RSS
+declare -A WALL RSS CPU
+# how busy the whole machine was during a run (all cores, everyone's work)
+cpu_busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9; exit }' /proc/stat; }
+cpu_busy_pct() { echo "$BUSY0 $(cpu_busy)" | awk '{ printf "%.0f", 100 * ($3 - $1) / ($4 - $2) }'; }
 run() {
 	local label=$1 is_cold=$2
 	shift 2
 	sync
 	[ "$is_cold" = 1 ] && [ "$cold" = 1 ] && echo 3 >/proc/sys/vm/drop_caches
+	BUSY0=$(cpu_busy)
 	/usr/bin/time -v -o "$WORK/t" "$@" >"$WORK/o" 2>"$WORK/e" || { echo "$label FAILED:"; cat "$WORK/o" "$WORK/e"; exit 1; }
-	local wall rss
+	local wall rss cpu
 	wall=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s }' "$WORK/t")
 	rss=$(awk -F': ' '/Maximum resident set size/ { printf "%.0f", $2 / 1024 }' "$WORK/t")
-	printf '  %-7s %-5s %7.2f s  %5d MiB   %s\n' "$label" "$([ "$is_cold" = 1 ] && echo cold || echo warm)" "$wall" "$rss" \
-		"$(head -c 150 "$WORK/o" | tr '\n' ' ')"
+	cpu=$(awk -F': ' '/User time|System time/ { s += $2 } END { printf "%.2f", s }' "$WORK/t")
+	printf '  %-7s %-5s %7.2f s  %6.2f s  %5d MiB  %4s%%  %s\n' "$label" "$([ "$is_cold" = 1 ] && echo cold || echo warm)" \
+		"$wall" "$cpu" "$rss" "$(cpu_busy_pct)" "$(head -c 100 "$WORK/o" | tr '\n' ' ')"
 	WALL[$label,$is_cold]="${WALL[$label,$is_cold]:-} $wall"
+	CPU[$label,$is_cold]="${CPU[$label,$is_cold]:-} $cpu"
 	RSS[$label]=$(( ${RSS[$label]:-0} > rss ? ${RSS[$label]:-0} : rss ))
 }
 
@@ -133,22 +151,32 @@ echo "  ferry:  ferry sync \$WORK/tree \$WORK/store --json"
 echo "  rsync:  rsync -a --dry-run --itemize-changes \$WORK/tree/ \$WORK/copy/"
 echo "  rclone: rclone sync --dry-run -q \$WORK/tree \$WORK/copy"
 echo
-echo "  tool    cache    wall      peak RSS  output"
+echo "  tool    cache    wall      CPU u+s    RSS       busy   output"
+check() {
+	[ "$1" != ferry ] || grep -q '"changed":false' "$WORK/o" || { echo "ferry sync saw a change"; exit 1; }
+	[ "$1" != rsync ] || [ ! -s "$WORK/o" ] || { echo "rsync saw a change"; exit 1; }
+}
+# the cold runs each after a cache drop; then rounds of the three, back to back
 for tool in ferry rsync rclone; do
 	declare -n cmd="${tool}_cmd"
 	run "$tool" 1 "${cmd[@]}"
-	for _ in $(seq 1 "$WARM"); do run "$tool" 0 "${cmd[@]}"; done
-	[ "$tool" != ferry ] || grep -q '"changed":false' "$WORK/o" || { echo "ferry sync saw a change"; exit 1; }
-	[ "$tool" != rsync ] || [ ! -s "$WORK/o" ] || { echo "rsync saw a change"; exit 1; }
+	check "$tool"
+done
+for _ in $(seq 1 "$WARM"); do
+	for tool in ferry rsync rclone; do
+		declare -n cmd="${tool}_cmd"
+		run "$tool" 0 "${cmd[@]}"
+		check "$tool"
+	done
 done
 
 best() { tr ' ' '\n' | awk 'NF { if (m == "" || $1 < m) m = $1 } END { print m }'; }
 echo
 echo "== results (best of the runs in each column)"
-echo "| tool | cold wall (s) | warm wall (s) | peak RSS (MiB) |"
-echo "|---|---|---|---|"
+echo "| tool | cold wall (s) | warm wall (s) | warm CPU user+sys (s) | peak RSS (MiB) |"
+echo "|---|---|---|---|---|"
 for tool in ferry rsync rclone; do
-	echo "| $tool | $(echo "${WALL[$tool,1]}" | best) | $(echo "${WALL[$tool,0]}" | best) | ${RSS[$tool]} |"
+	echo "| $tool | $(echo "${WALL[$tool,1]}" | best) | $(echo "${WALL[$tool,0]}" | best) | $(echo "${CPU[$tool,0]}" | best) | ${RSS[$tool]} |"
 done
 fc=$(echo "${WALL[ferry,1]}" | best) fw=$(echo "${WALL[ferry,0]}" | best)
 rc=$(echo "${WALL[rclone,1]}" | best) rw=$(echo "${WALL[rclone,0]}" | best)

@@ -85,7 +85,10 @@ struct ferry_backend_ops {
 	/* close: release everything; every request has completed. Required. */
 	void (*close)(struct ferry_backend *b);
 
-	/* ---- small whole objects, synchronous (config, manifests, locks) ---- */
+	/* ---- small whole objects, synchronous (config, manifests, locks) ----
+	 * A store lock's heartbeat thread calls stat and put (and release calls del) while
+	 * the loop's thread goes on with its own work: these four must be safe to call from
+	 * a second thread concurrently with everything else. */
 	/* get: read a whole object of at most max bytes into a malloc'd buffer. -ENOENT if absent,
 	 * FERRY_BERR(FERRY_E_TOOBIG) if larger than max. Required. */
 	int (*get)(struct ferry_backend *b, const char *key, uint8_t **buf, size_t *len, size_t max);

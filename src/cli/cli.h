@@ -30,6 +30,7 @@ struct cli_unattended {
 	FILE *log;
 	unsigned shard_index, shard_count;
 	char store[512]; /* the store's location, for labels and log lines (no credentials) */
+	char merged[64]; /* a shard run that merged its group: the snapshot */
 	double t0;
 };
 

@@ -198,7 +198,6 @@ int cli_lock(struct cli *c, struct ferry_store *s, int kind, const char *group)
 
 	if (err) {
 		cli_err(c, "%s", msg);
-		cli_log(c, "error: %s", msg);
 		return err == FERRY_E_LOCKED ? EXIT_LOCKED : exit_for(err);
 	}
 	return EXIT_OK;
@@ -358,8 +357,7 @@ int cli_shard_maybe_merge(struct cli *c, struct ferry_store *s)
 			break;
 		cli_log(c, "merged shard group %s into snapshot %s (%llu entries)", c->u.shard_group, snap,
 			(unsigned long long)entries);
-		if (c->verbose)
-			printf("merged shard group %s into snapshot %s\n", c->u.shard_group, snap);
+		snprintf(c->u.merged, sizeof(c->u.merged), "%s", snap);
 		return EXIT_OK;
 	}
 	(void)mine;
@@ -368,7 +366,6 @@ int cli_shard_maybe_merge(struct cli *c, struct ferry_store *s)
 		return EXIT_OK;
 	}
 	cli_err(c, "merging shard group %s: %s", c->u.shard_group, msg);
-	cli_log(c, "error: merging shard group %s: %s", c->u.shard_group, msg);
 	return exit_for(err);
 }
 
@@ -500,7 +497,6 @@ int cmd_prune(struct cli *c, int argc, char **argv)
 	if (err) {
 		r.errors = 1;
 		cli_err(c, "%s", msg);
-		cli_log(c, "error: %s", msg);
 		rc = err == FERRY_E_INVAL ? EXIT_USAGE : exit_for(err);
 	} else {
 		rc = EXIT_OK;

@@ -277,6 +277,14 @@ static void print_json(struct cli *c, const struct ferry_run *r, double secs, in
 		{
 			json_object_object_add(o, "partial", json_object_new_boolean(r->partial));
 			json_object_object_add(o, "files_deferred", json_object_new_int64((int64_t)r->files_deferred));
+			if (r->shard_count > 1) {
+				char sh[32];
+				snprintf(sh, sizeof(sh), "%u/%u", r->shard_index, r->shard_count);
+				json_object_object_add(o, "shard", json_object_new_string(sh));
+				json_object_object_add(o, "shard_group", json_object_new_string(r->shard_group));
+				if (c->u.merged[0])
+					json_object_object_add(o, "merged_snapshot", json_object_new_string(c->u.merged));
+			}
 		}
 		if (!strcmp(c->cmd, "sync")) {
 			json_object_object_add(o, "files_unchanged", json_object_new_int64((int64_t)r->files_unchanged));
@@ -399,6 +407,8 @@ static int finish_run(struct cli *c, const struct ferry_run *r, int err, double 
 			       (unsigned long long)r->bytes_written, (unsigned long long)r->errors, secs,
 			       r->snapshot[0] ? (r->shard_count > 1 ? ", partial manifest " : ", snapshot ") : "", r->snapshot,
 			       r->partial ? " (PARTIAL: stopped at --max-duration; run again to continue)" : "");
+		if (c->u.merged[0])
+			printf("%s: merged shard group %s into snapshot %s\n", c->cmd, r->shard_group, c->u.merged);
 	}
 	if (verify)
 		return r->errors ? EXIT_INTEGRITY : EXIT_OK;
@@ -409,16 +419,21 @@ static int finish_run(struct cli *c, const struct ferry_run *r, int err, double 
 	return r->errors ? EXIT_PARTIAL : EXIT_OK;
 }
 
-/* push and sync SRC STORE: the run's options, then the store lock (a shard lock for --shard). */
-static int begin_push_side(struct cli *c, struct ferry_store *s, const char *src, const char *store,
-			   struct ferry_run *r)
+/* push and sync SRC STORE: the run's options (before the store is opened, so that a
+ * run that cannot open it still logs and writes its metrics). */
+static int begin_push_side(struct cli *c, const char *src, const char *store, struct ferry_run *r)
 {
 	char what[1024];
-	int rc;
 
 	snprintf(what, sizeof(what), "%s -> %s", src, store);
-	if ((rc = cli_run_begin(c, store, what, 1, r)))
-		return rc;
+	return cli_run_begin(c, store, what, 1, r);
+}
+
+/* The store lock of a push or sync (a shard lock with --shard). */
+static int lock_push_side(struct cli *c, struct ferry_store *s, struct ferry_run *r)
+{
+	int rc;
+
 	if (r->dry_run)
 		return EXIT_OK; /* writes nothing: no lock */
 	if (r->shard_count > 1)
@@ -449,10 +464,10 @@ int cmd_push(struct cli *c, int argc, char **argv)
 		return -1 - rc;
 	if (p.npos != 2)
 		return cli_usage_error(c, "expected SRC and STORE");
-	if ((rc = open_store(c, p.pos[1], &s)))
-		return rc;
 	run_opts(c, &p, &r);
-	if ((rc = begin_push_side(c, s, p.pos[0], p.pos[1], &r))) {
+	if ((rc = begin_push_side(c, p.pos[0], p.pos[1], &r)) || (rc = open_store(c, p.pos[1], &s)))
+		return cli_run_end(c, &r, rc);
+	if ((rc = lock_push_side(c, s, &r))) {
 		cli_unlock(c);
 		ferry_store_close(s);
 		return cli_run_end(c, &r, rc);
@@ -482,14 +497,9 @@ int cmd_pull(struct cli *c, int argc, char **argv)
 	if (p.npos != 2)
 		return cli_usage_error(c, "expected STORE[@SNAPSHOT] and DST");
 	split_snap(p.pos[0], store, sizeof(store), &snap);
-	if ((rc = open_store(c, store, &s)))
-		return rc;
 	run_opts(c, &p, &r);
-	if ((rc = cli_run_begin(c, store, p.pos[0], 0, &r))) {
-		cli_unlock(c);
-		ferry_store_close(s);
+	if ((rc = cli_run_begin(c, store, p.pos[0], 0, &r)) || (rc = open_store(c, store, &s)))
 		return cli_run_end(c, &r, rc);
-	}
 	err = ferry_pull(s, snap, p.pos[1], p.ninc ? p.includes : NULL, &r);
 	ferry_store_close(s);
 	return cli_run_end(c, &r, finish_run(c, &r, err, t0, 0));
@@ -507,14 +517,9 @@ int cmd_verify(struct cli *c, int argc, char **argv)
 		return -1 - rc;
 	if (p.npos != 1)
 		return cli_usage_error(c, "expected STORE");
-	if ((rc = open_store(c, p.pos[0], &s)))
-		return rc;
 	run_opts(c, &p, &r);
-	if ((rc = cli_run_begin(c, p.pos[0], p.pos[0], 0, &r))) {
-		cli_unlock(c);
-		ferry_store_close(s);
+	if ((rc = cli_run_begin(c, p.pos[0], p.pos[0], 0, &r)) || (rc = open_store(c, p.pos[0], &s)))
 		return cli_run_end(c, &r, rc);
-	}
 	err = ferry_verify(s, p.read_data, &r);
 	ferry_store_close(s);
 	return cli_run_end(c, &r, finish_run(c, &r, err, t0, 1));
@@ -616,19 +621,19 @@ int cmd_sync(struct cli *c, int argc, char **argv)
 		return cli_usage_error(c, "--include and --delete apply to the pull side (STORE DST)");
 	if (pull_side && p.delete_extra && p.ninc)
 		return cli_usage_error(c, "--delete cannot be combined with --include");
-	if ((rc = open_store(c, pull_side ? store : p.pos[1], &s)))
-		return rc;
+	if (pull_side && (c->u.max_duration || c->u.shard))
+		return cli_usage_error(c, "--max-duration and --shard apply to the push side (SRC STORE)");
 	run_opts(c, &p, &r);
 	r.incremental = 1;
 	r.always_snapshot = p.always;
 	r.delete_extra = p.delete_extra;
-	if (pull_side && (c->u.max_duration || c->u.shard))
-		rc = cli_usage_error(c, "--max-duration and --shard apply to the push side (SRC STORE)");
-	else if (pull_side)
+	if (pull_side)
 		rc = cli_run_begin(c, store, p.pos[0], 0, &r);
 	else
-		rc = begin_push_side(c, s, p.pos[0], p.pos[1], &r);
-	if (rc) {
+		rc = begin_push_side(c, p.pos[0], p.pos[1], &r);
+	if (rc || (rc = open_store(c, pull_side ? store : p.pos[1], &s)))
+		return cli_run_end(c, &r, rc);
+	if (!pull_side && (rc = lock_push_side(c, s, &r))) {
 		cli_unlock(c);
 		ferry_store_close(s);
 		return cli_run_end(c, &r, rc);

@@ -159,13 +159,14 @@ static int help_command(const char *name)
 
 void cli_err(struct cli *c, const char *fmt, ...)
 {
+	char msg[2048];
 	va_list ap;
 
-	fprintf(stderr, "ferry: %s%s", c->cmd ? c->cmd : "", c->cmd ? ": " : "");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	fprintf(stderr, "ferry: %s%s%s\n", c->cmd ? c->cmd : "", c->cmd ? ": " : "", msg);
+	cli_log(c, "error: %s", msg); /* when --log-file is open */
 }
 
 int cli_usage_error(struct cli *c, const char *fmt, ...)

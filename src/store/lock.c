@@ -16,25 +16,15 @@
 #include <unistd.h>
 
 #include "ferry/unattended.h"
+#include "lockfmt.h"
 #include "store_int.h"
 
-#define LOCK_MAX_BYTES 4096
 #define LOCKS_MAX 1024 /* a listing with more lock objects than this is refused */
 #define DEFAULT_STALE 900
 
-struct lockinfo {
-	char key[96];
-	char id[40], kind[16], group[72], command[32], host[256];
-	long pid;
-	unsigned long long pidstart;
-	int64_t started, heartbeat;
-	uint64_t stale_after;
-	int parsed;
-};
-
 struct ferry_lock {
 	struct ferry_store *s;
-	struct lockinfo me;
+	struct lock_info me;
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -72,76 +62,6 @@ static unsigned long long pid_start(long pid)
 	return p ? strtoull(p + 1, NULL, 10) : 0;
 }
 
-static void encode(const struct lockinfo *l, char *buf, size_t cap, size_t *len)
-{
-	int n = snprintf(buf, cap,
-			 "ferry-lock 1\nid=%s\nkind=%s\ngroup=%s\ncommand=%s\nhost=%s\npid=%ld\npidstart=%llu\n"
-			 "started=%" PRId64 "\nheartbeat=%" PRId64 "\nstale_after=%" PRIu64 "\n",
-			 l->id, l->kind, l->group, l->command, l->host, l->pid, l->pidstart, l->started, l->heartbeat,
-			 l->stale_after);
-	*len = n < 0 ? 0 : (size_t)n >= cap ? cap - 1 : (size_t)n;
-}
-
-static void field(char *dst, size_t cap, const char *v, size_t vlen)
-{
-	if (vlen >= cap)
-		vlen = cap - 1;
-	memcpy(dst, v, vlen);
-	dst[vlen] = 0;
-}
-
-/* Parses a lock object; bytes come from the store, so every field is bounded. */
-static int decode(const uint8_t *buf, size_t len, struct lockinfo *l)
-{
-	const char *p = (const char *)buf, *end = p + len;
-	int have_hb = 0;
-
-	if (len < 13 || memcmp(p, "ferry-lock 1\n", 13) != 0)
-		return -1;
-	p += 13;
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *eq;
-		size_t klen, vlen;
-
-		if (!nl)
-			nl = end;
-		eq = memchr(p, '=', (size_t)(nl - p));
-		if (eq) {
-			char num[32];
-			klen = (size_t)(eq - p);
-			vlen = (size_t)(nl - eq - 1);
-			field(num, sizeof(num), eq + 1, vlen);
-#define IS(k) (klen == strlen(k) && !memcmp(p, k, klen))
-			if (IS("id"))
-				field(l->id, sizeof(l->id), eq + 1, vlen);
-			else if (IS("kind"))
-				field(l->kind, sizeof(l->kind), eq + 1, vlen);
-			else if (IS("group"))
-				field(l->group, sizeof(l->group), eq + 1, vlen);
-			else if (IS("command"))
-				field(l->command, sizeof(l->command), eq + 1, vlen);
-			else if (IS("host"))
-				field(l->host, sizeof(l->host), eq + 1, vlen);
-			else if (IS("pid"))
-				l->pid = strtol(num, NULL, 10);
-			else if (IS("pidstart"))
-				l->pidstart = strtoull(num, NULL, 10);
-			else if (IS("started"))
-				l->started = strtoll(num, NULL, 10);
-			else if (IS("heartbeat")) {
-				l->heartbeat = strtoll(num, NULL, 10);
-				have_hb = 1;
-			} else if (IS("stale_after"))
-				l->stale_after = strtoull(num, NULL, 10);
-#undef IS
-		}
-		p = nl + 1;
-	}
-	l->parsed = have_hb && l->kind[0];
-	return l->parsed ? 0 : -1;
-}
-
 static void age_text(int64_t secs, char *out, size_t cap)
 {
 	if (secs < 0)
@@ -155,7 +75,7 @@ static void age_text(int64_t secs, char *out, size_t cap)
 }
 
 /* Whether a lock of kind/group `mine` may coexist with `other`. */
-static int compatible(const struct lockinfo *mine, const struct lockinfo *other)
+static int compatible(const struct lock_info *mine, const struct lock_info *other)
 {
 	if (!strcmp(mine->kind, "exclusive") || !strcmp(other->kind, "exclusive"))
 		return 0;
@@ -166,14 +86,15 @@ static int compatible(const struct lockinfo *mine, const struct lockinfo *other)
 }
 
 /* Why a lock is stale, or NULL when it is alive. */
-static const char *stale_reason(const struct lockinfo *l, const char *host, uint64_t stale_after, char *buf,
+static const char *stale_reason(const struct lock_info *l, const char *host, uint64_t stale_after, char *buf,
 				size_t cap)
 {
 	int64_t t = (int64_t)time(NULL);
 	uint64_t limit = l->stale_after > stale_after ? l->stale_after : stale_after;
 	char age[32];
 
-	if (!strcmp(l->host, host) && l->pid > 0) {
+	/* never let a pid from a store make kill() address a process group */
+	if (!strcmp(l->host, host) && l->pid > 0 && l->pid <= (1L << 22)) {
 		if (kill((pid_t)l->pid, 0) < 0 && errno == ESRCH)
 			return "its process is gone";
 		if (l->pidstart && pid_start(l->pid) != l->pidstart)
@@ -230,7 +151,7 @@ static void scan_free(struct scan *sc)
  * Looks at every lock but ours: breaks the stale ones, and returns FERRY_E_LOCKED with
  * msg naming the first live one that conflicts with `mine`.
  */
-static int check_others(struct ferry_store *s, const struct lockinfo *mine, const struct ferry_lock_opts *o,
+static int check_others(struct ferry_store *s, const struct lock_info *mine, const struct ferry_lock_opts *o,
 			char *msg, size_t msglen)
 {
 	struct scan sc = { 0 };
@@ -247,7 +168,7 @@ static int check_others(struct ferry_store *s, const struct lockinfo *mine, cons
 		return FERRY_E_LOCKED;
 	}
 	for (size_t i = 0; i < sc.n && !err; i++) {
-		struct lockinfo other;
+		struct lock_info other;
 		uint8_t *buf = NULL;
 		size_t len;
 		char why[64], age[32], age2[32];
@@ -260,7 +181,7 @@ static int check_others(struct ferry_store *s, const struct lockinfo *mine, cons
 		e = s->b->ops->get(s->b, sc.keys[i], &buf, &len, LOCK_MAX_BYTES);
 		if (e == -ENOENT)
 			continue; /* released meanwhile */
-		if (e || decode(buf, len, &other)) {
+		if (e || lock_decode(buf, len, &other)) {
 			free(buf);
 			store_setmsg(msg, msglen,
 				     "%s/%s: unreadable lock object; if no ferry run is active, delete it by hand",
@@ -294,13 +215,13 @@ static int check_others(struct ferry_store *s, const struct lockinfo *mine, cons
 	return err;
 }
 
-static int write_mine(struct ferry_store *s, struct lockinfo *me)
+static int write_mine(struct ferry_store *s, struct lock_info *me)
 {
 	char buf[LOCK_MAX_BYTES];
 	size_t len;
 
 	me->heartbeat = (int64_t)time(NULL);
-	encode(me, buf, sizeof(buf), &len);
+	lock_encode(me, buf, sizeof(buf), &len);
 	return s->b->ops->put(s->b, me->key, buf, len, 0);
 }
 
