@@ -693,17 +693,30 @@ static int s3_get(struct ferry_backend *b, const char *key, uint8_t **buf, size_
 	return r;
 }
 
-static int s3_stat(struct ferry_backend *b, const char *key, uint64_t *size)
+/* HEAD key: the finished request (size, ETag, metadata) in *out, or an error. */
+static int head(struct s3 *s, const char *key, struct s3req **out)
 {
-	struct s3 *s = b->priv;
 	struct s3req *rq = req_new(s, "HEAD", key, NULL);
 	int r;
 
+	*out = NULL;
 	if (!rq)
 		return -ENOMEM;
 	r = req_wait(s, rq);
 	if (!r && !rq->have_length)
 		r = FERRY_BERR(FERRY_E_FORMAT);
+	if (r)
+		req_free(rq);
+	else
+		*out = rq;
+	return r;
+}
+
+static int s3_stat(struct ferry_backend *b, const char *key, uint64_t *size)
+{
+	struct s3req *rq;
+	int r = head(b->priv, key, &rq);
+
 	if (!r)
 		*size = rq->length;
 	req_free(rq);
@@ -883,14 +896,8 @@ static int s3_ropen(struct ferry_backend *b, const char *key, struct ferry_robj 
 		return -ENAMETOOLONG;
 	}
 	strcpy(r->key, key);
-	struct s3req *rq = req_new(b->priv, "HEAD", key, NULL);
-	if (!rq) {
-		free(r);
-		return -ENOMEM;
-	}
-	e = req_wait(b->priv, rq);
-	if (!e && !rq->have_length)
-		e = FERRY_BERR(FERRY_E_FORMAT);
+	struct s3req *rq;
+	e = head(b->priv, key, &rq);
 	if (!e) {
 		r->size = rq->length;
 		const char *t = rq->etag;
@@ -1316,6 +1323,16 @@ static void w_free(struct s3 *s, struct s3w *w)
 	free(w);
 }
 
+/* Takes a committed (or aborted) object off the list sync() waits on. */
+static void pending_remove(struct s3 *s, struct s3w *w)
+{
+	for (struct s3w **pp = &s->pending; *pp; pp = &(*pp)->next_pending)
+		if (*pp == w) {
+			*pp = w->next_pending;
+			return;
+		}
+}
+
 static void w_settled(struct s3 *s, struct s3w *w)
 {
 	w->finished = 1;
@@ -1324,11 +1341,7 @@ static void w_settled(struct s3 *s, struct s3w *w)
 		return;
 	}
 	/* a background commit: take it off the pending list, keep its error for sync() */
-	for (struct s3w **pp = &s->pending; *pp; pp = &(*pp)->next_pending)
-		if (*pp == w) {
-			*pp = w->next_pending;
-			break;
-		}
+	pending_remove(s, w);
 	if (w->res && !s->deferred_res) {
 		s->deferred_res = w->res;
 		snprintf(s->deferred_msg, sizeof(s->deferred_msg), "%s", w->msg);
@@ -1390,11 +1403,7 @@ static void w_progress(struct s3 *s, struct s3w *w)
 			w->created = 0;
 		}
 		if (w->aborted && !w->durable) {
-			for (struct s3w **pp = &s->pending; *pp; pp = &(*pp)->next_pending)
-				if (*pp == w) {
-					*pp = w->next_pending;
-					break;
-				}
+			pending_remove(s, w);
 			w_free(s, w);
 			pthread_cond_broadcast(&s->cond);
 			return;

@@ -193,28 +193,10 @@ static int on_object(void *arg, const char *key, uint64_t size)
 	return 0;
 }
 
-struct keylist {
-	char **v;
-	size_t n, cap;
-};
-
 static int on_key(void *arg, const char *key, uint64_t size)
 {
-	struct keylist *l = arg;
-
 	(void)size;
-	if (l->n == l->cap) {
-		size_t ncap = l->cap ? l->cap * 2 : 16;
-		char **nv = realloc(l->v, ncap * sizeof(*nv));
-		if (!nv)
-			return FERRY_BERR(FERRY_E_NOMEM);
-		l->v = nv;
-		l->cap = ncap;
-	}
-	if (!(l->v[l->n] = strdup(key)))
-		return FERRY_BERR(FERRY_E_NOMEM);
-	l->n++;
-	return 0;
+	return store_strlist_add(arg, key);
 }
 
 int ferry_prune(struct ferry_store *s, const struct ferry_prune_opts *o, struct ferry_prune_result *res,
@@ -226,7 +208,7 @@ int ferry_prune(struct ferry_store *s, const struct ferry_prune_opts *o, struct 
 	uint8_t *keep = NULL;
 	struct idset ref = { 0 };
 	struct objlist ol = { 0 };
-	struct keylist pk = { 0 };
+	struct store_strlist pk = { 0 };
 	int err, e;
 
 	memset(res, 0, sizeof(*res));
@@ -354,9 +336,7 @@ int ferry_prune(struct ferry_store *s, const struct ferry_prune_opts *o, struct 
 		res->bytes_deleted += ol.sizes[i];
 	}
 out:
-	for (size_t i = 0; i < pk.n; i++)
-		free(pk.v[i]);
-	free(pk.v);
+	store_strlist_free(&pk);
 	free(ol.ids);
 	free(ol.sizes);
 	free(ref.v);

@@ -271,12 +271,7 @@ int ferry_store_encrypted(const struct ferry_store *s)
 
 /* ---------------------------------------------------------------- snapshots */
 
-struct namelist {
-	char **v;
-	size_t n, cap;
-};
-
-static void namelist_free(struct namelist *l)
+void store_strlist_free(struct store_strlist *l)
 {
 	for (size_t i = 0; i < l->n; i++)
 		free(l->v[i]);
@@ -284,24 +279,8 @@ static void namelist_free(struct namelist *l)
 	memset(l, 0, sizeof(*l));
 }
 
-static int snapshot_name_ok(const char *n)
+int store_strlist_add(struct store_strlist *l, const char *name)
 {
-	if (!*n || *n == '.' || strlen(n) > 63)
-		return 0;
-	for (; *n; n++)
-		if (*n == '/')
-			return 0;
-	return 1;
-}
-
-static int add_name(void *arg, const char *key, uint64_t size)
-{
-	struct namelist *l = arg;
-	const char *name = key + strlen("snapshots/");
-
-	(void)size;
-	if (!snapshot_name_ok(name))
-		return 0;
 	if (l->n == l->cap) {
 		size_t ncap = l->cap ? l->cap * 2 : 16;
 		char **nv = realloc(l->v, ncap * sizeof(*nv));
@@ -316,19 +295,40 @@ static int add_name(void *arg, const char *key, uint64_t size)
 	return 0;
 }
 
+static int snapshot_name_ok(const char *n)
+{
+	if (!*n || *n == '.' || strlen(n) > 63)
+		return 0;
+	for (; *n; n++)
+		if (*n == '/')
+			return 0;
+	return 1;
+}
+
+static int add_name(void *arg, const char *key, uint64_t size)
+{
+	struct store_strlist *l = arg;
+	const char *name = key + strlen("snapshots/");
+
+	(void)size;
+	if (!snapshot_name_ok(name))
+		return 0;
+	return store_strlist_add(l, name);
+}
+
 static int cmp_names(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int list_snapshots(struct ferry_store *s, struct namelist *l)
+static int list_snapshots(struct ferry_store *s, struct store_strlist *l)
 {
 	int e;
 
 	memset(l, 0, sizeof(*l));
 	e = s->b->ops->list(s->b, "snapshots/", add_name, l);
 	if (e) {
-		namelist_free(l);
+		store_strlist_free(l);
 		return e <= -4096 ? ferry_backend_err(e) : FERRY_E_IO;
 	}
 	if (l->n)
@@ -338,7 +338,7 @@ static int list_snapshots(struct ferry_store *s, struct namelist *l)
 
 int ferry_snapshots(struct ferry_store *s, FILE *out, char *msg, size_t msglen)
 {
-	struct namelist l;
+	struct store_strlist l;
 	int err = list_snapshots(s, &l);
 
 	if (err) {
@@ -349,21 +349,21 @@ int ferry_snapshots(struct ferry_store *s, FILE *out, char *msg, size_t msglen)
 	size_t npart = 0;
 	err = store_partial_names(s, &part, &npart);
 	if (err) {
-		namelist_free(&l);
+		store_strlist_free(&l);
 		store_setmsg(msg, msglen, "%s/%s: %s", s->path, PARTIAL_MARK_PREFIX, ferry_strerror(err));
 		return err;
 	}
 	/* a partial snapshot never looks complete: it says so on its line */
 	for (size_t i = 0; i < l.n; i++)
 		fprintf(out, "%s%s\n", l.v[i], store_name_in(part, npart, l.v[i]) ? " partial" : "");
-	namelist_free(&l);
+	store_strlist_free(&l);
 	store_names_free(part, npart);
 	return FERRY_OK;
 }
 
 static int add_partial(void *arg, const char *key, uint64_t size)
 {
-	struct namelist *l = arg;
+	struct store_strlist *l = arg;
 	const char *name = key + strlen(PARTIAL_MARK_PREFIX);
 
 	(void)size;
@@ -377,13 +377,13 @@ static int add_partial(void *arg, const char *key, uint64_t size)
 
 int store_partial_names(struct ferry_store *s, char ***names, size_t *n)
 {
-	struct namelist l;
+	struct store_strlist l;
 	int e;
 
 	memset(&l, 0, sizeof(l));
 	e = s->b->ops->list(s->b, PARTIAL_MARK_PREFIX, add_partial, &l);
 	if (e) {
-		namelist_free(&l);
+		store_strlist_free(&l);
 		*names = NULL;
 		*n = 0;
 		return e <= -4096 ? ferry_backend_err(e) : FERRY_E_IO;
@@ -402,7 +402,7 @@ int store_name_in(char *const *names, size_t n, const char *name)
 
 int store_latest(struct ferry_store *s, char out[64], int include_partial)
 {
-	struct namelist l;
+	struct store_strlist l;
 	char **part = NULL;
 	size_t npart = 0;
 	int err = list_snapshots(s, &l);
@@ -410,7 +410,7 @@ int store_latest(struct ferry_store *s, char out[64], int include_partial)
 	if (err)
 		return err;
 	if (!include_partial && (err = store_partial_names(s, &part, &npart))) {
-		namelist_free(&l);
+		store_strlist_free(&l);
 		return err;
 	}
 	err = FERRY_E_NOTFOUND;
@@ -420,7 +420,7 @@ int store_latest(struct ferry_store *s, char out[64], int include_partial)
 			err = FERRY_OK;
 			break;
 		}
-	namelist_free(&l);
+	store_strlist_free(&l);
 	store_names_free(part, npart);
 	return err;
 }
@@ -432,7 +432,7 @@ int store_latest_snapshot(struct ferry_store *s, char out[64])
 
 int store_snapshot_names(struct ferry_store *s, char ***names, size_t *n)
 {
-	struct namelist l;
+	struct store_strlist l;
 	int err = list_snapshots(s, &l);
 
 	*names = l.v;
@@ -442,8 +442,8 @@ int store_snapshot_names(struct ferry_store *s, char ***names, size_t *n)
 
 void store_names_free(char **names, size_t n)
 {
-	struct namelist l = { names, n, n };
-	namelist_free(&l);
+	struct store_strlist l = { names, n, n };
+	store_strlist_free(&l);
 }
 
 int store_snapshot_id(char out[64])

@@ -111,6 +111,14 @@ int mwriter_finish(struct mwriter *m);
 void mwriter_abort(struct mwriter *m);
 
 int store_snapshot_id(char out[64]);
+/* A growable list of strings (snapshot names, keys). */
+struct store_strlist {
+	char **v;
+	size_t n, cap;
+};
+/* Appends a copy of name; 0 or FERRY_BERR(FERRY_E_NOMEM) (fit for a backend list callback). */
+int store_strlist_add(struct store_strlist *l, const char *name);
+void store_strlist_free(struct store_strlist *l);
 /* Opens directory path dirs (a/b/c, modified in place) below root, creating missing
  * levels with mode, never following a symlink or leaving root. An fd or -1 (errno). */
 int store_open_beneath(int root, char *dirs, unsigned mode);
