@@ -2,7 +2,8 @@
  * Test helper: writes hostile snapshots into an existing store, and reads or edits the
  * manifests of real ones (for the corruption campaign, tests/integration/corrupt.py).
  * usage: mkevil STORE                         a snapshot of unsafe paths (plain store)
- *        mkevil STORE KIND [KEYFILE]          one hostile snapshot named ...-KIND (kinds below)
+ *        mkevil STORE KIND [KEYFILE]          one hostile snapshot named ...-KIND: paths, dup,
+ *                                             dupfile, order, size0 ... size4, deep
  *        mkevil --dump STORE SNAPFILE [KEYFILE]        "objecthex size path" per file entry
  *        mkevil --edit STORE SNAPFILE SEED [KEYFILE]   rewrite one data field of one file entry
  * KEYFILE: the store's 32-byte raw key file (encrypted stores).
@@ -272,33 +273,37 @@ static int hostile(struct store *s, const char *dir, const char *kind)
 		rc |= add(&m, FERRY_ENTRY_FILE, "escape/ferry-evil-through-link", NULL, 0);
 		rc |= add(&m, FERRY_ENTRY_FILE, "fine.txt", NULL, 0);
 	} else if (!strcmp(kind, "dup")) {
-		/* the same name as a symlink out of DST, then as a directory, then a file below it */
-		rc |= add(&m, FERRY_ENTRY_FILE, "fine.txt", NULL, 0);
+		/* the same name as a symlink out of DST, then as a directory with a file below it */
 		rc |= add(&m, FERRY_ENTRY_SYMLINK, "d", "../outside", 0);
 		rc |= add(&m, FERRY_ENTRY_DIR, "d", NULL, 0);
 		rc |= add(&m, FERRY_ENTRY_FILE, "d/ferry-evil-dup", NULL, 0);
+	} else if (!strcmp(kind, "dupfile")) {
+		/* a symlink out of DST, then a file of the same name (written through the link?) */
+		rc |= add(&m, FERRY_ENTRY_FILE, "a.txt", NULL, 0);
 		rc |= add(&m, FERRY_ENTRY_SYMLINK, "f", "../outside/ferry-evil-dupfile", 0);
 		rc |= add(&m, FERRY_ENTRY_FILE, "f", NULL, 0);
-		rc |= add(&m, FERRY_ENTRY_FILE, "fine.txt", NULL, 0);
-	} else if (!strcmp(kind, "sizes")) {
-		/* entries pointing at a real object with absurd sizes, counts and offsets */
+	} else if (!strcmp(kind, "order")) {
+		rc |= add(&m, FERRY_ENTRY_FILE, "b.txt", NULL, 0);
+		rc |= add(&m, FERRY_ENTRY_FILE, "a.txt", NULL, 0);
+	} else if (!strncmp(kind, "size", 4) && kind[4] >= '0' && kind[4] <= '4' && !kind[5]) {
+		/* a real object, then an entry pointing at it with an absurd size, count or offset */
+		static const char *names[] = { "far-chunk", "far-offset", "huge-count", "huge-size", "max-size" };
+		int i = kind[4] - '0';
 		memset(&e, 0, sizeof(e));
 		if (real_object(s, dir, &e))
 			return 1;
 		e.type = FERRY_ENTRY_FILE;
 		e.mode = 0644;
-		static const char *names[] = { "ok.txt", "huge-size", "max-size", "huge-count", "far-chunk", "far-offset" };
-		for (int i = 0; i < 6; i++) {
-			struct ferry_entry x = e;
-			x.path = (char *)names[i];
-			if (i == 1) x.size = 1ull << 50;
-			if (i == 2) x.size = UINT64_MAX;
-			if (i == 3) x.chunk_count = UINT32_MAX;
-			if (i == 4) x.first_chunk = UINT32_MAX - 1;
-			if (i == 5) x.chunk_offset = UINT32_MAX - 10;
-			if (ferry_manifest_add(&m, &x))
-				rc = 1;
-		}
+		struct ferry_entry x = e;
+		x.path = (char *)names[i];
+		if (i == 0) x.first_chunk = UINT32_MAX - 1;
+		if (i == 1) x.chunk_offset = UINT32_MAX - 10;
+		if (i == 2) x.chunk_count = UINT32_MAX;
+		if (i == 3) x.size = 1ull << 50;
+		if (i == 4) x.size = UINT64_MAX;
+		e.path = "ok.txt";
+		if (ferry_manifest_add(&m, &x) || ferry_manifest_add(&m, &e))
+			rc = 1;
 	} else if (!strcmp(kind, "deep")) {
 		/* a path of 2,000 components (the format's longest) and a directory chain */
 		static char deep[FERRY_PATH_MAX + 1];
