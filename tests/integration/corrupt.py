@@ -194,6 +194,10 @@ def check_dst(src, dst):
     return wrong
 
 
+def same_tree(src, dst):
+    return subprocess.run(["diff", "-r", src, dst], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("ferry")
@@ -219,7 +223,7 @@ def campaign(a, work):
     stores = [Store(a.ferry, a.mkevil, work, "plain", src, None),
               Store(a.ferry, a.mkevil, work, "enc", src, keyfile)]
     counts = {"cases": 0, "verify_detected": 0, "pull_detected": 0, "file_named": 0,
-              "chunk_named": 0, "in_frame": 0, "crashes": 0, "wrong_files": 0, "failed": 0}
+              "chunk_named": 0, "in_frame": 0, "harmless": 0, "crashes": 0, "wrong_files": 0, "failed": 0}
     per_kind = {}
     dst = os.path.join(work, "dst")
     for case in range(a.cases):
@@ -230,6 +234,15 @@ def campaign(a, work):
         problems = []
         vrc, _, verr = run([a.ferry, "verify", "--read-data", store.dir] + store.key)
         prc, _, perr = run([a.ferry, "pull", store.dir, dst] + store.key)
+        if vrc == 0 and prc == 0 and not store.keyfile and not check_dst(src, dst) and same_tree(src, dst):
+            # A plain store does not authenticate its compressed bytes: a change that still
+            # decodes to the same plaintext (zstd's unused frame-header bit) passes the xxh3
+            # checks, and the bytes restored are the right ones. Counted, not failed.
+            counts["harmless"] += 1
+            print("note - case %d (plain store, %s): not detected, restored tree identical" % (case, d.kind))
+            d.restore()
+            shutil.rmtree(dst, ignore_errors=True)
+            continue
         for what, rc, err in (("verify", vrc, verr), ("pull", prc, perr)):
             if rc == "timeout":
                 problems.append("%s hung" % what)
@@ -273,9 +286,9 @@ def campaign(a, work):
             print("FAIL - restored %s store does not verify: %s" % (os.path.basename(s.dir), err.decode()[:300]))
     print("kinds: " + ", ".join("%s %d" % (k, v[0]) for k, v in sorted(per_kind.items())))
     print("seed %d: %d cases, verify detected %d, pull detected %d, file named %d, chunk named %d of %d "
-          "inside frames, crashes %d, wrong files %d, failed %d" % (
+          "inside frames, undetected but restored identical %d, crashes %d, wrong files %d, failed %d" % (
               a.seed, counts["cases"], counts["verify_detected"], counts["pull_detected"], counts["file_named"],
-              counts["chunk_named"], counts["in_frame"], counts["crashes"], counts["wrong_files"], counts["failed"]))
+              counts["chunk_named"], counts["in_frame"], counts["harmless"], counts["crashes"], counts["wrong_files"], counts["failed"]))
     return 1 if counts["failed"] else 0
 
 
