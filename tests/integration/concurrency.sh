@@ -102,6 +102,26 @@ expect 0 "the store verifies" "$ferry" verify --read-data "$work/slow"
 expect 0 "pull the last snapshot" "$ferry" pull "$work/slow" "$work/slowdst"
 diff -r "$work/slowsrc" "$work/slowdst" >/dev/null && ok "the last snapshot is byte-identical" || bad "the last snapshot is byte-identical"
 
+# ---- FERRY_CAMPAIGN=long: 10 more syncs killed at seeded random moments, each rerun at once
+if [ "${FERRY_CAMPAIGN:-}" = long ]; then
+	RANDOM=11
+	for k in $(seq 1 10); do
+		echo "round $k" >>"$work/slowsrc/a.txt"
+		"$ferry" sync "$work/slowsrc" "$work/slow" >/dev/null 2>&1 &
+		pid=$!
+		bgpids=($pid)
+		sleep "0.$((RANDOM % 10))$((RANDOM % 10))"
+		kill -9 "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		bgpids=()
+		expect 0 "kill $k: the next sync completes" "$ferry" sync "$work/slowsrc" "$work/slow"
+		expect 0 "kill $k: the store verifies" "$ferry" verify --read-data "$work/slow"
+	done
+	rm -rf "$work/slowdst"
+	expect 0 "after the kills: pull" "$ferry" pull "$work/slow" "$work/slowdst"
+	diff -r "$work/slowsrc" "$work/slowdst" >/dev/null && ok "after the kills: byte-identical" || bad "after the kills: byte-identical"
+fi
+
 # ---- two syncs at once: never both
 echo again >>"$work/slowsrc/b.txt"
 n0=$("$ferry" snapshots "$work/slow" | wc -l)

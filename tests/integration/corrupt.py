@@ -10,7 +10,7 @@ inside a frame of a data object), and no file under its final name in the destin
 may differ from the source. The store is restored after each case.
 
 usage: corrupt.py FERRY MKEVIL [--cases N] [--seed S]
-Cases are split between a plain and an encrypted store (key file).
+120 cases by default, 1,000 with FERRY_CAMPAIGN=long (or FERRY_CORRUPT_CASES). Cases are split between a plain and an encrypted store (key file).
 """
 import argparse
 import os
@@ -203,7 +203,7 @@ def main():
     ap.add_argument("ferry")
     ap.add_argument("mkevil")
     long_run = os.environ.get("FERRY_CAMPAIGN") == "long"
-    ap.add_argument("--cases", type=int, default=int(os.environ.get("FERRY_CORRUPT_CASES", "1000" if long_run else "160")))
+    ap.add_argument("--cases", type=int, default=int(os.environ.get("FERRY_CORRUPT_CASES", "1000" if long_run else "120")))
     ap.add_argument("--seed", type=int, default=int(os.environ.get("FERRY_CORRUPT_SEED", "7")))
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="ferry-corrupt.")

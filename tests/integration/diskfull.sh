@@ -72,6 +72,20 @@ expect0 "pull again after space is freed" "$ferry" pull "$work/store" "$mnt/dst"
 diff -r "$src" "$mnt/dst" >"$work/err" 2>&1 && ok "pull: the rerun is byte-identical" || bad "pull: the rerun is byte-identical"
 rm -rf "$mnt/dst"
 
+# ---- FERRY_CAMPAIGN=long: the disk fills at other points of the pull too
+if [ "${FERRY_CAMPAIGN:-}" = long ]; then
+	for mb in 3 4 5 7 8 9 10 11; do
+		fill ${mb}M
+		run "pull with ${mb} MB taken fails" "$ferry" pull "$work/store" "$mnt/dst"
+		[ "$(grep -c '^ferry:' "$work/err")" -le 12 ] && ok "${mb} MB: a bounded number of messages" || bad "${mb} MB: a bounded number of messages"
+		finals_ok "pull, ${mb} MB taken" "$src" "$mnt/dst"
+		rm -f "$mnt/filler"
+		expect0 "pull again after space is freed (${mb} MB)" "$ferry" pull "$work/store" "$mnt/dst"
+		diff -r "$src" "$mnt/dst" >"$work/err" 2>&1 && ok "${mb} MB: the rerun is byte-identical" || bad "${mb} MB: the rerun is byte-identical"
+		rm -rf "$mnt/dst"
+	done
+fi
+
 # ---- pull-side sync (resumes into what is there)
 fill 6M
 run "pull-side sync onto a full disk fails" "$ferry" sync "$work/store" "$mnt/dst"

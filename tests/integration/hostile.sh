@@ -16,6 +16,9 @@ unset FERRY_PASSPHRASE
 pass=0 fail=0
 # peak resident memory allowed for one command on a tiny hostile store (ASan builds included)
 MAX_RSS_KB=${FERRY_HOSTILE_MAX_RSS_KB:-400000}
+# random garbage configs tried: 10 of each kind, 200 with FERRY_CAMPAIGN=long
+N=10
+[ "${FERRY_CAMPAIGN:-}" = long ] && N=200
 
 ok() { pass=$((pass + 1)); echo "ok   - $1"; }
 bad() { fail=$((fail + 1)); echo "FAIL - $1"; [ -f "$work/err" ] && sed 's/^/       /' "$work/err" | head -5; }
@@ -88,8 +91,7 @@ outside_clean "sync --delete over symlinks"
 
 # ---- garbage store configs: refused with a clear error, nothing else read
 cp "$work/st/config" "$work/config.good"
-RANDOM=7
-for i in $(seq 1 10); do
+for i in $(seq 1 "$N"); do
 	head -c 160 /dev/urandom >"$work/st/config"
 	expect 3 "random 160-byte config #$i refused" "$ferry" ls "$work/st"
 done
@@ -105,8 +107,8 @@ expect 3 "config with one byte changed refused" "$ferry" ls "$work/st"
 cp "$work/config.good" "$work/st/config"
 
 # ---- garbage config files (ferry.conf): exit 2 with one line naming the file
-for i in $(seq 1 10); do
-	head -c $((i * 397)) /dev/urandom >"$work/garbage.conf"
+for i in $(seq 1 "$N"); do
+	head -c $((i * 397 % 20000 + 1)) /dev/urandom >"$work/garbage.conf"
 	expect 2 "random config file #$i refused" "$ferry" --config "$work/garbage.conf" ls "$work/st"
 	if [ "$(grep -c '^ferry:' "$work/err")" -eq 1 ] && grep -q 'garbage.conf' "$work/err"; then ok "random config file #$i: one line naming the file"; else bad "random config file #$i: one line naming the file"; fi
 done
