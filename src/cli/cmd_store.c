@@ -125,8 +125,10 @@ static int parse(struct cli *c, int argc, char **argv, int maxpos, struct parsed
 		default:
 			return -1 - cli_usage_error(c, "unknown option '%s'", argv[optind - 1]);
 		}
-		if (!strchr(allowed, code))
-			return -1 - cli_usage_error(c, "unknown option '%s'", argv[optind - 1]);
+		if (!strchr(allowed, code)) /* "--opt VALUE" took two words: name the option, not its value */
+			return -1 - cli_usage_error(c, "unknown option '%s'",
+						    optarg && optind >= 2 && argv[optind - 1] == optarg ? argv[optind - 2]
+												  : argv[optind - 1]);
 		switch (code) {
 		case 'e': p->encrypt = 1; break;
 		case 'r': p->read_data = 1; break;
