@@ -142,4 +142,40 @@ int store_name_in(char *const *names, size_t n, const char *name);
 int store_snapshot_names(struct ferry_store *s, char ***names, size_t *n);
 void store_names_free(char **names, size_t n);
 
+/* ---- the resume journal of a push or sync (journal.c) ---- */
+
+/* A multipart upload an interrupted run started. */
+struct jupload {
+	struct ferry_object_hdr hdr; /* a large file's object: made again with this id and nonce prefix */
+	char key[1100];
+	char upload_id[1100];
+	char *path; /* the file it holds, or NULL (a pack, a manifest: only to abort) */
+	uint64_t size;
+	int64_t mtime_sec;
+	uint32_t mtime_nsec;
+	int used, ended;
+};
+struct journal;
+/* Opens the journal of (store, source): takes over what an interrupted run left (the
+ * entries whose objects are still in the store), aborts unfinished uploads nothing will
+ * resume, and reports the backend's write events into the journal. NULL: no journal
+ * (FERRY_NO_JOURNAL, or it cannot be written: a warning said so). */
+struct journal *journal_open(struct ferry_store *s, const char *src, struct ferry_run *r);
+/* The entry of a file the interrupted run stored completely, or NULL. */
+const struct ferry_entry *journal_done(struct journal *j, const char *path);
+/* An unfinished upload of the interrupted run holding the large file path, or NULL. */
+struct jupload *journal_upload(struct journal *j, const char *path);
+/* The object with header h will hold the large file e (recorded when its upload starts). */
+void journal_expect(struct journal *j, const struct ferry_object_hdr *h, const struct ferry_entry *e);
+/* A file's data is in an object of this run. */
+void journal_entry(struct journal *j, const struct ferry_entry *e);
+/* An object is durable (for backends that send no write events). */
+void journal_object(struct journal *j, const uint8_t id[FERRY_ID_LEN], uint64_t size);
+void journal_flush(struct journal *j);
+/* Bytes of parts that were on the server already and not sent again. */
+uint64_t journal_reused(struct journal *j);
+/* complete: the run's snapshot is written; the journal goes, and uploads it held that
+ * were not resumed are aborted. Else it stays for the next run. */
+void journal_close(struct journal *j, int complete);
+
 #endif
