@@ -273,11 +273,13 @@ static void print_json(struct cli *c, const struct ferry_run *r, double secs, in
 		json_object_object_add(o, "files_transferred", json_object_new_int64((int64_t)r->files_transferred));
 		json_object_object_add(o, "bytes_written", json_object_new_int64((int64_t)r->bytes_written));
 		json_object_object_add(o, "dry_run", json_object_new_boolean(c->dry_run));
-		if (!strcmp(c->cmd, "push") || !strcmp(c->cmd, "sync"))
-		{
-			json_object_object_add(o, "partial", json_object_new_boolean(r->partial));
+		if (!strcmp(c->cmd, "push") || !strcmp(c->cmd, "sync") || !strcmp(c->cmd, "copy")) {
+			/* what an interrupted run had done already (the resume journal) */
 			json_object_object_add(o, "files_resumed", json_object_new_int64((int64_t)r->files_resumed));
 			json_object_object_add(o, "bytes_resumed", json_object_new_int64((int64_t)r->bytes_resumed));
+		}
+		if (!strcmp(c->cmd, "push") || !strcmp(c->cmd, "sync")) {
+			json_object_object_add(o, "partial", json_object_new_boolean(r->partial));
 			json_object_object_add(o, "uploads_aborted", json_object_new_int64((int64_t)r->uploads_aborted));
 			json_object_object_add(o, "files_deferred", json_object_new_int64((int64_t)r->files_deferred));
 			if (r->shard_count > 1) {

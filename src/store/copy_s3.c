@@ -31,6 +31,7 @@
 #include "../pipeline/pipeline.h"
 #include "ferry/backend.h"
 #include "ferry/copy.h"
+#include "ferry/unattended.h"
 #include "store_int.h"
 
 #define UP_BUF (8u << 20)
@@ -105,7 +106,7 @@ static int hash_file(int fd, uint64_t size, uint8_t *buf, struct ferry_filehash 
 }
 
 static void up_file(struct ferry_backend *b, struct ferry_loop *loop, int root, const struct ferry_scan_item *it,
-		    uint8_t *buf, struct ferry_filehash *fh, struct ferry_run *r)
+		    uint8_t *buf, struct ferry_filehash *fh, struct journal *j, struct ferry_run *r)
 {
 	struct ferry_wobj *w = NULL;
 	char want[33], got[33], val[64];
@@ -130,8 +131,20 @@ static void up_file(struct ferry_backend *b, struct ferry_loop *loop, int root, 
 		hex128(ferry_filehash_digest(fh), want);
 	}
 	what = "uploading";
-	if ((e = b->ops->wopen(b, it->path, &w)))
+	struct ferry_entry fe = { .type = FERRY_ENTRY_FILE, .size = it->size, .mtime_sec = it->mtime_sec,
+				  .mtime_nsec = it->mtime_nsec, .path = it->path };
+	struct jupload *up = it->size > UP_BUF ? journal_upload(j, it->path) : NULL;
+	int resumed = 0;
+	e = -ENOENT;
+	if (up && up->size == it->size && up->mtime_sec == it->mtime_sec && up->mtime_nsec == it->mtime_nsec) {
+		/* an interrupted run's upload of this file: parts the server holds are not sent again */
+		up->used = 1;
+		e = b->ops->wresume(b, it->path, up->upload_id, &w);
+		resumed = !e; /* its metadata went with its start */
+	}
+	if (e && (e = b->ops->wopen(b, it->path, &w)))
 		goto out;
+	journal_expect(j, it->path, NULL, &fe);
 	ferry_filehash_reset(fh);
 	for (uint64_t off = 0; off < it->size || (off == 0 && it->size == 0);) {
 		size_t n = it->size - off < UP_BUF ? (size_t)(it->size - off) : UP_BUF;
@@ -140,7 +153,7 @@ static void up_file(struct ferry_backend *b, struct ferry_loop *loop, int root, 
 			goto out;
 		ferry_filehash_update(fh, buf, n);
 		r->bytes_read += n;
-		if (off == 0) {
+		if (off == 0 && !resumed) {
 			if (!want[0])
 				hex128(ferry_filehash_digest(fh), want);
 			snprintf(val, sizeof(val), "%lld.%09u", (long long)it->mtime_sec, it->mtime_nsec);
@@ -154,6 +167,7 @@ static void up_file(struct ferry_backend *b, struct ferry_loop *loop, int root, 
 		}
 		if (n) {
 			struct iowait iw = { .io = { .done = iowait_done, .buf = buf, .len = n, .off = off, .buf_index = -1 } };
+			ferry_rate_take(r->rate, n); /* --bwlimit */
 			b->ops->write(b, w, &iw.io);
 			while (!iw.done)
 				if (ferry_loop_run(loop, 1) < 0)
@@ -198,6 +212,7 @@ static int copy_up(const char *src, const char *url, struct ferry_run *r)
 	struct ferry_filehash *fh = ferry_filehash_create();
 	uint8_t *buf = malloc(UP_BUF);
 	uint64_t symlinks = 0;
+	struct journal *j = NULL;
 	int root = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC), done = 0, err;
 
 	if (root < 0) {
@@ -212,6 +227,8 @@ static int copy_up(const char *src, const char *url, struct ferry_run *r)
 	}
 	if ((err = open_backend(url, &loop, &b, r)))
 		goto out;
+	if (!r->dry_run)
+		j = journal_open_copy(b, url, src, r);
 	if ((err = ferry_scan_start(&sc, src, 4096, -1))) {
 		store_problem(r, src, NULL, err, "cannot walk the source");
 		goto out;
@@ -226,10 +243,13 @@ static int copy_up(const char *src, const char *url, struct ferry_run *r)
 		if (it->type == 0) {
 			store_problem(r, it->path ? it->path : src, NULL, FERRY_E_IO, "%s", it->error);
 		} else if (it->type == FERRY_ENTRY_FILE) {
+			const struct ferry_entry *je = journal_done(j, it->path);
 			r->files_total++;
 			r->bytes_total += it->size;
-			if (!r->dry_run)
-				up_file(b, loop, root, it, buf, fh, r);
+			if (je && je->size == it->size && je->mtime_sec == it->mtime_sec && je->mtime_nsec == it->mtime_nsec)
+				r->files_resumed++; /* copied by an interrupted run */
+			else if (!r->dry_run)
+				up_file(b, loop, root, it, buf, fh, j, r);
 		} else if (it->type == FERRY_ENTRY_SYMLINK) {
 			symlinks++;
 		}
@@ -247,6 +267,12 @@ static int copy_up(const char *src, const char *url, struct ferry_run *r)
 out:
 	if (sc)
 		ferry_scan_stop(sc);
+	if (j) {
+		uint64_t reused = journal_reused(j);
+		r->bytes_resumed += reused;
+		r->bytes_written -= reused < r->bytes_written ? reused : r->bytes_written;
+		journal_close(j, !err && !r->errors);
+	}
 	ferry_backend_close(b);
 	if (loop)
 		ferry_loop_destroy(loop);
@@ -488,6 +514,7 @@ static void df_step(struct ferry_backend *b, struct dfile *d, struct ferry_run *
 		return;
 	}
 	r->bytes_read += n;
+	ferry_rate_take(r->rate, n); /* --bwlimit */
 	ferry_filehash_update(d->fh, d->buf, n);
 	if (!d->want_xxh[0]) /* the ETag's MD5 is the check only when our hash is absent */
 		EVP_DigestUpdate(d->md5, d->buf, n);

@@ -40,6 +40,7 @@
 
 struct jexpect {
 	struct ferry_object_hdr hdr;
+	char *key;
 	char *path;
 	uint64_t size;
 	int64_t mtime_sec;
@@ -56,7 +57,10 @@ struct journal {
 	pthread_mutex_t mu;
 	int fd;
 	char path[PATH_MAX];
-	struct ferry_store *s;
+	struct ferry_backend *b;
+	char *loc; /* the store or copy destination, as given */
+	uint8_t id[FERRY_ID_LEN];
+	int copy; /* a plain copy: keys are paths, files are whole objects, no D records */
 	struct ferry_run *r;
 	/* from the interrupted run */
 	struct ferry_entry *done; /* sorted by path */
@@ -246,31 +250,20 @@ static int key_id(const char *key, uint8_t id[FERRY_ID_LEN])
 	return 0;
 }
 
-static struct jexpect *expect_find_locked(struct journal *j, const uint8_t id[FERRY_ID_LEN])
+static struct jexpect *expect_find_locked(struct journal *j, const char *key)
 {
 	for (size_t i = 0; i < j->nexp; i++)
-		if (!memcmp(j->exp[i].hdr.object_id, id, FERRY_ID_LEN))
+		if (!strcmp(j->exp[i].key, key))
 			return &j->exp[i];
 	return NULL;
-}
-
-static void expect_drop_locked(struct journal *j, const uint8_t id[FERRY_ID_LEN])
-{
-	struct jexpect *x = expect_find_locked(j, id);
-
-	if (x) {
-		free(x->path);
-		*x = j->exp[--j->nexp];
-	}
 }
 
 static void ev_started(void *arg, const char *key, const char *upload_id)
 {
 	struct journal *j = arg;
-	uint8_t id[FERRY_ID_LEN];
 
 	pthread_mutex_lock(&j->mu);
-	rec_upload_locked(j, key, upload_id, key_id(key, id) ? NULL : expect_find_locked(j, id));
+	rec_upload_locked(j, key, upload_id, expect_find_locked(j, key));
 	flush_locked(j);
 	pthread_mutex_unlock(&j->mu);
 }
@@ -289,14 +282,24 @@ static void ev_finished(void *arg, const char *key, uint64_t size, int res)
 {
 	struct journal *j = arg;
 	uint8_t id[FERRY_ID_LEN];
-	int data = key_id(key, id) == 0;
+	struct jexpect *x;
 
 	pthread_mutex_lock(&j->mu);
-	if (!res && data)
+	x = expect_find_locked(j, key);
+	if (!res && !j->copy && key_id(key, id) == 0)
 		rec_done_locked(j, id, size);
+	if (!res && j->copy && x && x->size == size) {
+		/* a copied file is done when its object is */
+		struct ferry_entry e = { .type = FERRY_ENTRY_FILE, .size = x->size, .mtime_sec = x->mtime_sec,
+					 .mtime_nsec = x->mtime_nsec, .path = x->path };
+		rec_entry_locked(j, &e);
+	}
 	rec_ended_locked(j, key);
-	if (data)
-		expect_drop_locked(j, id);
+	if (x) {
+		free(x->key);
+		free(x->path);
+		*x = j->exp[--j->nexp];
+	}
 	flush_locked(j);
 	pthread_mutex_unlock(&j->mu);
 }
@@ -379,7 +382,7 @@ static void *reallocarray_or_free(void *p, size_t n, size_t sz)
 }
 
 /* Parses the records after the header; a bad record ends the reading (a torn tail). */
-static int parse_records(const uint8_t *p, const uint8_t *end, struct loaded *l)
+static int parse_records(const uint8_t *p, const uint8_t *end, struct loaded *l, int copy)
 {
 	char *strs = malloc(2 * (FERRY_PATH_MAX + 1));
 
@@ -396,7 +399,7 @@ static int parse_records(const uint8_t *p, const uint8_t *end, struct loaded *l)
 			struct ferry_entry e;
 			size_t used;
 			if (ferry_entry_decode(q, n, &e, strs, &used) || used != n || e.type != FERRY_ENTRY_FILE ||
-			    !e.chunk_count)
+			    (!e.chunk_count && !copy))
 				continue;
 			if (GROW(l->e, l->ne, l->cape))
 				goto nomem;
@@ -449,12 +452,87 @@ nomem:
 	return -1;
 }
 
+/* Keeps the latest entry of each path (the input is in record order). */
+static void latest_per_path(struct loaded *l)
+{
+	size_t k = 0;
+	size_t *ix = malloc((l->ne ? l->ne : 1) * sizeof(*ix));
+	struct ferry_entry *sorted = malloc((l->ne ? l->ne : 1) * sizeof(*sorted));
+
+	if (!ix || !sorted) {
+		for (size_t i = 0; i < l->ne; i++)
+			free(l->e[i].path);
+		l->ne = 0;
+		free(ix);
+		free(sorted);
+		return;
+	}
+	for (size_t i = 0; i < l->ne; i++)
+		ix[i] = i;
+	qsort_r(ix, l->ne, sizeof(*ix), cmp_index, l->e);
+	for (size_t i = 0; i < l->ne; i++) {
+		if (i + 1 < l->ne && !strcmp(l->e[ix[i]].path, l->e[ix[i + 1]].path))
+			free(l->e[ix[i]].path); /* a later record of the same path follows */
+		else
+			sorted[k++] = l->e[ix[i]];
+	}
+	free(l->e);
+	free(ix);
+	l->e = sorted;
+	l->ne = k;
+	l->cape = l->ne ? l->ne : 1;
+}
+
+struct copied {
+	struct loaded *l;
+	uint8_t *seen;
+};
+
+static int copied_mark(void *arg, const char *key, uint64_t size)
+{
+	struct copied *c = arg;
+	struct ferry_entry k = { .path = (char *)key };
+	struct ferry_entry *e = c->l->ne ? bsearch(&k, c->l->e, c->l->ne, sizeof(k), cmp_entry) : NULL;
+
+	if (e && e->size == size)
+		c->seen[e - c->l->e] = 1;
+	return 0;
+}
+
+/* A copy's files are done if an object of their size is under their key: one listing. */
+static void check_copied(struct journal *j, struct loaded *l)
+{
+	struct copied c = { l, NULL };
+	size_t k = 0;
+
+	latest_per_path(l);
+	if (!l->ne)
+		return;
+	c.seen = calloc(l->ne, 1);
+	if (!c.seen || j->b->ops->list(j->b, "", copied_mark, &c)) {
+		free(c.seen);
+		c.seen = NULL;
+	}
+	for (size_t i = 0; i < l->ne; i++) {
+		if (c.seen && c.seen[i])
+			l->e[k++] = l->e[i];
+		else
+			free(l->e[i].path);
+	}
+	l->ne = k;
+	free(c.seen);
+}
+
 /* Keeps the entries whose objects are durable and still in the store. */
 static void check_objects(struct journal *j, struct loaded *l)
 {
-	struct ferry_backend *b = j->s->b;
+	struct ferry_backend *b = j->b;
 	size_t k = 0, wanted = 0;
 
+	if (j->copy) {
+		check_copied(j, l);
+		return;
+	}
 	/* one record per object id (a later one wins: it is the same object) */
 	qsort(l->o, l->no, sizeof(*l->o), cmp_obj);
 	for (size_t i = 0; i < l->no; i++)
@@ -497,31 +575,7 @@ static void check_objects(struct journal *j, struct loaded *l)
 	}
 	l->ne = k;
 	/* the same path twice (a file stored again after a change): the last one counts */
-	size_t *ix = malloc((l->ne ? l->ne : 1) * sizeof(*ix));
-	struct ferry_entry *sorted = malloc((l->ne ? l->ne : 1) * sizeof(*sorted));
-	if (!ix || !sorted) {
-		for (size_t i = 0; i < l->ne; i++)
-			free(l->e[i].path);
-		l->ne = 0;
-		free(ix);
-		free(sorted);
-		return;
-	}
-	for (size_t i = 0; i < l->ne; i++)
-		ix[i] = i;
-	qsort_r(ix, l->ne, sizeof(*ix), cmp_index, l->e);
-	k = 0;
-	for (size_t i = 0; i < l->ne; i++) {
-		if (i + 1 < l->ne && !strcmp(l->e[ix[i]].path, l->e[ix[i + 1]].path))
-			free(l->e[ix[i]].path); /* a later record of the same path follows */
-		else
-			sorted[k++] = l->e[ix[i]];
-	}
-	free(l->e);
-	free(ix);
-	l->e = sorted;
-	l->ne = k;
-	l->cape = l->ne ? l->ne : 1;
+	latest_per_path(l);
 }
 
 /* ---------------------------------------------------------------- open / close */
@@ -565,10 +619,10 @@ static size_t header(const struct journal *j, const char *src, uint8_t *out)
 
 	memcpy(p, J_MAGIC, 4);
 	p[4] = J_VERSION;
-	memcpy(p + 5, j->s->cfg.store_id, FERRY_ID_LEN);
+	memcpy(p + 5, j->id, FERRY_ID_LEN);
 	p += 5 + FERRY_ID_LEN;
 	p += putstr(p, src);
-	p += putstr(p, j->s->path);
+	p += putstr(p, j->loc);
 	return (size_t)(p - out);
 }
 
@@ -596,7 +650,7 @@ static void read_old(struct journal *j, const uint8_t *hdr, size_t hlen, struct 
 	/* the first record is the header: the same store and source, or nothing is used */
 	if (got >= hlen + 9 && get32(buf) == hlen && buf[4] == 'H' && !memcmp(buf + 5, hdr, hlen) &&
 	    get32(buf + 5 + hlen) == (uint32_t)XXH3_64bits(buf + 4, hlen + 1)) {
-		if (parse_records(buf + hlen + 9, buf + got, l))
+		if (parse_records(buf + hlen + 9, buf + got, l, j->copy))
 			fprintf(stderr, "ferry: warning: out of memory reading the resume journal %s\n", j->path);
 	}
 	free(buf);
@@ -631,14 +685,14 @@ static struct jupload *resumable(struct journal *j, const char *key, const char 
  */
 static void abort_orphans(struct journal *j)
 {
-	struct ferry_backend *b = j->s->b;
+	struct ferry_backend *b = j->b;
 	struct cleanup c = { .j = j };
 
 	if (!b->ops->uploads || j->r->shard_count > 1)
 		return;
 	int e = b->ops->uploads(b, "", collect_upload, &c);
 	if (e) {
-		fprintf(stderr, "ferry: warning: listing unfinished uploads in %s: %s\n", j->s->path, store_berr(e));
+		fprintf(stderr, "ferry: warning: listing unfinished uploads in %s: %s\n", j->loc, store_berr(e));
 	} else {
 		for (size_t i = 0; i < c.keys.n; i++) {
 			if (resumable(j, c.keys.v[i], c.ids.v[i]))
@@ -655,7 +709,8 @@ static void abort_orphans(struct journal *j)
 	store_strlist_free(&c.ids);
 }
 
-struct journal *journal_open(struct ferry_store *s, const char *src, struct ferry_run *r)
+static struct journal *open_at(struct ferry_backend *b, const char *loc, const uint8_t id[FERRY_ID_LEN], int copy,
+			       const char *src, struct ferry_run *r)
 {
 	char dir[PATH_MAX - 200], real[PATH_MAX], tmp[PATH_MAX + 8], idhex[2 * FERRY_ID_LEN + 1];
 	uint8_t hdr[5 + FERRY_ID_LEN + 4 + 2 * PATH_MAX];
@@ -664,16 +719,20 @@ struct journal *journal_open(struct ferry_store *s, const char *src, struct ferr
 	size_t hlen;
 
 	if (getenv("FERRY_NO_JOURNAL") || state_dir(dir, sizeof(dir)) || !realpath(src, real) ||
-	    strlen(s->path) >= PATH_MAX)
+	    strlen(loc) >= PATH_MAX)
 		return NULL;
 	j = calloc(1, sizeof(*j));
-	if (!j)
+	if (!j || !(j->loc = strdup(loc))) {
+		free(j);
 		return NULL;
+	}
 	pthread_mutex_init(&j->mu, NULL);
-	j->s = s;
+	j->b = b;
+	memcpy(j->id, id, FERRY_ID_LEN);
+	j->copy = copy;
 	j->r = r;
 	j->fd = -1;
-	store_hex(s->cfg.store_id, FERRY_ID_LEN, idhex);
+	store_hex(id, FERRY_ID_LEN, idhex);
 	snprintf(dir + strlen(dir), sizeof(dir) - strlen(dir), "/journal");
 	snprintf(j->path, sizeof(j->path), "%s/%s-%016llx", dir, idhex,
 		 (unsigned long long)XXH3_64bits(real, strlen(real)));
@@ -742,14 +801,32 @@ struct journal *journal_open(struct ferry_store *s, const char *src, struct ferr
 	l.nu = 0;
 	loaded_free(&l);
 	if (r->verbose && (j->ndone || j->nup))
-		fprintf(stderr, "ferry: resuming: %zu files stored and %zu uploads started by an interrupted run\n",
-			j->ndone, j->nup);
-	abort_orphans(j);
-	if (s->b->ops->set_events) {
+		fprintf(stderr, "ferry: resuming: %zu files %s and %zu uploads started by an interrupted run\n",
+			j->ndone, copy ? "copied" : "stored", j->nup);
+	if (!copy)
+		abort_orphans(j); /* a copy's prefix may hold other writers' uploads */
+	if (b->ops->set_events) {
 		struct ferry_wevents ev = { j, ev_started, ev_reused, ev_finished };
-		s->b->ops->set_events(s->b, &ev);
+		b->ops->set_events(b, &ev);
 	}
 	return j;
+}
+
+struct journal *journal_open(struct ferry_store *s, const char *src, struct ferry_run *r)
+{
+	return open_at(s->b, s->path, s->cfg.store_id, 0, src, r);
+}
+
+struct journal *journal_open_copy(struct ferry_backend *b, const char *url, const char *src, struct ferry_run *r)
+{
+	uint8_t id[FERRY_ID_LEN];
+	XXH128_hash_t h = XXH3_128bits(url, strlen(url));
+
+	/* no store id: the destination URL names the journal */
+	memcpy(id, &h, sizeof(id));
+	if (!b->ops->set_events)
+		return NULL; /* only object stores report when an object is done */
+	return open_at(b, url, id, 1, src, r);
 }
 
 const struct ferry_entry *journal_done(struct journal *j, const char *path)
@@ -771,7 +848,7 @@ struct jupload *journal_upload(struct journal *j, const char *path)
 	return NULL;
 }
 
-void journal_expect(struct journal *j, const struct ferry_object_hdr *h, const struct ferry_entry *e)
+void journal_expect(struct journal *j, const char *key, const struct ferry_object_hdr *h, const struct ferry_entry *e)
 {
 	if (!j)
 		return;
@@ -787,12 +864,20 @@ void journal_expect(struct journal *j, const struct ferry_object_hdr *h, const s
 		j->capexp = nc;
 	}
 	struct jexpect *x = &j->exp[j->nexp];
-	x->hdr = *h;
+	memset(x, 0, sizeof(*x));
+	if (h)
+		x->hdr = *h;
 	x->size = e->size;
 	x->mtime_sec = e->mtime_sec;
 	x->mtime_nsec = e->mtime_nsec;
-	if ((x->path = strdup(e->path)))
+	x->path = strdup(e->path);
+	x->key = strdup(key);
+	if (x->path && x->key) {
 		j->nexp++;
+	} else {
+		free(x->path);
+		free(x->key);
+	}
 	pthread_mutex_unlock(&j->mu);
 }
 
@@ -841,11 +926,11 @@ void journal_close(struct journal *j, int complete)
 {
 	if (!j)
 		return;
-	if (j->s && j->s->b->ops->set_events)
-		j->s->b->ops->set_events(j->s->b, NULL);
+	if (j->b && j->b->ops->set_events)
+		j->b->ops->set_events(j->b, NULL);
 	if (complete && j->fd >= 0) {
 		/* uploads of files that changed since: nothing will resume them */
-		struct ferry_backend *b = j->s->b;
+		struct ferry_backend *b = j->b;
 		for (size_t i = 0; i < j->nup; i++)
 			if (!j->up[i].used && b->ops->uabort && b->ops->uabort(b, j->up[i].key, j->up[i].upload_id) == 0)
 				j->r->uploads_aborted++;
@@ -861,10 +946,13 @@ void journal_close(struct journal *j, int complete)
 	for (size_t i = 0; i < j->nup; i++)
 		free(j->up[i].path);
 	free(j->up);
-	for (size_t i = 0; i < j->nexp; i++)
+	for (size_t i = 0; i < j->nexp; i++) {
 		free(j->exp[i].path);
+		free(j->exp[i].key);
+	}
 	free(j->exp);
 	free(j->buf);
+	free(j->loc);
 	pthread_mutex_destroy(&j->mu);
 	free(j);
 }

@@ -775,7 +775,7 @@ static void start_large(struct push *p, struct ferry_scan_item *it)
 		up = NULL; /* changed since: its upload is aborted at the end */
 	f->obj = obj_open(p, up);
 	if (f->obj && p->j && p->b->ops->set_events)
-		journal_expect(p->j, &f->obj->hdr, &pe->e);
+		journal_expect(p->j, f->obj->key, &f->obj->hdr, &pe->e);
 	if (!f->fh || !f->obj) {
 		pe->failed = 1;
 		close(f->fd);

@@ -165,8 +165,11 @@ struct journal *journal_open(struct ferry_store *s, const char *src, struct ferr
 const struct ferry_entry *journal_done(struct journal *j, const char *path);
 /* An unfinished upload of the interrupted run holding the large file path, or NULL. */
 struct jupload *journal_upload(struct journal *j, const char *path);
-/* The object with header h will hold the large file e (recorded when its upload starts). */
-void journal_expect(struct journal *j, const struct ferry_object_hdr *h, const struct ferry_entry *e);
+/* The same for a plain copy to an object store at url (the journal is per url and source). */
+struct journal *journal_open_copy(struct ferry_backend *b, const char *url, const char *src, struct ferry_run *r);
+/* Object key will hold file e (with header h: a store's object; NULL for a copy): recorded
+ * with its upload when that starts, and for a copy, as done when the object is. */
+void journal_expect(struct journal *j, const char *key, const struct ferry_object_hdr *h, const struct ferry_entry *e);
 /* A file's data is in an object of this run. */
 void journal_entry(struct journal *j, const struct ferry_entry *e);
 /* An object is durable (for backends that send no write events). */

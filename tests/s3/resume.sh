@@ -105,6 +105,26 @@ check "pull after the resumed push is byte-identical" 'diff -r "$src" "$work/out
 check "verify --read-data after the resumed push" '[ $? -eq 0 ]'
 check "the journal is gone after success" '[ -z "$(ls -A "$FERRY_STATE_DIR/journal" 2>/dev/null)" ]'
 
+# ---- kill -9 mid-copy (one object per file), then a rerun
+url=s3://ferry-resume/copy
+FERRY_S3_DEBUG=1 "$ferry" copy "$src" "$url" --json --bwlimit 25M >"$work/c1.json" 2>"$work/c1" &
+bg=$!
+wait_parts "$work/c1" 3 || bad "copy: parts before the kill"
+kill -9 "$bg"
+wait "$bg" 2>/dev/null
+bg=
+FERRY_S3_DEBUG=1 timeout 300 "$ferry" copy "$src" "$url" --json >"$work/c2.json" 2>"$work/c2"
+rc=$?
+cp "$work/c2" "$work/err"
+check "copy rerun completes (exit $rc)" '[ $rc -eq 0 ]'
+check "copy rerun reuses parts already on the server" '[ "$(json_field bytes_resumed "$work/c2.json")" -ge $((3 * 8 * 1048576)) ]'
+parts_sent "$work/c1" >"$work/p1"
+parts_sent "$work/c2" >"$work/p2"
+check "copy: no completed part is sent twice" '[ "$(comm -12 "$work/p1" "$work/p2" | wc -l)" -eq 0 ] && [ -s "$work/p1" ]'
+check "copy: no unfinished upload is left" '[ "$(uploads copy/)" -eq 0 ]'
+"$ferry" copy "$url" "$work/back" >/dev/null 2>"$work/err"
+check "copy back is byte-identical" 'diff -r "$src" "$work/back" >/dev/null'
+
 # ---- the large file changes between the kill and the rerun: its upload is aborted
 store=s3://ferry-resume/two
 "$ferry" init "$store" --encrypt --key-file "$work/key" >/dev/null 2>"$work/err" || bad "init two"
