@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "ferry/conf.h"
+#include "ferry/copy.h"
 #include "ferry/plan.h"
 
 #ifndef FERRY_PRICING_DIR
@@ -1024,3 +1025,70 @@ const char cost_help[] =
 	"Exact tier arithmetic per month; --months N spreads the bytes evenly over N\n"
 	"monthly bills; --free-tier takes the free allowance first. Prints every tier line\n"
 	"with the price's source and the date it was read.\n";
+
+/* ---- copy --plan: the config file's routes, for the run to enforce ---- */
+
+static void copy_note(void *arg, const char *line)
+{
+	struct cli *c = arg;
+
+	if (!c->quiet)
+		fprintf(stderr, "ferry: %s: %s\n", c->cmd, line);
+	cli_log(c, "%s", line);
+}
+
+int cli_copy_plan(struct cli *c, double deadline, double budget, struct ferry_copy_plan *out)
+{
+	struct popts p;
+	struct ferry_plan_input in;
+	struct ferry_price_table t = { 0 };
+	int rc, priced = 0;
+
+	memset(&p, 0, sizeof(p));
+	memset(&in, 0, sizeof(in));
+	memset(out, 0, sizeof(*out));
+	for (unsigned i = 0; i < c->conf.nroutes; i++) {
+		if (c->conf.routes[i].pricing[0])
+			priced = 1;
+		if (c->conf.routes[i].ship) {
+			cli_err(c, "--plan: route '%s' ships devices: a run can only follow wire routes (ferry plan compares them)",
+				c->conf.routes[i].name);
+			return EXIT_USAGE;
+		}
+		if (c->conf.routes[i].bandwidth <= 0) {
+			cli_err(c, "--plan: route '%s' has no bandwidth: its share and its rate limit need one",
+				c->conf.routes[i].name);
+			return EXIT_USAGE;
+		}
+	}
+	if (c->conf.nroutes == 0) {
+		cli_err(c, "--plan: no [route \"NAME\"] sections in the config file (give --config FILE)");
+		return EXIT_USAGE;
+	}
+	if (priced && (rc = load_prices(c, &p, &t)))
+		return rc;
+	rc = build_routes(c, &p, &t, &in, NULL, 0);
+	ferry_price_free(&t);
+	if (rc)
+		return rc;
+	out->n = c->conf.nroutes; /* wire routes only: build_routes added no "link" */
+	for (unsigned i = 0; i < out->n; i++) {
+		out->model[i] = in.routes[i];
+		for (unsigned j = 0; j < FERRY_PRICE_MAX_TIERS; j++)
+			out->model[i].tiers.t[j].row = NULL; /* the table is freed; only the numbers are kept */
+		out->model[i].tiers.free_row = NULL;
+		snprintf(out->route[i].endpoint, sizeof(out->route[i].endpoint), "%s", c->conf.routes[i].endpoint);
+		snprintf(out->route[i].bind, sizeof(out->route[i].bind), "%s", c->conf.routes[i].bind);
+	}
+	out->deadline = isnan(deadline) ? INFINITY : deadline;
+	out->budget = budget;
+	out->drift = 0.2;
+	out->drift_seconds = 5;
+	const char *e = getenv("FERRY_PLAN_DRIFT_SECONDS"); /* tests shorten it */
+	double v;
+	if (e && !ferry_plan_parse_duration(e, &v) && v > 0)
+		out->drift_seconds = v;
+	out->note = copy_note;
+	out->note_arg = c;
+	return EXIT_OK;
+}
