@@ -117,7 +117,19 @@ check '[ $rc -eq 0 ]' "drift: copy --plan exits 0"
 check 'grep -q "re-plan at .*dear measured" "$work/err"' "drift: a re-plan is logged naming the slow route"
 check '[ "$(in_ns /usr/bin/aws --endpoint-url "$S3_ENDPOINT" s3 ls --recursive s3://plan/drift/ | wc -l)" -eq 96 ]' "drift: all 96 objects landed"
 
-# 4. bad input: one line, non-zero
+# 4. plan an S3 prefix as the source (a listing), and --probe the shaped link to the bucket
+in_ns "$ferry" plan s3://plan/tight aws:us-east-1 --json >"$work/out" 2>"$work/err"
+check '[ $? -eq 0 ] && [ "$(jq .files "$work/out")" -eq 96 ] && [ "$(jq .bytes "$work/out")" -eq "$total" ]' "plan s3://BUCKET/PREFIX: 96 objects, every byte, from the listing"
+FERRY_S3_BIND=127.0.0.2 in_ns "$ferry" plan "$src" s3://plan/probe --probe --json >"$work/out" 2>"$work/err"
+rc=$?
+up=$(jq '.probe.upload_bytes_per_second // 0' "$work/out" 2>/dev/null)
+echo "       probe through the 40 Mbit route: $(awk -v u="${up:-0}" 'BEGIN { printf "%.1f", u * 8 / 1e6 }') Mbit/s up"
+check '[ $rc -eq 0 ] && awk -v u="$up" "BEGIN { exit !(u * 8 > 30e6 && u * 8 < 44e6) }"' "--probe through the 40 Mbit route measures 30 to 44 Mbit/s"
+check '[ "$(in_ns /usr/bin/aws --endpoint-url "$S3_ENDPOINT" s3 ls --recursive s3://plan/probe/ | wc -l)" -eq 0 ]' "--probe leaves nothing behind"
+in_ns "$ferry" plan "$src" s3://nosuchbucket/x --probe >"$work/out" 2>"$work/err"
+check '[ $? -ne 0 ] && [ "$(grep -c "^ferry:" "$work/err")" -eq 1 ] && grep -q "NoSuchBucket" "$work/err"' "--probe to a missing bucket: one-line error naming it"
+
+# 5. bad input: one line, non-zero
 in_ns "$ferry" copy --plan "$src" "s3://plan/x" >"$work/out" 2>"$work/err"
 check '[ $? -eq 2 ] && [ "$(grep -c "^ferry:" "$work/err")" -eq 1 ] && grep -q "no \[route" "$work/err"' "--plan without routes: one-line error, exit 2"
 "$ferry" copy --config "$work/ferry.conf" --plan "$src" "$work/dir" >"$work/out" 2>"$work/err"
