@@ -807,7 +807,7 @@ static int scan_s3(struct cli *c, const char *src, struct ferry_plan_scan *s)
 	int res, err = ferry_backend_open(&b, src, NULL, msg, sizeof(msg));
 
 	if (err) {
-		cli_err(c, "%s: %s", src, msg);
+		cli_err(c, "%s", msg); /* the backend's message names the location */
 		return err == FERRY_E_DENIED ? EXIT_AUTH : EXIT_USAGE;
 	}
 	res = b->ops->list(b, "", list_one, &k);
@@ -907,7 +907,7 @@ static int probe_link(struct cli *c, const char *dst, struct probe_result *pr)
 		setenv("FERRY_S3_ATTEMPTS", "2", 1);
 	res = ferry_backend_open(&b, loc, NULL, msg, sizeof(msg));
 	if (res) {
-		cli_err(c, "--probe: %s: %s", dst, msg);
+		cli_err(c, "--probe: %s", msg); /* the backend names the location */
 		free(buf);
 		return res == FERRY_E_DENIED ? EXIT_AUTH : EXIT_USAGE;
 	}

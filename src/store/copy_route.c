@@ -516,7 +516,9 @@ int ferry_copy_planned(const char *src, const char *url, const struct ferry_copy
 			r->files_transferred = r->bytes_written = 0;
 			for (unsigned k = 0; k < p->n; k++)
 				r->bytes_written += (uint64_t)rt[k].done_bytes;
+			pthread_mutex_lock(&problem_mu); /* the caller's sinks see one thread at a time */
 			r->progress(r->progress_arg, r);
+			pthread_mutex_unlock(&problem_mu);
 		}
 	}
 	pthread_mutex_unlock(&cp.mu);
