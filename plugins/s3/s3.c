@@ -159,6 +159,7 @@ struct s3 {
 	uint64_t requests, retries;
 	int debug; /* FERRY_S3_DEBUG: one line per request on stderr (no headers, no secrets) */
 	struct ferry_wevents wev; /* the caller's journal (set_events), or all NULL */
+	char bind[64]; /* FERRY_S3_BIND: the local address to send from (a planner route), "" any */
 };
 
 /* ---------------------------------------------------------------- messages */
@@ -456,6 +457,8 @@ static int req_prepare(struct s3req *rq)
 	curl_easy_setopt(e, CURLOPT_SHARE, s->share);
 	if (s->c.ca_bundle)
 		curl_easy_setopt(e, CURLOPT_CAINFO, s->c.ca_bundle);
+	if (s->bind[0])
+		curl_easy_setopt(e, CURLOPT_INTERFACE, s->bind);
 	if (!strcmp(rq->method, "HEAD")) {
 		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
 	} else if (!strcmp(rq->method, "PUT") || !strcmp(rq->method, "POST")) {
@@ -1804,6 +1807,8 @@ static int s3_open(struct ferry_backend *b, const char *location, struct ferry_l
 	s->loop = loop;
 	s->efd = -1;
 	s->debug = getenv("FERRY_S3_DEBUG") != NULL;
+	if (getenv("FERRY_S3_BIND")) /* "host!ADDR": an address only, never a name lookup */
+		snprintf(s->bind, sizeof(s->bind), "host!%s", getenv("FERRY_S3_BIND"));
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cond, NULL);
 	r = s3_conf_load(&s->c, location, msg, sizeof(msg));

@@ -167,7 +167,7 @@ static void up_file(struct ferry_backend *b, struct ferry_loop *loop, int root, 
 		}
 		if (n) {
 			struct iowait iw = { .io = { .done = iowait_done, .buf = buf, .len = n, .off = off, .buf_index = -1 } };
-			ferry_rate_take(r->rate, n); /* --bwlimit */
+			ferry_rate_take(r->rate, n); /* --bwlimit, or a planned route's bandwidth */
 			b->ops->write(b, w, &iw.io);
 			while (!iw.done)
 				if (ferry_loop_run(loop, 1) < 0)
@@ -629,6 +629,12 @@ out:
 	if (loop)
 		ferry_loop_destroy(loop);
 	return err ? err : r->errors ? FERRY_E_IO : FERRY_OK;
+}
+
+void store_copy_up_file(struct ferry_backend *b, struct ferry_loop *loop, int root, const struct ferry_scan_item *it,
+			uint8_t *buf, struct ferry_filehash *fh, struct ferry_run *r)
+{
+	up_file(b, loop, root, it, buf, fh, NULL, r); /* routes keep no journal yet */
 }
 
 int store_copy_object_store(const char *src, const char *dst, struct ferry_run *r)

@@ -43,6 +43,11 @@ void store_setmsg(char *msg, size_t len, const char *fmt, ...) __attribute__((fo
 void store_hex(const uint8_t *b, size_t n, char *out);
 /* "data/ab/abcdef…": the store key of an object */
 void store_object_key(const uint8_t id[FERRY_ID_LEN], char out[64]);
+/* copy_s3.c: one file up through b (a planned route's backend, for copy_route.c). */
+struct ferry_scan_item;
+struct ferry_filehash;
+void store_copy_up_file(struct ferry_backend *b, struct ferry_loop *loop, int root, const struct ferry_scan_item *it,
+			uint8_t *buf, struct ferry_filehash *fh, struct ferry_run *r);
 /* A negative backend result as text. */
 const char *store_berr(int res);
 /* Runs the loop until *flag becomes non-zero (synchronous use of async hooks). */
