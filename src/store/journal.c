@@ -27,7 +27,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -59,6 +61,7 @@ struct journal {
 	char path[PATH_MAX];
 	struct ferry_backend *b;
 	char *loc; /* the store or copy destination, as given */
+	char *src; /* the source (push, copy up) or destination (pull, copy down), resolved */
 	uint8_t id[FERRY_ID_LEN];
 	char kind; /* 's' push to a store, 'c' copy up (keys are paths, whole objects, no D
 		    * records), 'p' pull, 'd' copy down (E: files done; U: partial files) */
@@ -735,6 +738,11 @@ static struct journal *open_at(struct ferry_backend *b, const char *loc, const u
 	j->b = b;
 	memcpy(j->id, id, FERRY_ID_LEN);
 	j->kind = kind;
+	j->src = strdup(real);
+	if (!j->src) {
+		journal_close(j, 0);
+		return NULL;
+	}
 	j->r = r;
 	j->fd = -1;
 	store_hex(id, FERRY_ID_LEN, idhex);
@@ -863,8 +871,35 @@ void journal_partial(struct journal *j, const char *path, const char *tmp, const
 		return;
 	pthread_mutex_lock(&j->mu);
 	rec_upload_locked(j, tmp, tag, &x);
-	flush_locked(j);
+	/* on disk at once when worth resuming, or when each file costs a request anyway;
+	 * a pull's small files go with the next flush (a kill may leave a few of their
+	 * temporary files behind: never under a final name) */
+	if (size >= (8u << 20) || j->kind == 'd')
+		flush_locked(j);
 	pthread_mutex_unlock(&j->mu);
+}
+
+/* Removes a temporary file an interrupted restore left that nothing resumed. */
+static void remove_leftover(struct journal *j, const struct jupload *u)
+{
+	char dir[FERRY_PATH_MAX + 1];
+	const char *slash = strrchr(u->path, '/');
+	struct open_how how = { .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+				.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS };
+	int root, pfd;
+
+	if (strncmp(u->key, ".ferry-", 7) || strchr(u->key, '/') || !ferry_path_safe(u->path))
+		return; /* only names we make, only under the destination */
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - u->path) : 1, slash ? u->path : ".");
+	root = open(j->src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		return;
+	pfd = (int)syscall(SYS_openat2, root, dir, &how, sizeof(how));
+	if (pfd >= 0) {
+		unlinkat(pfd, u->key, 0);
+		close(pfd);
+	}
+	close(root);
 }
 
 const struct ferry_entry *journal_done(struct journal *j, const char *path)
@@ -921,7 +956,7 @@ void journal_expect(struct journal *j, const char *key, const struct ferry_objec
 
 void journal_entry(struct journal *j, const struct ferry_entry *e)
 {
-	if (!j || e->type != FERRY_ENTRY_FILE || !e->chunk_count)
+	if (!j || e->type != FERRY_ENTRY_FILE || (!e->chunk_count && j->kind == 's'))
 		return;
 	pthread_mutex_lock(&j->mu);
 	rec_entry_locked(j, e);
@@ -972,6 +1007,9 @@ void journal_close(struct journal *j, int complete)
 		for (size_t i = 0; i < j->nup && (j->kind == 's' || j->kind == 'c'); i++)
 			if (!j->up[i].used && b->ops->uabort && b->ops->uabort(b, j->up[i].key, j->up[i].upload_id) == 0)
 				j->r->uploads_aborted++;
+		for (size_t i = 0; i < j->nup && (j->kind == 'p' || j->kind == 'd'); i++)
+			if (!j->up[i].used && j->up[i].path)
+				remove_leftover(j, &j->up[i]);
 		unlink(j->path);
 	} else if (j->fd >= 0) {
 		flush_locked(j);
@@ -991,6 +1029,7 @@ void journal_close(struct journal *j, int complete)
 	free(j->exp);
 	free(j->buf);
 	free(j->loc);
+	free(j->src);
 	pthread_mutex_destroy(&j->mu);
 	free(j);
 }

@@ -730,7 +730,7 @@ static int start_file(struct pull *p, const struct ferry_entry *e)
 			file_free(f);
 			return 0;
 		}
-		if (f->next_fetch == 0 && e->chunk_count > 1 && e->chunk_offset == 0) {
+		if (f->next_fetch == 0) {
 			char tag[33];
 			store_hex(e->hash, 16, tag);
 			journal_partial(p->j, e->path, f->tmp, tag, e->size, e->mtime_sec, e->mtime_nsec);
@@ -1124,6 +1124,7 @@ static int run(struct ferry_store *s, const char *snap, const char *dst, const c
 			j = next;
 		}
 		feed(&p);
+		journal_flush(p.j);
 		if (r->progress && now() - p.last_progress > 0.2) {
 			p.last_progress = now();
 			r->progress(r->progress_arg, r);
