@@ -492,7 +492,7 @@ static int df_resume(struct dfile *d, struct ferry_run *r)
 		EVP_DigestInit_ex(d->md5, EVP_md5(), NULL);
 		return 0;
 	}
-	snprintf(d->tmp, sizeof(d->tmp), "%s", u->key);
+	memcpy(d->tmp, u->key, strlen(u->key) + 1); /* fits: checked above */
 	d->fd = fd;
 	d->off = d->kept = keep;
 	r->bytes_resumed += keep;

@@ -542,7 +542,8 @@ static void check_objects(struct journal *j, struct loaded *l)
 		return;
 	}
 	/* one record per object id (a later one wins: it is the same object) */
-	qsort(l->o, l->no, sizeof(*l->o), cmp_obj);
+	if (l->no)
+		qsort(l->o, l->no, sizeof(*l->o), cmp_obj);
 	for (size_t i = 0; i < l->no; i++)
 		if (k == 0 || memcmp(l->o[k - 1].id, l->o[i].id, FERRY_ID_LEN))
 			l->o[k++] = l->o[i];

@@ -672,7 +672,7 @@ static int resume_partial(struct pull *p, struct xfile *f)
 		ferry_filehash_reset(f->fh);
 		return 0; /* start over under a new name */
 	}
-	snprintf(f->tmp, sizeof(f->tmp), "%s", u->key);
+	memcpy(f->tmp, u->key, strlen(u->key) + 1); /* fits: checked above */
 	f->fd = fd;
 	f->pos = f->kept = keep;
 	f->next_fetch = f->next_deliver = (uint32_t)(keep / p->chunk);
