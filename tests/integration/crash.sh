@@ -5,7 +5,8 @@
 # no unfinished upload left and no completed part sent twice.
 #
 # usage: crash.sh FERRY [local|s3]
-#   FERRY_CRASH_KILLS  kills per operation (default 2; FERRY_CAMPAIGN=long: 5, i.e. 20 in all)
+#   FERRY_CRASH_KILLS  kills per operation (default 2, or FERRY_CRASH_KILLS_CI;
+#                      FERRY_CAMPAIGN=long: 5, i.e. 20 in all)
 #   FERRY_CRASH_SEED   seed of the kill moments (default 1)
 set -uo pipefail
 ferry=${1:?usage: crash.sh FERRY [local|s3]}
@@ -19,7 +20,7 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
-kills=${FERRY_CRASH_KILLS:-2}
+kills=${FERRY_CRASH_KILLS:-${FERRY_CRASH_KILLS_CI:-2}}
 [ "${FERRY_CAMPAIGN:-}" = long ] && kills=${FERRY_CRASH_KILLS:-5}
 RANDOM=${FERRY_CRASH_SEED:-1}
 export HOME=$work/home FERRY_STATE_DIR=$work/state FERRY_S3_MAX_PARTS=1000
