@@ -87,6 +87,7 @@ rerun() {
 	FERRY_S3_DEBUG=1 timeout 300 "$@" >/dev/null 2>"$work/r.log"
 	local rc=$?
 	grep -v '^ferry: s3: ' "$work/r.log" >"$work/err"
+	[ $rc -eq 124 ] && tail -12 "$work/r.log" >>"$work/err" # what it was waiting for
 	check "$name: rerun completes (exit $rc)" '[ $rc -eq 0 ]'
 	if [ "$mode" = s3 ]; then
 		parts_sent "$work/k.log" >"$work/p1"
