@@ -28,7 +28,7 @@ mkdir -p "$HOME"
 unset FERRY_PASSPHRASE FERRY_S3_DEBUG
 pass=0 fail=0 killed=0 twice_total=0
 ok() { pass=$((pass + 1)); echo "ok   - $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL - $1"; [ -f "$work/err" ] && sed 's/^/       /' "$work/err" | tail -4; }
+bad() { fail=$((fail + 1)); echo "FAIL - $1"; [ -f "$work/err" ] && sed 's/^/       /' "$work/err" | tail -16; }
 check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
 
 base=$work
