@@ -1498,6 +1498,16 @@ static void w_progress(struct s3 *s, struct s3w *w)
 	} else {
 		size_t len;
 		char q[700];
+		for (int i = 0; i < w->next_part - 1; i++)
+			if (w->parts[i].number != i + 1 || !w->parts[i].etag[0]) {
+				/* a part without its answer: never ask the server to assemble that */
+				s3_setmsg(FERRY_BERR(FERRY_E_IO), "part %d of %s has no ETag (holds number %d)", i + 1, w->key,
+					  w->parts[i].number);
+				w_fail(w, FERRY_BERR(FERRY_E_IO), "committing");
+				w->committing = 1;
+				w_progress(s, w);
+				return;
+			}
 		char *body = s3_xml_complete_body(w->parts, (size_t)(w->next_part - 1), &len);
 		snprintf(q, sizeof(q), "uploadId=%s", w->upload_id);
 		rq = body ? req_new(s, "POST", w->key, q) : NULL;
@@ -1523,11 +1533,12 @@ static int s3_commit(struct ferry_backend *b, struct ferry_wobj *wo, int durable
 
 	pthread_mutex_lock(&s->mu);
 	w->durable = durable;
-	w->committing = 1;
 	/* the last part: what is buffered, if parts went before it (an empty last part is
 	 * not allowed; a multipart object always has data in its last part here, since a
 	 * part is sealed only when more may follow... unless the data ended exactly on a
-	 * part boundary, when the parts sent are all there is) */
+	 * part boundary, when the parts sent are all there is). Sealed before the object is
+	 * marked committing: sealing lets go of the lock while it hashes, and a part ending
+	 * meanwhile must not find "no part in flight" and complete the upload without it. */
 	if (w->created || w->creating || w->waiting_id) {
 		if (w->fill) {
 			int e = seal_part_locked(s, w);
@@ -1535,6 +1546,7 @@ static int s3_commit(struct ferry_backend *b, struct ferry_wobj *wo, int durable
 				w_fail(w, e, "uploading");
 		}
 	}
+	w->committing = 1;
 	if (!durable) {
 		w->next_pending = s->pending;
 		s->pending = w;
