@@ -193,6 +193,37 @@ static int on_object(void *arg, const char *key, uint64_t size)
 	return 0;
 }
 
+/* Deletes the garbage objects, a batch at a time (one DeleteObjects request each on S3). */
+static int delete_objects(struct ferry_store *s, const struct objlist *ol, int dry_run,
+			  struct ferry_prune_result *res, char *msg, size_t msglen)
+{
+	enum { BATCH = 1000 };
+	char (*keys)[64] = malloc(BATCH * sizeof(*keys));
+	const char *kp[BATCH];
+	int err = FERRY_OK;
+
+	if (!keys)
+		return FERRY_E_NOMEM;
+	for (size_t at = 0; at < ol->n && !err; at += BATCH) {
+		size_t k = ol->n - at < BATCH ? ol->n - at : BATCH, bad = 0;
+		int e;
+		for (size_t i = 0; i < k; i++) {
+			store_object_key(ol->ids + (at + i) * FERRY_ID_LEN, keys[i]);
+			kp[i] = keys[i];
+		}
+		if (!dry_run && (e = ferry_backend_del_many(s->b, kp, k, &bad))) {
+			store_setmsg(msg, msglen, "%s/%s: cannot delete: %s", s->path, keys[bad < k ? bad : 0], store_berr(e));
+			err = e <= -4096 && ferry_backend_err(e) == FERRY_E_DENIED ? FERRY_E_DENIED : FERRY_E_IO;
+			k = bad; /* the ones before it are gone */
+		}
+		res->objects_deleted += k;
+		for (size_t i = 0; i < k; i++)
+			res->bytes_deleted += ol->sizes[at + i];
+	}
+	free(keys);
+	return err;
+}
+
 static int on_key(void *arg, const char *key, uint64_t size)
 {
 	(void)size;
@@ -324,17 +355,7 @@ int ferry_prune(struct ferry_store *s, const struct ferry_prune_opts *o, struct 
 			s->b->ops->del(s->b, key);
 		}
 	}
-	for (size_t i = 0; i < ol.n; i++) {
-		char key[64];
-		store_object_key(ol.ids + i * FERRY_ID_LEN, key);
-		if (!o->dry_run && (e = s->b->ops->del(s->b, key))) {
-			store_setmsg(msg, msglen, "%s/%s: cannot delete: %s", s->path, key, store_berr(e));
-			err = FERRY_E_IO;
-			goto out;
-		}
-		res->objects_deleted++;
-		res->bytes_deleted += ol.sizes[i];
-	}
+	err = delete_objects(s, &ol, o->dry_run, res, msg, msglen);
 out:
 	store_strlist_free(&pk);
 	free(ol.ids);
