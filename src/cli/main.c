@@ -64,7 +64,7 @@ static const struct command commands[] = {
 	  "directories, symlinks, modes and mtimes. Each file is written under a temporary\n"
 	  "name, read back and checked against the source's xxh128, then renamed.\n" },
 	{ "prune", cmd_prune,
-	  "ferry prune STORE --keep-last N [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--dry-run] [--json]",
+	  "ferry prune STORE --keep-last N [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--repack PCT|off] [--dry-run] [--json]",
 	  "delete old snapshots, then the objects nothing kept references",
 	  "Keeps the newest N snapshots (--keep-last) and the newest snapshot of each of the\n"
 	  "last N days, ISO weeks and months (UTC, from the snapshot ids); deletes the other\n"
