@@ -39,7 +39,7 @@ struct ferry_scan {
 /* Names stat'ed per round: the results of a round are held (a statx each) while its
  * entries go out and its subdirectories are walked, at every level of the tree. */
 #define STAT_WINDOW 256
-#define SCAN_DEPTH_DEFAULT 32
+#define SCAN_DEPTH_DEFAULT 64
 
 #define WAKE_BATCH 64
 
