@@ -415,8 +415,7 @@ static int rewrite_snapshot(struct repack *rp, const char *name, char *msg, size
 		err = -ret;
 	mreader_close(&m);
 	if (err) {
-		if (open)
-			mwriter_abort(&w);
+		mwriter_abort(&w); /* also after a failed open: it frees what the open got */
 		return err;
 	}
 	if ((err = mwriter_finish(&w)))
