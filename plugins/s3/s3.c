@@ -1638,32 +1638,37 @@ static int delete_batch(struct ferry_backend *b, const char *const *keys, size_t
 		goto out;
 	req_body(rq, body, len, 1); /* DeleteObjects requires Content-MD5 */
 	r = req_wait(s, rq);
-	if (r && (rq->status == 501 || rq->status == 405)) {
-		for (size_t i = 0; i < n; i++)
-			if ((r = s3_del(b, keys[i]))) {
-				*bad = i;
-				break;
-			}
+	if (r == FERRY_BERR(FERRY_E_DENIED))
 		goto out;
-	}
 	if (r)
-		goto out;
+		goto one_by_one;
 	errors = rq->sink_len == 0 ? 0 : /* a quiet reply with nothing to say may be empty */
 		 s3_xml_delete_errors((const char *)rq->sink, rq->sink_len, first_key, sizeof(first_key), first_code,
 				      sizeof(first_code));
 	if (errors < 0) {
 		r = FERRY_BERR(FERRY_E_FORMAT);
 		s3_setmsg(r, "DeleteObjects on %s: reply is not a DeleteResult", s->c.bucket);
-	} else if (errors > 0) {
+	} else if (errors > 0 && !strcmp(first_code, "AccessDenied")) {
 		const char *rel = strncmp(first_key, s->c.prefix, plen) == 0 ? first_key + plen : first_key;
-		int denied = !strcmp(first_code, "AccessDenied");
 		for (size_t i = 0; i < n; i++)
 			if (!strcmp(keys[i], rel))
 				*bad = i;
-		r = denied ? FERRY_BERR(FERRY_E_DENIED) : FERRY_BERR(FERRY_E_IO);
-		s3_setmsg(r, "DeleteObjects on %s: %s: %s%s", s->c.bucket, rel, first_code[0] ? first_code : "error",
+		r = FERRY_BERR(FERRY_E_DENIED);
+		s3_setmsg(r, "DeleteObjects on %s: %s: %s%s", s->c.bucket, rel, first_code,
 			  errors > 1 ? " (and more keys failed)" : "");
+	} else if (errors > 0) {
+		goto one_by_one;
 	}
+	goto out;
+one_by_one:
+	/* no DeleteObjects here (501, 405), or the batch or some of its keys failed (a busy
+	 * server's InternalError, SlowDown): each key again with DELETE, which has its own
+	 * retries; keys already gone are success */
+	for (size_t i = 0; i < n; i++)
+		if ((r = s3_del(b, keys[i]))) {
+			*bad = i;
+			break;
+		}
 out:
 	req_free(rq);
 	free(body);

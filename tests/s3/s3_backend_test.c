@@ -178,7 +178,10 @@ int main(void)
 			kp[i] = dk[i];
 		}
 		e = b->ops->delete_many(b, kp, (size_t)nmany + 1, &bad);
-		CHECK(e == 0 && bad == 12345, "delete_many of %d keys (one absent) succeeds (got %d)", nmany + 1, e);
+		char why[600];
+		const char *m = e ? ferry_backend_message(e, why, sizeof(why)) : NULL;
+		CHECK(e == 0 && bad == 12345, "delete_many of %d keys (one absent) succeeds (got %d%s%s)", nmany + 1, e,
+		      m ? ": " : "", m ? m : "");
 		count = 0;
 		e = b->ops->list(b, "many/", count_key, &count);
 		CHECK(e == 0 && count == 0, "delete_many left nothing under many/ (saw %d)", count);
