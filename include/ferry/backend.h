@@ -72,6 +72,18 @@ struct ferry_wobj; /* an object being written: backend-defined */
 struct ferry_robj; /* an object open for reading: backend-defined */
 
 typedef int (*ferry_list_fn)(void *arg, const char *key, uint64_t size);
+typedef int (*ferry_upload_fn)(void *arg, const char *key, const char *upload_id);
+
+/* What a backend reports of objects being written (set_events): the caller's journal. */
+struct ferry_wevents {
+	void *arg;
+	/* a multipart upload of key was started: upload_id names it (as the server sent it) */
+	void (*started)(void *arg, const char *key, const char *upload_id);
+	/* part bytes that were on the server already and were not sent again */
+	void (*reused)(void *arg, const char *key, uint64_t bytes);
+	/* key's upload ended: res 0 = the object is durable with size bytes, else failed or aborted */
+	void (*finished)(void *arg, const char *key, uint64_t size, int res);
+};
 
 struct ferry_backend_ops {
 	const char *name;  /* "posix", "s3": the URL scheme it serves */
@@ -142,6 +154,22 @@ struct ferry_backend_ops {
 	 * keys after it are untouched. Synchronous, like del. Optional: without it the core
 	 * calls del once per key (ferry_backend_del_many). */
 	int (*delete_many)(struct ferry_backend *b, const char *const *keys, size_t n, size_t *failed);
+
+	/* ---- resuming interrupted uploads (object stores with multipart uploads) ----
+	 * All optional; a backend has all four or none. */
+	/* set_events: report write progress to ev (NULL: stop). The calls come from any
+	 * thread, one at a time, and must not call back into the backend. */
+	void (*set_events)(struct ferry_backend *b, const struct ferry_wevents *ev);
+	/* wresume: like wopen, but continue the unfinished upload upload_id of key. The
+	 * object is written again from offset 0; a part the server already holds whose size
+	 * and checksum match what is written again is not sent a second time. -ENOENT when
+	 * the upload is gone. */
+	int (*wresume)(struct ferry_backend *b, const char *key, const char *upload_id, struct ferry_wobj **w);
+	/* uploads: call fn for every unfinished upload under prefix; a non-zero return from
+	 * fn stops the listing and is returned. */
+	int (*uploads)(struct ferry_backend *b, const char *prefix, ferry_upload_fn fn, void *arg);
+	/* uabort: abort the unfinished upload upload_id of key; gone already is success. */
+	int (*uabort)(struct ferry_backend *b, const char *key, const char *upload_id);
 };
 
 struct ferry_backend {

@@ -2,6 +2,7 @@
 #ifndef FERRY_COPY_H
 #define FERRY_COPY_H
 
+#include "ferry/plan.h"
 #include "ferry/store.h"
 
 #ifdef __cplusplus
@@ -11,6 +12,31 @@ extern "C" {
 /* Mirrors the directory tree src into dst (created if missing): files, directories,
  * symlinks, modes and mtimes. Statistics and problems go through r. */
 int ferry_copy(const char *src, const char *dst, struct ferry_run *r) FERRY_MUST_CHECK;
+
+/* ---- copy --plan: the planner's route split, enforced (docs/PLANNER.md, "Run time") ---- */
+
+struct ferry_copy_route {
+	char endpoint[256]; /* S3 endpoint URL for this route, "" the default */
+	char bind[64];      /* local address to send from, "" any */
+};
+
+struct ferry_copy_plan {
+	unsigned n;
+	struct ferry_route model[FERRY_PLAN_MAX_ROUTES]; /* name, bandwidth (the rate limit too), price */
+	struct ferry_copy_route route[FERRY_PLAN_MAX_ROUTES];
+	double deadline;      /* seconds from the start; INFINITY: none */
+	double budget;        /* USD; NAN: none (then the cheapest split by the deadline) */
+	double drift;         /* re-plan when a route's measured rate is off by more than this (0.2) */
+	double drift_seconds; /* ... for this long (5 s) */
+	/* one line per event (the split, re-plans, the result); may be NULL */
+	void (*note)(void *arg, const char *line);
+	void *note_arg;
+};
+
+/* Copies the tree src up to url (s3://) with the bytes split across the plan's routes:
+ * each route its own backend (endpoint, bind address) and token bucket. */
+int ferry_copy_planned(const char *src, const char *url, const struct ferry_copy_plan *p,
+		       struct ferry_run *r) FERRY_MUST_CHECK;
 
 #ifdef __cplusplus
 }

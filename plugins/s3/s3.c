@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -116,6 +117,8 @@ struct s3w {
 	char msg[2048];
 	uint64_t total;
 	char meta[1024]; /* user metadata lines for PutObject / CreateMultipartUpload */
+	struct s3_part *have; /* resuming: the parts the server holds (ListParts), by number */
+	size_t nhave;
 	struct s3w *next_pending; /* on s3->pending while a non-durable commit is finishing */
 };
 
@@ -155,6 +158,8 @@ struct s3 {
 	struct s3_key_cache keycache;
 	uint64_t requests, retries;
 	int debug; /* FERRY_S3_DEBUG: one line per request on stderr (no headers, no secrets) */
+	struct ferry_wevents wev; /* the caller's journal (set_events), or all NULL */
+	char bind[64]; /* FERRY_S3_BIND: the local address to send from (a planner route), "" any */
 };
 
 /* ---------------------------------------------------------------- messages */
@@ -452,6 +457,8 @@ static int req_prepare(struct s3req *rq)
 	curl_easy_setopt(e, CURLOPT_SHARE, s->share);
 	if (s->c.ca_bundle)
 		curl_easy_setopt(e, CURLOPT_CAINFO, s->c.ca_bundle);
+	if (s->bind[0])
+		curl_easy_setopt(e, CURLOPT_INTERFACE, s->bind);
 	if (!strcmp(rq->method, "HEAD")) {
 		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
 	} else if (!strcmp(rq->method, "PUT") || !strcmp(rq->method, "POST")) {
@@ -1137,6 +1144,8 @@ static void create_done(struct s3req *rq)
 	if (rq->res) {
 		w_fail(w, rq->res, "starting the upload of");
 	} else {
+		if (s->wev.started)
+			s->wev.started(s->wev.arg, w->key, w->upload_id);
 		char *enc = s3_uri_encode(w->upload_id, strlen(w->upload_id), 0);
 		if (enc && strlen(enc) < sizeof(w->upload_id))
 			strcpy(w->upload_id, enc);
@@ -1162,6 +1171,54 @@ static void create_done(struct s3req *rq)
 	w_progress(s, w);
 	admit_waiting(s);
 	pthread_mutex_unlock(&s->mu);
+}
+
+/* Base64 of 16 bytes (a Content-MD5) against an ETag's hex digits, quotes ignored. */
+static int etag_is_md5(const char *etag, const char *md5_b64)
+{
+	unsigned char raw[20];
+	char hex[33];
+	size_t n = strlen(etag);
+
+	if (n >= 2 && etag[0] == '"' && etag[n - 1] == '"') {
+		etag++;
+		n -= 2;
+	}
+	if (n != 32 || EVP_DecodeBlock(raw, (const unsigned char *)md5_b64, (int)strlen(md5_b64)) < 16)
+		return 0;
+	for (int i = 0; i < 16; i++)
+		snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+	return strncasecmp(hex, etag, 32) == 0;
+}
+
+/*
+ * Resuming: when the server holds this part already, with this size and this MD5 as
+ * its ETag, it is not sent again. Returns 1 when rq was taken care of that way.
+ */
+static int part_reuse_locked(struct s3 *s, struct s3w *w, struct s3req *rq)
+{
+	const struct s3_part *h = NULL;
+
+	for (size_t i = 0; i < w->nhave; i++)
+		if (w->have[i].number == rq->user_n) {
+			h = &w->have[i];
+			break;
+		}
+	if (!h || h->size != rq->body_len || !etag_is_md5(h->etag, rq->md5_b64))
+		return 0;
+	struct s3_part *p = &w->parts[rq->user_n - 1];
+	p->number = rq->user_n;
+	p->size = rq->body_len;
+	snprintf(p->etag, sizeof(p->etag), "%s", h->etag);
+	if (s->debug)
+		fprintf(stderr, "ferry: s3: part %d of %s is on the server already: not sent\n", rq->user_n, w->key);
+	if (s->wev.reused)
+		s->wev.reused(s->wev.arg, w->key, rq->body_len);
+	s->upload_bytes -= rq->body_cap;
+	partbuf_put(s, (uint8_t *)rq->body, rq->body_cap);
+	rq->body = NULL;
+	req_free(rq);
+	return 1;
 }
 
 /* Seals the part being filled and sends it (starting the multipart upload first). */
@@ -1197,6 +1254,8 @@ static int seal_part_locked(struct s3 *s, struct s3w *w)
 	pthread_mutex_unlock(&s->mu);
 	req_body(rq, body, len, 1);
 	pthread_mutex_lock(&s->mu);
+	if (w->nhave && part_reuse_locked(s, w, rq))
+		return 0;
 	if (w->created) {
 		send_part_locked(s, w, rq);
 	} else {
@@ -1320,6 +1379,7 @@ static void w_free(struct s3 *s, struct s3w *w)
 	if (w->buf)
 		partbuf_put(s, w->buf, w->cap);
 	free(w->parts);
+	free(w->have);
 	free(w);
 }
 
@@ -1336,6 +1396,8 @@ static void pending_remove(struct s3 *s, struct s3w *w)
 static void w_settled(struct s3 *s, struct s3w *w)
 {
 	w->finished = 1;
+	if (s->wev.finished)
+		s->wev.finished(s->wev.arg, w->key, w->total, w->res ? w->res : w->aborted ? -ECANCELED : 0);
 	if (w->durable) {
 		pthread_cond_broadcast(&s->cond);
 		return;
@@ -1403,6 +1465,8 @@ static void w_progress(struct s3 *s, struct s3w *w)
 			w->created = 0;
 		}
 		if (w->aborted && !w->durable) {
+			if (s->wev.finished)
+				s->wev.finished(s->wev.arg, w->key, w->total, -ECANCELED);
 			pending_remove(s, w);
 			w_free(s, w);
 			pthread_cond_broadcast(&s->cond);
@@ -1519,6 +1583,176 @@ static void s3_abort(struct ferry_backend *b, struct ferry_wobj *wo)
 	pthread_mutex_unlock(&s->mu);
 }
 
+/* ---------------------------------------------------------------- resume */
+
+static void s3_set_events(struct ferry_backend *b, const struct ferry_wevents *ev)
+{
+	struct s3 *s = b->priv;
+
+	pthread_mutex_lock(&s->mu);
+	if (ev)
+		s->wev = *ev;
+	else
+		memset(&s->wev, 0, sizeof(s->wev));
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* ListParts of an upload, page by page, into w->have. */
+static int list_parts(struct s3 *s, struct s3w *w, const char *enc_id)
+{
+	int marker = 0, r = 0;
+	size_t cap = 0;
+
+	for (int pages = 0; pages < 20; pages++) {
+		char q[700];
+		struct s3_parts ps;
+		struct s3req *rq;
+
+		snprintf(q, sizeof(q), "part-number-marker=%d&uploadId=%s", marker, enc_id);
+		if (!(rq = req_new(s, "GET", w->key, q)))
+			return -ENOMEM;
+		r = req_wait(s, rq);
+		if (!r && s3_xml_parts((const char *)rq->sink, rq->sink_len, &ps)) {
+			r = FERRY_BERR(FERRY_E_FORMAT);
+			s3_setmsg(r, "ListParts %s: reply is not a part list", w->key);
+		}
+		req_free(rq);
+		if (r)
+			return r;
+		for (size_t i = 0; i < ps.n && !r; i++) {
+			if (w->nhave == cap) {
+				size_t nc = cap ? cap * 2 : 64;
+				struct s3_part *nh = realloc(w->have, nc * sizeof(*nh));
+				if (!nh) {
+					r = -ENOMEM;
+					break;
+				}
+				w->have = nh;
+				cap = nc;
+			}
+			w->have[w->nhave++] = ps.parts[i];
+		}
+		int more = ps.truncated && ps.next_marker > marker;
+		marker = ps.next_marker;
+		s3_parts_free(&ps);
+		if (r || !more)
+			return r;
+	}
+	return 0; /* 20 pages of 1,000: S3's 10,000 parts and then some */
+}
+
+static int s3_wresume(struct ferry_backend *b, const char *key, const char *upload_id, struct ferry_wobj **out)
+{
+	struct s3 *s = b->priv;
+	struct s3w *w;
+	char *enc;
+	int r = s3_wopen(b, key, (struct ferry_wobj **)&w);
+
+	if (r)
+		return r;
+	enc = s3_uri_encode(upload_id, strlen(upload_id), 0);
+	if (!enc || strlen(enc) >= sizeof(w->upload_id)) {
+		free(enc);
+		w_free(s, w);
+		return enc ? -ENAMETOOLONG : -ENOMEM;
+	}
+	strcpy(w->upload_id, enc);
+	free(enc);
+	r = list_parts(s, w, w->upload_id);
+	if (r) {
+		w_free(s, w);
+		/* NoSuchUpload: aborted, completed, or expired by a lifecycle rule */
+		return r == FERRY_BERR(FERRY_E_NOTFOUND) ? -ENOENT : r;
+	}
+	w->created = 1;
+	if (s->debug)
+		fprintf(stderr, "ferry: s3: resuming the upload of %s: %zu parts on the server\n", key, w->nhave);
+	*out = (struct ferry_wobj *)w;
+	return 0;
+}
+
+/* ListMultipartUploads under the store prefix + prefix, page by page. */
+static int s3_uploads(struct ferry_backend *b, const char *prefix, ferry_upload_fn fn, void *arg)
+{
+	struct s3 *s = b->priv;
+	char *full = NULL, *enc = NULL, *kmark = NULL, *imark = NULL;
+	size_t plen = strlen(s->c.prefix);
+	int r = 0;
+
+	if (asprintf(&full, "%s%s", s->c.prefix, prefix) < 0)
+		return -ENOMEM;
+	enc = s3_uri_encode(full, strlen(full), 0);
+	free(full);
+	if (!enc)
+		return -ENOMEM;
+	for (int pages = 0; pages < 100000; pages++) {
+		struct s3_uploads u;
+		char *q = NULL, *ke = kmark ? s3_uri_encode(kmark, strlen(kmark), 0) : NULL,
+		     *ie = imark ? s3_uri_encode(imark, strlen(imark), 0) : NULL;
+		int n = asprintf(&q, "%s%s%s%s%s%sprefix=%s&uploads=", ke ? "key-marker=" : "", ke ? ke : "", ke ? "&" : "",
+				 ie ? "upload-id-marker=" : "", ie ? ie : "", ie ? "&" : "", enc);
+		free(ke);
+		free(ie);
+		struct s3req *rq = n < 0 ? NULL : req_new(s, "GET", NULL, q);
+		free(q);
+		if (!rq) {
+			r = -ENOMEM;
+			break;
+		}
+		r = req_wait(s, rq);
+		if (!r && s3_xml_uploads((const char *)rq->sink, rq->sink_len, &u)) {
+			r = FERRY_BERR(FERRY_E_FORMAT);
+			s3_setmsg(r, "ListMultipartUploads on %s: reply is not an upload list", s->c.bucket);
+		}
+		req_free(rq);
+		if (r)
+			break;
+		for (size_t i = 0; i < u.n && !r; i++)
+			if (!strncmp(u.uploads[i].key, s->c.prefix, plen))
+				r = fn(arg, u.uploads[i].key + plen, u.uploads[i].upload_id);
+		free(kmark);
+		free(imark);
+		kmark = imark = NULL;
+		int more = u.truncated && u.next_key;
+		if (more) {
+			kmark = strdup(u.next_key);
+			imark = u.next_id ? strdup(u.next_id) : NULL;
+		}
+		s3_uploads_free(&u);
+		if (r || !more)
+			break;
+		if (!kmark) {
+			r = -ENOMEM;
+			break;
+		}
+	}
+	free(kmark);
+	free(imark);
+	free(enc);
+	return r;
+}
+
+static int s3_uabort(struct ferry_backend *b, const char *key, const char *upload_id)
+{
+	struct s3 *s = b->priv;
+	char *enc = s3_uri_encode(upload_id, strlen(upload_id), 0), *q = NULL;
+	struct s3req *rq;
+	int r;
+
+	if (!enc || asprintf(&q, "uploadId=%s", enc) < 0) {
+		free(enc);
+		return -ENOMEM;
+	}
+	free(enc);
+	rq = req_new(s, "DELETE", key, q);
+	free(q);
+	if (!rq)
+		return -ENOMEM;
+	r = req_wait(s, rq);
+	req_free(rq);
+	return r == -ENOENT || r == FERRY_BERR(FERRY_E_NOTFOUND) ? 0 : r;
+}
+
 /* ---------------------------------------------------------------- open / close */
 
 static void s3_close(struct ferry_backend *b)
@@ -1573,6 +1807,8 @@ static int s3_open(struct ferry_backend *b, const char *location, struct ferry_l
 	s->loop = loop;
 	s->efd = -1;
 	s->debug = getenv("FERRY_S3_DEBUG") != NULL;
+	if (getenv("FERRY_S3_BIND")) /* "host!ADDR": an address only, never a name lookup */
+		snprintf(s->bind, sizeof(s->bind), "host!%s", getenv("FERRY_S3_BIND"));
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cond, NULL);
 	r = s3_conf_load(&s->c, location, msg, sizeof(msg));
@@ -1716,4 +1952,8 @@ const struct ferry_backend_ops ferry_s3_backend = {
 	.wmeta = s3_wmeta,
 	.rmeta = s3_rmeta,
 	.delete_many = s3_delete_many,
+	.set_events = s3_set_events,
+	.wresume = s3_wresume,
+	.uploads = s3_uploads,
+	.uabort = s3_uabort,
 };

@@ -388,6 +388,105 @@ void s3_parts_free(struct s3_parts *p)
 	memset(p, 0, sizeof(*p));
 }
 
+/* ---- ListMultipartUploadsResult ---- */
+
+struct uploads_state {
+	struct s3_uploads *u;
+	size_t cap;
+	char *key, *id;
+	int root;
+};
+
+static int uploads_open(void *arg, const char *path)
+{
+	struct uploads_state *st = arg;
+
+	if (!strcmp(path, "ListMultipartUploadsResult"))
+		st->root = 1;
+	if (!strcmp(path, "ListMultipartUploadsResult/Upload")) {
+		free(st->key);
+		free(st->id);
+		st->key = st->id = NULL;
+	}
+	return 0;
+}
+
+/* A marker or id: 1…S3_KEY_MAX bytes, no NUL; replaces *dst. */
+static int take_str(char **dst, const char *text, size_t len)
+{
+	if (len == 0 || len > S3_KEY_MAX || memchr(text, 0, len))
+		return -1;
+	free(*dst);
+	*dst = strndup(text, len);
+	return *dst ? 0 : -1;
+}
+
+static int uploads_leaf(void *arg, const char *path, const char *text, size_t len)
+{
+	struct uploads_state *st = arg;
+	struct s3_uploads *u = st->u;
+
+	if (!strcmp(path, "ListMultipartUploadsResult/Upload/Key"))
+		return take_str(&st->key, text, len);
+	if (!strcmp(path, "ListMultipartUploadsResult/Upload/UploadId"))
+		return take_str(&st->id, text, len);
+	if (!strcmp(path, "ListMultipartUploadsResult/Upload")) {
+		if (!st->key || !st->id || u->n >= 100000)
+			return -1;
+		if (u->n == st->cap) {
+			size_t nc = st->cap ? st->cap * 2 : 32;
+			struct s3_upload *nu = realloc(u->uploads, nc * sizeof(*nu));
+			if (!nu)
+				return -1;
+			u->uploads = nu;
+			st->cap = nc;
+		}
+		u->uploads[u->n].key = st->key;
+		u->uploads[u->n].upload_id = st->id;
+		u->n++;
+		st->key = st->id = NULL;
+		return 0;
+	}
+	if (!strcmp(path, "ListMultipartUploadsResult/IsTruncated")) {
+		u->truncated = len == 4 && !memcmp(text, "true", 4);
+		return 0;
+	}
+	if (!strcmp(path, "ListMultipartUploadsResult/NextKeyMarker"))
+		return len ? take_str(&u->next_key, text, len) : 0;
+	if (!strcmp(path, "ListMultipartUploadsResult/NextUploadIdMarker"))
+		return len ? take_str(&u->next_id, text, len) : 0;
+	return 0;
+}
+
+int s3_xml_uploads(const char *xml, size_t len, struct s3_uploads *out)
+{
+	struct uploads_state st = { .u = out };
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	ret = walk_xml(xml, len, uploads_leaf, uploads_open, &st);
+	free(st.key);
+	free(st.id);
+	/* a truncated page must say where the next one starts */
+	if (!ret && (!st.root || (out->truncated && !out->next_key)))
+		ret = -1;
+	if (ret)
+		s3_uploads_free(out);
+	return ret;
+}
+
+void s3_uploads_free(struct s3_uploads *u)
+{
+	for (size_t i = 0; i < u->n; i++) {
+		free(u->uploads[i].key);
+		free(u->uploads[i].upload_id);
+	}
+	free(u->uploads);
+	free(u->next_key);
+	free(u->next_id);
+	memset(u, 0, sizeof(*u));
+}
+
 /* ---- DeleteResult ---- */
 
 struct del_state {

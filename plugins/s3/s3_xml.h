@@ -38,6 +38,18 @@ struct s3_parts {
 	int next_marker; /* NextPartNumberMarker */
 };
 
+struct s3_upload {
+	char *key;
+	char *upload_id;
+};
+
+struct s3_uploads {
+	struct s3_upload *uploads;
+	size_t n;
+	int truncated;
+	char *next_key, *next_id; /* NextKeyMarker, NextUploadIdMarker */
+};
+
 /* Each returns 0, or -1 for XML that is malformed, too large, or not the expected document. */
 int s3_xml_error(const char *xml, size_t len, struct s3_error *out);
 int s3_xml_listing(const char *xml, size_t len, struct s3_listing *out);
@@ -45,6 +57,8 @@ void s3_listing_free(struct s3_listing *l);
 int s3_xml_upload_id(const char *xml, size_t len, char *id, size_t cap);
 int s3_xml_parts(const char *xml, size_t len, struct s3_parts *out);
 void s3_parts_free(struct s3_parts *p);
+int s3_xml_uploads(const char *xml, size_t len, struct s3_uploads *out);
+void s3_uploads_free(struct s3_uploads *u);
 /* DeleteObjects reply: the number of <Error> entries; the first one's key and code. */
 int s3_xml_delete_errors(const char *xml, size_t len, char *first_key, size_t keycap, char *first_code,
 			 size_t codecap);

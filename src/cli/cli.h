@@ -101,5 +101,8 @@ int cli_shard_maybe_merge(struct cli *c, struct ferry_store *s);
 int cmd_plan(struct cli *c, int argc, char **argv);
 int cmd_cost(struct cli *c, int argc, char **argv);
 extern const char plan_help[], cost_help[];
+struct ferry_copy_plan;
+/* copy --plan: the config file's [route] sections as a plan for the run (deadline, budget: NAN none). */
+int cli_copy_plan(struct cli *c, double deadline, double budget, struct ferry_copy_plan *out);
 
 #endif

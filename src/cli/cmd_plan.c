@@ -1,17 +1,22 @@
 /* The planner commands: plan (time, dollars, codec and route before anything moves) and cost (an egress bill). */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
 
 #include "cli.h"
+#include "ferry/backend.h"
 #include "ferry/conf.h"
+#include "ferry/copy.h"
 #include "ferry/plan.h"
 
 #ifndef FERRY_PRICING_DIR
@@ -40,6 +45,7 @@ struct popts {
 	double months, size, sample_bytes, sample_seconds;
 	uint64_t objects, seed;
 	int have_size, have_objects;
+	int probe;
 	const char *assumed[8];
 	int nassumed;
 };
@@ -47,12 +53,19 @@ struct popts {
 enum {
 	O_DEADLINE = 1000, O_BUDGET, O_SVG, O_BANDWIDTH, O_RTT, O_CONNECTIONS, O_REQLAT, O_DSTCORES, O_SRCCORES,
 	O_READRATE, O_WRITERATE, O_ENCRYPT, O_INVENTORY, O_FROM, O_AT, O_TO, O_FREETIER, O_MONTHS, O_SIZE,
-	O_OBJECTS, O_SAMPLE, O_SAMPLETIME, O_SEED, O_PRICING, O_EGRESSCLASS,
+	O_OBJECTS, O_SAMPLE, O_SAMPLETIME, O_SEED, O_PRICING, O_EGRESSCLASS, O_PROBE,
 };
 
 static int bad_value(struct cli *c, const char *opt, const char *want, const char *got)
 {
 	return cli_usage_error(c, "--%s: expected %s, got '%s'", opt, want, got);
+}
+
+static double now_mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static int parse_int_opt(const char *s, long lo, long hi, long *out)
@@ -95,12 +108,13 @@ static int parse_opts(struct cli *c, int argc, char **argv, int cost, struct pop
 		{ "seed", required_argument, NULL, O_SEED },
 		{ "pricing", required_argument, NULL, O_PRICING },
 		{ "egress-class", required_argument, NULL, O_EGRESSCLASS },
+		{ "probe", no_argument, NULL, O_PROBE },
 		{ NULL, 0, NULL, 0 },
 	};
 	/* options only one of the two commands takes */
 	static const int plan_only[] = { O_DEADLINE, O_BUDGET, O_SVG, O_BANDWIDTH, O_RTT, O_CONNECTIONS, O_REQLAT,
 					 O_DSTCORES, O_SRCCORES, O_READRATE, O_WRITERATE, O_ENCRYPT, O_AT,
-					 O_SAMPLE, O_SAMPLETIME, O_SEED, O_EGRESSCLASS, 0 };
+					 O_SAMPLE, O_SAMPLETIME, O_SEED, O_EGRESSCLASS, O_PROBE, 0 };
 	static const int cost_only[] = { O_TO, 0 };
 	int opt;
 	long n;
@@ -174,6 +188,7 @@ static int parse_opts(struct cli *c, int argc, char **argv, int cost, struct pop
 		case O_TO: p->to = a; break;
 		case O_PRICING: p->pricing = a; break;
 		case O_EGRESSCLASS: p->egress_class = a; break;
+		case O_PROBE: p->probe = 1; break;
 		case O_MONTHS:
 			if (parse_int_opt(a, 1, 120, &n))
 				return -1 - bad_value(c, "months", "1..120", a);
@@ -767,6 +782,204 @@ static int scan_store(struct cli *c, const char *store, const char *snap, struct
 	return EXIT_OK;
 }
 
+/* ---- an S3 prefix as the source, and --probe ---- */
+
+struct list_sink {
+	struct ferry_plan_scan *s;
+	int err;
+};
+
+static int list_one(void *arg, const char *key, uint64_t size)
+{
+	struct list_sink *k = arg;
+
+	k->err = ferry_plan_scan_add(k->s, key, (double)size, NULL);
+	return k->err ? -1 : 0;
+}
+
+/* Counts the objects under s3://BUCKET/PREFIX (a ListObjectsV2 walk): no sample, objects move as they are. */
+static int scan_s3(struct cli *c, const char *src, struct ferry_plan_scan *s)
+{
+	struct ferry_backend *b;
+	struct list_sink k = { s, 0 };
+	char msg[1024], why[512];
+	double t0 = now_mono();
+	int res, err = ferry_backend_open(&b, src, NULL, msg, sizeof(msg));
+
+	if (err) {
+		cli_err(c, "%s", msg); /* the backend's message names the location */
+		return err == FERRY_E_DENIED ? EXIT_AUTH : EXIT_USAGE;
+	}
+	res = b->ops->list(b, "", list_one, &k);
+	ferry_backend_close(b);
+	if (k.err) {
+		cli_err(c, "%s: listing: %s", src, ferry_strerror(k.err));
+		return EXIT_PARTIAL;
+	}
+	if (res) {
+		const char *m = ferry_backend_message(res, why, sizeof(why));
+		err = ferry_backend_err(res);
+		cli_err(c, "%s: listing: %s", src, m ? m : ferry_strerror(err));
+		return exit_for(err);
+	}
+	s->seconds = now_mono() - t0;
+	return EXIT_OK;
+}
+
+#define PROBE_SMALL 3               /* tiny objects: the time of one request */
+#define PROBE_OBJECTS 3             /* ... and objects sent in parallel: the bandwidth */
+#define PROBE_SIZE (4u << 20)
+#define PROBE_TIME_BOX 30.0
+
+struct probe_job {
+	struct ferry_backend *b;
+	char key[128];
+	const uint8_t *buf;
+	int get; /* 0 put, 1 get */
+	int res;
+};
+
+static void *probe_one(void *arg)
+{
+	struct probe_job *j = arg;
+
+	if (j->get) {
+		uint8_t *got = NULL;
+		size_t len = 0;
+		j->res = j->b->ops->get(j->b, j->key, &got, &len, PROBE_SIZE);
+		if (!j->res && len != PROBE_SIZE)
+			j->res = FERRY_BERR(FERRY_E_TRUNCATED);
+		free(got);
+	} else {
+		j->res = j->b->ops->put(j->b, j->key, j->buf, PROBE_SIZE, 0);
+	}
+	return NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+struct probe_result {
+	double request_seconds; /* median time of a request for a tiny object (round trip included) */
+	double up, down;        /* bytes/s, PROBE_OBJECTS objects in parallel */
+	double seconds;
+};
+
+static int probe_fail(struct cli *c, const char *dst, const char *what, int res)
+{
+	char why[512];
+	const char *m = ferry_backend_message(res, why, sizeof(why));
+	int err = res <= -4096 ? ferry_backend_err(res) : FERRY_E_IO;
+
+	cli_err(c, "--probe: %s: %s: %s", dst, what, m ? m : res > -4096 ? strerror(-res) : ferry_strerror(err));
+	return err == FERRY_E_DENIED || err == FERRY_E_AUTH ? EXIT_AUTH : EXIT_USAGE;
+}
+
+/* Measures the link to dst (s3://... or a directory): a few tiny PUTs, then PROBE_OBJECTS
+ * objects of PROBE_SIZE up and down in parallel, all removed afterwards. */
+static int probe_link(struct cli *c, const char *dst, struct probe_result *pr)
+{
+	struct ferry_backend *b = NULL;
+	struct probe_job jobs[PROBE_OBJECTS];
+	pthread_t th[PROBE_OBJECTS];
+	double small[PROBE_SMALL], t0 = now_mono(), t;
+	char msg[1024], base[64], key[128];
+	uint8_t *buf = malloc(PROBE_SIZE);
+	int rc = EXIT_OK, res, nput = 0;
+	unsigned nsmall = 0;
+	struct stat st;
+	const char *loc = strncmp(dst, "file://", 7) ? dst : dst + 7;
+
+	memset(pr, 0, sizeof(*pr));
+	if (!buf)
+		return EXIT_PARTIAL;
+	if (strncmp(loc, "s3://", 5) && (stat(loc, &st) || !S_ISDIR(st.st_mode))) {
+		cli_err(c, "--probe: %s: expected s3://BUCKET[/PREFIX] or an existing directory to measure the link to",
+			dst);
+		free(buf);
+		return EXIT_USAGE;
+	}
+	/* an unreachable destination should say so in seconds, not after eight backed-off retries */
+	if (!getenv("FERRY_S3_ATTEMPTS"))
+		setenv("FERRY_S3_ATTEMPTS", "2", 1);
+	res = ferry_backend_open(&b, loc, NULL, msg, sizeof(msg));
+	if (res) {
+		cli_err(c, "--probe: %s", msg); /* the backend names the location */
+		free(buf);
+		return res == FERRY_E_DENIED ? EXIT_AUTH : EXIT_USAGE;
+	}
+	for (size_t i = 0; i < PROBE_SIZE; i++) /* incompressible, not that it matters to a PUT */
+		buf[i] = (uint8_t)((i * 2654435761u) >> 13);
+	snprintf(base, sizeof(base), "ferry-probe-%ld-%lx", (long)getpid(), (unsigned long)(t0 * 1e6));
+	for (unsigned i = 0; i < PROBE_SMALL; i++) {
+		snprintf(key, sizeof(key), "%s/small-%u", base, i);
+		t = now_mono();
+		res = b->ops->put(b, key, "x", 1, 0);
+		if (res) {
+			rc = probe_fail(c, dst, "writing a probe object", res);
+			goto clean;
+		}
+		small[nsmall++] = now_mono() - t;
+		if (now_mono() - t0 > PROBE_TIME_BOX / 3)
+			break;
+	}
+	qsort(small, nsmall, sizeof(double), cmp_double);
+	pr->request_seconds = small[nsmall / 2];
+	for (int dir = 0; dir < 2; dir++) {
+		t = now_mono();
+		for (int i = 0; i < PROBE_OBJECTS; i++) {
+			jobs[i] = (struct probe_job){ .b = b, .buf = buf, .get = dir };
+			snprintf(jobs[i].key, sizeof(jobs[i].key), "%s/big-%d", base, i);
+			if (pthread_create(&th[i], NULL, probe_one, &jobs[i])) {
+				jobs[i].res = -EAGAIN;
+				probe_one(&jobs[i]);
+			} else {
+				jobs[i].res = 1; /* joined below */
+			}
+		}
+		for (int i = 0; i < PROBE_OBJECTS; i++)
+			if (jobs[i].res == 1)
+				pthread_join(th[i], NULL);
+		double secs = now_mono() - t;
+		for (int i = 0; i < PROBE_OBJECTS; i++)
+			if (jobs[i].res) {
+				rc = probe_fail(c, dst, dir ? "reading a probe object back" : "writing a probe object",
+						jobs[i].res);
+				goto clean;
+			}
+		if (!dir)
+			nput = PROBE_OBJECTS;
+		/* the request's own round trip is not bandwidth */
+		double wire = secs - pr->request_seconds;
+		double rate = (double)PROBE_OBJECTS * PROBE_SIZE / (wire > secs / 10 ? wire : secs / 10);
+		if (dir)
+			pr->down = rate;
+		else
+			pr->up = rate;
+	}
+clean:
+	for (unsigned i = 0; i < PROBE_SMALL; i++) {
+		snprintf(key, sizeof(key), "%s/small-%u", base, i);
+		(void)b->ops->del(b, key);
+	}
+	for (int i = 0; i < (nput ? nput : PROBE_OBJECTS); i++) {
+		snprintf(key, sizeof(key), "%s/big-%d", base, i);
+		(void)b->ops->del(b, key);
+	}
+	if (strncmp(loc, "s3://", 5) != 0) { /* a directory: the empty prefix directory too */
+		char dir[4200];
+		snprintf(dir, sizeof(dir), "%s/%s", loc, base);
+		(void)rmdir(dir);
+	}
+	ferry_backend_close(b);
+	free(buf);
+	pr->seconds = now_mono() - t0;
+	return rc;
+}
+
 int cmd_plan(struct cli *c, int argc, char **argv)
 {
 	struct popts p;
@@ -798,10 +1011,13 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 			return cli_usage_error(c, "expected SRC and DST");
 		src = p.pos[0];
 		dst = p.pos[1];
-		if (strstr(src, "://") && strncmp(src, "file://", 7))
-			return cli_usage_error(c, "%s: listing a bucket needs the S3 backend, which is not built yet; give "
-						  "its S3 Inventory CSV with --inventory FILE", src);
+		if (strstr(src, "://") && strncmp(src, "file://", 7) && strncmp(src, "s3://", 5))
+			return cli_usage_error(c, "%s: expected a directory, a ferry store, or s3://BUCKET[/PREFIX]", src);
 	}
+	if (p.probe && (p.bandwidth > 0 || p.rtt >= 0 || p.request_latency >= 0))
+		return cli_usage_error(c, "--probe measures the link: give it or --bandwidth/--rtt/--request-latency, not both");
+	if (p.probe && c->conf.nroutes)
+		return cli_usage_error(c, "--probe measures one link to DST; with [route] sections give each its bandwidth");
 	if ((rc = load_prices(c, &p, &t)))
 		return rc;
 	/* where the bytes come from and go to, as far as prices go */
@@ -826,6 +1042,10 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 		uint64_t objs = p.have_objects ? p.objects : (uint64_t)fmax(1, ceil(p.size / (64.0 * 1048576)));
 		err = ferry_plan_scan_whatif(&s, p.size, objs);
 		snprintf(msg, sizeof(msg), "--size: out of range");
+	} else if (!strncmp(src, "s3://", 5)) {
+		if ((rc = scan_s3(c, src, &s)))
+			goto out;
+		err = FERRY_OK;
 	} else if (store_source(src, store, sizeof(store), &snap)) {
 		if ((rc = scan_store(c, store, snap, &s, &stored)))
 			goto out;
@@ -892,6 +1112,15 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 			in.storage = &storage;
 		else
 			assume(&p, "storage-price-missing($0)");
+	}
+	/* --probe: the link measured now replaces the flags and the defaults */
+	struct probe_result pr = { 0 };
+	if (p.probe) {
+		if ((rc = probe_link(c, dst, &pr)))
+			goto out;
+		p.bandwidth = pr.up;
+		p.rtt = 0; /* in the measured request time */
+		p.request_latency = pr.request_seconds;
 	}
 	/* the machine and the link: flags, then the config file, then defaults */
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -983,9 +1212,23 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 		for (int i = 0; i < p.nassumed; i++)
 			json_object_array_add(as, json_object_new_string(p.assumed[i]));
 		json_object_object_add(o, "assumed", as);
+		if (p.probe) {
+			struct json_object *jp = json_object_new_object();
+			json_object_object_add(jp, "upload_bytes_per_second", json_object_new_double(pr.up));
+			json_object_object_add(jp, "download_bytes_per_second", json_object_new_double(pr.down));
+			json_object_object_add(jp, "request_seconds", json_object_new_double(pr.request_seconds));
+			json_object_object_add(jp, "objects", json_object_new_int(PROBE_OBJECTS));
+			json_object_object_add(jp, "object_bytes", json_object_new_int(PROBE_SIZE));
+			json_object_object_add(jp, "seconds", json_object_new_double(pr.seconds));
+			json_object_object_add(o, "probe", jp);
+		}
 		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 		json_object_put(o);
 	} else if (!c->quiet) {
+		if (p.probe)
+			printf("probe: %s: up %.1f Mbit/s, down %.1f Mbit/s (%d x %u MiB in parallel), %.1f ms per request, "
+			       "%.1f s\n", dst, pr.up * 8 / 1e6, pr.down * 8 / 1e6, PROBE_OBJECTS, PROBE_SIZE >> 20,
+			       pr.request_seconds * 1e3, pr.seconds);
 		print_human(&p, &in, &res, &sm, src, dst);
 	}
 	rc = EXIT_OK;
@@ -997,7 +1240,8 @@ out:
 
 const char plan_help[] =
 	"Scans SRC (a local tree; a local ferry store STORE[@SNAPSHOT], whose objects move\n"
-	"as stored; or --inventory FILE, an S3 Inventory CSV; or --size SIZE\n"
+	"as stored; s3://BUCKET[/PREFIX], listed; or --inventory FILE, an S3 Inventory CSV;\n"
+	"or --size SIZE\n"
 	"[--objects N], a what-if), samples its compressibility on this machine (a bounded,\n"
 	"time-boxed, stratified sample: --sample SIZE, --sample-time D, --seed N) and prints,\n"
 	"for no compression and zstd 1, 3, 6, 9 and 19: bytes on the wire, time, the\n"
@@ -1013,8 +1257,9 @@ const char plan_help[] =
 	"PROVIDER:REGION prices egress and GETs when the source is in a cloud\n"
 	"(--egress-class overrides the destination class, --free-tier applies the free\n"
 	"allowance). --svg FILE writes a chart of time against cost. Prices come from\n"
-	"conf/pricing/*.csv (--pricing DIR). Probing the link (--probe) needs the S3\n"
-	"backend and is not available yet. docs/PLANNER.md has the model.\n";
+	"conf/pricing/*.csv (--pricing DIR). --probe measures the link to DST (s3://... or\n"
+	"a directory) instead: a few tiny objects, then 3 x 4 MiB up and down in parallel,\n"
+	"all removed afterwards. docs/PLANNER.md has the model.\n";
 
 const char cost_help[] =
 	"The egress bill for data already in a cloud: SRC is the bucket's S3 Inventory CSV\n"
@@ -1024,3 +1269,70 @@ const char cost_help[] =
 	"Exact tier arithmetic per month; --months N spreads the bytes evenly over N\n"
 	"monthly bills; --free-tier takes the free allowance first. Prints every tier line\n"
 	"with the price's source and the date it was read.\n";
+
+/* ---- copy --plan: the config file's routes, for the run to enforce ---- */
+
+static void copy_note(void *arg, const char *line)
+{
+	struct cli *c = arg;
+
+	if (!c->quiet)
+		fprintf(stderr, "ferry: %s: %s\n", c->cmd, line);
+	cli_log(c, "%s", line);
+}
+
+int cli_copy_plan(struct cli *c, double deadline, double budget, struct ferry_copy_plan *out)
+{
+	struct popts p;
+	struct ferry_plan_input in;
+	struct ferry_price_table t = { 0 };
+	int rc, priced = 0;
+
+	memset(&p, 0, sizeof(p));
+	memset(&in, 0, sizeof(in));
+	memset(out, 0, sizeof(*out));
+	for (unsigned i = 0; i < c->conf.nroutes; i++) {
+		if (c->conf.routes[i].pricing[0])
+			priced = 1;
+		if (c->conf.routes[i].ship) {
+			cli_err(c, "--plan: route '%s' ships devices: a run can only follow wire routes (ferry plan compares them)",
+				c->conf.routes[i].name);
+			return EXIT_USAGE;
+		}
+		if (c->conf.routes[i].bandwidth <= 0) {
+			cli_err(c, "--plan: route '%s' has no bandwidth: its share and its rate limit need one",
+				c->conf.routes[i].name);
+			return EXIT_USAGE;
+		}
+	}
+	if (c->conf.nroutes == 0) {
+		cli_err(c, "--plan: no [route \"NAME\"] sections in the config file (give --config FILE)");
+		return EXIT_USAGE;
+	}
+	if (priced && (rc = load_prices(c, &p, &t)))
+		return rc;
+	rc = build_routes(c, &p, &t, &in, NULL, 0);
+	ferry_price_free(&t);
+	if (rc)
+		return rc;
+	out->n = c->conf.nroutes; /* wire routes only: build_routes added no "link" */
+	for (unsigned i = 0; i < out->n; i++) {
+		out->model[i] = in.routes[i];
+		for (unsigned j = 0; j < FERRY_PRICE_MAX_TIERS; j++)
+			out->model[i].tiers.t[j].row = NULL; /* the table is freed; only the numbers are kept */
+		out->model[i].tiers.free_row = NULL;
+		snprintf(out->route[i].endpoint, sizeof(out->route[i].endpoint), "%s", c->conf.routes[i].endpoint);
+		snprintf(out->route[i].bind, sizeof(out->route[i].bind), "%s", c->conf.routes[i].bind);
+	}
+	out->deadline = isnan(deadline) ? INFINITY : deadline;
+	out->budget = budget;
+	out->drift = 0.2;
+	out->drift_seconds = 5;
+	const char *e = getenv("FERRY_PLAN_DRIFT_SECONDS"); /* tests shorten it */
+	double v;
+	if (e && !ferry_plan_parse_duration(e, &v) && v > 0)
+		out->drift_seconds = v;
+	out->note = copy_note;
+	out->note_arg = c;
+	return EXIT_OK;
+}

@@ -1,6 +1,7 @@
 /* The store commands: init, push, pull, verify, snapshots, ls. */
 #define _GNU_SOURCE
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include "cli.h"
 #include "ferry/conf.h"
 #include "ferry/copy.h"
+#include "ferry/plan.h"
 #include "ferry/unattended.h"
 
 /* Parses argv for a command: common options plus `extra`; positional args land in pos[]. */
@@ -25,6 +27,8 @@ struct parsed {
 	uint32_t chunk_size;
 	int jobs, direct, always, delete_extra;
 	uint64_t memory;
+	int plan;              /* --plan: follow the config file's routes */
+	double deadline, budget; /* with --plan; NAN unset */
 };
 
 enum {
@@ -47,6 +51,9 @@ enum {
 	OPT_SHARD,
 	OPT_SHARD_GROUP,
 	OPT_LOCK_TIMEOUT,
+	OPT_PLAN,
+	OPT_DEADLINE,
+	OPT_BUDGET,
 };
 
 static int parse(struct cli *c, int argc, char **argv, int maxpos, struct parsed *p)
@@ -72,21 +79,26 @@ static int parse(struct cli *c, int argc, char **argv, int maxpos, struct parsed
 		{ "shard", required_argument, NULL, OPT_SHARD },
 		{ "shard-group", required_argument, NULL, OPT_SHARD_GROUP },
 		{ "lock-timeout", required_argument, NULL, OPT_LOCK_TIMEOUT },
+		{ "plan", no_argument, NULL, OPT_PLAN },
+		{ "deadline", required_argument, NULL, OPT_DEADLINE },
+		{ "budget", required_argument, NULL, OPT_BUDGET },
 		{ NULL, 0, NULL, 0 },
 	};
 	/* which command-specific options each command accepts */
-	/* b bwlimit, M max-duration, F metrics-file, L log-file, S shard, G shard-group, T lock-timeout */
+	/* b bwlimit, M max-duration, F metrics-file, L log-file, S shard, G shard-group, T lock-timeout,
+	 * p plan, y deadline, u budget */
 	const char *allowed = !strcmp(c->cmd, "init")     ? "ecks"
-			      : !strcmp(c->cmd, "push")   ? "djmDbMFLSGT"
+			      : !strcmp(c->cmd, "push")   ? "djmDbMFLSGTpyu"
 			      : !strcmp(c->cmd, "pull")   ? "idjmbFL"
-			      : !strcmp(c->cmd, "copy")   ? "djmDbFL"
-			      : !strcmp(c->cmd, "sync")   ? "djmDaxibMFLSGT"
+			      : !strcmp(c->cmd, "copy")   ? "djmDbFLpyu"
+			      : !strcmp(c->cmd, "sync")   ? "djmDaxibMFLSGTpyu"
 			      : !strcmp(c->cmd, "verify") ? "rjmFL"
 							  : "";
 	int opt;
 
 	memset(p, 0, sizeof(*p));
 	p->compress = -1;
+	p->deadline = p->budget = NAN;
 	opterr = 0;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, ":qvh", opts, NULL)) != -1) {
@@ -120,6 +132,9 @@ static int parse(struct cli *c, int argc, char **argv, int maxpos, struct parsed
 		case OPT_SHARD: code = 'S'; break;
 		case OPT_SHARD_GROUP: code = 'G'; break;
 		case OPT_LOCK_TIMEOUT: code = 'T'; break;
+		case OPT_PLAN: code = 'p'; break;
+		case OPT_DEADLINE: code = 'y'; break;
+		case OPT_BUDGET: code = 'u'; break;
 		case ':':
 			return -1 - cli_usage_error(c, "option '%s' needs a value", argv[optind - 1]);
 		default:
@@ -135,6 +150,16 @@ static int parse(struct cli *c, int argc, char **argv, int maxpos, struct parsed
 		case 'a': p->always = 1; break;
 		case 'x': p->delete_extra = 1; break;
 		case 'b': c->u.bwlimit = optarg; break;
+		case 'p': p->plan = 1; break;
+		case 'y':
+			if (ferry_plan_parse_duration(optarg, &p->deadline) || p->deadline <= 0)
+				return -1 - cli_usage_error(c, "--deadline: expected a duration (3s, 90m, 24h, 2d), got '%s'",
+							    optarg);
+			break;
+		case 'u':
+			if (ferry_plan_parse_number(optarg, &p->budget))
+				return -1 - cli_usage_error(c, "--budget: expected USD (120.50), got '%s'", optarg);
+			break;
 		case 'F': c->u.metrics_file = optarg; break;
 		case 'L': c->u.log_file = optarg; break;
 		case 'S': c->u.shard = optarg; break;
@@ -194,6 +219,12 @@ static int parse(struct cli *c, int argc, char **argv, int maxpos, struct parsed
 	int rc = cli_load_conf(c);
 	if (rc)
 		return -1 - rc;
+	if (!p->plan && (!isnan(p->deadline) || !isnan(p->budget)))
+		return -1 - cli_usage_error(c, "--deadline and --budget go with --plan");
+	if (!isnan(p->deadline) && !isnan(p->budget))
+		return -1 - cli_usage_error(c, "--plan: give --deadline or --budget, not both");
+	if (p->plan && strcmp(c->cmd, "copy") != 0)
+		return -1 - cli_usage_error(c, "--plan: %s does not follow routes yet; copy DIR s3://... --plan does", c->cmd);
 	return 0;
 }
 
@@ -273,9 +304,15 @@ static void print_json(struct cli *c, const struct ferry_run *r, double secs, in
 		json_object_object_add(o, "files_transferred", json_object_new_int64((int64_t)r->files_transferred));
 		json_object_object_add(o, "bytes_written", json_object_new_int64((int64_t)r->bytes_written));
 		json_object_object_add(o, "dry_run", json_object_new_boolean(c->dry_run));
-		if (!strcmp(c->cmd, "push") || !strcmp(c->cmd, "sync"))
-		{
+		if (!strcmp(c->cmd, "push") || !strcmp(c->cmd, "sync") || !strcmp(c->cmd, "copy") ||
+		    !strcmp(c->cmd, "pull")) {
+			/* what an interrupted run had done already (the resume journal) */
+			json_object_object_add(o, "files_resumed", json_object_new_int64((int64_t)r->files_resumed));
+			json_object_object_add(o, "bytes_resumed", json_object_new_int64((int64_t)r->bytes_resumed));
+		}
+		if (!strcmp(c->cmd, "push") || !strcmp(c->cmd, "sync")) {
 			json_object_object_add(o, "partial", json_object_new_boolean(r->partial));
+			json_object_object_add(o, "uploads_aborted", json_object_new_int64((int64_t)r->uploads_aborted));
 			json_object_object_add(o, "files_deferred", json_object_new_int64((int64_t)r->files_deferred));
 			if (r->shard_count > 1) {
 				char sh[32];
@@ -583,9 +620,24 @@ int cmd_copy(struct cli *c, int argc, char **argv)
 	if (p.npos != 2)
 		return cli_usage_error(c, "expected SRC and DST");
 	run_opts(c, &p, &r);
+	if (p.plan && strncmp(p.pos[1], "s3://", 5) != 0)
+		return cli_usage_error(c, "--plan: %s: routes lead to an object store; DST must be s3://BUCKET[/PREFIX]",
+				       p.pos[1]);
 	if ((rc = cli_run_begin(c, p.pos[1], p.pos[0], 0, &r)))
 		return cli_run_end(c, &r, rc);
-	err = ferry_copy(p.pos[0], p.pos[1], &r);
+	if (p.plan) {
+		struct ferry_copy_plan *cp = malloc(sizeof(*cp));
+		if (!cp)
+			return cli_run_end(c, &r, EXIT_PARTIAL);
+		if ((rc = cli_copy_plan(c, p.deadline, p.budget, cp))) {
+			free(cp);
+			return cli_run_end(c, &r, rc);
+		}
+		err = ferry_copy_planned(p.pos[0], p.pos[1], cp, &r);
+		free(cp);
+	} else {
+		err = ferry_copy(p.pos[0], p.pos[1], &r);
+	}
 	return cli_run_end(c, &r, finish_run(c, &r, err, t0, 0));
 }
 

@@ -58,11 +58,15 @@ static const struct command commands[] = {
 	  "Checks that every object any snapshot references exists with the right size;\n"
 	  "with --read-data, reads and checks every chunk and every file's xxh128. Each\n"
 	  "problem names the file and chunk. Exit code 3 on any integrity failure.\n" },
-	{ "copy", cmd_copy, "ferry copy SRC DST [--dry-run] [--jobs N] [--memory SIZE] [--direct] [--json]",
+	{ "copy", cmd_copy, "ferry copy SRC DST [--dry-run] [--jobs N] [--memory SIZE] [--direct] [--plan [--deadline D | --budget USD]] [--json]",
 	  "mirror a tree as plain files (no ferry format)",
 	  "Copies the directory tree SRC to DST as plain files any tool can read: files,\n"
 	  "directories, symlinks, modes and mtimes. Each file is written under a temporary\n"
-	  "name, read back and checked against the source's xxh128, then renamed.\n" },
+	  "name, read back and checked against the source's xxh128, then renamed.\n"
+	  "With --plan (DST s3://...), the config file's [route \"NAME\"] sections carry the\n"
+	  "bytes as `ferry plan` splits them (cheapest by --deadline, fastest within\n"
+	  "--budget): each route its endpoint or bind address, limited to its bandwidth;\n"
+	  "the split, any re-plan and each route's result are logged.\n" },
 	{ "prune", cmd_prune,
 	  "ferry prune STORE --keep-last N [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--repack PCT|off] [--dry-run] [--json]",
 	  "delete old snapshots, then the objects nothing kept references",

@@ -58,6 +58,10 @@ int ferry_backend_check(const struct ferry_backend_ops *o)
 	if (!o->open || !o->close || !o->get || !o->put || !o->stat || !o->list || !o->del || !o->wopen ||
 	    !o->write || !o->commit || !o->abort || !o->ropen || !o->read || !o->rclose)
 		return FERRY_E_UNSUPPORTED;
+	/* the resume hooks come as a set */
+	int missing = !o->set_events + !o->wresume + !o->uploads + !o->uabort;
+	if (missing != 0 && missing != 4)
+		return FERRY_E_UNSUPPORTED;
 	return FERRY_OK;
 }
 

@@ -31,6 +31,7 @@
 #include "../pipeline/pipeline.h"
 #include "ferry/backend.h"
 #include "ferry/copy.h"
+#include "ferry/unattended.h"
 #include "store_int.h"
 
 #define UP_BUF (8u << 20)
@@ -105,7 +106,7 @@ static int hash_file(int fd, uint64_t size, uint8_t *buf, struct ferry_filehash 
 }
 
 static void up_file(struct ferry_backend *b, struct ferry_loop *loop, int root, const struct ferry_scan_item *it,
-		    uint8_t *buf, struct ferry_filehash *fh, struct ferry_run *r)
+		    uint8_t *buf, struct ferry_filehash *fh, struct journal *j, struct ferry_run *r)
 {
 	struct ferry_wobj *w = NULL;
 	char want[33], got[33], val[64];
@@ -130,8 +131,20 @@ static void up_file(struct ferry_backend *b, struct ferry_loop *loop, int root, 
 		hex128(ferry_filehash_digest(fh), want);
 	}
 	what = "uploading";
-	if ((e = b->ops->wopen(b, it->path, &w)))
+	struct ferry_entry fe = { .type = FERRY_ENTRY_FILE, .size = it->size, .mtime_sec = it->mtime_sec,
+				  .mtime_nsec = it->mtime_nsec, .path = it->path };
+	struct jupload *up = it->size > UP_BUF ? journal_upload(j, it->path) : NULL;
+	int resumed = 0;
+	e = -ENOENT;
+	if (up && up->size == it->size && up->mtime_sec == it->mtime_sec && up->mtime_nsec == it->mtime_nsec) {
+		/* an interrupted run's upload of this file: parts the server holds are not sent again */
+		up->used = 1;
+		e = b->ops->wresume(b, it->path, up->upload_id, &w);
+		resumed = !e; /* its metadata went with its start */
+	}
+	if (e && (e = b->ops->wopen(b, it->path, &w)))
 		goto out;
+	journal_expect(j, it->path, NULL, &fe);
 	ferry_filehash_reset(fh);
 	for (uint64_t off = 0; off < it->size || (off == 0 && it->size == 0);) {
 		size_t n = it->size - off < UP_BUF ? (size_t)(it->size - off) : UP_BUF;
@@ -140,7 +153,7 @@ static void up_file(struct ferry_backend *b, struct ferry_loop *loop, int root, 
 			goto out;
 		ferry_filehash_update(fh, buf, n);
 		r->bytes_read += n;
-		if (off == 0) {
+		if (off == 0 && !resumed) {
 			if (!want[0])
 				hex128(ferry_filehash_digest(fh), want);
 			snprintf(val, sizeof(val), "%lld.%09u", (long long)it->mtime_sec, it->mtime_nsec);
@@ -154,6 +167,7 @@ static void up_file(struct ferry_backend *b, struct ferry_loop *loop, int root, 
 		}
 		if (n) {
 			struct iowait iw = { .io = { .done = iowait_done, .buf = buf, .len = n, .off = off, .buf_index = -1 } };
+			ferry_rate_take(r->rate, n); /* --bwlimit, or a planned route's bandwidth */
 			b->ops->write(b, w, &iw.io);
 			while (!iw.done)
 				if (ferry_loop_run(loop, 1) < 0)
@@ -198,6 +212,7 @@ static int copy_up(const char *src, const char *url, struct ferry_run *r)
 	struct ferry_filehash *fh = ferry_filehash_create();
 	uint8_t *buf = malloc(UP_BUF);
 	uint64_t symlinks = 0;
+	struct journal *j = NULL;
 	int root = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC), done = 0, err;
 
 	if (root < 0) {
@@ -212,6 +227,8 @@ static int copy_up(const char *src, const char *url, struct ferry_run *r)
 	}
 	if ((err = open_backend(url, &loop, &b, r)))
 		goto out;
+	if (!r->dry_run)
+		j = journal_open_copy(b, url, src, r);
 	if ((err = ferry_scan_start(&sc, src, 4096, -1))) {
 		store_problem(r, src, NULL, err, "cannot walk the source");
 		goto out;
@@ -226,10 +243,13 @@ static int copy_up(const char *src, const char *url, struct ferry_run *r)
 		if (it->type == 0) {
 			store_problem(r, it->path ? it->path : src, NULL, FERRY_E_IO, "%s", it->error);
 		} else if (it->type == FERRY_ENTRY_FILE) {
+			const struct ferry_entry *je = journal_done(j, it->path);
 			r->files_total++;
 			r->bytes_total += it->size;
-			if (!r->dry_run)
-				up_file(b, loop, root, it, buf, fh, r);
+			if (je && je->size == it->size && je->mtime_sec == it->mtime_sec && je->mtime_nsec == it->mtime_nsec)
+				r->files_resumed++; /* copied by an interrupted run */
+			else if (!r->dry_run)
+				up_file(b, loop, root, it, buf, fh, j, r);
 		} else if (it->type == FERRY_ENTRY_SYMLINK) {
 			symlinks++;
 		}
@@ -247,6 +267,12 @@ static int copy_up(const char *src, const char *url, struct ferry_run *r)
 out:
 	if (sc)
 		ferry_scan_stop(sc);
+	if (j) {
+		uint64_t reused = journal_reused(j);
+		r->bytes_resumed += reused;
+		r->bytes_written -= reused < r->bytes_written ? reused : r->bytes_written;
+		journal_close(j, !err && !r->errors);
+	}
 	ferry_backend_close(b);
 	if (loop)
 		ferry_loop_destroy(loop);
@@ -330,6 +356,7 @@ struct dfile {
 	struct key *k;
 	struct ferry_robj *ro;
 	uint64_t size, off;
+	uint64_t kept; /* bytes an interrupted copy had fetched (df_resume) */
 	int pfd, fd;
 	const char *base;
 	char tmp[64];
@@ -342,6 +369,7 @@ struct dfile {
 	EVP_MD_CTX *md5;
 	uint8_t *buf;
 	int busy;
+	struct journal *j; /* the copy's resume journal, or NULL */
 };
 
 static void df_close(struct ferry_backend *b, struct dfile *d)
@@ -412,8 +440,64 @@ static void df_finish(struct ferry_backend *b, struct dfile *d, struct ferry_run
 	}
 	d->tmp[0] = 0;
 	r->files_transferred++;
-	r->bytes_written += d->size;
+	r->bytes_written += d->size - d->kept;
+	struct stat st;
+	if (d->j && fstat(d->fd, &st) == 0) {
+		/* as it now is on disk: a rerun skips it while it stays so */
+		struct ferry_entry fe = { .type = FERRY_ENTRY_FILE, .size = d->size, .mtime_sec = st.st_mtim.tv_sec,
+					  .mtime_nsec = (uint32_t)st.st_mtim.tv_nsec, .path = d->k->key };
+		journal_entry(d->j, &fe);
+	}
 	df_close(b, d);
+}
+
+/* The temporary file an interrupted copy left for this object (same ETag and size):
+ * what it holds is kept (read back into the checks); the rest is fetched. 1 if resumed. */
+static int df_resume(struct dfile *d, struct ferry_run *r)
+{
+	struct jupload *u = journal_upload(d->j, d->k->key);
+	struct stat st;
+	int fd;
+
+	if (!u)
+		return 0;
+	u->used = 1;
+	if (strlen(u->key) >= sizeof(d->tmp) || strncmp(u->key, ".ferry-tmp-", 11) || strchr(u->key, '/'))
+		return 0;
+	if (!d->etag[0] || strcmp(u->upload_id, d->etag) || u->size != d->size) {
+		unlinkat(d->pfd, u->key, 0); /* the object changed since: of no use */
+		return 0;
+	}
+	fd = openat(d->pfd, u->key, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	uint64_t keep = 0;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1)
+		keep = (uint64_t)st.st_size < d->size ? (uint64_t)st.st_size : d->size - 1;
+	for (uint64_t off = 0; off < keep;) {
+		size_t n = keep - off < DOWN_BUF ? (size_t)(keep - off) : DOWN_BUF;
+		ssize_t got = pread(fd, d->buf, n, (off_t)off);
+		if (got <= 0) {
+			keep = 0;
+			break;
+		}
+		ferry_filehash_update(d->fh, d->buf, (size_t)got);
+		EVP_DigestUpdate(d->md5, d->buf, (size_t)got);
+		off += (uint64_t)got;
+	}
+	if (!keep || ftruncate(fd, (off_t)keep) < 0) {
+		close(fd);
+		unlinkat(d->pfd, u->key, 0);
+		ferry_filehash_reset(d->fh);
+		EVP_DigestInit_ex(d->md5, EVP_md5(), NULL);
+		return 0;
+	}
+	memcpy(d->tmp, u->key, strlen(u->key) + 1); /* fits: checked above */
+	d->fd = fd;
+	d->off = d->kept = keep;
+	r->bytes_resumed += keep;
+	r->files_resumed++;
+	return 1;
 }
 
 /* Opens the object and the temporary file; starts the first read. 0 when started. */
@@ -425,7 +509,7 @@ static int df_start(struct ferry_backend *b, int root, struct dfile *d, struct k
 	d->k = k;
 	d->fd = d->pfd = -1;
 	d->tmp[0] = 0;
-	d->off = 0;
+	d->off = d->kept = 0;
 	if ((e = b->ops->ropen(b, k->key, &d->ro, &d->size))) {
 		d->ro = NULL;
 		store_problem(r, k->key, NULL, e <= -4096 ? ferry_backend_err(e) : FERRY_E_IO, "%s", store_berr(e));
@@ -459,15 +543,20 @@ static int df_start(struct ferry_backend *b, int root, struct dfile *d, struct k
 		df_fail(b, d, r, FERRY_E_IO, "cannot create its directory", strerror(errno));
 		return -1;
 	}
-	snprintf(d->tmp, sizeof(d->tmp), ".ferry-tmp-%08lx%04x", (unsigned long)random(), (unsigned)getpid() & 0xffff);
-	d->fd = openat(d->pfd, d->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (d->fd < 0) {
-		d->tmp[0] = 0;
-		df_fail(b, d, r, FERRY_E_IO, "cannot create", strerror(errno));
-		return -1;
-	}
 	ferry_filehash_reset(d->fh);
 	EVP_DigestInit_ex(d->md5, EVP_md5(), NULL);
+	if (!df_resume(d, r)) {
+		snprintf(d->tmp, sizeof(d->tmp), ".ferry-tmp-%08lx%04x", (unsigned long)random(),
+			 (unsigned)getpid() & 0xffff);
+		d->fd = openat(d->pfd, d->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (d->fd < 0) {
+			d->tmp[0] = 0;
+			df_fail(b, d, r, FERRY_E_IO, "cannot create", strerror(errno));
+			return -1;
+		}
+		if (d->etag[0]) /* resumed, or removed, by a rerun if this one is cut short */
+			journal_partial(d->j, k->key, d->tmp, d->etag, d->size, d->mtime_sec, d->mtime_nsec);
+	}
 	d->busy = 1;
 	if (d->size == 0) {
 		df_finish(b, d, r);
@@ -488,6 +577,7 @@ static void df_step(struct ferry_backend *b, struct dfile *d, struct ferry_run *
 		return;
 	}
 	r->bytes_read += n;
+	ferry_rate_take(r->rate, n); /* --bwlimit */
 	ferry_filehash_update(d->fh, d->buf, n);
 	if (!d->want_xxh[0]) /* the ETag's MD5 is the check only when our hash is absent */
 		EVP_DigestUpdate(d->md5, d->buf, n);
@@ -513,6 +603,7 @@ static int copy_down(const char *url, const char *dst, struct ferry_run *r)
 	struct ferry_loop *loop = NULL;
 	struct ferry_backend *b = NULL;
 	struct keys ks = { 0 };
+	struct journal *j = NULL;
 	struct dfile d[DOWN_FILES];
 	size_t next = 0;
 	int root = -1, err;
@@ -542,7 +633,9 @@ static int copy_down(const char *url, const char *dst, struct ferry_run *r)
 		err = FERRY_E_IO;
 		goto out;
 	}
+	j = journal_open_down(b, url, dst, r);
 	for (int i = 0; i < DOWN_FILES; i++) {
+		d[i].j = j;
 		d[i].fd = d[i].pfd = -1;
 		d[i].fh = ferry_filehash_create();
 		d[i].md5 = EVP_MD_CTX_new();
@@ -566,6 +659,14 @@ static int copy_down(const char *url, const char *dst, struct ferry_run *r)
 						      "unsafe key (absolute, or an empty, \".\" or \"..\" segment): skipped");
 					continue;
 				}
+				const struct ferry_entry *je = journal_done(j, k->key);
+				struct stat st;
+				if (je && je->size == k->size && fstatat(root, k->key, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+				    S_ISREG(st.st_mode) && (uint64_t)st.st_size == k->size &&
+				    st.st_mtim.tv_sec == je->mtime_sec && (uint32_t)st.st_mtim.tv_nsec == je->mtime_nsec) {
+					r->files_resumed++; /* fetched by an interrupted copy */
+					continue;
+				}
 				df_start(b, root, &d[i], k, r);
 			}
 			if (d[i].busy && d[i].iw.done)
@@ -577,6 +678,7 @@ static int copy_down(const char *url, const char *dst, struct ferry_run *r)
 		int ready = 0;
 		for (int i = 0; i < DOWN_FILES; i++)
 			ready |= d[i].busy && d[i].iw.done;
+		journal_flush(j);
 		if (!ready && ferry_loop_run(loop, 1) < 0)
 			break;
 		if (r->progress)
@@ -596,12 +698,19 @@ out:
 	for (size_t i = 0; i < ks.n; i++)
 		free(ks.v[i].key);
 	free(ks.v);
+	journal_close(j, !err && !r->errors);
 	if (root >= 0)
 		close(root);
 	ferry_backend_close(b);
 	if (loop)
 		ferry_loop_destroy(loop);
 	return err ? err : r->errors ? FERRY_E_IO : FERRY_OK;
+}
+
+void store_copy_up_file(struct ferry_backend *b, struct ferry_loop *loop, int root, const struct ferry_scan_item *it,
+			uint8_t *buf, struct ferry_filehash *fh, struct ferry_run *r)
+{
+	up_file(b, loop, root, it, buf, fh, NULL, r); /* routes keep no journal yet */
 }
 
 int store_copy_object_store(const char *src, const char *dst, struct ferry_run *r)

@@ -37,8 +37,9 @@ static const char *kind_name(enum ferry_lock_kind k)
 	return k == FERRY_LOCK_SHARD ? "shard" : k == FERRY_LOCK_MERGE ? "merge" : "exclusive";
 }
 
-/* Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat); 0 if unknown. */
-static unsigned long long pid_start(long pid)
+/* Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat); 0 if
+ * unknown. *zombie is set when the process has exited and waits to be reaped (state Z). */
+static unsigned long long pid_start(long pid, int *zombie)
 {
 	char path[64], buf[1024];
 	FILE *f;
@@ -56,6 +57,7 @@ static unsigned long long pid_start(long pid)
 	if (!p)
 		return 0;
 	p++;
+	*zombie = p[0] == ' ' && (p[1] == 'Z' || p[1] == 'X');
 	for (int field = 3; field < 22 && p; field++) { /* p is at the space before field 3 */
 		p = strchr(p + 1, ' ');
 	}
@@ -95,9 +97,13 @@ static const char *stale_reason(const struct lock_info *l, const char *host, uin
 
 	/* never let a pid from a store make kill() address a process group */
 	if (!strcmp(l->host, host) && l->pid > 0 && l->pid <= (1L << 22)) {
+		int zombie = 0;
 		if (kill((pid_t)l->pid, 0) < 0 && errno == ESRCH)
 			return "its process is gone";
-		if (l->pidstart && pid_start(l->pid) != l->pidstart)
+		unsigned long long start = pid_start(l->pid, &zombie);
+		if (zombie)
+			return "its process is gone (exited, not yet reaped)";
+		if (l->pidstart && start != l->pidstart)
 			return "its process is gone (pid reused)";
 	}
 	if (t - l->heartbeat > (int64_t)limit) {
@@ -279,7 +285,7 @@ int ferry_lock_acquire(struct ferry_store *s, const struct ferry_lock_opts *o, s
 		if (*c == '\n')
 			*c = '?';
 	l->me.pid = (long)getpid();
-	l->me.pidstart = pid_start(l->me.pid);
+	l->me.pidstart = pid_start(l->me.pid, &(int){ 0 });
 	l->me.started = (int64_t)time(NULL);
 	l->me.stale_after = o->stale_after ? o->stale_after : DEFAULT_STALE;
 	l->interval = l->me.stale_after / 4 ? l->me.stale_after / 4 : 1;

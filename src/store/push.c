@@ -73,6 +73,7 @@ struct wobj {
 	int closed, tail_sent, committed, failed, done;
 	int refs; /* manifest entries still pointing here, + 1 while the pipeline uses it */
 	struct rfile *file; /* the large file it holds, while that is being read */
+	struct pent *pe;    /* the large file's entry, until it leaves */
 	uint64_t final_size;
 	char key[64];
 };
@@ -82,6 +83,8 @@ struct pent {
 	struct ferry_entry e;
 	struct wobj *obj;
 	int ready, failed;
+	int resumed;   /* carried from the journal: already in it */
+	int journaled; /* written to the journal */
 };
 
 struct rfile {
@@ -148,6 +151,8 @@ struct push {
 	int have_old, old_done, old_valid, changed;
 	struct ferry_entry olde;
 	char old_path[FERRY_PATH_MAX + 1], old_target[FERRY_PATH_MAX + 1];
+	struct journal *j; /* what an interrupted run stored, and what this one stores */
+	int complete;      /* the snapshot is written (or nothing changed): the journal can go */
 };
 
 static double now(void)
@@ -249,6 +254,8 @@ static unsigned flush_entries(struct push *p)
 				pe->e.object_size = pe->obj->final_size;
 			if (!p->fatal) {
 				int err = mwriter_add(&p->mw, &pe->e);
+				if (!err && !pe->resumed && !pe->journaled)
+					journal_entry(p->j, &pe->e);
 				if (err) {
 					store_problem(p->r, p->s->path, NULL, err, "writing the snapshot manifest: %s",
 						      ferry_strerror(err));
@@ -260,6 +267,8 @@ static unsigned flush_entries(struct push *p)
 		if (!p->ehead)
 			p->etail = NULL;
 		p->epending--;
+		if (pe->obj && pe->obj->pe == pe)
+			pe->obj->pe = NULL;
 		if (pe->obj)
 			obj_unref(pe->obj);
 		free(pe->e.path);
@@ -274,10 +283,12 @@ static unsigned flush_entries(struct push *p)
 
 static void obj_io_done(struct ferry_io *io);
 
-static struct wobj *obj_open(struct push *p)
+/* A new object; with up, the interrupted run's upload made again (same id and nonce
+ * prefix, so the same bytes: parts the server holds are not sent twice). */
+static struct wobj *obj_open(struct push *p, struct jupload *up)
 {
 	struct wobj *o = calloc(1, sizeof(*o));
-	int e;
+	int e = -ENOENT;
 
 	if (!o) {
 		p->fatal = FERRY_E_NOMEM;
@@ -285,6 +296,17 @@ static struct wobj *obj_open(struct push *p)
 	}
 	o->p = p;
 	o->refs = 1;
+	if (up && (up->hdr.flags & FERRY_FRAME_ENCRYPTED) == (p->s->keys.encrypted ? FERRY_FRAME_ENCRYPTED : 0)) {
+		o->hdr = up->hdr;
+		store_object_key(o->hdr.object_id, o->key);
+		e = p->b->ops->wresume(p->b, o->key, up->upload_id, &o->w);
+		up->used = 1; /* resumed, or gone: either way not aborted at the end */
+		if (e && e != -ENOENT)
+			store_problem(p->r, up->path, NULL, FERRY_E_IO, "cannot resume its upload (%s); sending it again",
+				      store_berr(e));
+	}
+	if (!e)
+		goto opened;
 	if (ferry_object_new(&o->hdr, p->s->keys.encrypted)) {
 		free(o);
 		p->fatal = FERRY_E_CRYPTO;
@@ -292,6 +314,7 @@ static struct wobj *obj_open(struct push *p)
 	}
 	store_object_key(o->hdr.object_id, o->key);
 	e = p->b->ops->wopen(p->b, o->key, &o->w);
+opened:
 	if (e) {
 		store_problem(p->r, p->s->path, NULL, FERRY_E_IO, "cannot create object %s: %s", o->key, store_berr(e));
 		p->fatal = FERRY_E_IO;
@@ -319,6 +342,26 @@ static void obj_unref(struct wobj *o)
 		free(o->tail);
 		free(o);
 	}
+}
+
+/* An object is committed: its files go into the journal now, not when they leave in
+ * scan order (a pack still filling would hold them back). */
+static void journal_entries_of(struct push *p, struct wobj *o)
+{
+	if (o->pe) {
+		if (o->pe->ready && !o->pe->failed && !o->pe->journaled) {
+			o->pe->e.object_size = o->final_size;
+			journal_entry(p->j, &o->pe->e);
+			o->pe->journaled = 1;
+		}
+		return;
+	}
+	for (struct pent *pe = p->ehead; pe; pe = pe->next)
+		if (pe->obj == o && pe->ready && !pe->failed && !pe->resumed && !pe->journaled) {
+			pe->e.object_size = o->final_size;
+			journal_entry(p->j, &pe->e);
+			pe->journaled = 1;
+		}
 }
 
 /* not inlined: GCC's use-after-free check cannot see that callers hold a reference */
@@ -391,6 +434,11 @@ static void obj_finish_step(struct wobj *o)
 		o->committed = 1;
 		o->final_size = o->pos + o->idx_len + FERRY_OBJ_FOOTER_LEN;
 		p->r->bytes_written += o->final_size;
+		if (p->j) {
+			journal_entries_of(p, o);
+			if (!p->b->ops->set_events)
+				journal_object(p->j, o->hdr.object_id, o->final_size); /* else when the backend says so */
+		}
 	}
 	obj_unref(o);
 }
@@ -722,7 +770,12 @@ static void start_large(struct push *p, struct ferry_scan_item *it)
 	}
 	f->nchunks = (uint32_t)n;
 	f->fh = ferry_filehash_create();
-	f->obj = obj_open(p);
+	struct jupload *up = p->b->ops->wresume ? journal_upload(p->j, it->path) : NULL;
+	if (up && (up->size != pe->e.size || up->mtime_sec != pe->e.mtime_sec || up->mtime_nsec != pe->e.mtime_nsec))
+		up = NULL; /* changed since: its upload is aborted at the end */
+	f->obj = obj_open(p, up);
+	if (f->obj && p->j && p->b->ops->set_events)
+		journal_expect(p->j, f->obj->key, &f->obj->hdr, &pe->e);
 	if (!f->fh || !f->obj) {
 		pe->failed = 1;
 		close(f->fd);
@@ -733,6 +786,7 @@ static void start_large(struct push *p, struct ferry_scan_item *it)
 	f->obj->nchunks = f->nchunks;
 	f->obj->closed = 1;
 	f->obj->file = f;
+	f->obj->pe = pe;
 	f->obj->refs++; /* the file's */
 	pe->obj = f->obj;
 	f->obj->refs++; /* the entry's */
@@ -884,7 +938,7 @@ static int start_small(struct push *p, struct ferry_scan_item *it)
 		if (!p->nfree)
 			return 1;
 		if (!p->pack) {
-			p->pack = obj_open(p);
+			p->pack = obj_open(p, NULL);
 			if (!p->pack)
 				return 0;
 			p->pack->refs++; /* the pack builder's, dropped when its last chunk is sealed */
@@ -1011,6 +1065,30 @@ static int take_item(struct push *p, struct ferry_scan_item *it)
 			p->r->files_total++;
 			p->r->files_unchanged++;
 			old_next(p);
+			return 0;
+		}
+	}
+	if (it->type == FERRY_ENTRY_FILE && it->size > 0 && p->j) {
+		const struct ferry_entry *je = journal_done(p->j, it->path);
+		if (je && je->size == it->size && je->mtime_sec == it->mtime_sec && je->mtime_nsec == it->mtime_nsec &&
+		    je->mode == it->mode) {
+			/* stored by an interrupted run: carried over by reference */
+			pe = pent_new(p, it);
+			if (pe) {
+				memcpy(pe->e.hash, je->hash, 16);
+				memcpy(pe->e.object_id, je->object_id, FERRY_ID_LEN);
+				pe->e.first_chunk = je->first_chunk;
+				pe->e.chunk_offset = je->chunk_offset;
+				pe->e.chunk_count = je->chunk_count;
+				pe->e.object_size = je->object_size;
+				pe->ready = 1;
+				pe->resumed = 1;
+			}
+			p->r->files_total++;
+			p->r->files_resumed++;
+			p->r->bytes_total += it->size;
+			if (old)
+				old_next(p);
 			return 0;
 		}
 	}
@@ -1222,6 +1300,14 @@ static int setup(struct push *p)
 
 static void teardown(struct push *p)
 {
+	if (p->j) {
+		uint64_t reused = journal_reused(p->j);
+		/* bytes_written counts what went over the wire */
+		p->r->bytes_resumed += reused;
+		p->r->bytes_written -= reused < p->r->bytes_written ? reused : p->r->bytes_written;
+		journal_close(p->j, p->complete);
+		p->j = NULL;
+	}
 	if (p->have_old) {
 		mreader_close(&p->old);
 		p->have_old = 0;
@@ -1258,6 +1344,8 @@ int ferry_push(struct ferry_store *s, const char *src, struct ferry_run *r)
 		teardown(&p);
 		return err;
 	}
+	if (!r->dry_run)
+		p.j = journal_open(s, src, r);
 	if (ferry_scan_start(&p.scan, src, 4096, p.waker.fd)) {
 		store_problem(r, src, NULL, FERRY_E_IO, "cannot open source directory: %s", strerror(errno));
 		p.scan = NULL;
@@ -1326,6 +1414,7 @@ int ferry_push(struct ferry_store *s, const char *src, struct ferry_run *r)
 			abort_all(&p);
 		}
 		report_progress(&p);
+		journal_flush(p.j);
 		if (finished(&p))
 			break;
 		/* a wake-up taken by a nested run means there may be work queued: look again first */
@@ -1352,6 +1441,7 @@ int ferry_push(struct ferry_store *s, const char *src, struct ferry_run *r)
 		mwriter_abort(&p.mw);
 		r->snapshot[0] = 0;
 		r->no_change = 1;
+		p.complete = 1;
 		teardown(&p);
 		return FERRY_OK;
 	}
@@ -1385,6 +1475,7 @@ int ferry_push(struct ferry_store *s, const char *src, struct ferry_run *r)
 			      p.mw.why[0] ? p.mw.why : ferry_strerror(err));
 		r->snapshot[0] = 0;
 	} else {
+		p.complete = 1;
 		r->bytes_written += p.mw.pos;
 		if (r->shard_count > 1)
 			snprintf(r->snapshot, sizeof(r->snapshot), "%u-of-%u", r->shard_index, r->shard_count);

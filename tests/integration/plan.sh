@@ -51,8 +51,11 @@ grep_err "--bandwidth: expected a rate" "bad --bandwidth named"
 expect 2 "plan: --to belongs to cost" "$ferry" plan "$src" aws:us-east-1 --to internet
 expect 2 "plan: missing source" "$ferry" plan "$work/nope" aws:us-east-1
 grep_err "nope: No such file" "missing source named"
-expect 2 "plan: s3 source needs the backend" "$ferry" plan s3://bucket/prefix aws:us-east-1
-grep_err "S3 backend" "s3 source refusal says why"
+expect 5 "plan: s3 source without credentials" env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_PROFILE "$ferry" plan s3://bucket/prefix aws:us-east-1
+grep_err "s3://bucket/prefix: no credentials" "s3 source refusal says why"
+one_line_err "s3 source refusal is one line"
+expect 2 "plan: other URL schemes refused" "$ferry" plan az://c/p aws:us-east-1
+grep_err "expected a directory, a ferry store, or s3://" "unknown scheme refusal says why"
 
 # ---- a plan
 expect 0 "plan --json" "$ferry" plan "$src" aws:us-east-1 --bandwidth 100Mbit --json --seed 3

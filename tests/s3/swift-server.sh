@@ -8,6 +8,8 @@
 #   swift-server.sh stop DIR     stop everything start started, unmount
 #   swift-server.sh status DIR   exit 0 if every daemon of DIR is running
 #   swift-server.sh env DIR      print the KEY=VALUE lines again
+#   swift-server.sh proxy-kill DIR   SIGKILL the S3 front end (a server crash)
+#   swift-server.sh proxy-start DIR  start it again on its port; waits for it
 #
 # Use:  set -a; eval "$(tests/s3/swift-server.sh start "$dir")"; set +a
 #
@@ -54,7 +56,7 @@ say() { echo "swift-server.sh: $*" >&2; }
 die() { say "error: $*"; exit 1; }
 
 usage() {
-    sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -410,6 +412,32 @@ cmd_status() {
     return $bad
 }
 
+# proxy-kill: the S3 front end dies at once (SIGKILL to its process group); the
+# storage daemons stay. proxy-start: a new one on the same port, back when it answers.
+cmd_proxy_kill() {
+    local name pid st
+    [ -f "$D/run/pids" ] || die "not running: $D"
+    while read -r name pid st; do
+        [ "$name" = proxy-server ] || continue
+        kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
+    done <"$D/run/pids"
+    grep -v '^proxy-server ' "$D/run/pids" >"$D/run/pids.new" || true
+    mv "$D/run/pids.new" "$D/run/pids"
+}
+
+cmd_proxy_start() {
+    local port i
+    [ -f "$D/env" ] || die "no server in $D"
+    port=$(sed -n 's|^S3_ENDPOINT=http://127.0.0.1:||p' "$D/env")
+    launch proxy-server "$PY" "$HELPER" run "$D/etc" proxy-server \
+        "$D/etc/proxy-server.conf"
+    for i in $(seq 1 100); do
+        curl -s -o /dev/null "http://127.0.0.1:$port/" && return 0
+        sleep 0.2
+    done
+    die "the proxy did not come back on port $port"
+}
+
 # ---------------------------------------------------------------- main
 
 [ $# -ge 1 ] || usage
@@ -417,7 +445,7 @@ cmd=$1
 shift
 case $cmd in
 install) [ $# = 0 ] || usage; cmd_install ;;
-start|stop|status|env)
+start|stop|status|env|proxy-kill|proxy-start)
     [ $# = 1 ] || usage
     [ -n "$1" ] || usage
     D=$(realpath -m -- "$1")
@@ -429,6 +457,8 @@ start|stop|status|env)
     start) cmd_start ;;
     stop) cmd_stop ;;
     status) cmd_status ;;
+    proxy-kill) cmd_proxy_kill ;;
+    proxy-start) cmd_proxy_start ;;
     env) [ -f "$D/env" ] || die "no server in $D"; print_env ;;
     esac ;;
 *) usage ;;

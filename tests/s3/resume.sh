@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# Resume against a real S3 server (Swift + s3api on 127.0.0.1, tests/s3/swift-server.sh):
+# kill -9 of ferry mid-push then a rerun (fewer bytes sent, no completed part sent twice,
+# no unfinished upload left), a changed file's orphaned upload aborted, and the server
+# killed mid-transfer then restarted.
+# usage: resume.sh FERRY
+set -uo pipefail
+ferry=${1:?usage: resume.sh FERRY}
+here=$(cd "$(dirname "$0")" && pwd)
+work=$(mktemp -d /tmp/ferry-resume.XXXXXX)
+srv=$work/swift
+bg=
+cleanup() {
+	[ -n "$bg" ] && kill -9 "$bg" 2>/dev/null
+	"$here/swift-server.sh" stop "$srv" >/dev/null 2>&1
+	rm -rf "$work"
+}
+trap cleanup EXIT
+export HOME=$work/home FERRY_STATE_DIR=$work/state FERRY_S3_MAX_PARTS=1000
+mkdir -p "$HOME" "$srv"
+unset FERRY_PASSPHRASE AWS_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN FERRY_S3_DEBUG
+pass=0 fail=0
+ok() { pass=$((pass + 1)); echo "ok   - $1 [${SECONDS}s]"; }
+bad() { fail=$((fail + 1)); echo "FAIL - $1"; [ -f "$work/err" ] && sed 's/^/       /' "$work/err" | tail -5; }
+check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+json_field() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" "$2"; }
+
+if ! "$here/swift-server.sh" start "$srv" >"$work/env" 2>"$work/start.log"; then
+	echo "FAIL - the S3 test server did not start"
+	tail -20 "$work/start.log"
+	exit 1
+fi
+set -a
+. "$work/env"
+set +a
+aws() { /usr/bin/aws --endpoint-url "$S3_ENDPOINT" "$@"; }
+aws s3 mb s3://ferry-resume >/dev/null || { echo "FAIL - make bucket"; exit 1; }
+uploads() {
+	local n
+	n=$(aws s3api list-multipart-uploads --bucket ferry-resume --prefix "$1" --output json) || { echo listing-failed; return; }
+	n=$(printf '%s' "$n" | jq '(.Uploads // []) | length')
+	echo "${n:-0}"
+}
+head -c 32 /dev/urandom >"$work/key"
+chmod 600 "$work/key"
+
+# a large file (8 parts of 8 MiB), files with an object each, small files in a pack
+src=$work/src
+mkdir -p "$src/small" "$src/mid"
+head -c 64000000 /dev/urandom >"$src/big.bin"
+for i in $(seq 1 12); do head -c $((1500000 + i * 1000)) /dev/urandom >"$src/mid/m$i"; done
+for i in $(seq 1 200); do printf 'small %d\n' "$i" >"$src/small/s$i"; done
+total=$(du -sb "$src" | cut -f1)
+
+# Starts a push in the background with a log of every request; returns at once.
+push_bg() {
+	local store=$1 log=$2
+	shift 2
+	FERRY_S3_DEBUG=1 "$ferry" push "$src" "$store" --key-file "$work/key" --json "$@" >"$log.json" 2>"$log" &
+	bg=$!
+}
+# Waits (at most 60 s) until the log shows n completed parts, or the push ended.
+wait_parts() {
+	local log=$1 n=$2 i
+	for i in $(seq 1 600); do
+		[ "$(grep -c 'partNumber=[0-9]*&uploadId=.* -> 200' "$log")" -ge "$n" ] && return 0
+		kill -0 "$bg" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+# "KEY N" lines: parts sent with success
+parts_sent() { sed -n 's|.*PUT \([^?]*\)?partNumber=\([0-9]*\)&uploadId=\([^ ]*\) -> 200.*|\1 \2 \3|p' "$1" | sort; }
+
+# ---- kill -9 mid-push, then a rerun
+store=s3://ferry-resume/one
+"$ferry" init "$store" --encrypt --key-file "$work/key" >/dev/null 2>"$work/err" || bad "init"
+push_bg "$store" "$work/run1" --bwlimit 25M
+wait_parts "$work/run1" 3 && ok "first push has sent parts of the large file" || bad "first push has sent parts of the large file"
+kill -9 "$bg"
+wait "$bg" 2>/dev/null
+bg=
+check "an unfinished upload is left by the kill" '[ "$(uploads one/)" -ge 1 ]'
+FERRY_S3_DEBUG=1 timeout 300 "$ferry" push "$src" "$store" --key-file "$work/key" --json --verbose \
+	>"$work/run2.json" 2>"$work/run2"
+rc=$?
+cp "$work/run2" "$work/err"
+check "rerun completes (exit $rc)" '[ $rc -eq 0 ]'
+w1=$(grep -c ' -> 200' "$work/run1")
+w2=$(json_field bytes_written "$work/run2.json")
+resumed=$(json_field bytes_resumed "$work/run2.json")
+files_resumed=$(json_field files_resumed "$work/run2.json")
+echo "       source $total bytes; rerun wrote ${w2:-?} bytes, ${resumed:-?} bytes of parts reused, ${files_resumed:-?} files carried"
+check "rerun sends fewer bytes than the source holds" '[ -n "$w2" ] && [ "$w2" -lt "$total" ]'
+check "rerun reuses parts already on the server" '[ "${resumed:-0}" -ge $((3 * 8 * 1048576)) ]'
+check "rerun names the resumed upload" 'grep -q "resuming the upload of" "$work/run2"'
+parts_sent "$work/run1" >"$work/p1"
+parts_sent "$work/run2" >"$work/p2"
+twice=$(comm -12 "$work/p1" "$work/p2" | wc -l)
+check "no completed part is sent twice ($(wc -l <"$work/p1") parts before the kill, $(wc -l <"$work/p2") after)" '[ "$twice" -eq 0 ] && [ -s "$work/p1" ]'
+check "no unfinished upload is left after the rerun" '[ "$(uploads one/)" -eq 0 ]'
+"$ferry" pull "$store" "$work/out1" --key-file "$work/key" >/dev/null 2>"$work/err"
+check "pull after the resumed push is byte-identical" 'diff -r "$src" "$work/out1" >/dev/null'
+"$ferry" verify "$store" --read-data --key-file "$work/key" >/dev/null 2>"$work/err"
+check "verify --read-data after the resumed push" '[ $? -eq 0 ]'
+check "the journal is gone after success" '[ -z "$(ls -A "$FERRY_STATE_DIR/journal" 2>/dev/null)" ]'
+
+# ---- kill -9 mid-copy (one object per file), then a rerun
+url=s3://ferry-resume/copy
+FERRY_S3_DEBUG=1 "$ferry" copy "$src" "$url" --json --bwlimit 25M >"$work/c1.json" 2>"$work/c1" &
+bg=$!
+wait_parts "$work/c1" 3 || bad "copy: parts before the kill"
+kill -9 "$bg"
+wait "$bg" 2>/dev/null
+bg=
+FERRY_S3_DEBUG=1 timeout 300 "$ferry" copy "$src" "$url" --json >"$work/c2.json" 2>"$work/c2"
+rc=$?
+cp "$work/c2" "$work/err"
+check "copy rerun completes (exit $rc)" '[ $rc -eq 0 ]'
+check "copy rerun reuses parts already on the server" '[ "$(json_field bytes_resumed "$work/c2.json")" -ge $((3 * 8 * 1048576)) ]'
+parts_sent "$work/c1" >"$work/p1"
+parts_sent "$work/c2" >"$work/p2"
+check "copy: no completed part is sent twice" '[ "$(comm -12 "$work/p1" "$work/p2" | wc -l)" -eq 0 ] && [ -s "$work/p1" ]'
+check "copy: no unfinished upload is left" '[ "$(uploads copy/)" -eq 0 ]'
+"$ferry" copy "$url" "$work/back" >/dev/null 2>"$work/err"
+check "copy back is byte-identical" 'diff -r "$src" "$work/back" >/dev/null'
+
+# ---- the large file changes between the kill and the rerun: its upload is aborted
+store=s3://ferry-resume/two
+"$ferry" init "$store" --encrypt --key-file "$work/key" >/dev/null 2>"$work/err" || bad "init two"
+push_bg "$store" "$work/run3" --bwlimit 25M
+wait_parts "$work/run3" 2 || bad "second store: parts before the kill"
+kill -9 "$bg"
+wait "$bg" 2>/dev/null
+bg=
+touch -d '2001-01-01' "$src/big.bin"
+timeout 300 "$ferry" push "$src" "$store" --key-file "$work/key" --json >"$work/run4.json" 2>"$work/err"
+check "rerun after a change completes" '[ $? -eq 0 ]'
+check "the changed file's upload was aborted" '[ "$(json_field uploads_aborted "$work/run4.json")" -ge 1 ]'
+check "no unfinished upload is left" '[ "$(uploads two/)" -eq 0 ]'
+"$ferry" pull "$store" "$work/out2" --key-file "$work/key" >/dev/null 2>"$work/err"
+check "pull is byte-identical" 'diff -r "$src" "$work/out2" >/dev/null'
+
+# ---- the server is killed mid-transfer and comes back: retries carry the push through
+store=s3://ferry-resume/three
+"$ferry" init "$store" --key-file "$work/key" --encrypt >/dev/null 2>"$work/err" || bad "init three"
+push_bg "$store" "$work/run5" --bwlimit 25M
+wait_parts "$work/run5" 2 || bad "third store: parts before the crash"
+"$here/swift-server.sh" proxy-kill "$srv"
+sleep 2
+"$here/swift-server.sh" proxy-start "$srv" 2>"$work/err" || bad "the server comes back"
+for i in $(seq 1 900); do kill -0 "$bg" 2>/dev/null || break; sleep 0.2; done
+wait "$bg"
+rc=$?
+bg=
+check "requests failed while the server was down and were retried" 'grep -q "retry" "$work/run5"'
+if [ $rc -ne 0 ]; then
+	# the retry budget ran out: the next run resumes
+	echo "       push across the crash exited $rc; resuming. It said:"
+	jq -r ".problems[]? | .detail? // ." "$work/run5.json" 2>/dev/null | head -3 | sed "s/^/       /"
+	grep -c 'retry' "$work/run5" | sed 's/^/       retries logged: /' 
+	timeout 300 "$ferry" push "$src" "$store" --key-file "$work/key" --json >"$work/run6.json" 2>"$work/err"
+	rc=$?
+fi
+check "push across a server crash completes (exit $rc)" '[ $rc -eq 0 ]'
+"$ferry" pull "$store" "$work/out3" --key-file "$work/key" >/dev/null 2>"$work/err"
+check "pull is byte-identical" 'diff -r "$src" "$work/out3" >/dev/null'
+check "no unfinished upload is left" '[ "$(uploads three/)" -eq 0 ]'
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
