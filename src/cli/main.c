@@ -68,7 +68,7 @@ static const struct command commands[] = {
 	  "--budget): each route its endpoint or bind address, limited to its bandwidth;\n"
 	  "the split, any re-plan and each route's result are logged.\n" },
 	{ "prune", cmd_prune,
-	  "ferry prune STORE --keep-last N [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--dry-run] [--json]",
+	  "ferry prune STORE --keep-last N [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--repack PCT|off] [--dry-run] [--json]",
 	  "delete old snapshots, then the objects nothing kept references",
 	  "Keeps the newest N snapshots (--keep-last) and the newest snapshot of each of the\n"
 	  "last N days, ISO weeks and months (UTC, from the snapshot ids); deletes the other\n"
@@ -76,8 +76,11 @@ static const struct command commands[] = {
 	  "shard manifest references. Partial snapshots newer than every complete one are\n"
 	  "kept (the next sync continues from them). Takes the store's exclusive lock, so it\n"
 	  "never runs beside a push or sync (exit 4 if one holds it). --dry-run deletes\n"
-	  "nothing and shows what would go. Packs that are partly garbage are kept whole\n"
-	  "(no repacking yet). Also: --metrics-file F, --log-file F, --lock-timeout D.\n" },
+	  "nothing and shows what would go. A pack (small files' shared object) more than\n"
+	  "--repack PCT percent garbage (default 50; off: never) has its live files copied\n"
+	  "into a new pack and the kept manifests rewritten to point there; a kill at any\n"
+	  "point leaves the kept snapshots readable. Also: --metrics-file F, --log-file F,\n"
+	  "--lock-timeout D.\n" },
 	{ "snapshot", cmd_snapshot, "ferry snapshot merge STORE GROUP",
 	  "merge the partial manifests of a sharded push into one snapshot",
 	  "Each `push --shard i/N --shard-group GROUP` writes partial/GROUP/i-of-N; the last\n"

@@ -1015,3 +1015,15 @@ int store_cmp_walk(const char *a, const char *b)
 		b++;
 	}
 }
+
+/* ---------------------------------------------------------------- for repack.c */
+
+int store_read_sync(struct ferry_store *s, struct ferry_robj *r, void *buf, size_t len, uint64_t off)
+{
+	return read_sync(s, r, buf, len, off);
+}
+
+int store_write_sync(struct ferry_store *s, struct ferry_wobj *w, const void *buf, size_t len, uint64_t off)
+{
+	return write_sync(s, w, buf, len, off);
+}
