@@ -613,7 +613,9 @@ static void print_human(const struct popts *p, const struct ferry_plan_input *in
 		       (unsigned long long)res->list_requests);
 	printf(" (rtt %.0f ms + %.0f ms per request, %d connections)\n", in->rtt * 1e3, in->request_latency * 1e3,
 	       in->connections);
-	printf("  once per run: %.2f s (start-up, setup, the requests around the transfer)", in->fixed_seconds);
+	printf("  once per run: %.2f s (start-up, setup, the requests around the transfer); push's own work "
+	       "on every byte %.0f MB/s (hashes, copies, signing; one thread, this load)",
+	       in->fixed_seconds, in->hash_rate / 1e6);
 	if (in->dst_rate > 0)
 		printf("; the destination takes %.1f Mbit/s (probed), slower than the link", in->dst_rate * 8 / 1e6);
 	printf("\n");
@@ -832,7 +834,8 @@ static int scan_s3(struct cli *c, const char *src, struct ferry_plan_scan *s)
 
 #define PROBE_SMALL 3   /* tiny objects cleaned up (two are PUT and timed: one request) */
 #define PROBE_OBJECTS 4 /* streams in parallel, each PUTting objects one after another */
-#define PROBE_SIZE (8u << 20) /* an S3 part as push sends it */
+#define PROBE_SIZE (8u << 20) /* an S3 part as push sends it, once the link is known to be fast */
+#define PROBE_FIRST (1u << 20) /* the first object per stream: a slow link's time stays bounded */
 #define PROBE_SUSTAIN 5.0     /* seconds of sustained upload (FERRY_PLAN_PROBE_SECONDS) */
 #define PROBE_MAX_BYTES (1ull << 30) /* ... or this many bytes, whichever comes first */
 #define PROBE_TIME_BOX 30.0
@@ -843,8 +846,9 @@ struct probe_job {
 	const uint8_t *buf;
 	int get; /* 0 put, 1 get */
 	int res;
+	size_t size, next_size; /* this object's, and the next ones' (set after the first round) */
 	/* uploads: keep PUTting the one key until the time box or the byte budget is spent */
-	double until;
+	double until, started;
 	uint64_t *budget;
 	pthread_mutex_t *mu;
 	uint64_t bytes, objects;
@@ -858,27 +862,40 @@ static void *probe_one(void *arg)
 		uint8_t *got = NULL;
 		size_t len = 0;
 		j->res = j->b->ops->get(j->b, j->key, &got, &len, PROBE_SIZE);
-		if (!j->res && len != PROBE_SIZE)
+		if (!j->res && len != j->size)
 			j->res = FERRY_BERR(FERRY_E_TRUNCATED);
 		free(got);
-		j->bytes = j->res ? 0 : PROBE_SIZE;
+		j->bytes = j->res ? 0 : j->size;
 		return NULL;
 	}
 	for (;;) {
 		int go;
 		pthread_mutex_lock(j->mu);
 		/* the first object always goes: it is the one read back */
-		go = j->objects == 0 || (now_mono() < j->until && *j->budget >= PROBE_SIZE);
-		if (go && *j->budget >= PROBE_SIZE)
-			*j->budget -= PROBE_SIZE;
+		go = j->objects == 0 || (now_mono() < j->until && *j->budget >= j->next_size);
+		if (j->objects)
+			j->size = j->next_size;
+		if (go && *j->budget >= j->size)
+			*j->budget -= j->size;
 		pthread_mutex_unlock(j->mu);
 		if (!go)
 			break;
-		j->res = j->b->ops->put(j->b, j->key, j->buf, PROBE_SIZE, 0);
+		j->res = j->b->ops->put(j->b, j->key, j->buf, j->size, 0);
 		if (j->res)
 			break;
-		j->bytes += PROBE_SIZE;
+		j->bytes += j->size;
 		j->objects++;
+		if (j->objects == 1) {
+			/* objects of about a second each from now on (as push's 8 MiB parts are on
+			 * a fast link), so a request's own time weighs as it does in a push */
+			double per_second = (double)j->size / fmax(now_mono() - j->started, 1e-3);
+			size_t next = PROBE_FIRST;
+			while (next < PROBE_SIZE && (double)next * 2 <= per_second)
+				next *= 2;
+			pthread_mutex_lock(j->mu);
+			j->next_size = next;
+			pthread_mutex_unlock(j->mu);
+		}
 	}
 	return NULL;
 }
@@ -903,6 +920,7 @@ struct probe_result {
 	double up_seconds;      /* how long the sustained upload ran */
 	double serial_seconds;  /* FERRY_PLAN_SERIAL_REQUESTS requests one after another */
 	uint64_t up_bytes;
+	size_t object_bytes; /* the objects' size after the first */
 	double seconds;
 };
 
@@ -990,8 +1008,10 @@ static int probe_link(struct cli *c, const char *dst, struct probe_result *pr)
 	for (int dir = 0; dir < 2; dir++) {
 		t = now_mono();
 		for (int i = 0; i < PROBE_OBJECTS; i++) {
+			size_t size = dir ? jobs[i].size : PROBE_FIRST; /* reading back: the last one written */
 			jobs[i] = (struct probe_job){ .b = b, .buf = buf, .get = dir, .until = t + sustain,
-						      .budget = &budget, .mu = &mu };
+						      .started = t, .budget = &budget, .mu = &mu, .size = size,
+						      .next_size = PROBE_FIRST };
 			snprintf(jobs[i].key, sizeof(jobs[i].key), "%s/big-%d", base, i);
 			if (pthread_create(&th[i], NULL, probe_one, &jobs[i])) {
 				jobs[i].res = -EAGAIN;
@@ -1020,6 +1040,7 @@ static int probe_link(struct cli *c, const char *dst, struct probe_result *pr)
 			pr->up = (double)bytes / secs;
 			pr->up_seconds = secs;
 			pr->up_bytes = bytes;
+			pr->object_bytes = jobs[0].size;
 		} else {
 			/* one object per stream: its request's own round trip is not bandwidth */
 			double wire = secs - pr->request_seconds;
@@ -1223,6 +1244,7 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 	/* once per run: this machine's process start and push setup, and (a remote store) the
 	 * requests a push makes one after another around the transfer */
 	int remote = d.cloud || !strncmp(dst, "s3://", 5);
+	in.hash_rate = ferry_plan_hash_rate(remote);
 	in.fixed_seconds = ferry_plan_setup_seconds(!remote) +
 			   (p.probe ? pr.serial_seconds
 			    : remote ? FERRY_PLAN_SERIAL_REQUESTS * (in.rtt + in.request_latency) : 0);
@@ -1276,6 +1298,7 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 		json_object_object_add(o, "budget_met", json_object_new_boolean(!res.budget_missed));
 		json_object_object_add(o, "best_seconds", jdouble(res.best_seconds));
 		json_object_object_add(o, "fixed_seconds", json_object_new_double(in.fixed_seconds));
+		json_object_object_add(o, "hash_bytes_per_second", json_object_new_double(in.hash_rate));
 		if (in.dst_rate > 0)
 			json_object_object_add(o, "destination_bytes_per_second", json_object_new_double(in.dst_rate));
 		json_object_object_add(o, "put_requests", json_object_new_int64((int64_t)res.put_requests));
@@ -1302,7 +1325,7 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 			json_object_object_add(jp, "serial_requests_seconds", json_object_new_double(pr.serial_seconds));
 			json_object_object_add(jp, "upload_bytes", json_object_new_int64((int64_t)pr.up_bytes));
 			json_object_object_add(jp, "objects", json_object_new_int(PROBE_OBJECTS));
-			json_object_object_add(jp, "object_bytes", json_object_new_int(PROBE_SIZE));
+			json_object_object_add(jp, "object_bytes", json_object_new_int64((int64_t)pr.object_bytes));
 			json_object_object_add(jp, "seconds", json_object_new_double(pr.seconds));
 			json_object_object_add(o, "probe", jp);
 		}
@@ -1310,9 +1333,9 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 		json_object_put(o);
 	} else if (!c->quiet) {
 		if (p.probe)
-			printf("probe: %s: up %.1f Mbit/s sustained (%d streams of %u MiB objects, %.1f s), down %.1f "
+			printf("probe: %s: up %.1f Mbit/s sustained (%d streams of %zu KiB objects, %.1f s), down %.1f "
 			       "Mbit/s, %.1f ms per request, %.1f s\n",
-			       dst, pr.up * 8 / 1e6, PROBE_OBJECTS, PROBE_SIZE >> 20, pr.up_seconds, pr.down * 8 / 1e6,
+			       dst, pr.up * 8 / 1e6, PROBE_OBJECTS, pr.object_bytes >> 10, pr.up_seconds, pr.down * 8 / 1e6,
 			       pr.request_seconds * 1e3, pr.seconds);
 		print_human(&p, &in, &res, &sm, src, dst);
 	}

@@ -5,7 +5,7 @@
 #include "ferry/plan.h"
 
 const char *const ferry_plan_stage_names[FERRY_NSTAGES] = {
-	"read", "compress", "encrypt", "wire", "decompress", "write", "requests",
+	"read", "compress", "encrypt", "wire", "decompress", "write", "requests", "hash",
 };
 
 static double price(double usd_per_1k, uint64_t n)
@@ -31,6 +31,7 @@ static void option(const struct ferry_plan_input *in, const struct ferry_plan_re
 	o->stage[FERRY_STAGE_ENCRYPT] = in->encrypt && sm->aes_rate > 0 ? w / (sm->aes_rate * src) : 0;
 	o->stage[FERRY_STAGE_DECOMPRESS] = sm->cpu_d[l] / dst;
 	o->stage[FERRY_STAGE_WRITE] = in->write_rate > 0 ? s->bytes / in->write_rate : 0;
+	o->stage[FERRY_STAGE_HASH] = in->hash_rate > 0 ? s->bytes / in->hash_rate : 0;
 	/* a store that takes the bytes in slower than the link brings them */
 	if (in->dst_rate > 0)
 		o->stage[FERRY_STAGE_WRITE] = fmax(o->stage[FERRY_STAGE_WRITE], w / in->dst_rate);

@@ -6,9 +6,13 @@
  */
 #define _GNU_SOURCE
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
+#include <xxhash.h>
 
 #include "../pipeline/pipeline.h"
 #include "ferry/plan.h"
@@ -79,4 +83,43 @@ double ferry_plan_setup_seconds(int local_dst)
 		ferry_workers_destroy(wk);
 	/* process start counts once more: the push is a process of its own */
 	return mono() - t0 + (start < 2 ? start : 0);
+}
+
+double ferry_plan_hash_rate(int s3_dst)
+{
+	const size_t len = 4u << 20, rounds = 4;
+	uint8_t *a = malloc(len), *b = malloc(len);
+	struct ferry_filehash *fh = ferry_filehash_create();
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned dl;
+	volatile uint64_t sink = 0;
+	double t0, secs;
+
+	if (!a || !b || !fh) {
+		free(a);
+		free(b);
+		ferry_filehash_destroy(fh);
+		return 0;
+	}
+	for (size_t i = 0; i < len; i++)
+		a[i] = (uint8_t)((i * 2654435761u) >> 11);
+	t0 = mono();
+	for (size_t r = 0; r < rounds; r++) {
+		/* what push does to every byte of a chunk besides compressing it: the file's hash,
+		 * the chunk's, the frame copy, the S3 part-buffer copy and the part's digests */
+		ferry_filehash_update(fh, a, len);
+		sink += XXH3_64bits(a, len);
+		memcpy(b, a, len);
+		if (s3_dst) {
+			memcpy(a, b, len);
+			EVP_Digest(b, len, d, &dl, EVP_sha256(), NULL);
+			EVP_Digest(b, len, d, &dl, EVP_md5(), NULL);
+		}
+	}
+	secs = mono() - t0;
+	(void)sink;
+	free(a);
+	free(b);
+	ferry_filehash_destroy(fh);
+	return secs > 0 ? (double)(len * rounds) / secs : 0;
 }
