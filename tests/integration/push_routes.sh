@@ -120,7 +120,15 @@ check '[ $rc -eq 0 ] && [ "$(planned dear)" = 0 ]' "push --plan without a deadli
 check '[ "$a" -ge "$total" ] && [ "$b" -lt $((total / 100)) ]' "push --plan without a deadline: the cheap route's tbf carried everything"
 check 'pulled_same loose' "push --plan without a deadline: pulled back byte-identical"
 
-# 4. bad input: one line, non-zero
+# 4. the dear route is really slower than configured: the run re-plans and says so
+shape 40mbit 16mbit 2>/dev/null
+in_ns "$ferry" init s3://proute/drift --compress none >/dev/null 2>"$work/err"
+# a small memory budget: objects open as the routes take the bytes, not all at the start
+FERRY_PLAN_DRIFT_SECONDS=1 run push drift --deadline 4s --memory 48M; rc=$?
+check '[ $rc -eq 0 ] && grep -q "re-plan at .*dear measured" "$work/err"' "push --plan: a re-plan is logged naming the slow route"
+check 'pulled_same drift' "push --plan after a re-plan: pulled back byte-identical"
+
+# 5. bad input: one line, non-zero
 in_ns "$ferry" init "$work/local" >/dev/null 2>&1
 in_ns "$ferry" push --config "$work/ferry.conf" --plan "$src" "$work/local" >"$work/out" 2>"$work/err"
 check '[ $? -eq 2 ] && [ "$(grep -c "^ferry:" "$work/err")" -eq 1 ] && grep -q "must be s3://" "$work/err"' "push --plan to a local store: one-line error, exit 2"
