@@ -873,8 +873,8 @@ static void *probe_one(void *arg)
 		pthread_mutex_lock(j->mu);
 		/* the first object always goes: it is the one read back */
 		go = j->objects == 0 || (now_mono() < j->until && *j->budget >= j->next_size);
-		if (j->objects)
-			j->size = j->next_size;
+		if (go && j->objects)
+			j->size = j->next_size; /* only for an object that goes: the last one is read back */
 		if (go && *j->budget >= j->size)
 			*j->budget -= j->size;
 		pthread_mutex_unlock(j->mu);
