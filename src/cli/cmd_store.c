@@ -304,7 +304,8 @@ static void print_json(struct cli *c, const struct ferry_run *r, double secs, in
 		json_object_object_add(o, "files_transferred", json_object_new_int64((int64_t)r->files_transferred));
 		json_object_object_add(o, "bytes_written", json_object_new_int64((int64_t)r->bytes_written));
 		json_object_object_add(o, "dry_run", json_object_new_boolean(c->dry_run));
-		if (!strcmp(c->cmd, "push") || !strcmp(c->cmd, "sync") || !strcmp(c->cmd, "copy")) {
+		if (!strcmp(c->cmd, "push") || !strcmp(c->cmd, "sync") || !strcmp(c->cmd, "copy") ||
+		    !strcmp(c->cmd, "pull")) {
 			/* what an interrupted run had done already (the resume journal) */
 			json_object_object_add(o, "files_resumed", json_object_new_int64((int64_t)r->files_resumed));
 			json_object_object_add(o, "bytes_resumed", json_object_new_int64((int64_t)r->bytes_resumed));

@@ -356,6 +356,7 @@ struct dfile {
 	struct key *k;
 	struct ferry_robj *ro;
 	uint64_t size, off;
+	uint64_t kept; /* bytes an interrupted copy had fetched (df_resume) */
 	int pfd, fd;
 	const char *base;
 	char tmp[64];
@@ -368,6 +369,7 @@ struct dfile {
 	EVP_MD_CTX *md5;
 	uint8_t *buf;
 	int busy;
+	struct journal *j; /* the copy's resume journal, or NULL */
 };
 
 static void df_close(struct ferry_backend *b, struct dfile *d)
@@ -438,8 +440,64 @@ static void df_finish(struct ferry_backend *b, struct dfile *d, struct ferry_run
 	}
 	d->tmp[0] = 0;
 	r->files_transferred++;
-	r->bytes_written += d->size;
+	r->bytes_written += d->size - d->kept;
+	struct stat st;
+	if (d->j && fstat(d->fd, &st) == 0) {
+		/* as it now is on disk: a rerun skips it while it stays so */
+		struct ferry_entry fe = { .type = FERRY_ENTRY_FILE, .size = d->size, .mtime_sec = st.st_mtim.tv_sec,
+					  .mtime_nsec = (uint32_t)st.st_mtim.tv_nsec, .path = d->k->key };
+		journal_entry(d->j, &fe);
+	}
 	df_close(b, d);
+}
+
+/* The temporary file an interrupted copy left for this object (same ETag and size):
+ * what it holds is kept (read back into the checks); the rest is fetched. 1 if resumed. */
+static int df_resume(struct dfile *d, struct ferry_run *r)
+{
+	struct jupload *u = journal_upload(d->j, d->k->key);
+	struct stat st;
+	int fd;
+
+	if (!u)
+		return 0;
+	u->used = 1;
+	if (strlen(u->key) >= sizeof(d->tmp) || strncmp(u->key, ".ferry-tmp-", 11) || strchr(u->key, '/'))
+		return 0;
+	if (!d->etag[0] || strcmp(u->upload_id, d->etag) || u->size != d->size) {
+		unlinkat(d->pfd, u->key, 0); /* the object changed since: of no use */
+		return 0;
+	}
+	fd = openat(d->pfd, u->key, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	uint64_t keep = 0;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1)
+		keep = (uint64_t)st.st_size < d->size ? (uint64_t)st.st_size : d->size - 1;
+	for (uint64_t off = 0; off < keep;) {
+		size_t n = keep - off < DOWN_BUF ? (size_t)(keep - off) : DOWN_BUF;
+		ssize_t got = pread(fd, d->buf, n, (off_t)off);
+		if (got <= 0) {
+			keep = 0;
+			break;
+		}
+		ferry_filehash_update(d->fh, d->buf, (size_t)got);
+		EVP_DigestUpdate(d->md5, d->buf, (size_t)got);
+		off += (uint64_t)got;
+	}
+	if (!keep || ftruncate(fd, (off_t)keep) < 0) {
+		close(fd);
+		unlinkat(d->pfd, u->key, 0);
+		ferry_filehash_reset(d->fh);
+		EVP_DigestInit_ex(d->md5, EVP_md5(), NULL);
+		return 0;
+	}
+	memcpy(d->tmp, u->key, strlen(u->key) + 1); /* fits: checked above */
+	d->fd = fd;
+	d->off = d->kept = keep;
+	r->bytes_resumed += keep;
+	r->files_resumed++;
+	return 1;
 }
 
 /* Opens the object and the temporary file; starts the first read. 0 when started. */
@@ -451,7 +509,7 @@ static int df_start(struct ferry_backend *b, int root, struct dfile *d, struct k
 	d->k = k;
 	d->fd = d->pfd = -1;
 	d->tmp[0] = 0;
-	d->off = 0;
+	d->off = d->kept = 0;
 	if ((e = b->ops->ropen(b, k->key, &d->ro, &d->size))) {
 		d->ro = NULL;
 		store_problem(r, k->key, NULL, e <= -4096 ? ferry_backend_err(e) : FERRY_E_IO, "%s", store_berr(e));
@@ -485,15 +543,20 @@ static int df_start(struct ferry_backend *b, int root, struct dfile *d, struct k
 		df_fail(b, d, r, FERRY_E_IO, "cannot create its directory", strerror(errno));
 		return -1;
 	}
-	snprintf(d->tmp, sizeof(d->tmp), ".ferry-tmp-%08lx%04x", (unsigned long)random(), (unsigned)getpid() & 0xffff);
-	d->fd = openat(d->pfd, d->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (d->fd < 0) {
-		d->tmp[0] = 0;
-		df_fail(b, d, r, FERRY_E_IO, "cannot create", strerror(errno));
-		return -1;
-	}
 	ferry_filehash_reset(d->fh);
 	EVP_DigestInit_ex(d->md5, EVP_md5(), NULL);
+	if (!df_resume(d, r)) {
+		snprintf(d->tmp, sizeof(d->tmp), ".ferry-tmp-%08lx%04x", (unsigned long)random(),
+			 (unsigned)getpid() & 0xffff);
+		d->fd = openat(d->pfd, d->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (d->fd < 0) {
+			d->tmp[0] = 0;
+			df_fail(b, d, r, FERRY_E_IO, "cannot create", strerror(errno));
+			return -1;
+		}
+		if (d->etag[0]) /* resumed, or removed, by a rerun if this one is cut short */
+			journal_partial(d->j, k->key, d->tmp, d->etag, d->size, d->mtime_sec, d->mtime_nsec);
+	}
 	d->busy = 1;
 	if (d->size == 0) {
 		df_finish(b, d, r);
@@ -540,6 +603,7 @@ static int copy_down(const char *url, const char *dst, struct ferry_run *r)
 	struct ferry_loop *loop = NULL;
 	struct ferry_backend *b = NULL;
 	struct keys ks = { 0 };
+	struct journal *j = NULL;
 	struct dfile d[DOWN_FILES];
 	size_t next = 0;
 	int root = -1, err;
@@ -569,7 +633,9 @@ static int copy_down(const char *url, const char *dst, struct ferry_run *r)
 		err = FERRY_E_IO;
 		goto out;
 	}
+	j = journal_open_down(b, url, dst, r);
 	for (int i = 0; i < DOWN_FILES; i++) {
+		d[i].j = j;
 		d[i].fd = d[i].pfd = -1;
 		d[i].fh = ferry_filehash_create();
 		d[i].md5 = EVP_MD_CTX_new();
@@ -593,6 +659,14 @@ static int copy_down(const char *url, const char *dst, struct ferry_run *r)
 						      "unsafe key (absolute, or an empty, \".\" or \"..\" segment): skipped");
 					continue;
 				}
+				const struct ferry_entry *je = journal_done(j, k->key);
+				struct stat st;
+				if (je && je->size == k->size && fstatat(root, k->key, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+				    S_ISREG(st.st_mode) && (uint64_t)st.st_size == k->size &&
+				    st.st_mtim.tv_sec == je->mtime_sec && (uint32_t)st.st_mtim.tv_nsec == je->mtime_nsec) {
+					r->files_resumed++; /* fetched by an interrupted copy */
+					continue;
+				}
 				df_start(b, root, &d[i], k, r);
 			}
 			if (d[i].busy && d[i].iw.done)
@@ -604,6 +678,7 @@ static int copy_down(const char *url, const char *dst, struct ferry_run *r)
 		int ready = 0;
 		for (int i = 0; i < DOWN_FILES; i++)
 			ready |= d[i].busy && d[i].iw.done;
+		journal_flush(j);
 		if (!ready && ferry_loop_run(loop, 1) < 0)
 			break;
 		if (r->progress)
@@ -623,6 +698,7 @@ out:
 	for (size_t i = 0; i < ks.n; i++)
 		free(ks.v[i].key);
 	free(ks.v);
+	journal_close(j, !err && !r->errors);
 	if (root >= 0)
 		close(root);
 	ferry_backend_close(b);

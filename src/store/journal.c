@@ -27,7 +27,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -59,8 +61,10 @@ struct journal {
 	char path[PATH_MAX];
 	struct ferry_backend *b;
 	char *loc; /* the store or copy destination, as given */
+	char *src; /* the source (push, copy up) or destination (pull, copy down), resolved */
 	uint8_t id[FERRY_ID_LEN];
-	int copy; /* a plain copy: keys are paths, files are whole objects, no D records */
+	char kind; /* 's' push to a store, 'c' copy up (keys are paths, whole objects, no D
+		    * records), 'p' pull, 'd' copy down (E: files done; U: partial files) */
 	struct ferry_run *r;
 	/* from the interrupted run */
 	struct ferry_entry *done; /* sorted by path */
@@ -286,9 +290,9 @@ static void ev_finished(void *arg, const char *key, uint64_t size, int res)
 
 	pthread_mutex_lock(&j->mu);
 	x = expect_find_locked(j, key);
-	if (!res && !j->copy && key_id(key, id) == 0)
+	if (!res && j->kind == 's' && key_id(key, id) == 0)
 		rec_done_locked(j, id, size);
-	if (!res && j->copy && x && x->size == size) {
+	if (!res && j->kind == 'c' && x && x->size == size) {
 		/* a copied file is done when its object is */
 		struct ferry_entry e = { .type = FERRY_ENTRY_FILE, .size = x->size, .mtime_sec = x->mtime_sec,
 					 .mtime_nsec = x->mtime_nsec, .path = x->path };
@@ -382,7 +386,7 @@ static void *reallocarray_or_free(void *p, size_t n, size_t sz)
 }
 
 /* Parses the records after the header; a bad record ends the reading (a torn tail). */
-static int parse_records(const uint8_t *p, const uint8_t *end, struct loaded *l, int copy)
+static int parse_records(const uint8_t *p, const uint8_t *end, struct loaded *l, char kind)
 {
 	char *strs = malloc(2 * (FERRY_PATH_MAX + 1));
 
@@ -399,7 +403,7 @@ static int parse_records(const uint8_t *p, const uint8_t *end, struct loaded *l,
 			struct ferry_entry e;
 			size_t used;
 			if (ferry_entry_decode(q, n, &e, strs, &used) || used != n || e.type != FERRY_ENTRY_FILE ||
-			    (!e.chunk_count && !copy))
+			    (!e.chunk_count && kind == 's'))
 				continue;
 			if (GROW(l->e, l->ne, l->cape))
 				goto nomem;
@@ -529,12 +533,17 @@ static void check_objects(struct journal *j, struct loaded *l)
 	struct ferry_backend *b = j->b;
 	size_t k = 0, wanted = 0;
 
-	if (j->copy) {
+	if (j->kind == 'c') {
 		check_copied(j, l);
 		return;
 	}
+	if (j->kind != 's') {
+		latest_per_path(l); /* a pull's files are checked one by one when met */
+		return;
+	}
 	/* one record per object id (a later one wins: it is the same object) */
-	qsort(l->o, l->no, sizeof(*l->o), cmp_obj);
+	if (l->no)
+		qsort(l->o, l->no, sizeof(*l->o), cmp_obj);
 	for (size_t i = 0; i < l->no; i++)
 		if (k == 0 || memcmp(l->o[k - 1].id, l->o[i].id, FERRY_ID_LEN))
 			l->o[k++] = l->o[i];
@@ -650,7 +659,7 @@ static void read_old(struct journal *j, const uint8_t *hdr, size_t hlen, struct 
 	/* the first record is the header: the same store and source, or nothing is used */
 	if (got >= hlen + 9 && get32(buf) == hlen && buf[4] == 'H' && !memcmp(buf + 5, hdr, hlen) &&
 	    get32(buf + 5 + hlen) == (uint32_t)XXH3_64bits(buf + 4, hlen + 1)) {
-		if (parse_records(buf + hlen + 9, buf + got, l, j->copy))
+		if (parse_records(buf + hlen + 9, buf + got, l, j->kind))
 			fprintf(stderr, "ferry: warning: out of memory reading the resume journal %s\n", j->path);
 	}
 	free(buf);
@@ -709,7 +718,7 @@ static void abort_orphans(struct journal *j)
 	store_strlist_free(&c.ids);
 }
 
-static struct journal *open_at(struct ferry_backend *b, const char *loc, const uint8_t id[FERRY_ID_LEN], int copy,
+static struct journal *open_at(struct ferry_backend *b, const char *loc, const uint8_t id[FERRY_ID_LEN], char kind,
 			       const char *src, struct ferry_run *r)
 {
 	char dir[PATH_MAX - 200], real[PATH_MAX], tmp[PATH_MAX + 8], idhex[2 * FERRY_ID_LEN + 1];
@@ -729,13 +738,19 @@ static struct journal *open_at(struct ferry_backend *b, const char *loc, const u
 	pthread_mutex_init(&j->mu, NULL);
 	j->b = b;
 	memcpy(j->id, id, FERRY_ID_LEN);
-	j->copy = copy;
+	j->kind = kind;
+	j->src = strdup(real);
+	if (!j->src) {
+		journal_close(j, 0);
+		return NULL;
+	}
 	j->r = r;
 	j->fd = -1;
 	store_hex(id, FERRY_ID_LEN, idhex);
 	snprintf(dir + strlen(dir), sizeof(dir) - strlen(dir), "/journal");
-	snprintf(j->path, sizeof(j->path), "%s/%s-%016llx", dir, idhex,
-		 (unsigned long long)XXH3_64bits(real, strlen(real)));
+	snprintf(j->path, sizeof(j->path), "%s/%s-%016llx%s", dir, idhex,
+		 (unsigned long long)XXH3_64bits(real, strlen(real)),
+		 kind == 'p' ? "-pull" : kind == 'd' ? "-down" : kind == 'c' ? "-copy" : "");
 	if (make_dirs(dir)) {
 		fprintf(stderr, "ferry: warning: cannot create %s: %s; an interrupted run will start over\n", dir,
 			strerror(errno));
@@ -801,11 +816,12 @@ static struct journal *open_at(struct ferry_backend *b, const char *loc, const u
 	l.nu = 0;
 	loaded_free(&l);
 	if (r->verbose && (j->ndone || j->nup))
-		fprintf(stderr, "ferry: resuming: %zu files %s and %zu uploads started by an interrupted run\n",
-			j->ndone, copy ? "copied" : "stored", j->nup);
-	if (!copy)
+		fprintf(stderr, "ferry: resuming: %zu files %s and %zu %s by an interrupted run\n", j->ndone,
+			kind == 's' ? "stored" : kind == 'c' ? "copied" : "restored", j->nup,
+			kind == 's' || kind == 'c' ? "uploads started" : "files part written");
+	if (kind == 's')
 		abort_orphans(j); /* a copy's prefix may hold other writers' uploads */
-	if (b->ops->set_events) {
+	if ((kind == 's' || kind == 'c') && b->ops->set_events) {
 		struct ferry_wevents ev = { j, ev_started, ev_reused, ev_finished };
 		b->ops->set_events(b, &ev);
 	}
@@ -814,7 +830,7 @@ static struct journal *open_at(struct ferry_backend *b, const char *loc, const u
 
 struct journal *journal_open(struct ferry_store *s, const char *src, struct ferry_run *r)
 {
-	return open_at(s->b, s->path, s->cfg.store_id, 0, src, r);
+	return open_at(s->b, s->path, s->cfg.store_id, 's', src, r);
 }
 
 struct journal *journal_open_copy(struct ferry_backend *b, const char *url, const char *src, struct ferry_run *r)
@@ -826,7 +842,65 @@ struct journal *journal_open_copy(struct ferry_backend *b, const char *url, cons
 	memcpy(id, &h, sizeof(id));
 	if (!b->ops->set_events)
 		return NULL; /* only object stores report when an object is done */
-	return open_at(b, url, id, 1, src, r);
+	return open_at(b, url, id, 'c', src, r);
+}
+
+struct journal *journal_open_pull(struct ferry_store *s, const char *snap, const char *dst, struct ferry_run *r)
+{
+	char loc[PATH_MAX];
+
+	if ((size_t)snprintf(loc, sizeof(loc), "%s@%s", s->path, snap) >= sizeof(loc))
+		return NULL;
+	return open_at(s->b, loc, s->cfg.store_id, 'p', dst, r);
+}
+
+struct journal *journal_open_down(struct ferry_backend *b, const char *url, const char *dst, struct ferry_run *r)
+{
+	uint8_t id[FERRY_ID_LEN];
+	XXH128_hash_t h = XXH3_128bits(url, strlen(url));
+
+	memcpy(id, &h, sizeof(id));
+	return open_at(b, url, id, 'd', dst, r);
+}
+
+void journal_partial(struct journal *j, const char *path, const char *tmp, const char *tag, uint64_t size,
+		     int64_t mtime_sec, uint32_t mtime_nsec)
+{
+	struct jexpect x = { .path = (char *)path, .size = size, .mtime_sec = mtime_sec, .mtime_nsec = mtime_nsec };
+
+	if (!j)
+		return;
+	pthread_mutex_lock(&j->mu);
+	rec_upload_locked(j, tmp, tag, &x);
+	/* on disk at once when worth resuming, or when each file costs a request anyway;
+	 * a pull's small files go with the next flush (a kill may leave a few of their
+	 * temporary files behind: never under a final name) */
+	if (size >= (8u << 20) || j->kind == 'd')
+		flush_locked(j);
+	pthread_mutex_unlock(&j->mu);
+}
+
+/* Removes a temporary file an interrupted restore left that nothing resumed. */
+static void remove_leftover(struct journal *j, const struct jupload *u)
+{
+	char dir[FERRY_PATH_MAX + 1];
+	const char *slash = strrchr(u->path, '/');
+	struct open_how how = { .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+				.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS };
+	int root, pfd;
+
+	if (strncmp(u->key, ".ferry-", 7) || strchr(u->key, '/') || !ferry_path_safe(u->path))
+		return; /* only names we make, only under the destination */
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - u->path) : 1, slash ? u->path : ".");
+	root = open(j->src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		return;
+	pfd = (int)syscall(SYS_openat2, root, dir, &how, sizeof(how));
+	if (pfd >= 0) {
+		unlinkat(pfd, u->key, 0);
+		close(pfd);
+	}
+	close(root);
 }
 
 const struct ferry_entry *journal_done(struct journal *j, const char *path)
@@ -883,7 +957,7 @@ void journal_expect(struct journal *j, const char *key, const struct ferry_objec
 
 void journal_entry(struct journal *j, const struct ferry_entry *e)
 {
-	if (!j || e->type != FERRY_ENTRY_FILE || !e->chunk_count)
+	if (!j || e->type != FERRY_ENTRY_FILE || (!e->chunk_count && j->kind == 's'))
 		return;
 	pthread_mutex_lock(&j->mu);
 	rec_entry_locked(j, e);
@@ -931,9 +1005,12 @@ void journal_close(struct journal *j, int complete)
 	if (complete && j->fd >= 0) {
 		/* uploads of files that changed since: nothing will resume them */
 		struct ferry_backend *b = j->b;
-		for (size_t i = 0; i < j->nup; i++)
+		for (size_t i = 0; i < j->nup && (j->kind == 's' || j->kind == 'c'); i++)
 			if (!j->up[i].used && b->ops->uabort && b->ops->uabort(b, j->up[i].key, j->up[i].upload_id) == 0)
 				j->r->uploads_aborted++;
+		for (size_t i = 0; i < j->nup && (j->kind == 'p' || j->kind == 'd'); i++)
+			if (!j->up[i].used && j->up[i].path)
+				remove_leftover(j, &j->up[i]);
 		unlink(j->path);
 	} else if (j->fd >= 0) {
 		flush_locked(j);
@@ -953,6 +1030,7 @@ void journal_close(struct journal *j, int complete)
 	free(j->exp);
 	free(j->buf);
 	free(j->loc);
+	free(j->src);
 	pthread_mutex_destroy(&j->mu);
 	free(j);
 }

@@ -91,6 +91,7 @@ struct xfile {
 	struct cobj *obj;
 	uint32_t next_fetch, next_deliver;
 	uint64_t pos;
+	uint64_t kept; /* bytes an interrupted pull had written (resume_partial) */
 	unsigned writes;
 	struct ferry_filehash *fh;
 	struct use *uses; /* claimed, not yet delivered, sorted by k */
@@ -143,6 +144,7 @@ struct pull {
 	char parent_path[FERRY_PATH_MAX + 1];
 	int parent_fd;
 	double last_progress;
+	struct journal *j; /* what an interrupted pull restored, and what this one does */
 };
 
 static double now(void)
@@ -434,12 +436,13 @@ static void file_maybe_done(struct xfile *f)
 			file_fail(f, NULL, FERRY_E_IO, strerror(errno));
 		} else {
 			f->tmp[0] = 0;
+			journal_entry(p->j, &f->e);
 		}
 	}
 	if (!f->failed) {
 		p->r->files_transferred++;
 		if (!p->verify)
-			p->r->bytes_written += f->pos;
+			p->r->bytes_written += f->pos - f->kept;
 	}
 	file_free(f);
 }
@@ -618,6 +621,66 @@ static int file_claim(struct pull *p, struct xfile *f)
 	return 0;
 }
 
+/*
+ * A temporary file an interrupted pull left for this file (same content hash, size and
+ * mtime): its whole chunks are kept (read back into the file hash) and only the rest is
+ * fetched. The final xxh128 check covers the kept bytes too. 1 when resumed.
+ */
+static int resume_partial(struct pull *p, struct xfile *f)
+{
+	struct jupload *u = journal_upload(p->j, f->e.path);
+	char tag[33];
+	struct stat st;
+	uint8_t *buf;
+	int fd;
+
+	if (!u || f->e.chunk_count < 2 || f->e.chunk_offset != 0)
+		return 0;
+	store_hex(f->e.hash, 16, tag);
+	u->used = 1;
+	if (strlen(u->key) >= sizeof(f->tmp) || strncmp(u->key, ".ferry-", 7) || strchr(u->key, '/'))
+		return 0; /* not a name we make */
+	if (strcmp(u->upload_id, tag) || u->size != f->e.size) {
+		unlinkat(f->pfd, u->key, 0); /* another version of the file: of no use */
+		return 0;
+	}
+	fd = openat(f->pfd, u->key, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	uint64_t keep = 0;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1) {
+		uint64_t whole = (uint64_t)st.st_size / p->chunk;
+		if (whole >= f->e.chunk_count)
+			whole = f->e.chunk_count - 1; /* the last chunk is fetched: it ends the file */
+		keep = whole * p->chunk;
+	}
+	buf = keep ? malloc(1u << 20) : NULL;
+	for (uint64_t off = 0; buf && off < keep;) {
+		size_t n = keep - off < (1u << 20) ? (size_t)(keep - off) : (1u << 20);
+		ssize_t got = pread(fd, buf, n, (off_t)off);
+		if (got <= 0) {
+			keep = 0;
+			break;
+		}
+		ferry_filehash_update(f->fh, buf, (size_t)got);
+		off += (uint64_t)got;
+	}
+	free(buf);
+	if (!keep || ftruncate(fd, (off_t)keep) < 0) {
+		close(fd);
+		unlinkat(f->pfd, u->key, 0);
+		ferry_filehash_reset(f->fh);
+		return 0; /* start over under a new name */
+	}
+	memcpy(f->tmp, u->key, strlen(u->key) + 1); /* fits: checked above */
+	f->fd = fd;
+	f->pos = f->kept = keep;
+	f->next_fetch = f->next_deliver = (uint32_t)(keep / p->chunk);
+	p->r->bytes_resumed += keep;
+	p->r->files_resumed++;
+	return 1;
+}
+
 /* Starts restoring one file entry; 1 when it must wait for an object to be free to open. */
 static int start_file(struct pull *p, const struct ferry_entry *e)
 {
@@ -659,12 +722,18 @@ static int start_file(struct pull *p, const struct ferry_entry *e)
 			file_free(f);
 			return 0;
 		}
-		if (tmp_name(f->tmp, "part") ||
-		    (f->fd = openat(f->pfd, f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0) {
+		if (!resume_partial(p, f) &&
+		    (tmp_name(f->tmp, "part") ||
+		     (f->fd = openat(f->pfd, f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)) {
 			f->tmp[0] = 0;
 			file_fail(f, NULL, FERRY_E_IO, strerror(errno));
 			file_free(f);
 			return 0;
+		}
+		if (f->next_fetch == 0) {
+			char tag[33];
+			store_hex(e->hash, 16, tag);
+			journal_partial(p->j, e->path, f->tmp, tag, e->size, e->mtime_sec, e->mtime_nsec);
 		}
 	}
 	if (e->chunk_count == 0) {
@@ -929,6 +998,11 @@ static void feed(struct pull *p)
 				p->r->files_unchanged++;
 				continue;
 			}
+			const struct ferry_entry *je = journal_done(p->j, e.path);
+			if (je && !memcmp(je->hash, e.hash, 16) && local_matches(p, &e)) {
+				p->r->files_resumed++; /* restored by the interrupted pull */
+				continue;
+			}
 			if (start_file(p, &e)) {
 				/* keep it for later: the reader's buffers will hold the next entry */
 				p->stalled = e;
@@ -1039,6 +1113,8 @@ static int run(struct ferry_store *s, const char *snap, const char *dst, const c
 		store_problem(r, s->path, NULL, err, "cannot set up the pipeline: %s", ferry_strerror(err));
 		goto out;
 	}
+	if (!p.verify && !r->dry_run)
+		p.j = journal_open_pull(s, p.m.name, dst, r);
 	for (;;) {
 		struct ferry_job *j = ferry_workers_reap(p.wk);
 		while (j) {
@@ -1048,6 +1124,7 @@ static int run(struct ferry_store *s, const char *snap, const char *dst, const c
 			j = next;
 		}
 		feed(&p);
+		journal_flush(p.j);
 		if (r->progress && now() - p.last_progress > 0.2) {
 			p.last_progress = now();
 			r->progress(r->progress_arg, r);
@@ -1067,6 +1144,7 @@ static int run(struct ferry_store *s, const char *snap, const char *dst, const c
 		finish_dirs(&p);
 	err = p.fatal ? p.fatal : r->errors ? FERRY_E_IO : FERRY_OK;
 out:
+	journal_close(p.j, err == FERRY_OK);
 	teardown(&p);
 	mreader_close(&p.m);
 	if (p.root >= 0)

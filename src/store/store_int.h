@@ -172,6 +172,13 @@ const struct ferry_entry *journal_done(struct journal *j, const char *path);
 struct jupload *journal_upload(struct journal *j, const char *path);
 /* The same for a plain copy to an object store at url (the journal is per url and source). */
 struct journal *journal_open_copy(struct ferry_backend *b, const char *url, const char *src, struct ferry_run *r);
+/* Restoring: a pull of snapshot snap, or a copy down from url, into dst. E records are
+ * files put in place; U records (journal_partial) temporary files part written. */
+struct journal *journal_open_pull(struct ferry_store *s, const char *snap, const char *dst, struct ferry_run *r);
+struct journal *journal_open_down(struct ferry_backend *b, const char *url, const char *dst, struct ferry_run *r);
+/* Restoring path into the temporary file tmp beside it; tag names the content (a hash, an ETag). */
+void journal_partial(struct journal *j, const char *path, const char *tmp, const char *tag, uint64_t size,
+		     int64_t mtime_sec, uint32_t mtime_nsec);
 /* Object key will hold file e (with header h: a store's object; NULL for a copy): recorded
  * with its upload when that starts, and for a copy, as done when the object is. */
 void journal_expect(struct journal *j, const char *key, const struct ferry_object_hdr *h, const struct ferry_entry *e);

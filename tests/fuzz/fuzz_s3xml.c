@@ -32,6 +32,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 		s3_parts_free(&p);
 	}
+	struct s3_uploads u;
+	if (s3_xml_uploads(x, size, &u) == 0) {
+		for (size_t i = 0; i < u.n; i++)
+			if (!u.uploads[i].key[0] || !u.uploads[i].upload_id[0] || strlen(u.uploads[i].key) > S3_KEY_MAX)
+				abort();
+		if (u.truncated && !u.next_key)
+			abort();
+		s3_uploads_free(&u);
+	}
 	(void)s3_xml_upload_id(x, size, id, sizeof(id));
 	(void)s3_xml_delete_errors(x, size, key, sizeof(key), code, sizeof(code));
 	return 0;

@@ -137,6 +137,29 @@ static void test_multipart(void **state)
 			 2);
 	assert_string_equal(key, "b");
 	assert_string_equal(code, "AccessDenied");
+
+	struct s3_uploads u;
+	assert_int_equal(s3_xml_uploads(S("<ListMultipartUploadsResult><Bucket>b</Bucket><IsTruncated>true</IsTruncated>"
+					  "<NextKeyMarker>p/k2</NextKeyMarker><NextUploadIdMarker>id2</NextUploadIdMarker>"
+					  "<Upload><Key>p/k1</Key><UploadId>id1</UploadId><Initiated>x</Initiated></Upload>"
+					  "<Upload><Key>p/k2</Key><UploadId>id2</UploadId></Upload>"
+					  "</ListMultipartUploadsResult>"),
+					&u),
+			 0);
+	assert_int_equal(u.n, 2);
+	assert_string_equal(u.uploads[0].key, "p/k1");
+	assert_string_equal(u.uploads[1].upload_id, "id2");
+	assert_true(u.truncated);
+	assert_string_equal(u.next_key, "p/k2");
+	assert_string_equal(u.next_id, "id2");
+	s3_uploads_free(&u);
+	/* empty, missing fields, truncated without a marker, another document */
+	assert_int_equal(s3_xml_uploads(S("<ListMultipartUploadsResult></ListMultipartUploadsResult>"), &u), 0);
+	assert_int_equal(u.n, 0);
+	s3_uploads_free(&u);
+	assert_int_equal(s3_xml_uploads(S("<ListMultipartUploadsResult><Upload><Key>k</Key></Upload></ListMultipartUploadsResult>"), &u), -1);
+	assert_int_equal(s3_xml_uploads(S("<ListMultipartUploadsResult><IsTruncated>true</IsTruncated></ListMultipartUploadsResult>"), &u), -1);
+	assert_int_equal(s3_xml_uploads(S("<ListPartsResult/>"), &u), -1);
 }
 
 static void test_bodies(void **state)
