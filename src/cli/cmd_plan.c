@@ -943,6 +943,7 @@ static int probe_link(struct cli *c, const char *dst, struct probe_result *pr)
 	struct ferry_backend *b = NULL;
 	struct probe_job jobs[PROBE_OBJECTS];
 	pthread_t th[PROBE_OBJECTS];
+	int running[PROBE_OBJECTS];
 	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 	double small[PROBE_SMALL], t0 = now_mono(), t, sustain = PROBE_SUSTAIN;
 	char msg[1024], base[64], key[128];
@@ -1013,15 +1014,13 @@ static int probe_link(struct cli *c, const char *dst, struct probe_result *pr)
 						      .started = t, .budget = &budget, .mu = &mu, .size = size,
 						      .next_size = PROBE_FIRST };
 			snprintf(jobs[i].key, sizeof(jobs[i].key), "%s/big-%d", base, i);
-			if (pthread_create(&th[i], NULL, probe_one, &jobs[i])) {
-				jobs[i].res = -EAGAIN;
+			/* the thread sets res itself: whether to join is kept apart */
+			running[i] = pthread_create(&th[i], NULL, probe_one, &jobs[i]) == 0;
+			if (!running[i])
 				probe_one(&jobs[i]);
-			} else {
-				jobs[i].res = 1; /* joined below */
-			}
 		}
 		for (int i = 0; i < PROBE_OBJECTS; i++)
-			if (jobs[i].res == 1)
+			if (running[i])
 				pthread_join(th[i], NULL);
 		double secs = now_mono() - t;
 		uint64_t bytes = 0;
