@@ -65,6 +65,7 @@ struct routeset {
 	double total;      /* the bytes the plan was made for */
 	double base_total; /* all routes' assigned at the last plan */
 	double t0;
+	double last_check; /* the loop's last look at the rates */
 	int replans;
 	pthread_mutex_t mu;
 	struct ferry_wevents up; /* the caller's (the journal), forwarded */
@@ -412,6 +413,13 @@ static int r_write(struct ferry_backend *b, struct ferry_wobj *wo, struct ferry_
 
 	if (!q)
 		return -ENOMEM;
+	/* writes come all through the run (objects open only at its start when they fit in
+	 * memory): look at the rates here too, at most ten times a second */
+	double t = mono();
+	if (t - rs->last_check >= 0.1) {
+		rs->last_check = t;
+		check_drift(rs);
+	}
 	rt->assigned += (double)io->len;
 	if (!rt->t_first) {
 		pthread_mutex_lock(&rs->mu);
