@@ -31,14 +31,17 @@ static const struct command commands[] = {
 	  "from the passphrase (FERRY_PASSPHRASE or --passphrase-file; scrypt) or taken from\n"
 	  "--key-file (32 raw bytes or 64 hex digits). --compress sets the zstd level (1-19,\n"
 	  "default 3) or none; --chunk-size the chunk size (4K-64M, default 4M).\n" },
-	{ "push", cmd_push, "ferry push SRC STORE [--dry-run] [--jobs N] [--memory SIZE] [--direct] [--bwlimit RATE] [--max-duration D] [--shard i/N --shard-group G] [--json]", "store SRC as a new snapshot",
+	{ "push", cmd_push, "ferry push SRC STORE [--dry-run] [--jobs N] [--memory SIZE] [--direct] [--bwlimit RATE] [--max-duration D] [--shard i/N --shard-group G] [--plan [--deadline D | --budget USD]] [--json]", "store SRC as a new snapshot",
 	  "Reads the directory tree SRC and writes it into STORE as a new immutable\n"
 	  "snapshot. The snapshot's manifest is written last: until then nothing new is\n"
 	  "visible, and an interrupted push leaves earlier snapshots intact. Files under\n"
 	  "1 MiB are packed together. --jobs sets the worker threads (default: the cores),\n"
-	  "--memory the buffer budget (default 256M), --direct reads with O_DIRECT.\n" },
+	  "--memory the buffer budget (default 256M), --direct reads with O_DIRECT.\n"
+	  "With --plan (STORE s3://...), each object goes whole through one of the config\n"
+	  "file's [route \"NAME\"] sections (endpoint or bind address, rate-limited to its\n"
+	  "bandwidth) as `ferry plan` splits the bytes; sync --plan does the same.\n" },
 	{ "sync", cmd_sync,
-	  "ferry sync SRC STORE [--always-snapshot] [--bwlimit RATE] [--max-duration D] [--shard i/N --shard-group G] | ferry sync STORE[@SNAPSHOT] DST [--delete] [--include GLOB]...",
+	  "ferry sync SRC STORE [--always-snapshot] [--bwlimit RATE] [--max-duration D] [--shard i/N --shard-group G] [--plan [--deadline D | --budget USD]] | ferry sync STORE[@SNAPSHOT] DST [--delete] [--include GLOB]...",
 	  "bring a store, or a local copy, up to date: only what changed moves",
 	  "SRC STORE: like push, but compares SRC with the store's latest snapshot by size\n"
 	  "and mtime: unchanged files are carried into the new snapshot by reference, not\n"
