@@ -34,6 +34,16 @@ bad() {
 check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
 json_field() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" "$2"; }
 
+# ---- no server at all: refused connection, unknown host (clear error, exit 1, at once)
+for ep in http://127.0.0.1:1 http://no-such-host.invalid:9000; do
+	AWS_ACCESS_KEY_ID=k AWS_SECRET_ACCESS_KEY=s FERRY_S3_ATTEMPTS=2 timeout 60 "$ferry" push "$work" s3://nobucket/x \
+		--endpoint "$ep" >/dev/null 2>"$work/err"
+	rc=$?
+	check "push to $ep fails with exit 1 ($rc)" '[ $rc -eq 1 ]'
+	check "the error names the endpoint and the reason" 'grep -qE "${ep#http://}.*(connect|resolve)" "$work/err"'
+done
+rm -f "$work/err"
+
 if ! "$here/swift-server.sh" start "$srv" >"$work/env" 2>"$work/start.log"; then
 	echo "FAIL - the S3 test server did not start"
 	tail -20 "$work/start.log"
