@@ -28,9 +28,11 @@ expect() {
 	if [ "$rc" -eq "$code" ]; then ok "$name"; else echo "       exit $rc, wanted $code"; bad "$name"; fi
 }
 grep_err() { if grep -qE -- "$1" "$work/err"; then ok "$2"; else bad "$2"; fi; }
+# the store's complete lock objects (a lock being written is a hidden NAME.PID.tmp)
+locks_of() { ls "$1/locks" 2>/dev/null | grep -E '^[0-9a-f]{16}$'; }
 wait_for_lock() { # STORE: until a lock object exists (bounded: 10 s)
 	for _ in $(seq 1 100); do
-		[ -n "$(ls "$1/locks" 2>/dev/null)" ] && return 0
+		[ -n "$(locks_of "$1")" ] && return 0
 		sleep 0.1
 	done
 	return 1
@@ -78,7 +80,7 @@ kill_sync() { # start a sync, kill -9 it once it holds its lock
 	bgpids=()
 }
 kill_sync
-lock=$(ls "$work/slow/locks")
+lock=$(locks_of "$work/slow")
 [ -n "$lock" ] && ok "the killed sync's lock is left behind ($lock)" || bad "the killed sync's lock is left behind"
 [ -z "$("$ferry" snapshots "$work/slow")" ] && ok "the killed sync wrote no snapshot" || bad "the killed sync wrote no snapshot"
 expect 0 "next sync on the same host breaks the lock at once" "$ferry" sync "$work/slowsrc" "$work/slow" --lock-timeout 10s
@@ -89,7 +91,7 @@ grep_err "breaking stale lock locks/$lock .*its process is gone" "the broken loc
 # the same, but the lock names another host: only its age can tell it is stale
 echo more >>"$work/slowsrc/a.txt"
 kill_sync
-lock=$(ls "$work/slow/locks")
+lock=$(locks_of "$work/slow")
 sed -i 's/^host=.*/host=another-host.example/' "$work/slow/locks/$lock"
 killed_at=$SECONDS
 expect 4 "a lock from another host is respected before the timeout" "$ferry" sync "$work/slowsrc" "$work/slow" --lock-timeout 10s
