@@ -158,8 +158,12 @@ struct s3 {
 	int deferred_res;
 	char deferred_msg[2048];
 	/* part buffers of S3_PART_MIN, reused (a fresh page costs a fault on first touch) */
-	uint8_t **freebufs;
-	unsigned nfree, capfree;
+	struct partbuf {
+		uint8_t *p;
+		size_t cap;
+	} freebufs[S3_UPLOAD_CAP / S3_PART_MIN];
+	unsigned nfree;
+	size_t free_bytes;
 	struct s3_key_cache keycache;
 	uint64_t requests, retries;
 	int debug; /* FERRY_S3_DEBUG: one line per request on stderr (no headers, no secrets) */
@@ -518,6 +522,18 @@ static void req_body(struct s3req *rq, const void *body, size_t len, int md5)
 		EVP_Digest(body ? body : "", len, d, &dl, EVP_md5(), NULL);
 		EVP_EncodeBlock((unsigned char *)rq->md5_b64, d, 16);
 	}
+}
+
+/*
+ * Does a part or object body need a Content-MD5? A signed payload's SHA-256 is checked
+ * by the server already (S3: XAmzContentSHA256Mismatch; Swift's s3api: BadDigest), so
+ * MD5 (~1.7 s of CPU a GiB here, the dearest digest) is only worth its cost with
+ * UNSIGNED-PAYLOAD, where it is the only check of the body, or when resuming: a part the
+ * server holds is recognised by its MD5 ETag.
+ */
+static int want_md5(const struct s3 *s, const struct s3w *w)
+{
+	return s->c.unsigned_payload || w->nhave;
 }
 
 static int retryable(struct s3req *rq, const struct s3_error *se)
@@ -1105,31 +1121,38 @@ static void s3_rclose(struct ferry_backend *b, struct ferry_robj *r)
 
 /* ---------------------------------------------------------------- writes */
 
+/* Part buffers of every size are reused, oldest dropped first, at most S3_UPLOAD_CAP
+ * bytes of them kept: a fresh buffer costs a page fault per page on first touch, which
+ * on a VM is dear (a part of 16 or 32 MiB freed and mapped again for every part of a
+ * large object cost more system time than the bytes' hashing). s->mu held. */
 static uint8_t *partbuf_get(struct s3 *s, size_t cap)
 {
-	if (cap == S3_PART_MIN && s->nfree)
-		return s->freebufs[--s->nfree];
+	for (unsigned i = s->nfree; i-- > 0;)
+		if (s->freebufs[i].cap == cap) {
+			uint8_t *p = s->freebufs[i].p;
+			s->free_bytes -= cap;
+			memmove(&s->freebufs[i], &s->freebufs[i + 1], (s->nfree - i - 1) * sizeof(s->freebufs[0]));
+			s->nfree--;
+			return p;
+		}
 	return malloc(cap);
 }
 
 static void partbuf_put(struct s3 *s, uint8_t *p, size_t cap)
 {
-	/* keep no more free than the upload cap can have in flight: more is just RSS */
-	if (cap == S3_PART_MIN && s->nfree < S3_UPLOAD_CAP / S3_PART_MIN) {
-		if (s->nfree == s->capfree) {
-			unsigned nc = s->capfree ? s->capfree * 2 : 16;
-			uint8_t **n = realloc(s->freebufs, nc * sizeof(*n));
-			if (n) {
-				s->freebufs = n;
-				s->capfree = nc;
-			}
-		}
-		if (s->nfree < s->capfree) {
-			s->freebufs[s->nfree++] = p;
-			return;
-		}
+	if (cap > S3_UPLOAD_CAP) {
+		free(p);
+		return;
 	}
-	free(p);
+	while (s->nfree && (s->nfree == sizeof(s->freebufs) / sizeof(s->freebufs[0]) ||
+			    s->free_bytes + cap > S3_UPLOAD_CAP)) {
+		free(s->freebufs[0].p);
+		s->free_bytes -= s->freebufs[0].cap;
+		memmove(&s->freebufs[0], &s->freebufs[1], (s->nfree - 1) * sizeof(s->freebufs[0]));
+		s->nfree--;
+	}
+	s->freebufs[s->nfree++] = (struct partbuf){ p, cap };
+	s->free_bytes += cap;
 }
 
 /* Part size for part n (from 1): S3_PART_MIN, doubled every max_parts/20 parts up to
@@ -1321,7 +1344,7 @@ static int seal_part_locked(struct s3 *s, struct s3w *w)
 	/* the part is ours alone now: hash it (SHA-256, MD5: ~10 ms per part) without
 	 * holding the lock the network thread needs for every other request */
 	pthread_mutex_unlock(&s->mu);
-	req_body(rq, body, len, 1);
+	req_body(rq, body, len, want_md5(s, w));
 	pthread_mutex_lock(&s->mu);
 	if (w->nhave && part_reuse_locked(s, w, rq))
 		return 0;
@@ -1556,7 +1579,7 @@ static void w_progress(struct s3 *s, struct s3w *w)
 			w_settled(s, w);
 			return;
 		}
-		req_body(rq, w->buf ? w->buf : (const uint8_t *)"", w->fill, 1);
+		req_body(rq, w->buf ? w->buf : (const uint8_t *)"", w->fill, want_md5(s, w));
 		rq->body_cap = w->cap;
 		rq->meta = w->meta[0] ? w->meta : NULL;
 		if (!w->buf)
@@ -1849,8 +1872,7 @@ static void s3_close(struct ferry_backend *b)
 	if (s->share)
 		curl_share_cleanup(s->share);
 	for (unsigned i = 0; i < s->nfree; i++)
-		free(s->freebufs[i]);
-	free(s->freebufs);
+		free(s->freebufs[i].p);
 	if (s->debug)
 		fprintf(stderr, "ferry: s3: %llu requests, %llu retries\n", (unsigned long long)s->requests,
 			(unsigned long long)s->retries);
