@@ -994,13 +994,13 @@ static int s3_ropen_known(struct ferry_backend *b, const char *key, uint64_t siz
 static void read_done(struct s3req *rq)
 {
 	struct ferry_io *io = rq->user;
-	struct s3r *r = io->bobj;
+	struct s3r *r = io->bobj; /* only touched for the metadata read */
 	struct s3 *s = rq->s3;
 	int res = rq->res;
 
 	if (!res && rq->sink_len != io->len)
 		res = FERRY_BERR(FERRY_E_TRUNCATED);
-	if (!res && r->known && io->off == 0 && !r->have_meta) {
+	if (!res && rq->user_n) { /* the read that brings an ropen_known object's metadata */
 		/* the object may have changed since it was listed: its size says so */
 		uint64_t total = rq->have_total			   ? rq->total :
 				 rq->status == 200 && rq->have_length ? rq->length :
@@ -1052,6 +1052,7 @@ static int s3_read(struct ferry_backend *b, struct ferry_robj *ro, struct ferry_
 	rq->range_len = io->len;
 	rq->user = io;
 	io->bobj = r;
+	rq->user_n = r->known && !r->have_meta && io->off == 0;
 	rq->done = read_done;
 	pthread_mutex_lock(&s->mu);
 	submit_locked(s, rq);

@@ -488,7 +488,8 @@ static int df_resume(struct dfile *d, struct ferry_run *r)
 	if (!u)
 		return 0;
 	u->used = 1;
-	if (strlen(u->key) >= sizeof(d->tmp) || strncmp(u->key, ".ferry-tmp-", 11) || strchr(u->key, '/'))
+	size_t kl = strlen(u->key);
+	if (kl >= sizeof(d->tmp) || strncmp(u->key, ".ferry-tmp-", 11) || strchr(u->key, '/'))
 		return 0;
 	if (!d->etag[0] || strcmp(u->upload_id, d->etag) || u->size != d->size) {
 		unlinkat(d->pfd, u->key, 0); /* the object changed since: of no use */
@@ -522,7 +523,7 @@ static int df_resume(struct dfile *d, struct ferry_run *r)
 		EVP_DigestInit_ex(d->md5, EVP_md5(), NULL);
 		return 0;
 	}
-	snprintf(d->tmp, sizeof(d->tmp), "%s", u->key);
+	memcpy(d->tmp, u->key, kl + 1); /* kl < sizeof(d->tmp): checked above */
 	d->fd = fd;
 	d->next = d->hashed = d->kept = keep;
 	r->bytes_resumed += keep;
