@@ -9,7 +9,7 @@
  * background; the run ends with the backend's sync(), which reports any that failed.
  *
  * Down: the prefix is listed, each object is fetched by ranged GETs (DOWN_FILES files
- * at a time, up to DOWN_PER_FILE ranges of one file in flight, written at their offsets)
+ * at a time, up to DOWN_PER_FILE ranges of one file in flight, written in order)
  * into a temporary file beside its final name, checked (our xxh128 if the object has it;
  * else the MD5 of a single-part object's ETag), given its mode and mtime, and renamed
  * into place. The size comes from the listing and the metadata with the first range: no
@@ -360,9 +360,8 @@ static int parent_dir(int root, const char *rel, const char **base)
 
 /*
  * A file being fetched. Its ranges go out up to DOWN_PER_FILE at a time, each into a
- * slot's buffer, and are written where they belong as they land; the checksums see the
- * bytes in order (hashed: the cursor), so a range that lands early keeps its slot until
- * the ranges before it are in. Without a resume record the object is opened without a
+ * slot's buffer; they are written and checksummed in order (hashed: the cursor), so a
+ * range that lands early keeps its slot until the ranges before it are in. Without a resume record the object is opened without a
  * HEAD (size from the listing); its first range, alone, brings the ETag and metadata,
  * and only then is the temporary file made.
  */
@@ -616,12 +615,30 @@ static int df_start(struct ferry_backend *b, int root, struct dfile *d, struct k
 	return 0;
 }
 
-/* A range landed: write it where it belongs; feed the checksums what is now in order. */
+/* Writes one range at its offset, in pieces of DOWN_WRITE. 0 or -errno. */
+static int write_range(int fd, const uint8_t *buf, size_t n, uint64_t off)
+{
+	for (size_t done = 0; done < n;) {
+		size_t piece = n - done < DOWN_WRITE ? n - done : DOWN_WRITE;
+		ssize_t w = pwrite(fd, buf + done, piece, (off_t)(off + done));
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		done += (size_t)w;
+	}
+	return 0;
+}
+
+/*
+ * A range landed. It is written and checksummed when the ranges before it are: the
+ * temporary file then always holds a prefix of the object without holes, which is what a
+ * rerun's df_resume keeps (its size is all it knows).
+ */
 static void df_landed(struct ferry_backend *b, struct dslot *sl, struct dslot *slots, struct ferry_run *r)
 {
 	struct dfile *d = sl->d;
 	int res = sl->io.res;
-	size_t n = sl->io.len;
 
 	sl->state = SLOT_HELD;
 	if (!d->failed && res < 0)
@@ -629,18 +646,27 @@ static void df_landed(struct ferry_backend *b, struct dslot *sl, struct dslot *s
 	if (!d->failed && !d->opened)
 		df_open(b, d, r); /* the first range: the metadata came with it */
 	if (!d->failed) {
-		r->bytes_read += n;
-		ferry_rate_take(r->rate, n); /* --bwlimit */
-		for (size_t done = 0; done < n;) {
-			size_t piece = n - done < DOWN_WRITE ? n - done : DOWN_WRITE;
-			ssize_t w = pwrite(d->fd, sl->buf + done, piece, (off_t)(sl->io.off + done));
-			if (w < 0 && errno == EINTR)
+		r->bytes_read += sl->io.len;
+		ferry_rate_take(r->rate, sl->io.len); /* --bwlimit */
+	}
+	for (int more = !d->failed; more;) {
+		more = 0;
+		for (int i = 0; i < DOWN_BUFS && !d->failed; i++) {
+			struct dslot *s = &slots[i];
+			if (s->d != d || s->state != SLOT_HELD || s->io.off != d->hashed)
 				continue;
-			if (w <= 0) {
-				df_fail(b, d, r, FERRY_E_IO, "cannot write", w < 0 ? strerror(errno) : "no progress");
+			int e = write_range(d->fd, s->buf, s->io.len, s->io.off);
+			if (e) {
+				df_fail(b, d, r, FERRY_E_IO, "cannot write", strerror(-e));
 				break;
 			}
-			done += (size_t)w;
+			ferry_filehash_update(d->fh, s->buf, s->io.len);
+			if (!d->want_xxh[0]) /* the ETag's MD5 is the check only when our hash is absent */
+				EVP_DigestUpdate(d->md5, s->buf, s->io.len);
+			d->hashed += s->io.len;
+			s->state = SLOT_FREE;
+			d->inflight--;
+			more = 1;
 		}
 	}
 	if (d->failed) { /* its ranges that wait for the cursor are of no use now */
@@ -652,21 +678,6 @@ static void df_landed(struct ferry_backend *b, struct dslot *sl, struct dslot *s
 		if (!d->inflight && d->busy)
 			df_close(b, d);
 		return;
-	}
-	for (int more = 1; more;) {
-		more = 0;
-		for (int i = 0; i < DOWN_BUFS; i++) {
-			struct dslot *s = &slots[i];
-			if (s->d != d || s->state != SLOT_HELD || s->io.off != d->hashed)
-				continue;
-			ferry_filehash_update(d->fh, s->buf, s->io.len);
-			if (!d->want_xxh[0]) /* the ETag's MD5 is the check only when our hash is absent */
-				EVP_DigestUpdate(d->md5, s->buf, s->io.len);
-			d->hashed += s->io.len;
-			s->state = SLOT_FREE;
-			d->inflight--;
-			more = 1;
-		}
 	}
 	if (d->hashed == d->size)
 		df_finish(b, d, r);
