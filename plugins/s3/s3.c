@@ -157,7 +157,7 @@ struct s3 {
 	struct s3w *pending; /* committed, finishing */
 	int deferred_res;
 	char deferred_msg[2048];
-	/* part buffers of S3_PART_MIN, reused (a fresh page costs a fault on first touch) */
+	/* part buffers of any size, reused (a fresh page costs a fault on first touch) */
 	struct partbuf {
 		uint8_t *p;
 		size_t cap;
@@ -1124,8 +1124,8 @@ static void s3_rclose(struct ferry_backend *b, struct ferry_robj *r)
 
 /* Part buffers of every size are reused, oldest dropped first, at most S3_UPLOAD_CAP
  * bytes of them kept: a fresh buffer costs a page fault per page on first touch, which
- * on a VM is dear (a part of 16 or 32 MiB freed and mapped again for every part of a
- * large object cost more system time than the bytes' hashing). s->mu held. */
+ * on a VM is dear, and every 16 or 32 MiB part of a large object used to be a fresh
+ * malloc (bench/RESULTS.md, "S3 copy down and copy up CPU"). s->mu held. */
 static uint8_t *partbuf_get(struct s3 *s, size_t cap)
 {
 	for (unsigned i = s->nfree; i-- > 0;)
