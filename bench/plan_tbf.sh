@@ -4,9 +4,12 @@
 # client; the client sends from 127.0.0.2 (FERRY_S3_BIND), and only that address's
 # packets go through the tbf (htb root + u32 filter), so the server's own loopback
 # traffic (proxy to object server) is not shaped. For each rate: `ferry plan --probe`
-# (the link measured) and `ferry plan --bandwidth RATE --rtt 0` (the link as configured)
-# predict the time of the `none` option; `ferry push` to a store made with
-# --compress none is timed; the ratios predicted/measured are printed.
+# (the link measured: a sustained upload, time-boxed at FERRY_PLAN_PROBE_SECONDS, 5 s),
+# `ferry plan --probe --bandwidth RATE` (the link as configured, the probe for the
+# destination's rate and the request times) and `ferry plan --bandwidth RATE --rtt 0`
+# (flags only) predict the time of the `none` option; `ferry push` to a store made with
+# --compress none is timed; the ratios predicted/measured are printed, and the
+# bottleneck the probe+flag plan names.
 # usage: bench/plan_tbf.sh FERRY [RATE_MBIT...]   (default 50 200); root only.
 set -uo pipefail
 ferry=$(readlink -f "${1:?usage: plan_tbf.sh FERRY [RATE_MBIT...]}")
@@ -53,13 +56,17 @@ for i in $(seq 1 4); do head -c 8388608 /dev/urandom >"$src/mid/m$i.bin"; done
 head -c 41943040 /dev/urandom >"$src/large.bin"
 bytes=$(du -sb "$src" | cut -f1)
 echo "corpus: $(find "$src" -type f | wc -l) files, $bytes bytes; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-6s %10s %10s %10s %8s %8s %10s %10s\n' rate probe_Mb pred_probe pred_flag measured ratio_p ratio_flag load1
+printf '%-6s %9s %10s %10s %9s %8s %8s %8s %8s %-11s %6s\n' rate probe_Mb pred_probe pred_both pred_flag measured ratio_p ratio_b ratio_f bottleneck load1
 for r in $rates; do
 	shape "$r"
 	in_ns "$ferry" plan "$src" "s3://bench/probe-$r" --probe --json >"$work/pp.json" 2>"$work/pp.err" ||
 		{ cat "$work/pp.err"; exit 1; }
 	in_ns "$ferry" plan "$src" "s3://bench/flag-$r" --bandwidth "${r}Mbit" --rtt 0 --json >"$work/pf.json" 2>"$work/pf.err" ||
 		{ cat "$work/pf.err"; exit 1; }
+	in_ns "$ferry" plan "$src" "s3://bench/both-$r" --probe --bandwidth "${r}Mbit" --json >"$work/pb.json" 2>"$work/pb.err" ||
+		{ cat "$work/pb.err"; exit 1; }
+	pb=$(jq '.options[] | select(.codec == "none") | .estimated_seconds' "$work/pb.json")
+	bn=$(jq -r '.options[] | select(.codec == "none") | .bottleneck' "$work/pb.json")
 	pp=$(jq '.options[] | select(.codec == "none") | .estimated_seconds' "$work/pp.json")
 	pf=$(jq '.options[] | select(.codec == "none") | .estimated_seconds' "$work/pf.json")
 	pbw=$(jq '.probe.upload_bytes_per_second * 8 / 1e6' "$work/pp.json")
@@ -68,6 +75,7 @@ for r in $rates; do
 	in_ns "$ferry" push "$src" "s3://bench/store-$r" >/dev/null 2>"$work/push.err" || { cat "$work/push.err"; exit 1; }
 	t1=$(date +%s.%N)
 	m=$(echo "$t1 - $t0" | bc -l)
-	printf '%-6s %10.1f %10.2f %10.2f %8.2f %8.3f %10.3f %10s\n' "${r}M" "$pbw" "$pp" "$pf" "$m" \
-		"$(echo "$pp / $m" | bc -l)" "$(echo "$pf / $m" | bc -l)" "$(cut -d' ' -f1 /proc/loadavg)"
+	printf '%-6s %9.1f %10.2f %10.2f %9.2f %8.2f %8.3f %8.3f %8.3f %-11s %6s\n' "${r}M" "$pbw" "$pp" "$pb" "$pf" "$m" \
+		"$(echo "$pp / $m" | bc -l)" "$(echo "$pb / $m" | bc -l)" "$(echo "$pf / $m" | bc -l)" "$bn" \
+		"$(cut -d' ' -f1 /proc/loadavg)"
 done

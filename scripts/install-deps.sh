@@ -10,6 +10,7 @@ pkgs=(
   clang libclang-rt-14-dev     # libFuzzer and sanitizer runtimes
   zstd xxhash openssl time     # peers for the benchmarks
   jq                           # JSON checks in tests/integration/plan.sh
+  iproute2 python3             # tc/ip netns for the route tests; corrupt.py
 )
 
 missing=()

@@ -152,6 +152,14 @@ struct ferry_backend_ops {
 	 * "etag" gives the server's entity tag without quotes. Optional. */
 	int (*rmeta)(struct ferry_backend *b, struct ferry_robj *r, const char *name, char *value, size_t len);
 
+	/* ---- batches ---- */
+	/* delete_many: remove n objects (absent ones are success), in as few requests as the
+	 * store allows (S3 DeleteObjects: 1,000 keys each). On failure *failed (when not NULL)
+	 * gets the index of a key that was not deleted; keys before a failed batch are gone,
+	 * keys after it are untouched. Synchronous, like del. Optional: without it the core
+	 * calls del once per key (ferry_backend_del_many). */
+	int (*delete_many)(struct ferry_backend *b, const char *const *keys, size_t n, size_t *failed);
+
 	/* ---- resuming interrupted uploads (object stores with multipart uploads) ----
 	 * All optional; a backend has all four or none. */
 	/* set_events: report write progress to ev (NULL: stop). The calls come from any
@@ -187,6 +195,9 @@ const char *ferry_backend_message(int res, char *buf, size_t len);
 void ferry_backend_setmsg(int res, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Checks an ops table: ABI, required hooks. Returns FERRY_OK or FERRY_E_UNSUPPORTED. */
 int ferry_backend_check(const struct ferry_backend_ops *ops);
+/* Deletes n keys through delete_many when the backend has it, else del one by one. 0 or
+ * the first failure (a negative backend result); *failed gets the failing key's index. */
+int ferry_backend_del_many(struct ferry_backend *b, const char *const *keys, size_t n, size_t *failed);
 
 extern const struct ferry_backend_ops ferry_posix_backend;
 extern const struct ferry_backend_ops ferry_s3_backend;

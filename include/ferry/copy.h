@@ -38,6 +38,17 @@ struct ferry_copy_plan {
 int ferry_copy_planned(const char *src, const char *url, const struct ferry_copy_plan *p,
 		       struct ferry_run *r) FERRY_MUST_CHECK;
 
+/* push|sync --plan: the store's backend is replaced by one that writes each object, whole,
+ * through one of the plan's routes (its own S3 backend: endpoint, bind address; its own
+ * token bucket), the route furthest below its share of the bytes written; small objects,
+ * listings and reads stay on the store's own backend. total: the bytes the split is made
+ * for. The plan is logged through p->note; p must outlive the store. */
+struct ferry_store;
+int ferry_store_follow_routes(struct ferry_store *s, const struct ferry_copy_plan *p, double total,
+			      struct ferry_run *r) FERRY_MUST_CHECK;
+/* Logs each route's objects, bytes and rate (nothing when the store follows no routes). */
+void ferry_store_routes_report(struct ferry_store *s);
+
 #ifdef __cplusplus
 }
 #endif

@@ -240,6 +240,7 @@ enum ferry_plan_stage {
 	FERRY_STAGE_DECOMPRESS,
 	FERRY_STAGE_WRITE,
 	FERRY_STAGE_REQUESTS, /* request latency of many small objects */
+	FERRY_STAGE_HASH,     /* push's own work on every byte: hashes, S3 signing, copies */
 	FERRY_NSTAGES
 };
 extern const char *const ferry_plan_stage_names[FERRY_NSTAGES];
@@ -262,6 +263,15 @@ struct ferry_plan_input {
 	double months;                     /* of storage in the total (default 1) */
 	/* constraints (NAN: none) */
 	double deadline, budget;
+	/* once per run, whatever the size: process start, pipeline setup and the serial
+	 * requests around the transfer (store open, lock, manifest) */
+	double fixed_seconds;
+	/* bytes/s the destination store takes in when it, not the link, is the limit (a
+	 * probe slower than the configured link); 0: not a limit */
+	double dst_rate;
+	/* bytes/s push's own per-byte work goes at on this machine now (wall time, one
+	 * thread: the load counts); 0: not counted */
+	double hash_rate;
 };
 
 struct ferry_plan_option {
@@ -287,6 +297,18 @@ struct ferry_plan_result {
 };
 
 void ferry_plan_compute(const struct ferry_plan_input *in, struct ferry_plan_result *out);
+
+/* Requests a push makes one after another whatever it sends: GET config, LIST locks, PUT
+ * lock, LIST locks, LIST uploads, HEAD lock, PUT manifest, DELETE lock. */
+#define FERRY_PLAN_SERIAL_REQUESTS 8
+/* Seconds a push spends on this machine before and after moving bytes: this process's
+ * start, and push's setup and teardown (ring, buffer pool, workers) done once here.
+ * local_dst: the pool of a local store (smaller). Measured; takes about that long. */
+double ferry_plan_setup_seconds(int local_dst);
+/* Bytes/s one thread gets through push's work on every byte besides the codec (the
+ * file and chunk hashes, two copies; for an S3 store the SHA-256 and MD5 of its parts),
+ * in wall time on this machine as loaded now. Takes about a quarter of a second. */
+double ferry_plan_hash_rate(int s3_dst);
 
 /* An SVG chart of time against cost per option, the recommendation marked. */
 int ferry_plan_svg(const struct ferry_plan_result *r, const char *title, const char *path, char *msg,

@@ -68,12 +68,17 @@ int ferry_parse_duration(const char *s, uint64_t *out);
 struct ferry_prune_opts {
 	unsigned keep_last, keep_daily, keep_weekly, keep_monthly;
 	int dry_run;
+	/* repack packs more than this percent garbage (1..99); 0: the default, 50; > 99: never */
+	unsigned repack_threshold;
 };
 
 struct ferry_prune_result {
 	uint64_t snapshots_total, snapshots_kept, snapshots_deleted;
 	uint64_t objects_total, objects_deleted, bytes_deleted;
 	uint64_t objects_kept, bytes_kept;
+	/* repack: packs rewritten, their stored bytes, the new packs and their stored bytes,
+	 * the snapshots whose manifests now point at the new packs */
+	uint64_t packs_repacked, packs_repacked_bytes, packs_written, packs_written_bytes, manifests_rewritten;
 };
 
 /* Lists kept / deleted snapshots through out (may be NULL) as "keep ID" / "delete ID" lines. */

@@ -308,6 +308,9 @@ static int posix_wopen(struct ferry_backend *b, const char *key, struct ferry_wo
 	snprintf(w->key, sizeof(w->key), "%s", key);
 	snprintf(w->tmp, sizeof(w->tmp), "%s.tmp", key);
 	w->fd = openat(p->dirfd, w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (w->fd < 0 && errno == EEXIST && (unlinkat(p->dirfd, w->tmp, 0) == 0 || errno == ENOENT))
+		/* a killed writer's leftover (keys rewritten in place: manifests, shard manifests) */
+		w->fd = openat(p->dirfd, w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (w->fd < 0) {
 		e = -errno;
 		free(w);

@@ -1591,6 +1591,16 @@ static void w_progress(struct s3 *s, struct s3w *w)
 	} else {
 		size_t len;
 		char q[700];
+		for (int i = 0; i < w->next_part - 1; i++)
+			if (w->parts[i].number != i + 1 || !w->parts[i].etag[0]) {
+				/* a part without its answer: never ask the server to assemble that */
+				s3_setmsg(FERRY_BERR(FERRY_E_IO), "part %d of %s has no ETag (holds number %d)", i + 1, w->key,
+					  w->parts[i].number);
+				w_fail(w, FERRY_BERR(FERRY_E_IO), "committing");
+				w->committing = 1;
+				w_progress(s, w);
+				return;
+			}
 		char *body = s3_xml_complete_body(w->parts, (size_t)(w->next_part - 1), &len);
 		snprintf(q, sizeof(q), "uploadId=%s", w->upload_id);
 		rq = body ? req_new(s, "POST", w->key, q) : NULL;
@@ -1616,11 +1626,12 @@ static int s3_commit(struct ferry_backend *b, struct ferry_wobj *wo, int durable
 
 	pthread_mutex_lock(&s->mu);
 	w->durable = durable;
-	w->committing = 1;
 	/* the last part: what is buffered, if parts went before it (an empty last part is
 	 * not allowed; a multipart object always has data in its last part here, since a
 	 * part is sealed only when more may follow... unless the data ended exactly on a
-	 * part boundary, when the parts sent are all there is) */
+	 * part boundary, when the parts sent are all there is). Sealed before the object is
+	 * marked committing: sealing lets go of the lock while it hashes, and a part ending
+	 * meanwhile must not find "no part in flight" and complete the upload without it. */
 	if (w->created || w->creating || w->waiting_id) {
 		if (w->fill) {
 			int e = seal_part_locked(s, w);
@@ -1628,6 +1639,7 @@ static int s3_commit(struct ferry_backend *b, struct ferry_wobj *wo, int durable
 				w_fail(w, e, "uploading");
 		}
 	}
+	w->committing = 1;
 	if (!durable) {
 		w->next_pending = s->pending;
 		s->pending = w;
@@ -1939,6 +1951,87 @@ static int s3_open(struct ferry_backend *b, const char *location, struct ferry_l
 	return 0;
 }
 
+/* ---------------------------------------------------------------- DeleteObjects */
+
+#define S3_DELETE_BATCH 1000 /* S3's limit per DeleteObjects request */
+
+/* One DeleteObjects request for keys[0..n): 0, or the failure; *bad gets a failed key's index.
+ * A server without DeleteObjects (501, 405) gets one DELETE per key instead. */
+static int delete_batch(struct ferry_backend *b, const char *const *keys, size_t n, size_t *bad)
+{
+	struct s3 *s = b->priv;
+	char **full = calloc(n, sizeof(*full));
+	char *body = NULL, first_key[S3_KEY_MAX + 1], first_code[64];
+	size_t len = 0, plen = strlen(s->c.prefix);
+	struct s3req *rq = NULL;
+	int r = -ENOMEM, errors;
+
+	*bad = 0;
+	if (!full)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (asprintf(&full[i], "%s%s", s->c.prefix, keys[i]) < 0) {
+			full[i] = NULL;
+			goto out;
+		}
+	if (!(body = s3_xml_delete_body((const char *const *)full, n, &len)) || !(rq = req_new(s, "POST", NULL, "delete")))
+		goto out;
+	req_body(rq, body, len, 1); /* DeleteObjects requires Content-MD5 */
+	r = req_wait(s, rq);
+	if (r == FERRY_BERR(FERRY_E_DENIED))
+		goto out;
+	if (r)
+		goto one_by_one;
+	errors = rq->sink_len == 0 ? 0 : /* a quiet reply with nothing to say may be empty */
+		 s3_xml_delete_errors((const char *)rq->sink, rq->sink_len, first_key, sizeof(first_key), first_code,
+				      sizeof(first_code));
+	if (errors < 0) {
+		r = FERRY_BERR(FERRY_E_FORMAT);
+		s3_setmsg(r, "DeleteObjects on %s: reply is not a DeleteResult", s->c.bucket);
+	} else if (errors > 0 && !strcmp(first_code, "AccessDenied")) {
+		const char *rel = strncmp(first_key, s->c.prefix, plen) == 0 ? first_key + plen : first_key;
+		for (size_t i = 0; i < n; i++)
+			if (!strcmp(keys[i], rel))
+				*bad = i;
+		r = FERRY_BERR(FERRY_E_DENIED);
+		s3_setmsg(r, "DeleteObjects on %s: %s: %s%s", s->c.bucket, rel, first_code,
+			  errors > 1 ? " (and more keys failed)" : "");
+	} else if (errors > 0) {
+		goto one_by_one;
+	}
+	goto out;
+one_by_one:
+	/* no DeleteObjects here (501, 405), or the batch or some of its keys failed (a busy
+	 * server's InternalError, SlowDown): each key again with DELETE, which has its own
+	 * retries; keys already gone are success */
+	for (size_t i = 0; i < n; i++)
+		if ((r = s3_del(b, keys[i]))) {
+			*bad = i;
+			break;
+		}
+out:
+	req_free(rq);
+	free(body);
+	for (size_t i = 0; i < n; i++)
+		free(full[i]);
+	free(full);
+	return r;
+}
+
+static int s3_delete_many(struct ferry_backend *b, const char *const *keys, size_t n, size_t *failed)
+{
+	for (size_t at = 0; at < n; at += S3_DELETE_BATCH) {
+		size_t k = n - at < S3_DELETE_BATCH ? n - at : S3_DELETE_BATCH, bad = 0;
+		int r = delete_batch(b, keys + at, k, &bad);
+		if (r) {
+			if (failed)
+				*failed = at + bad;
+			return r;
+		}
+	}
+	return 0;
+}
+
 const struct ferry_backend_ops ferry_s3_backend = {
 	.name = "s3",
 	.abi = FERRY_BACKEND_ABI,
@@ -1963,6 +2056,7 @@ const struct ferry_backend_ops ferry_s3_backend = {
 	.ropen_known = s3_ropen_known,
 	.wmeta = s3_wmeta,
 	.rmeta = s3_rmeta,
+	.delete_many = s3_delete_many,
 	.set_events = s3_set_events,
 	.wresume = s3_wresume,
 	.uploads = s3_uploads,

@@ -411,6 +411,7 @@ enum {
 	PR_METRICS,
 	PR_LOG,
 	PR_LOCKT,
+	PR_REPACK,
 };
 
 int cmd_prune(struct cli *c, int argc, char **argv)
@@ -425,6 +426,7 @@ int cmd_prune(struct cli *c, int argc, char **argv)
 		{ "metrics-file", required_argument, NULL, PR_METRICS },
 		{ "log-file", required_argument, NULL, PR_LOG },
 		{ "lock-timeout", required_argument, NULL, PR_LOCKT },
+		{ "repack", required_argument, NULL, PR_REPACK },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ferry_prune_opts po = { 0 };
@@ -449,6 +451,19 @@ int cmd_prune(struct cli *c, int argc, char **argv)
 		case PR_WEEKLY: if ((rc = count_opt(c, "--keep-weekly", optarg, &po.keep_weekly))) return rc; break;
 		case PR_MONTHLY: if ((rc = count_opt(c, "--keep-monthly", optarg, &po.keep_monthly))) return rc; break;
 		case PR_DRY: po.dry_run = 1; c->dry_run = 1; break;
+		case PR_REPACK:
+			if (!strcmp(optarg, "off")) {
+				po.repack_threshold = 100;
+			} else {
+				char *end;
+				errno = 0;
+				unsigned long x = strtoul(optarg, &end, 10);
+				if (errno || end == optarg || (*end && strcmp(end, "%")) || *optarg == '-' || x < 1 || x > 99)
+					return cli_usage_error(c, "--repack: expected a garbage percentage 1..99 or 'off', got '%s'",
+							       optarg);
+				po.repack_threshold = (unsigned)x;
+			}
+			break;
 		case PR_METRICS: c->u.metrics_file = optarg; break;
 		case PR_LOG: c->u.log_file = optarg; break;
 		case PR_LOCKT:
@@ -514,6 +529,11 @@ int cmd_prune(struct cli *c, int argc, char **argv)
 		json_object_object_add(o, "bytes_deleted", json_object_new_int64((int64_t)res.bytes_deleted));
 		json_object_object_add(o, "objects_kept", json_object_new_int64((int64_t)res.objects_kept));
 		json_object_object_add(o, "bytes_kept", json_object_new_int64((int64_t)res.bytes_kept));
+		json_object_object_add(o, "packs_repacked", json_object_new_int64((int64_t)res.packs_repacked));
+		json_object_object_add(o, "packs_repacked_bytes", json_object_new_int64((int64_t)res.packs_repacked_bytes));
+		json_object_object_add(o, "packs_written", json_object_new_int64((int64_t)res.packs_written));
+		json_object_object_add(o, "packs_written_bytes", json_object_new_int64((int64_t)res.packs_written_bytes));
+		json_object_object_add(o, "manifests_rewritten", json_object_new_int64((int64_t)res.manifests_rewritten));
 		json_object_object_add(o, "errors", json_object_new_int64(err ? 1 : 0));
 		if (err)
 			json_object_object_add(o, "error", json_object_new_string(msg));
@@ -527,6 +547,12 @@ int cmd_prune(struct cli *c, int argc, char **argv)
 		       (unsigned long long)res.objects_deleted, (unsigned long long)res.bytes_deleted,
 		       po.dry_run ? "would be " : "", (unsigned long long)res.objects_kept,
 		       (unsigned long long)res.bytes_kept);
+		if (res.packs_repacked)
+			printf("repack%s: %llu packs (%llu bytes) %s into %llu (%llu bytes), %llu manifests rewritten\n",
+			       po.dry_run ? " (dry run)" : "", (unsigned long long)res.packs_repacked,
+			       (unsigned long long)res.packs_repacked_bytes, po.dry_run ? "would be rewritten" : "rewritten",
+			       (unsigned long long)res.packs_written, (unsigned long long)res.packs_written_bytes,
+			       (unsigned long long)res.manifests_rewritten);
 	}
 	if (!err)
 		cli_log(c, "pruned: %llu snapshots, %llu objects, %llu bytes%s", (unsigned long long)res.snapshots_deleted,

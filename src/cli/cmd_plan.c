@@ -613,6 +613,12 @@ static void print_human(const struct popts *p, const struct ferry_plan_input *in
 		       (unsigned long long)res->list_requests);
 	printf(" (rtt %.0f ms + %.0f ms per request, %d connections)\n", in->rtt * 1e3, in->request_latency * 1e3,
 	       in->connections);
+	printf("  once per run: %.2f s (start-up, setup, the requests around the transfer); push's own work "
+	       "on every byte %.0f MB/s (hashes, copies, signing; one thread, this load)",
+	       in->fixed_seconds, in->hash_rate / 1e6);
+	if (in->dst_rate > 0)
+		printf("; the destination takes %.1f Mbit/s (probed), slower than the link", in->dst_rate * 8 / 1e6);
+	printf("\n");
 	printf("  routes:");
 	for (unsigned i = 0; i < in->nroutes; i++) {
 		const struct ferry_route *r = &in->routes[i];
@@ -826,9 +832,12 @@ static int scan_s3(struct cli *c, const char *src, struct ferry_plan_scan *s)
 	return EXIT_OK;
 }
 
-#define PROBE_SMALL 3               /* tiny objects: the time of one request */
-#define PROBE_OBJECTS 3             /* ... and objects sent in parallel: the bandwidth */
-#define PROBE_SIZE (4u << 20)
+#define PROBE_SMALL 3   /* tiny objects cleaned up (two are PUT and timed: one request) */
+#define PROBE_OBJECTS 4 /* streams in parallel, each PUTting objects one after another */
+#define PROBE_SIZE (8u << 20) /* an S3 part as push sends it, once the link is known to be fast */
+#define PROBE_FIRST (1u << 20) /* the first object per stream: a slow link's time stays bounded */
+#define PROBE_SUSTAIN 5.0     /* seconds of sustained upload (FERRY_PLAN_PROBE_SECONDS) */
+#define PROBE_MAX_BYTES (1ull << 30) /* ... or this many bytes, whichever comes first */
 #define PROBE_TIME_BOX 30.0
 
 struct probe_job {
@@ -837,6 +846,12 @@ struct probe_job {
 	const uint8_t *buf;
 	int get; /* 0 put, 1 get */
 	int res;
+	size_t size, next_size; /* this object's, and the next ones' (set after the first round) */
+	/* uploads: keep PUTting the one key until the time box or the byte budget is spent */
+	double until, started;
+	uint64_t *budget;
+	pthread_mutex_t *mu;
+	uint64_t bytes, objects;
 };
 
 static void *probe_one(void *arg)
@@ -847,13 +862,50 @@ static void *probe_one(void *arg)
 		uint8_t *got = NULL;
 		size_t len = 0;
 		j->res = j->b->ops->get(j->b, j->key, &got, &len, PROBE_SIZE);
-		if (!j->res && len != PROBE_SIZE)
+		if (!j->res && len != j->size)
 			j->res = FERRY_BERR(FERRY_E_TRUNCATED);
 		free(got);
-	} else {
-		j->res = j->b->ops->put(j->b, j->key, j->buf, PROBE_SIZE, 0);
+		j->bytes = j->res ? 0 : j->size;
+		return NULL;
+	}
+	for (;;) {
+		int go;
+		pthread_mutex_lock(j->mu);
+		/* the first object always goes: it is the one read back */
+		go = j->objects == 0 || (now_mono() < j->until && *j->budget >= j->next_size);
+		if (go && j->objects)
+			j->size = j->next_size; /* only for an object that goes: the last one is read back */
+		if (go && *j->budget >= j->size)
+			*j->budget -= j->size;
+		pthread_mutex_unlock(j->mu);
+		if (!go)
+			break;
+		j->res = j->b->ops->put(j->b, j->key, j->buf, j->size, 0);
+		if (j->res)
+			break;
+		j->bytes += j->size;
+		j->objects++;
+		if (j->objects == 1) {
+			/* objects of about a second each from now on (as push's 8 MiB parts are on
+			 * a fast link), so a request's own time weighs as it does in a push */
+			double per_second = (double)j->size / fmax(now_mono() - j->started, 1e-3);
+			size_t next = PROBE_FIRST;
+			while (next < PROBE_SIZE && (double)next * 2 <= per_second)
+				next *= 2;
+			pthread_mutex_lock(j->mu);
+			j->next_size = next;
+			pthread_mutex_unlock(j->mu);
+		}
 	}
 	return NULL;
+}
+
+static int probe_list_none(void *arg, const char *key, uint64_t size)
+{
+	(void)arg;
+	(void)key;
+	(void)size;
+	return 0;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -864,7 +916,11 @@ static int cmp_double(const void *a, const void *b)
 
 struct probe_result {
 	double request_seconds; /* median time of a request for a tiny object (round trip included) */
-	double up, down;        /* bytes/s, PROBE_OBJECTS objects in parallel */
+	double up, down;        /* bytes/s, PROBE_OBJECTS streams in parallel */
+	double up_seconds;      /* how long the sustained upload ran */
+	double serial_seconds;  /* FERRY_PLAN_SERIAL_REQUESTS requests one after another */
+	uint64_t up_bytes;
+	size_t object_bytes; /* the objects' size after the first */
 	double seconds;
 };
 
@@ -878,24 +934,34 @@ static int probe_fail(struct cli *c, const char *dst, const char *what, int res)
 	return err == FERRY_E_DENIED || err == FERRY_E_AUTH ? EXIT_AUTH : EXIT_USAGE;
 }
 
-/* Measures the link to dst (s3://... or a directory): a few tiny PUTs, then PROBE_OBJECTS
- * objects of PROBE_SIZE up and down in parallel, all removed afterwards. */
+/* Measures the link to dst (s3://... or a directory): a few tiny PUTs (the time of one
+ * request), then PROBE_OBJECTS streams PUTting objects of PROBE_SIZE for PROBE_SUSTAIN
+ * seconds (the rate the link and the server sustain, not what a burst gets through),
+ * then one object per stream read back in parallel; all removed afterwards. */
 static int probe_link(struct cli *c, const char *dst, struct probe_result *pr)
 {
 	struct ferry_backend *b = NULL;
 	struct probe_job jobs[PROBE_OBJECTS];
 	pthread_t th[PROBE_OBJECTS];
-	double small[PROBE_SMALL], t0 = now_mono(), t;
+	int running[PROBE_OBJECTS];
+	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	double small[PROBE_SMALL], t0 = now_mono(), t, sustain = PROBE_SUSTAIN;
 	char msg[1024], base[64], key[128];
 	uint8_t *buf = malloc(PROBE_SIZE);
+	uint64_t budget = PROBE_MAX_BYTES;
 	int rc = EXIT_OK, res, nput = 0;
 	unsigned nsmall = 0;
 	struct stat st;
-	const char *loc = strncmp(dst, "file://", 7) ? dst : dst + 7;
+	const char *loc = strncmp(dst, "file://", 7) ? dst : dst + 7, *env = getenv("FERRY_PLAN_PROBE_SECONDS");
 
 	memset(pr, 0, sizeof(*pr));
 	if (!buf)
 		return EXIT_PARTIAL;
+	if (env && (ferry_plan_parse_duration(env, &sustain) || sustain <= 0 || sustain > 600)) {
+		cli_err(c, "FERRY_PLAN_PROBE_SECONDS: '%s' is not a duration of up to 10 minutes", env);
+		free(buf);
+		return EXIT_USAGE;
+	}
 	if (strncmp(loc, "s3://", 5) && (stat(loc, &st) || !S_ISDIR(st.st_mode))) {
 		cli_err(c, "--probe: %s: expected s3://BUCKET[/PREFIX] or an existing directory to measure the link to",
 			dst);
@@ -914,51 +980,71 @@ static int probe_link(struct cli *c, const char *dst, struct probe_result *pr)
 	for (size_t i = 0; i < PROBE_SIZE; i++) /* incompressible, not that it matters to a PUT */
 		buf[i] = (uint8_t)((i * 2654435761u) >> 13);
 	snprintf(base, sizeof(base), "ferry-probe-%ld-%lx", (long)getpid(), (unsigned long)(t0 * 1e6));
-	for (unsigned i = 0; i < PROBE_SMALL; i++) {
-		snprintf(key, sizeof(key), "%s/small-%u", base, i);
-		t = now_mono();
-		res = b->ops->put(b, key, "x", 1, 0);
-		if (res) {
-			rc = probe_fail(c, dst, "writing a probe object", res);
-			goto clean;
+	/* the requests a push makes one after another around its transfer (store open, lock,
+	 * journal, manifest), in that order, on probe keys: their time is the per-run cost */
+	t = now_mono();
+	for (int i = 0; i < FERRY_PLAN_SERIAL_REQUESTS && !rc; i++) {
+		uint8_t *got = NULL;
+		size_t len = 0;
+		uint64_t size;
+		double t1 = now_mono();
+		snprintf(key, sizeof(key), "%s/small-%d", base, i == 6 ? 1 : 0);
+		switch (i) {
+		case 0: res = b->ops->get(b, key, &got, &len, 4096); free(got); break;
+		case 1: case 3: case 4: res = b->ops->list(b, base, probe_list_none, NULL); break;
+		case 2: case 6: res = b->ops->put(b, key, "x", 1, 0); break;
+		case 5: res = b->ops->stat(b, key, &size); break;
+		default: res = b->ops->del(b, key); break;
 		}
-		small[nsmall++] = now_mono() - t;
-		if (now_mono() - t0 > PROBE_TIME_BOX / 3)
-			break;
+		if (res && !(i == 0 && res == -ENOENT))
+			rc = probe_fail(c, dst, "a request to the destination", res);
+		if (i == 2 || i == 6)
+			small[nsmall++] = now_mono() - t1;
 	}
+	if (rc)
+		goto clean;
+	pr->serial_seconds = now_mono() - t;
 	qsort(small, nsmall, sizeof(double), cmp_double);
-	pr->request_seconds = small[nsmall / 2];
+	pr->request_seconds = small[0] + (small[nsmall - 1] - small[0]) / 2; /* the median of two */
 	for (int dir = 0; dir < 2; dir++) {
 		t = now_mono();
 		for (int i = 0; i < PROBE_OBJECTS; i++) {
-			jobs[i] = (struct probe_job){ .b = b, .buf = buf, .get = dir };
+			size_t size = dir ? jobs[i].size : PROBE_FIRST; /* reading back: the last one written */
+			jobs[i] = (struct probe_job){ .b = b, .buf = buf, .get = dir, .until = t + sustain,
+						      .started = t, .budget = &budget, .mu = &mu, .size = size,
+						      .next_size = PROBE_FIRST };
 			snprintf(jobs[i].key, sizeof(jobs[i].key), "%s/big-%d", base, i);
-			if (pthread_create(&th[i], NULL, probe_one, &jobs[i])) {
-				jobs[i].res = -EAGAIN;
+			/* the thread sets res itself: whether to join is kept apart */
+			running[i] = pthread_create(&th[i], NULL, probe_one, &jobs[i]) == 0;
+			if (!running[i])
 				probe_one(&jobs[i]);
-			} else {
-				jobs[i].res = 1; /* joined below */
-			}
 		}
 		for (int i = 0; i < PROBE_OBJECTS; i++)
-			if (jobs[i].res == 1)
+			if (running[i])
 				pthread_join(th[i], NULL);
 		double secs = now_mono() - t;
-		for (int i = 0; i < PROBE_OBJECTS; i++)
+		uint64_t bytes = 0;
+		for (int i = 0; i < PROBE_OBJECTS; i++) {
 			if (jobs[i].res) {
 				rc = probe_fail(c, dst, dir ? "reading a probe object back" : "writing a probe object",
 						jobs[i].res);
 				goto clean;
 			}
-		if (!dir)
+			bytes += jobs[i].bytes;
+		}
+		if (!dir) {
 			nput = PROBE_OBJECTS;
-		/* the request's own round trip is not bandwidth */
-		double wire = secs - pr->request_seconds;
-		double rate = (double)PROBE_OBJECTS * PROBE_SIZE / (wire > secs / 10 ? wire : secs / 10);
-		if (dir)
-			pr->down = rate;
-		else
-			pr->up = rate;
+			/* over seconds of objects back to back, each object's request time is part of
+			 * the rate, as it is for push's parts */
+			pr->up = (double)bytes / secs;
+			pr->up_seconds = secs;
+			pr->up_bytes = bytes;
+			pr->object_bytes = jobs[0].size;
+		} else {
+			/* one object per stream: its request's own round trip is not bandwidth */
+			double wire = secs - pr->request_seconds;
+			pr->down = (double)bytes / (wire > secs / 10 ? wire : secs / 10);
+		}
 	}
 clean:
 	for (unsigned i = 0; i < PROBE_SMALL; i++) {
@@ -1014,8 +1100,8 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 		if (strstr(src, "://") && strncmp(src, "file://", 7) && strncmp(src, "s3://", 5))
 			return cli_usage_error(c, "%s: expected a directory, a ferry store, or s3://BUCKET[/PREFIX]", src);
 	}
-	if (p.probe && (p.bandwidth > 0 || p.rtt >= 0 || p.request_latency >= 0))
-		return cli_usage_error(c, "--probe measures the link: give it or --bandwidth/--rtt/--request-latency, not both");
+	if (p.probe && (p.rtt >= 0 || p.request_latency >= 0))
+		return cli_usage_error(c, "--probe measures the request time: give it or --rtt/--request-latency, not both");
 	if (p.probe && c->conf.nroutes)
 		return cli_usage_error(c, "--probe measures one link to DST; with [route] sections give each its bandwidth");
 	if ((rc = load_prices(c, &p, &t)))
@@ -1118,7 +1204,13 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 	if (p.probe) {
 		if ((rc = probe_link(c, dst, &pr)))
 			goto out;
-		p.bandwidth = pr.up;
+		/* with --bandwidth the link is known: a probe well below it found the
+		 * destination store slower than the link, and the time goes to its write stage;
+		 * alone, the probe cannot tell the two apart and is the link's bandwidth */
+		if (p.bandwidth > 0 && pr.up < 0.9 * p.bandwidth)
+			in.dst_rate = pr.up;
+		else if (p.bandwidth <= 0)
+			p.bandwidth = pr.up;
 		p.rtt = 0; /* in the measured request time */
 		p.request_latency = pr.request_seconds;
 	}
@@ -1148,6 +1240,13 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 		assume(&p, "bandwidth=1Gbit");
 	if ((rc = build_routes(c, &p, &t, &in, &link_tiers, have_link_tiers)))
 		goto out;
+	/* once per run: this machine's process start and push setup, and (a remote store) the
+	 * requests a push makes one after another around the transfer */
+	int remote = d.cloud || !strncmp(dst, "s3://", 5);
+	in.hash_rate = ferry_plan_hash_rate(remote);
+	in.fixed_seconds = ferry_plan_setup_seconds(!remote) +
+			   (p.probe ? pr.serial_seconds
+			    : remote ? FERRY_PLAN_SERIAL_REQUESTS * (in.rtt + in.request_latency) : 0);
 	ferry_plan_compute(&in, &res);
 	const struct ferry_plan_option *r = &res.opt[res.recommended];
 	if (p.svg) {
@@ -1197,6 +1296,10 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 		json_object_object_add(o, "deadline_met", json_object_new_boolean(!res.deadline_missed));
 		json_object_object_add(o, "budget_met", json_object_new_boolean(!res.budget_missed));
 		json_object_object_add(o, "best_seconds", jdouble(res.best_seconds));
+		json_object_object_add(o, "fixed_seconds", json_object_new_double(in.fixed_seconds));
+		json_object_object_add(o, "hash_bytes_per_second", json_object_new_double(in.hash_rate));
+		if (in.dst_rate > 0)
+			json_object_object_add(o, "destination_bytes_per_second", json_object_new_double(in.dst_rate));
 		json_object_object_add(o, "put_requests", json_object_new_int64((int64_t)res.put_requests));
 		json_object_object_add(o, "get_requests", json_object_new_int64((int64_t)res.get_requests));
 		json_object_object_add(o, "list_requests", json_object_new_int64((int64_t)res.list_requests));
@@ -1217,8 +1320,11 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 			json_object_object_add(jp, "upload_bytes_per_second", json_object_new_double(pr.up));
 			json_object_object_add(jp, "download_bytes_per_second", json_object_new_double(pr.down));
 			json_object_object_add(jp, "request_seconds", json_object_new_double(pr.request_seconds));
+			json_object_object_add(jp, "upload_seconds", json_object_new_double(pr.up_seconds));
+			json_object_object_add(jp, "serial_requests_seconds", json_object_new_double(pr.serial_seconds));
+			json_object_object_add(jp, "upload_bytes", json_object_new_int64((int64_t)pr.up_bytes));
 			json_object_object_add(jp, "objects", json_object_new_int(PROBE_OBJECTS));
-			json_object_object_add(jp, "object_bytes", json_object_new_int(PROBE_SIZE));
+			json_object_object_add(jp, "object_bytes", json_object_new_int64((int64_t)pr.object_bytes));
 			json_object_object_add(jp, "seconds", json_object_new_double(pr.seconds));
 			json_object_object_add(o, "probe", jp);
 		}
@@ -1226,8 +1332,9 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 		json_object_put(o);
 	} else if (!c->quiet) {
 		if (p.probe)
-			printf("probe: %s: up %.1f Mbit/s, down %.1f Mbit/s (%d x %u MiB in parallel), %.1f ms per request, "
-			       "%.1f s\n", dst, pr.up * 8 / 1e6, pr.down * 8 / 1e6, PROBE_OBJECTS, PROBE_SIZE >> 20,
+			printf("probe: %s: up %.1f Mbit/s sustained (%d streams of %zu KiB objects, %.1f s), down %.1f "
+			       "Mbit/s, %.1f ms per request, %.1f s\n",
+			       dst, pr.up * 8 / 1e6, PROBE_OBJECTS, pr.object_bytes >> 10, pr.up_seconds, pr.down * 8 / 1e6,
 			       pr.request_seconds * 1e3, pr.seconds);
 		print_human(&p, &in, &res, &sm, src, dst);
 	}

@@ -140,8 +140,10 @@ static int parse(struct cli *c, int argc, char **argv, int maxpos, struct parsed
 		default:
 			return -1 - cli_usage_error(c, "unknown option '%s'", argv[optind - 1]);
 		}
-		if (!strchr(allowed, code))
-			return -1 - cli_usage_error(c, "unknown option '%s'", argv[optind - 1]);
+		if (!strchr(allowed, code)) /* "--opt VALUE" took two words: name the option, not its value */
+			return -1 - cli_usage_error(c, "unknown option '%s'",
+						    optarg && optind >= 2 && argv[optind - 1] == optarg ? argv[optind - 2]
+												  : argv[optind - 1]);
 		switch (code) {
 		case 'e': p->encrypt = 1; break;
 		case 'r': p->read_data = 1; break;
@@ -223,8 +225,8 @@ static int parse(struct cli *c, int argc, char **argv, int maxpos, struct parsed
 		return -1 - cli_usage_error(c, "--deadline and --budget go with --plan");
 	if (!isnan(p->deadline) && !isnan(p->budget))
 		return -1 - cli_usage_error(c, "--plan: give --deadline or --budget, not both");
-	if (p->plan && strcmp(c->cmd, "copy") != 0)
-		return -1 - cli_usage_error(c, "--plan: %s does not follow routes yet; copy DIR s3://... --plan does", c->cmd);
+	if (p->plan && strcmp(c->cmd, "copy") && strcmp(c->cmd, "push") && strcmp(c->cmd, "sync"))
+		return -1 - cli_usage_error(c, "--plan: %s does not follow routes; copy, push and sync do", c->cmd);
 	return 0;
 }
 
@@ -489,6 +491,47 @@ static int end_push_side(struct cli *c, struct ferry_store *s, struct ferry_run 
 	return EXIT_OK;
 }
 
+/* push|sync --plan: the store's objects follow the config file's routes, split over the
+ * source's bytes (the whole tree: for a sync, an upper bound on what changed). *out is
+ * kept until the store is closed (the route backend logs through it). */
+static int follow_routes(struct cli *c, const struct parsed *p, const char *src, struct ferry_store *s,
+			 struct ferry_run *r, struct ferry_copy_plan **out)
+{
+	struct ferry_plan_scan sc;
+	char msg[1024];
+	int rc, err;
+
+	*out = NULL;
+	if (strncmp(p->pos[1], "s3://", 5) != 0) {
+		cli_err(c, "--plan: %s: routes lead to an object store; the store must be s3://BUCKET[/PREFIX]",
+			p->pos[1]);
+		return EXIT_USAGE;
+	}
+	struct ferry_copy_plan *cp = malloc(sizeof(*cp));
+	if (!cp)
+		return EXIT_PARTIAL;
+	if ((rc = cli_copy_plan(c, p->deadline, p->budget, cp))) {
+		free(cp);
+		return rc;
+	}
+	ferry_plan_scan_init(&sc, 1);
+	err = ferry_plan_scan_dir(&sc, src, msg, sizeof(msg));
+	if (err) {
+		cli_err(c, "--plan: %s", msg);
+		ferry_plan_scan_free(&sc);
+		free(cp);
+		return err == FERRY_E_NOTFOUND || err == FERRY_E_INVAL ? EXIT_USAGE : EXIT_PARTIAL;
+	}
+	err = ferry_store_follow_routes(s, cp, sc.bytes, r);
+	ferry_plan_scan_free(&sc);
+	if (err) {
+		free(cp);
+		return err == FERRY_E_INVAL ? EXIT_USAGE : EXIT_PARTIAL;
+	}
+	*out = cp;
+	return EXIT_OK;
+}
+
 int cmd_push(struct cli *c, int argc, char **argv)
 {
 	struct parsed p;
@@ -501,18 +544,26 @@ int cmd_push(struct cli *c, int argc, char **argv)
 		return -1 - rc;
 	if (p.npos != 2)
 		return cli_usage_error(c, "expected SRC and STORE");
+	if (p.plan && strncmp(p.pos[1], "s3://", 5) != 0)
+		return cli_usage_error(c, "--plan: %s: routes lead to an object store; the store must be s3://BUCKET[/PREFIX]",
+				       p.pos[1]);
 	run_opts(c, &p, &r);
+	struct ferry_copy_plan *cp = NULL;
 	if ((rc = begin_push_side(c, p.pos[0], p.pos[1], &r)) || (rc = open_store(c, p.pos[1], &s)))
 		return cli_run_end(c, &r, rc);
-	if ((rc = lock_push_side(c, s, &r))) {
+	/* the routes open before the lock's heartbeat thread runs: they set the environment */
+	if ((p.plan && (rc = follow_routes(c, &p, p.pos[0], s, &r, &cp))) || (rc = lock_push_side(c, s, &r))) {
 		cli_unlock(c);
 		ferry_store_close(s);
+		free(cp);
 		return cli_run_end(c, &r, rc);
 	}
 	err = ferry_push(s, p.pos[0], &r);
+	ferry_store_routes_report(s);
 	rc = end_push_side(c, s, &r, err);
 	cli_unlock(c);
 	ferry_store_close(s);
+	free(cp);
 	if (err && !r.snapshot[0] && !r.dry_run && !r.errors) /* else a line said why already */
 		cli_err(c, "no snapshot written: %s", ferry_strerror(err));
 	int rc2 = finish_run(c, &r, err, t0, 0);
@@ -675,6 +726,11 @@ int cmd_sync(struct cli *c, int argc, char **argv)
 		return cli_usage_error(c, "--delete cannot be combined with --include");
 	if (pull_side && (c->u.max_duration || c->u.shard))
 		return cli_usage_error(c, "--max-duration and --shard apply to the push side (SRC STORE)");
+	if (pull_side && p.plan)
+		return cli_usage_error(c, "--plan applies to the push side (SRC STORE): routes lead to the store");
+	if (p.plan && strncmp(p.pos[1], "s3://", 5) != 0)
+		return cli_usage_error(c, "--plan: %s: routes lead to an object store; the store must be s3://BUCKET[/PREFIX]",
+				       p.pos[1]);
 	run_opts(c, &p, &r);
 	r.incremental = 1;
 	r.always_snapshot = p.always;
@@ -685,18 +741,23 @@ int cmd_sync(struct cli *c, int argc, char **argv)
 		rc = begin_push_side(c, p.pos[0], p.pos[1], &r);
 	if (rc || (rc = open_store(c, pull_side ? store : p.pos[1], &s)))
 		return cli_run_end(c, &r, rc);
-	if (!pull_side && (rc = lock_push_side(c, s, &r))) {
+	struct ferry_copy_plan *cp = NULL;
+	if (!pull_side &&
+	    ((p.plan && (rc = follow_routes(c, &p, p.pos[0], s, &r, &cp))) || (rc = lock_push_side(c, s, &r)))) {
 		cli_unlock(c);
 		ferry_store_close(s);
+		free(cp);
 		return cli_run_end(c, &r, rc);
 	}
 	if (pull_side)
 		err = ferry_pull(s, snap, p.pos[1], p.ninc ? p.includes : NULL, &r);
 	else
 		err = ferry_push(s, p.pos[0], &r);
+	ferry_store_routes_report(s);
 	rc = pull_side ? EXIT_OK : end_push_side(c, s, &r, err);
 	cli_unlock(c);
 	ferry_store_close(s);
+	free(cp);
 	if (!pull_side && err && !r.snapshot[0] && !r.dry_run && !r.no_change && !r.errors)
 		cli_err(c, "no snapshot written: %s", ferry_strerror(err));
 	int rc2 = finish_run(c, &r, err, t0, 0);

@@ -31,14 +31,17 @@ static const struct command commands[] = {
 	  "from the passphrase (FERRY_PASSPHRASE or --passphrase-file; scrypt) or taken from\n"
 	  "--key-file (32 raw bytes or 64 hex digits). --compress sets the zstd level (1-19,\n"
 	  "default 3) or none; --chunk-size the chunk size (4K-64M, default 4M).\n" },
-	{ "push", cmd_push, "ferry push SRC STORE [--dry-run] [--jobs N] [--memory SIZE] [--direct] [--bwlimit RATE] [--max-duration D] [--shard i/N --shard-group G] [--json]", "store SRC as a new snapshot",
+	{ "push", cmd_push, "ferry push SRC STORE [--dry-run] [--jobs N] [--memory SIZE] [--direct] [--bwlimit RATE] [--max-duration D] [--shard i/N --shard-group G] [--plan [--deadline D | --budget USD]] [--json]", "store SRC as a new snapshot",
 	  "Reads the directory tree SRC and writes it into STORE as a new immutable\n"
 	  "snapshot. The snapshot's manifest is written last: until then nothing new is\n"
 	  "visible, and an interrupted push leaves earlier snapshots intact. Files under\n"
 	  "1 MiB are packed together. --jobs sets the worker threads (default: the cores),\n"
-	  "--memory the buffer budget (default 256M), --direct reads with O_DIRECT.\n" },
+	  "--memory the buffer budget (default 256M), --direct reads with O_DIRECT.\n"
+	  "With --plan (STORE s3://...), each object goes whole through one of the config\n"
+	  "file's [route \"NAME\"] sections (endpoint or bind address, rate-limited to its\n"
+	  "bandwidth) as `ferry plan` splits the bytes; sync --plan does the same.\n" },
 	{ "sync", cmd_sync,
-	  "ferry sync SRC STORE [--always-snapshot] [--bwlimit RATE] [--max-duration D] [--shard i/N --shard-group G] | ferry sync STORE[@SNAPSHOT] DST [--delete] [--include GLOB]...",
+	  "ferry sync SRC STORE [--always-snapshot] [--bwlimit RATE] [--max-duration D] [--shard i/N --shard-group G] [--plan [--deadline D | --budget USD]] | ferry sync STORE[@SNAPSHOT] DST [--delete] [--include GLOB]...",
 	  "bring a store, or a local copy, up to date: only what changed moves",
 	  "SRC STORE: like push, but compares SRC with the store's latest snapshot by size\n"
 	  "and mtime: unchanged files are carried into the new snapshot by reference, not\n"
@@ -68,7 +71,7 @@ static const struct command commands[] = {
 	  "--budget): each route its endpoint or bind address, limited to its bandwidth;\n"
 	  "the split, any re-plan and each route's result are logged.\n" },
 	{ "prune", cmd_prune,
-	  "ferry prune STORE --keep-last N [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--dry-run] [--json]",
+	  "ferry prune STORE --keep-last N [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--repack PCT|off] [--dry-run] [--json]",
 	  "delete old snapshots, then the objects nothing kept references",
 	  "Keeps the newest N snapshots (--keep-last) and the newest snapshot of each of the\n"
 	  "last N days, ISO weeks and months (UTC, from the snapshot ids); deletes the other\n"
@@ -76,8 +79,11 @@ static const struct command commands[] = {
 	  "shard manifest references. Partial snapshots newer than every complete one are\n"
 	  "kept (the next sync continues from them). Takes the store's exclusive lock, so it\n"
 	  "never runs beside a push or sync (exit 4 if one holds it). --dry-run deletes\n"
-	  "nothing and shows what would go. Packs that are partly garbage are kept whole\n"
-	  "(no repacking yet). Also: --metrics-file F, --log-file F, --lock-timeout D.\n" },
+	  "nothing and shows what would go. A pack (small files' shared object) more than\n"
+	  "--repack PCT percent garbage (default 50; off: never) has its live files copied\n"
+	  "into a new pack and the kept manifests rewritten to point there; a kill at any\n"
+	  "point leaves the kept snapshots readable. Also: --metrics-file F, --log-file F,\n"
+	  "--lock-timeout D.\n" },
 	{ "snapshot", cmd_snapshot, "ferry snapshot merge STORE GROUP",
 	  "merge the partial manifests of a sharded push into one snapshot",
 	  "Each `push --shard i/N --shard-group GROUP` writes partial/GROUP/i-of-N; the last\n"

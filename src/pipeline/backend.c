@@ -65,6 +65,25 @@ int ferry_backend_check(const struct ferry_backend_ops *o)
 	return FERRY_OK;
 }
 
+int ferry_backend_del_many(struct ferry_backend *b, const char *const *keys, size_t n, size_t *failed)
+{
+	size_t bad = 0;
+	int e = 0;
+
+	if (n == 0)
+		return 0;
+	if (b->ops->delete_many) {
+		e = b->ops->delete_many(b, keys, n, &bad);
+	} else {
+		for (size_t i = 0; i < n && !e; i++)
+			if ((e = b->ops->del(b, keys[i])))
+				bad = i;
+	}
+	if (e && failed)
+		*failed = bad;
+	return e;
+}
+
 int ferry_backend_open(struct ferry_backend **out, const char *location, struct ferry_loop *loop, char *msg,
 		       size_t msglen)
 {

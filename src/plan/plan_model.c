@@ -5,7 +5,7 @@
 #include "ferry/plan.h"
 
 const char *const ferry_plan_stage_names[FERRY_NSTAGES] = {
-	"read", "compress", "encrypt", "wire", "decompress", "write", "requests",
+	"read", "compress", "encrypt", "wire", "decompress", "write", "requests", "hash",
 };
 
 static double price(double usd_per_1k, uint64_t n)
@@ -31,6 +31,10 @@ static void option(const struct ferry_plan_input *in, const struct ferry_plan_re
 	o->stage[FERRY_STAGE_ENCRYPT] = in->encrypt && sm->aes_rate > 0 ? w / (sm->aes_rate * src) : 0;
 	o->stage[FERRY_STAGE_DECOMPRESS] = sm->cpu_d[l] / dst;
 	o->stage[FERRY_STAGE_WRITE] = in->write_rate > 0 ? s->bytes / in->write_rate : 0;
+	o->stage[FERRY_STAGE_HASH] = in->hash_rate > 0 ? s->bytes / in->hash_rate : 0;
+	/* a store that takes the bytes in slower than the link brings them */
+	if (in->dst_rate > 0)
+		o->stage[FERRY_STAGE_WRITE] = fmax(o->stage[FERRY_STAGE_WRITE], w / in->dst_rate);
 	/* every request waits a round trip plus the server's time; connections overlap them, listings are serial */
 	req_s = (double)(res->put_requests + res->get_requests) * (in->rtt + in->request_latency) / conns +
 		(double)res->list_requests * (in->rtt + in->request_latency);
@@ -47,7 +51,7 @@ static void option(const struct ferry_plan_input *in, const struct ferry_plan_re
 
 	if (!isnan(in->deadline)) {
 		/* the wire must finish within what the other costs of time leave */
-		double d = in->deadline - req_s;
+		double d = in->deadline - req_s - in->fixed_seconds;
 		ferry_route_cheapest(in->routes, in->nroutes, w, d > 0 ? d : 0, &o->alloc);
 	} else if (!isnan(in->budget)) {
 		ferry_route_fastest(in->routes, in->nroutes, w, in->budget - fixed_usd, &o->alloc);
@@ -62,7 +66,7 @@ static void option(const struct ferry_plan_input *in, const struct ferry_plan_re
 	for (int st = 0; st < FERRY_NSTAGES; st++)
 		if (o->stage[st] > o->stage[o->bottleneck])
 			o->bottleneck = st;
-	o->seconds = flow + req_s;
+	o->seconds = flow + req_s + in->fixed_seconds;
 	o->egress_usd = o->alloc.total_usd;
 	o->total_usd = o->egress_usd + fixed_usd;
 	o->meets_deadline = isnan(in->deadline) || o->seconds <= in->deadline * (1 + 1e-9);

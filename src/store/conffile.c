@@ -411,6 +411,16 @@ int ferry_conf_load(struct ferry_conf *c, const char *path, char *msg, size_t ms
 		snprintf(msg, msglen, "%s: %s", path, strerror(errno));
 		return errno == ENOENT ? FERRY_E_NOTFOUND : FERRY_E_CONFIG;
 	}
+	/* inih stops a line at a NUL byte: what follows it would be dropped without a word */
+	char buf[4096];
+	size_t n;
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		if (memchr(buf, 0, n)) {
+			fclose(f);
+			snprintf(msg, msglen, "%s: contains a NUL byte (not a text file)", path);
+			return FERRY_E_CONFIG;
+		}
+	rewind(f);
 	int rc = ini_parse_file(f, on_value, &st);
 	fclose(f);
 	return finish(rc, &st, path, msg, msglen);
@@ -420,9 +430,14 @@ int ferry_conf_parse(struct ferry_conf *c, const char *text, size_t len, const c
 		     size_t msglen)
 {
 	struct parse_state st = { .c = c };
-	char *z = malloc(len + 1);
+	char *z;
 	int rc;
 
+	if (memchr(text, 0, len)) {
+		snprintf(msg, msglen, "%s: contains a NUL byte (not a text file)", name);
+		return FERRY_E_CONFIG;
+	}
+	z = malloc(len + 1);
 	if (!z)
 		return FERRY_E_NOMEM;
 	memcpy(z, text, len);

@@ -33,6 +33,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "bytes.h"
 #include "store_int.h"
 
 #define J_MAGIC "FRYJ"
@@ -82,45 +83,12 @@ struct journal {
 
 /* ---------------------------------------------------------------- bytes */
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
 /* A length-prefixed string into p (at most 65535 bytes); returns the bytes used. */
 static size_t putstr(uint8_t *p, const char *s)
 {
 	size_t n = s ? strlen(s) : 0;
 
-	put16(p, (uint16_t)n);
+	put_le16(p, (uint16_t)n);
 	if (n)
 		memcpy(p + 2, s, n);
 	return 2 + n;
@@ -131,7 +99,7 @@ static int getstr(const uint8_t **p, const uint8_t *end, char *out, size_t cap)
 {
 	if (end - *p < 2)
 		return -1;
-	size_t n = get16(*p);
+	size_t n = get_le16(*p);
 	if ((size_t)(end - *p) < 2 + n || n >= cap || memchr(*p + 2, 0, n))
 		return -1;
 	memcpy(out, *p + 2, n);
@@ -160,10 +128,10 @@ static void rec_locked(struct journal *j, uint8_t type, const uint8_t *payload, 
 		j->cap = nc;
 	}
 	uint8_t *p = j->buf + j->len;
-	put32(p, (uint32_t)n);
+	put_le32(p, (uint32_t)n);
 	p[4] = type;
 	memcpy(p + 5, payload, n);
-	put32(p + 5 + n, (uint32_t)XXH3_64bits(p + 4, n + 1));
+	put_le32(p + 5 + n, (uint32_t)XXH3_64bits(p + 4, n + 1));
 	j->len += n + 9;
 }
 
@@ -203,7 +171,7 @@ static void rec_done_locked(struct journal *j, const uint8_t id[FERRY_ID_LEN], u
 	uint8_t tmp[FERRY_ID_LEN + 8];
 
 	memcpy(tmp, id, FERRY_ID_LEN);
-	put64(tmp + FERRY_ID_LEN, size);
+	put_le64(tmp + FERRY_ID_LEN, size);
 	rec_locked(j, 'D', tmp, sizeof(tmp));
 }
 
@@ -219,9 +187,9 @@ static void rec_upload_locked(struct journal *j, const char *key, const char *up
 		memcpy(p, x->hdr.object_id, FERRY_ID_LEN);
 		memcpy(p + 16, x->hdr.nonce_prefix, FERRY_NONCE_PREFIX_LEN);
 		p[23] = x->hdr.flags;
-		put64(p + 24, x->size);
-		put64(p + 32, (uint64_t)x->mtime_sec);
-		put32(p + 40, x->mtime_nsec);
+		put_le64(p + 24, x->size);
+		put_le64(p + 32, (uint64_t)x->mtime_sec);
+		put_le32(p + 40, x->mtime_nsec);
 	}
 	p += 48;
 	p += putstr(p, key);
@@ -393,8 +361,8 @@ static int parse_records(const uint8_t *p, const uint8_t *end, struct loaded *l,
 	if (!strs)
 		return -1;
 	while (end - p >= 9) {
-		uint32_t n = get32(p);
-		if ((uint64_t)(end - p) < (uint64_t)n + 9 || get32(p + 5 + n) != (uint32_t)XXH3_64bits(p + 4, n + 1))
+		uint32_t n = get_le32(p);
+		if ((uint64_t)(end - p) < (uint64_t)n + 9 || get_le32(p + 5 + n) != (uint32_t)XXH3_64bits(p + 4, n + 1))
 			break;
 		const uint8_t *q = p + 5, *qe = p + 5 + n;
 		uint8_t type = p[4];
@@ -416,7 +384,7 @@ static int parse_records(const uint8_t *p, const uint8_t *end, struct loaded *l,
 			if (GROW(l->o, l->no, l->capo))
 				goto nomem;
 			memcpy(l->o[l->no].id, q, FERRY_ID_LEN);
-			l->o[l->no].size = get64(q + FERRY_ID_LEN);
+			l->o[l->no].size = get_le64(q + FERRY_ID_LEN);
 			l->o[l->no].found = 0;
 			l->no++;
 		} else if (type == 'U' && n >= 48) {
@@ -426,9 +394,9 @@ static int parse_records(const uint8_t *p, const uint8_t *end, struct loaded *l,
 			memcpy(u.hdr.object_id, q, FERRY_ID_LEN);
 			memcpy(u.hdr.nonce_prefix, q + 16, FERRY_NONCE_PREFIX_LEN);
 			u.hdr.flags = q[23];
-			u.size = get64(q + 24);
-			u.mtime_sec = (int64_t)get64(q + 32);
-			u.mtime_nsec = get32(q + 40);
+			u.size = get_le64(q + 24);
+			u.mtime_sec = (int64_t)get_le64(q + 32);
+			u.mtime_nsec = get_le32(q + 40);
 			q += 48;
 			if (getstr(&q, qe, u.key, sizeof(u.key)) || getstr(&q, qe, u.upload_id, sizeof(u.upload_id)) ||
 			    getstr(&q, qe, path, sizeof(path)) || !u.key[0] || !u.upload_id[0])
@@ -542,7 +510,8 @@ static void check_objects(struct journal *j, struct loaded *l)
 		return;
 	}
 	/* one record per object id (a later one wins: it is the same object) */
-	qsort(l->o, l->no, sizeof(*l->o), cmp_obj);
+	if (l->no)
+		qsort(l->o, l->no, sizeof(*l->o), cmp_obj);
 	for (size_t i = 0; i < l->no; i++)
 		if (k == 0 || memcmp(l->o[k - 1].id, l->o[i].id, FERRY_ID_LEN))
 			l->o[k++] = l->o[i];
@@ -656,8 +625,8 @@ static void read_old(struct journal *j, const uint8_t *hdr, size_t hlen, struct 
 	}
 	close(fd);
 	/* the first record is the header: the same store and source, or nothing is used */
-	if (got >= hlen + 9 && get32(buf) == hlen && buf[4] == 'H' && !memcmp(buf + 5, hdr, hlen) &&
-	    get32(buf + 5 + hlen) == (uint32_t)XXH3_64bits(buf + 4, hlen + 1)) {
+	if (got >= hlen + 9 && get_le32(buf) == hlen && buf[4] == 'H' && !memcmp(buf + 5, hdr, hlen) &&
+	    get_le32(buf + 5 + hlen) == (uint32_t)XXH3_64bits(buf + 4, hlen + 1)) {
 		if (parse_records(buf + hlen + 9, buf + got, l, j->kind))
 			fprintf(stderr, "ferry: warning: out of memory reading the resume journal %s\n", j->path);
 	}

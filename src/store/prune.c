@@ -12,67 +12,12 @@
 #include <time.h>
 
 #include "ferry/unattended.h"
+#include "idset.h"
 #include "store_int.h"
 
-struct idset {
-	uint8_t *v; /* FERRY_ID_LEN bytes each */
-	size_t n, cap, sorted;
-};
-
-static int cmp_id(const void *a, const void *b)
-{
-	return memcmp(a, b, FERRY_ID_LEN);
-}
-
-/* Sorts and drops duplicates: many files share one pack, so this keeps the set small. */
-static void idset_compact(struct idset *s)
-{
-	size_t w = 0;
-
-	if (s->n == 0)
-		return;
-	qsort(s->v, s->n, FERRY_ID_LEN, cmp_id);
-	for (size_t i = 1; i < s->n; i++)
-		if (memcmp(s->v + i * FERRY_ID_LEN, s->v + w * FERRY_ID_LEN, FERRY_ID_LEN) != 0) {
-			w++;
-			memmove(s->v + w * FERRY_ID_LEN, s->v + i * FERRY_ID_LEN, FERRY_ID_LEN);
-		}
-	s->n = w + 1;
-	s->sorted = s->n;
-}
-
-static int idset_add(struct idset *s, const uint8_t *id)
-{
-	/* the last id added is the commonest repeat (consecutive files in one pack) */
-	if (s->n && memcmp(s->v + (s->n - 1) * FERRY_ID_LEN, id, FERRY_ID_LEN) == 0)
-		return FERRY_OK;
-	if (s->n == s->cap) {
-		if (s->n > s->sorted + 65536) {
-			idset_compact(s);
-			if (s->n < s->cap * 3 / 4)
-				goto add;
-		}
-		size_t ncap = s->cap ? s->cap * 2 : 65536;
-		uint8_t *nv = realloc(s->v, ncap * FERRY_ID_LEN);
-		if (!nv)
-			return FERRY_E_NOMEM;
-		s->v = nv;
-		s->cap = ncap;
-	}
-add:
-	memcpy(s->v + s->n * FERRY_ID_LEN, id, FERRY_ID_LEN);
-	s->n++;
-	return FERRY_OK;
-}
-
-static int idset_has(const struct idset *s, const uint8_t *id)
-{
-	return s->n && bsearch(id, s->v, s->n, FERRY_ID_LEN, cmp_id) != NULL;
-}
-
 /* Adds every object a manifest references. */
-static int add_manifest(struct ferry_store *s, const char *snap, const char *key, struct idset *set, char *msg,
-			size_t msglen)
+static int add_manifest(struct ferry_store *s, const char *snap, const char *key, struct idset *set,
+			struct repack *rp, size_t snap_idx, char *msg, size_t msglen)
 {
 	struct mreader m;
 	struct ferry_entry e;
@@ -83,7 +28,9 @@ static int add_manifest(struct ferry_store *s, const char *snap, const char *key
 	if (err)
 		return err;
 	while ((ret = mreader_next(&m, &e, msg, msglen)) > 0)
-		if (e.type == FERRY_ENTRY_FILE && e.chunk_count > 0 && (err = idset_add(set, e.object_id)))
+		if (e.type == FERRY_ENTRY_FILE && e.chunk_count > 0 &&
+		    ((err = idset_add(set, e.object_id)) ||
+		     (rp && (err = snap ? repack_note(rp, snap_idx, &e) : repack_exclude(rp, e.object_id)))))
 			break;
 	mreader_close(&m);
 	if (ret < 0)
@@ -154,6 +101,8 @@ static int hexnib(char c)
 	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
+static int objlist_add(struct objlist *l, const uint8_t *id, uint64_t size);
+
 static int on_object(void *arg, const char *key, uint64_t size)
 {
 	struct objlist *l = arg;
@@ -174,6 +123,11 @@ static int on_object(void *arg, const char *key, uint64_t size)
 		l->res->bytes_kept += size;
 		return 0;
 	}
+	return objlist_add(l, id, size);
+}
+
+static int objlist_add(struct objlist *l, const uint8_t *id, uint64_t size)
+{
 	if (l->n == l->cap) {
 		size_t ncap = l->cap ? l->cap * 2 : 1024;
 		uint8_t *ni = realloc(l->ids, ncap * FERRY_ID_LEN);
@@ -193,6 +147,37 @@ static int on_object(void *arg, const char *key, uint64_t size)
 	return 0;
 }
 
+/* Deletes the garbage objects, a batch at a time (one DeleteObjects request each on S3). */
+static int delete_objects(struct ferry_store *s, const struct objlist *ol, int dry_run,
+			  struct ferry_prune_result *res, char *msg, size_t msglen)
+{
+	enum { BATCH = 1000 };
+	char (*keys)[64] = malloc(BATCH * sizeof(*keys));
+	const char *kp[BATCH];
+	int err = FERRY_OK;
+
+	if (!keys)
+		return FERRY_E_NOMEM;
+	for (size_t at = 0; at < ol->n && !err; at += BATCH) {
+		size_t k = ol->n - at < BATCH ? ol->n - at : BATCH, bad = 0;
+		int e;
+		for (size_t i = 0; i < k; i++) {
+			store_object_key(ol->ids + (at + i) * FERRY_ID_LEN, keys[i]);
+			kp[i] = keys[i];
+		}
+		if (!dry_run && (e = ferry_backend_del_many(s->b, kp, k, &bad))) {
+			store_setmsg(msg, msglen, "%s/%s: cannot delete: %s", s->path, keys[bad < k ? bad : 0], store_berr(e));
+			err = e <= -4096 && ferry_backend_err(e) == FERRY_E_DENIED ? FERRY_E_DENIED : FERRY_E_IO;
+			k = bad; /* the ones before it are gone */
+		}
+		res->objects_deleted += k;
+		for (size_t i = 0; i < k; i++)
+			res->bytes_deleted += ol->sizes[at + i];
+	}
+	free(keys);
+	return err;
+}
+
 static int on_key(void *arg, const char *key, uint64_t size)
 {
 	(void)size;
@@ -209,6 +194,7 @@ int ferry_prune(struct ferry_store *s, const struct ferry_prune_opts *o, struct 
 	struct idset ref = { 0 };
 	struct objlist ol = { 0 };
 	struct store_strlist pk = { 0 };
+	struct repack *rp = NULL;
 	int err, e;
 
 	memset(res, 0, sizeof(*res));
@@ -271,19 +257,21 @@ int ferry_prune(struct ferry_store *s, const struct ferry_prune_opts *o, struct 
 		if (store_name_in(part, npart, names[i]))
 			keep[i] = 1;
 
+	if (o->repack_threshold <= 99 && (err = repack_create(&rp, s, o->repack_threshold ? o->repack_threshold : 50, n)))
+		goto out;
 	/* everything kept, and every pending shard manifest, marks what it references */
 	for (size_t i = 0; i < n && !err; i++) {
 		if (!keep[i])
 			continue;
 		res->snapshots_kept++;
-		err = add_manifest(s, names[i], NULL, &ref, msg, msglen);
+		err = add_manifest(s, names[i], NULL, &ref, rp, i, msg, msglen);
 	}
 	if (!err && (e = s->b->ops->list(s->b, "partial/", on_key, &pk))) {
 		store_setmsg(msg, msglen, "%s/partial: cannot list: %s", s->path, store_berr(e));
 		err = FERRY_E_IO;
 	}
 	for (size_t i = 0; i < pk.n && !err; i++)
-		err = add_manifest(s, NULL, pk.v[i], &ref, msg, msglen);
+		err = add_manifest(s, NULL, pk.v[i], &ref, rp, 0, msg, msglen);
 	if (err)
 		goto out; /* never delete anything on a partial picture */
 	idset_compact(&ref);
@@ -294,6 +282,26 @@ int ferry_prune(struct ferry_store *s, const struct ferry_prune_opts *o, struct 
 		store_setmsg(msg, msglen, "%s/data: cannot list: %s", s->path, store_berr(e));
 		err = e <= -4096 ? ferry_backend_err(e) : FERRY_E_IO;
 		goto out;
+	}
+	/* packs mostly garbage: live files into new packs, kept manifests rewritten; the old
+	 * packs join the garbage, deleted after the dropped snapshots like the rest */
+	if (rp) {
+		const uint8_t *oids;
+		const uint64_t *osizes;
+		if ((err = repack_run(rp, names, o->dry_run, res, msg, msglen)))
+			goto out;
+		size_t nold = repack_old(rp, &oids, &osizes);
+		for (size_t i = 0; i < nold; i++) {
+			if ((e = objlist_add(&ol, oids + i * FERRY_ID_LEN, osizes[i]))) {
+				err = FERRY_E_NOMEM;
+				goto out;
+			}
+			res->objects_kept--;
+			res->bytes_kept -= osizes[i];
+		}
+		res->objects_kept += res->packs_written;
+		res->bytes_kept += res->packs_written_bytes;
+		res->objects_total += res->packs_written;
 	}
 	/* snapshots first: a crash between the two steps leaves garbage, never a dangling snapshot */
 	for (size_t i = 0; i < n; i++) {
@@ -324,18 +332,9 @@ int ferry_prune(struct ferry_store *s, const struct ferry_prune_opts *o, struct 
 			s->b->ops->del(s->b, key);
 		}
 	}
-	for (size_t i = 0; i < ol.n; i++) {
-		char key[64];
-		store_object_key(ol.ids + i * FERRY_ID_LEN, key);
-		if (!o->dry_run && (e = s->b->ops->del(s->b, key))) {
-			store_setmsg(msg, msglen, "%s/%s: cannot delete: %s", s->path, key, store_berr(e));
-			err = FERRY_E_IO;
-			goto out;
-		}
-		res->objects_deleted++;
-		res->bytes_deleted += ol.sizes[i];
-	}
+	err = delete_objects(s, &ol, o->dry_run, res, msg, msglen);
 out:
+	repack_destroy(rp);
 	store_strlist_free(&pk);
 	free(ol.ids);
 	free(ol.sizes);

@@ -135,6 +135,8 @@ struct pull {
 	unsigned files_inflight;
 	int manifest_done;
 	int fatal;
+	int nospace; /* the destination is full: start no more files */
+	uint64_t nospace_more; /* files that failed for lack of space after the first */
 	struct dirmeta *dirs;
 	size_t ndirs, capdirs;
 	/* an entry waiting for an object slot (the manifest reader's buffers move on) */
@@ -415,6 +417,26 @@ static void file_fail(struct xfile *f, const char *chunk, int err, const char *d
 	store_problem(f->p->r, file_label(f->p, f, label, sizeof(label)), chunk, err, "%s", detail);
 }
 
+/*
+ * A file failed with errno e. A full disk fails every file after it: the first one is
+ * named, no more files are started, and the ones already in flight are only counted
+ * (one message each would be a page of the same line).
+ */
+static void file_fail_errno(struct xfile *f, int e)
+{
+	struct pull *p = f->p;
+
+	if ((e == ENOSPC || e == EDQUOT) && p->nospace && !f->failed) {
+		f->failed = 1;
+		p->r->errors++;
+		p->nospace_more++;
+		return;
+	}
+	if (e == ENOSPC || e == EDQUOT)
+		p->nospace = 1;
+	file_fail(f, NULL, FERRY_E_IO, strerror(e));
+}
+
 /* All chunks delivered and written: check, restore metadata, rename into place. */
 static void file_maybe_done(struct xfile *f)
 {
@@ -431,9 +453,9 @@ static void file_maybe_done(struct xfile *f)
 	if (!f->failed && !p->verify) {
 		struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_sec = f->e.mtime_sec, .tv_nsec = f->e.mtime_nsec } };
 		if (fchmod(f->fd, f->e.mode) < 0 || futimens(f->fd, ts) < 0) {
-			file_fail(f, NULL, FERRY_E_IO, strerror(errno));
+			file_fail_errno(f, errno);
 		} else if (renameat(f->pfd, f->tmp, f->pfd, f->base) < 0) {
-			file_fail(f, NULL, FERRY_E_IO, strerror(errno));
+			file_fail_errno(f, errno);
 		} else {
 			f->tmp[0] = 0;
 			journal_entry(p->j, &f->e);
@@ -488,7 +510,7 @@ static void use_written(struct ferry_ev *ev, int res)
 	file_write_next(p, f);
 	f->writes--;
 	if (res < 0)
-		file_fail(f, NULL, FERRY_E_IO, strerror(-res));
+		file_fail_errno(f, -res);
 	else if (res == 0)
 		file_fail(f, NULL, FERRY_E_IO, "write made no progress");
 	pslot_unref(p, u->slot);
@@ -672,7 +694,7 @@ static int resume_partial(struct pull *p, struct xfile *f)
 		ferry_filehash_reset(f->fh);
 		return 0; /* start over under a new name */
 	}
-	snprintf(f->tmp, sizeof(f->tmp), "%s", u->key);
+	memcpy(f->tmp, u->key, strlen(u->key) + 1); /* fits: checked above */
 	f->fd = fd;
 	f->pos = f->kept = keep;
 	f->next_fetch = f->next_deliver = (uint32_t)(keep / p->chunk);
@@ -726,7 +748,7 @@ static int start_file(struct pull *p, const struct ferry_entry *e)
 		    (tmp_name(f->tmp, "part") ||
 		     (f->fd = openat(f->pfd, f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)) {
 			f->tmp[0] = 0;
-			file_fail(f, NULL, FERRY_E_IO, strerror(errno));
+			file_fail_errno(f, errno);
 			file_free(f);
 			return 0;
 		}
@@ -963,6 +985,10 @@ static void feed(struct pull *p)
 		}
 		if (p->files_inflight >= MAX_FILES_INFLIGHT)
 			return;
+		if (p->nospace && !p->manifest_done) {
+			p->have_stalled = 0;
+			p->manifest_done = 1;
+		}
 		if (p->have_stalled) {
 			if (start_file(p, &p->stalled))
 				return;
@@ -1140,6 +1166,10 @@ static int run(struct ferry_store *s, const char *snap, const char *dst, const c
 	for (int i = 0; i < CHUNK_CACHE; i++)
 		if (p.shared[i])
 			pslot_unref(&p, p.shared[i]);
+	if (p.nospace)
+		store_problem(r, dst, NULL, FERRY_E_IO,
+			      "destination full (No space left on device): stopped, %llu more file(s) in flight not written; "
+			      "free space and run again", (unsigned long long)p.nospace_more);
 	if (!p.verify && !r->dry_run)
 		finish_dirs(&p);
 	err = p.fatal ? p.fatal : r->errors ? FERRY_E_IO : FERRY_OK;

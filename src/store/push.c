@@ -1031,6 +1031,23 @@ static const struct ferry_entry *old_match(struct push *p, const char *path)
 	return NULL;
 }
 
+/* An entry for it whose data is already in the store, where `from` says. */
+static struct pent *pent_carry(struct push *p, const struct ferry_scan_item *it, const struct ferry_entry *from)
+{
+	struct pent *pe = pent_new(p, it);
+
+	if (pe) {
+		memcpy(pe->e.hash, from->hash, 16);
+		memcpy(pe->e.object_id, from->object_id, FERRY_ID_LEN);
+		pe->e.first_chunk = from->first_chunk;
+		pe->e.chunk_offset = from->chunk_offset;
+		pe->e.chunk_count = from->chunk_count;
+		pe->e.object_size = from->object_size;
+		pe->ready = 1;
+	}
+	return pe;
+}
+
 /* Takes one scan item; returns 1 if it has to wait for resources. */
 static int take_item(struct push *p, struct ferry_scan_item *it)
 {
@@ -1052,16 +1069,7 @@ static int take_item(struct push *p, struct ferry_scan_item *it)
 		if (old && old->type == FERRY_ENTRY_FILE && it->type == FERRY_ENTRY_FILE && old->size == it->size &&
 		    old->mtime_sec == it->mtime_sec && old->mtime_nsec == it->mtime_nsec) {
 			/* unchanged by size and mtime: carried over by reference, not read again */
-			pe = pent_new(p, it);
-			if (pe) {
-				memcpy(pe->e.hash, old->hash, 16);
-				memcpy(pe->e.object_id, old->object_id, FERRY_ID_LEN);
-				pe->e.first_chunk = old->first_chunk;
-				pe->e.chunk_offset = old->chunk_offset;
-				pe->e.chunk_count = old->chunk_count;
-				pe->e.object_size = old->object_size;
-				pe->ready = 1;
-			}
+			pent_carry(p, it, old);
 			p->r->files_total++;
 			p->r->files_unchanged++;
 			old_next(p);
@@ -1073,17 +1081,9 @@ static int take_item(struct push *p, struct ferry_scan_item *it)
 		if (je && je->size == it->size && je->mtime_sec == it->mtime_sec && je->mtime_nsec == it->mtime_nsec &&
 		    je->mode == it->mode) {
 			/* stored by an interrupted run: carried over by reference */
-			pe = pent_new(p, it);
-			if (pe) {
-				memcpy(pe->e.hash, je->hash, 16);
-				memcpy(pe->e.object_id, je->object_id, FERRY_ID_LEN);
-				pe->e.first_chunk = je->first_chunk;
-				pe->e.chunk_offset = je->chunk_offset;
-				pe->e.chunk_count = je->chunk_count;
-				pe->e.object_size = je->object_size;
-				pe->ready = 1;
+			pe = pent_carry(p, it, je);
+			if (pe)
 				pe->resumed = 1;
-			}
 			p->r->files_total++;
 			p->r->files_resumed++;
 			p->r->bytes_total += it->size;

@@ -633,7 +633,7 @@ int mreader_open_key(struct ferry_store *s, const char *key, struct mreader *m, 
 	m->plain = malloc(s->cfg.chunk_size);
 	m->carry_cap = FERRY_ENTRY_MAX_LEN + FERRY_MANIFEST_TRAILER_LEN;
 	m->carry = malloc(m->carry_cap);
-	m->strs = malloc(2 * (FERRY_PATH_MAX + 1));
+	m->strs = malloc(3 * (FERRY_PATH_MAX + 1)); /* path, target, and the previous entry's path */
 	if (!m->frame || !m->plain || !m->carry || !m->strs) {
 		mreader_close(m);
 		return FERRY_E_NOMEM;
@@ -748,6 +748,19 @@ int mreader_next(struct mreader *m, struct ferry_entry *e, char *msg, size_t msg
 			     (unsigned long long)m->count, ferry_strerror(err));
 		return -(err == FERRY_E_TRUNCATED ? FERRY_E_FORMAT : err);
 	}
+	/*
+	 * Entries are in strict walk order (FORMAT.md §6). Checking it here refuses a path
+	 * that comes twice (a symlink and then a directory of the same name, say), which
+	 * no writer produces, and keeps the walk-order merges of pull-side sync honest.
+	 */
+	char *prev = m->strs + 2 * (FERRY_PATH_MAX + 1);
+	if (m->count && store_cmp_walk(prev, e->path) >= 0) {
+		store_setmsg(msg, msglen, "%s@%s: manifest entry %llu: '%s' %s", m->s->path, m->name,
+			     (unsigned long long)m->count, e->path,
+			     strcmp(prev, e->path) ? "is out of walk order" : "comes twice");
+		return -FERRY_E_FORMAT;
+	}
+	memcpy(prev, e->path, strlen(e->path) + 1);
 	consume(m, used);
 	m->count++;
 	return 1;
@@ -1001,4 +1014,16 @@ int store_cmp_walk(const char *a, const char *b)
 		a++;
 		b++;
 	}
+}
+
+/* ---------------------------------------------------------------- for repack.c */
+
+int store_read_sync(struct ferry_store *s, struct ferry_robj *r, void *buf, size_t len, uint64_t off)
+{
+	return read_sync(s, r, buf, len, off);
+}
+
+int store_write_sync(struct ferry_store *s, struct ferry_wobj *w, const void *buf, size_t len, uint64_t off)
+{
+	return write_sync(s, w, buf, len, off);
 }

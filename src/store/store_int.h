@@ -70,6 +70,10 @@ void objreader_close(struct ferry_store *s, struct objreader *o);
 /* Reads frame i into buf (capacity cap) synchronously. */
 int objreader_read_frame(struct ferry_store *s, struct objreader *o, uint32_t i, uint8_t *buf, size_t cap);
 
+/* One synchronous read or write through the asynchronous hooks: 0 or a negative backend result. */
+int store_read_sync(struct ferry_store *s, struct ferry_robj *r, void *buf, size_t len, uint64_t off);
+int store_write_sync(struct ferry_store *s, struct ferry_wobj *w, const void *buf, size_t len, uint64_t off);
+
 /* Streaming manifest reader: entries one at a time, chunk by chunk. */
 struct mreader {
 	struct ferry_store *s;
@@ -146,6 +150,23 @@ int store_name_in(char *const *names, size_t n, const char *name);
 /* All snapshot ids, oldest first; free with store_names_free. */
 int store_snapshot_names(struct ferry_store *s, char ***names, size_t *n);
 void store_names_free(char **names, size_t n);
+
+/* ---- repack (prune's second half: packs that are mostly garbage are rewritten) ---- */
+struct repack;
+struct ferry_prune_result;
+/* threshold: repack a pack when more than this percent of its plaintext is garbage. */
+int repack_create(struct repack **out, struct ferry_store *s, unsigned threshold, size_t nsnaps);
+/* Pass 1: every file entry of kept snapshot snap (an index below nsnaps). */
+int repack_note(struct repack *rp, size_t snap, const struct ferry_entry *e);
+/* An object a pending shard manifest references: never repacked (its manifest is not ours to rewrite). */
+int repack_exclude(struct repack *rp, const uint8_t *id);
+/* Picks the packs, writes their live files into new packs, rewrites the kept snapshots
+ * (names[i] for the i noted) to point at them. With dry_run only counts. Afterwards the
+ * old packs are garbage: repack_old() lists them (id, stored size) for deletion. */
+int repack_run(struct repack *rp, char *const *names, int dry_run, struct ferry_prune_result *res, char *msg,
+	       size_t msglen);
+size_t repack_old(const struct repack *rp, const uint8_t **ids, const uint64_t **sizes);
+void repack_destroy(struct repack *rp);
 
 /* ---- the resume journal of a push or sync (journal.c) ---- */
 

@@ -36,6 +36,8 @@ one_line_err "unknown command: one-line error"
 grep_err "unknown command 'frobnicate'" "unknown command named"
 expect 2 "unknown flag exits 2" "$ferry" push --frob a b
 grep_err "unknown option '--frob'" "unknown flag named"
+expect 2 "an option another command takes exits 2" "$ferry" ls "$work/x" --log-file "$work/x.log"
+grep_err "unknown option '--log-file'" "the option is named, not its value"
 expect 2 "unknown global flag exits 2" "$ferry" --frob
 expect 2 "help for unknown command exits 2" "$ferry" help nope
 expect 2 "missing arguments exit 2" "$ferry" push onlyone

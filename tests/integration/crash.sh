@@ -5,7 +5,8 @@
 # no unfinished upload left and no completed part sent twice.
 #
 # usage: crash.sh FERRY [local|s3]
-#   FERRY_CRASH_KILLS  kills per operation (default 2; FERRY_CAMPAIGN=long: 5, i.e. 20 in all)
+#   FERRY_CRASH_KILLS  kills per operation (default 2, or FERRY_CRASH_KILLS_CI;
+#                      FERRY_CAMPAIGN=long: 5, i.e. 20 in all)
 #   FERRY_CRASH_SEED   seed of the kill moments (default 1)
 set -uo pipefail
 ferry=${1:?usage: crash.sh FERRY [local|s3]}
@@ -19,7 +20,7 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
-kills=${FERRY_CRASH_KILLS:-2}
+kills=${FERRY_CRASH_KILLS:-${FERRY_CRASH_KILLS_CI:-2}}
 [ "${FERRY_CAMPAIGN:-}" = long ] && kills=${FERRY_CRASH_KILLS:-5}
 RANDOM=${FERRY_CRASH_SEED:-1}
 export HOME=$work/home FERRY_STATE_DIR=$work/state FERRY_S3_MAX_PARTS=1000
@@ -27,7 +28,7 @@ mkdir -p "$HOME"
 unset FERRY_PASSPHRASE FERRY_S3_DEBUG
 pass=0 fail=0 killed=0 twice_total=0
 ok() { pass=$((pass + 1)); echo "ok   - $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL - $1"; [ -f "$work/err" ] && sed 's/^/       /' "$work/err" | tail -4; }
+bad() { fail=$((fail + 1)); echo "FAIL - $1"; [ -f "$work/err" ] && sed 's/^/       /' "$work/err" | tail -16; }
 check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
 
 base=$work
@@ -86,6 +87,7 @@ rerun() {
 	FERRY_S3_DEBUG=1 timeout 300 "$@" >/dev/null 2>"$work/r.log"
 	local rc=$?
 	grep -v '^ferry: s3: ' "$work/r.log" >"$work/err"
+	[ $rc -eq 124 ] && tail -12 "$work/r.log" >>"$work/err" # what it was waiting for
 	check "$name: rerun completes (exit $rc)" '[ $rc -eq 0 ]'
 	if [ "$mode" = s3 ]; then
 		parts_sent "$work/k.log" >"$work/p1"

@@ -137,7 +137,7 @@ check '[ $? -eq 2 ] && grep -q "DST must be s3://" "$work/err"' "--plan to a loc
 "$ferry" copy --deadline 3s "$src" "$work/dir" >"$work/out" 2>"$work/err"
 check '[ $? -eq 2 ] && grep -q "go with --plan" "$work/err"' "--deadline without --plan: refused, exit 2"
 "$ferry" push --config "$work/ferry.conf" --plan "$src" "$work/store" >"$work/out" 2>"$work/err"
-check '[ $? -eq 2 ] && grep -q "does not follow routes yet" "$work/err"' "push --plan: says it is not there yet, exit 2"
+check '[ $? -eq 2 ] && [ "$(grep -c "^ferry:" "$work/err")" -eq 1 ] && grep -q "must be s3://" "$work/err"' "push --plan to a local store: refused (routes lead to S3), exit 2"
 
 check '! grep -rqF "$secret" "$work/out" "$work/err"' "the secret appears in no output"
 echo "$pass passed, $fail failed"

@@ -21,7 +21,16 @@ mkdir -p "$HOME" "$srv"
 unset FERRY_PASSPHRASE AWS_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN FERRY_S3_DEBUG
 pass=0 fail=0
 ok() { pass=$((pass + 1)); echo "ok   - $1 [${SECONDS}s]"; }
-bad() { fail=$((fail + 1)); echo "FAIL - $1"; [ -f "$work/err" ] && sed 's/^/       /' "$work/err" | tail -5; }
+bad() {
+	fail=$((fail + 1))
+	echo "FAIL - $1"
+	[ -f "$work/err" ] || return 0
+	if grep -q 'Sanitizer' "$work/err"; then
+		grep -A25 -m1 'ERROR: \|runtime error' "$work/err" | sed 's/^/       /'
+	else
+		sed 's/^/       /' "$work/err" | tail -5
+	fi
+}
 check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
 json_field() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" "$2"; }
 

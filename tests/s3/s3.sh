@@ -84,6 +84,31 @@ expect 0 "sync after one change" "$ferry" sync "$src" "$store" --key-file "$work
 expect 0 "sync pull direction" "$ferry" sync "$store" "$work/out1" --key-file "$work/key" --json
 cmp -s "$src/pack/f7.txt" "$work/out1/pack/f7.txt" && ok "sync pull brought the change" || bad "sync pull brought the change"
 
+# ---- prune on S3: repack of a mostly-garbage pack, garbage deleted with DeleteObjects
+rsrc=$work/rsrc
+mkdir -p "$rsrc/small" "$rsrc/big"
+for i in $(seq 0 199); do head -c $((i * 97 + 1000)) /dev/urandom >"$rsrc/small/f$i"; done
+for i in 1 2 3 4 5; do head -c 1100000 /dev/urandom >"$rsrc/big/b$i"; done
+rstore="s3://ferry-test/stores/repack"
+expect 0 "init a store for prune" "$ferry" init -q "$rstore" --chunk-size 256K
+expect 0 "sync small and big files" "$ferry" sync "$rsrc" "$rstore"
+rm -rf "$rsrc/big"
+find "$rsrc/small" -name 'f*[1-9]' -delete
+expect 0 "sync after deleting the big files and 90 % of the small" "$ferry" sync "$rsrc" "$rstore"
+FERRY_TEST_KILL_AT=repack-packs expect 137 "prune killed after writing the new pack" "$ferry" prune "$rstore" --keep-last 1
+expect 0 "verify --read-data after the kill" "$ferry" verify --read-data "$rstore"
+FERRY_S3_DEBUG=1 expect 0 "prune on S3" "$ferry" prune "$rstore" --keep-last 1 --json
+[ "$(json_field packs_repacked)" = 1 ] && [ "$(json_field objects_deleted)" -ge 7 ] &&
+	ok "prune repacked the pack and deleted $(json_field objects_deleted) objects" || bad "prune on S3: $(cat "$work/out")"
+ndel=$(grep -c 'POST [^ ]*?delete -> 200' "$work/err")
+nsingle=$(grep -c 'DELETE [^ ]*/data/' "$work/err")
+[ "$ndel" = 1 ] && [ "$nsingle" = 0 ] && ok "$(json_field objects_deleted) objects deleted in $ndel DeleteObjects request" ||
+	bad "objects deleted in one DeleteObjects request (DeleteObjects $ndel, DELETE $nsingle)"
+echo "  prune on S3: $(grep -c 'ferry: s3: .* -> ' "$work/err") requests in all"
+expect 0 "verify --read-data after the repack" "$ferry" verify --read-data "$rstore"
+expect 0 "pull after the repack" "$ferry" pull "$rstore" "$work/rpull"
+diff -r "$rsrc" "$work/rpull" >/dev/null && ok "pull after the repack is byte-identical" || bad "pull after the repack is byte-identical"
+
 # ---- the endpoint from --endpoint or the config file instead of the environment
 (
 	unset AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3

@@ -168,6 +168,35 @@ int main(void)
 	e = b->ops->list(b, "many/k00100", count_key, &count);
 	CHECK(e == 0 && count == 1, "prefix listing is exact (saw %d)", count);
 
+	/* DeleteObjects: 1,100 keys and one absent key are two requests (1,000 keys each) */
+	if (b->ops->delete_many) {
+		char (*dk)[32] = calloc((size_t)nmany + 1, sizeof(*dk));
+		const char **kp = calloc((size_t)nmany + 1, sizeof(*kp));
+		size_t bad = 12345;
+		for (int i = 0; i <= nmany; i++) {
+			snprintf(dk[i], sizeof(dk[i]), i < nmany ? "many/k%05d" : "many/absent", i);
+			kp[i] = dk[i];
+		}
+		e = b->ops->delete_many(b, kp, (size_t)nmany + 1, &bad);
+		char why[600];
+		const char *m = e ? ferry_backend_message(e, why, sizeof(why)) : NULL;
+		CHECK(e == 0 && bad == 12345, "delete_many of %d keys (one absent) succeeds (got %d%s%s)", nmany + 1, e,
+		      m ? ": " : "", m ? m : "");
+		count = 0;
+		e = b->ops->list(b, "many/", count_key, &count);
+		CHECK(e == 0 && count == 0, "delete_many left nothing under many/ (saw %d)", count);
+		e = b->ops->put(b, "odd/amp&<lt>", "x", 1, 0);
+		kp[0] = "odd/amp&<lt>";
+		kp[1] = "odd/plain";
+		CHECK(e == 0 && b->ops->delete_many(b, kp, 2, &bad) == 0 && b->ops->stat(b, "odd/amp&<lt>", &size) == -ENOENT &&
+			      b->ops->stat(b, "odd/plain", &size) == -ENOENT,
+		      "delete_many of keys with XML specials");
+		free(kp);
+		free(dk);
+	} else {
+		CHECK(0, "the S3 backend has delete_many");
+	}
+
 	/* asynchronous writes: small (one PutObject) and large (multipart) */
 	size_t big = 21u << 20;
 	uint8_t *data = malloc(big), *back = malloc(big);

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# `ferry push|sync --plan` over two tbf-shaped routes to one local S3 server (Swift s3api)
+# in a private network namespace, as plan_routes.sh does for copy: the routes are two
+# source addresses on its loopback (127.0.0.2, 127.0.0.3), each shaped by its own tbf.
+# Each object of the store goes whole through one route; the bytes each route carried
+# are read from the qdiscs' counters and compared with the plan; the snapshot pulled back
+# must be byte-identical to the source. Needs root, ip, tc and the Swift test server;
+# exits 77 (ctest SKIP) without them.
+# usage: push_routes.sh FERRY
+set -uo pipefail
+ferry=${1:?usage: push_routes.sh FERRY}
+tests=$(cd "$(dirname "$0")/.." && pwd)
+skip() { echo "SKIP: $*"; exit 77; }
+[ "$(id -u)" = 0 ] || skip "needs root (network namespace, tc)"
+command -v ip >/dev/null && command -v tc >/dev/null || skip "needs ip and tc (iproute2)"
+[ -x /usr/bin/aws ] || skip "needs /usr/bin/aws (tests/s3/swift-server.sh install)"
+ns=ferry-proute-$$
+work=$(mktemp -d /tmp/ferry-push-routes.XXXXXX)
+srv=$work/swift
+cleanup() {
+	ip netns exec "$ns" "$tests/s3/swift-server.sh" stop "$srv" >/dev/null 2>&1
+	ip netns del "$ns" 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+ip netns add "$ns" 2>/dev/null || skip "cannot create a network namespace"
+in_ns() { ip netns exec "$ns" "$@"; }
+in_ns ip link set lo up
+in_ns ip addr add 127.0.0.2/8 dev lo
+in_ns ip addr add 127.0.0.3/8 dev lo
+shape() { # shape RATE_A RATE_B
+	in_ns tc qdisc del dev lo root 2>/dev/null
+	in_ns tc qdisc add dev lo root handle 1: htb default 30 r2q 100000 &&
+		in_ns tc class add dev lo parent 1: classid 1:10 htb rate 10gbit &&
+		in_ns tc class add dev lo parent 1: classid 1:20 htb rate 10gbit &&
+		in_ns tc class add dev lo parent 1: classid 1:30 htb rate 10gbit &&
+		in_ns tc qdisc add dev lo parent 1:10 handle 10: tbf rate "$1" burst 256kb latency 400ms &&
+		in_ns tc qdisc add dev lo parent 1:20 handle 20: tbf rate "$2" burst 256kb latency 400ms &&
+		in_ns tc filter add dev lo parent 1: protocol ip prio 1 u32 match ip src 127.0.0.2/32 flowid 1:10 &&
+		in_ns tc filter add dev lo parent 1: protocol ip prio 1 u32 match ip src 127.0.0.3/32 flowid 1:20
+}
+shape 40mbit 80mbit 2>"$work/tc.err" || skip "tc htb/tbf not available: $(head -1 "$work/tc.err")"
+sent() { in_ns tc -s qdisc show dev lo | awk -v h="$1:" '$1=="qdisc" && $3==h {f=1; next} f && $1=="Sent" {print $2; exit}'; }
+
+mkdir -p "$srv" "$work/home"
+export HOME=$work/home
+unset FERRY_PASSPHRASE AWS_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
+if ! in_ns "$tests/s3/swift-server.sh" start "$srv" >"$work/env" 2>"$work/start.log"; then
+	tail -5 "$work/start.log"
+	skip "the S3 test server did not start (tests/s3/swift-server.sh install)"
+fi
+set -a; . "$work/env"; set +a
+secret=$AWS_SECRET_ACCESS_KEY
+in_ns /usr/bin/aws --endpoint-url "$S3_ENDPOINT" s3 mb s3://proute >/dev/null || { echo "FAIL - make bucket"; exit 1; }
+export FERRY_S3_MAX_PARTS=1000
+
+pass=0 fail=0
+ok() { pass=$((pass + 1)); echo "ok   - $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL - $1"; sed 's/^/       /' "$work/err" 2>/dev/null | head -8; }
+check() { if eval "$1"; then ok "$2"; else bad "$2"; fi; }
+
+# 32 files of 1.1 MiB: each an object of its own (files under 1 MiB would share packs)
+src=$work/src
+mkdir -p "$src/d"
+for i in $(seq 1 32); do head -c 1153434 /dev/urandom >"$src/d/f$i.bin"; done
+total=$((32 * 1153434))
+cat >"$work/ferry.conf" <<EOC
+[route "cheap"]
+bind = 127.0.0.2
+bandwidth = 40Mbit
+price_per_gb = 0.02
+
+[route "dear"]
+bind = 127.0.0.3
+bandwidth = 80Mbit
+price_per_gb = 0.09
+EOC
+# run CMD STORE ARGS...: one push|sync --plan; $a/$b = bytes through each route's tbf
+run() {
+	local cmd=$1 store=$2 a0 b0 rc
+	shift 2
+	a0=$(sent 10) b0=$(sent 20)
+	in_ns timeout 120 "$ferry" "$cmd" --config "$work/ferry.conf" --plan "$src" "s3://proute/$store" "$@" >"$work/out" 2>"$work/err"
+	rc=$?
+	a=$(($(sent 10) - a0)) b=$(($(sent 20) - b0))
+	echo "       $cmd $store $*: exit $rc; tbf bytes: cheap $a, dear $b"
+	grep -E 'plan:|re-plan|route |done in' "$work/err" | sed 's/^/       /'
+	return $rc
+}
+planned() { sed -n "s/.*plan: .*$1 \([0-9]*\) bytes.*/\1/p" "$work/err" | head -1; }
+within() { # within MEASURED PLANNED SUM_MEASURED SUM_PLANNED: the shares differ by at most 10% of the planned one
+	awk -v m="$1" -v p="$2" -v ab="$3" -v t="$4" 'BEGIN { fm = m / ab; fp = p / t; d = fm - fp; if (d < 0) d = -d; exit !(d <= 0.10 * fp) }'
+}
+pulled_same() { # pulled_same STORE: the latest snapshot pulled back equals the source
+	rm -rf "$work/back"
+	in_ns "$ferry" pull "s3://proute/$1" "$work/back" >/dev/null 2>"$work/err" && diff -r "$src" "$work/back" >/dev/null
+}
+
+in_ns "$ferry" init s3://proute/tight --compress none >/dev/null 2>"$work/err" || { bad "init"; exit 1; }
+in_ns "$ferry" init s3://proute/loose --compress none >/dev/null 2>"$work/err" || { bad "init"; exit 1; }
+
+# 1. a tight deadline: the cheap route carries what it can in time, the dear one the rest
+run push tight --deadline 4s; rc=$?
+check '[ $rc -eq 0 ]' "push --plan --deadline: exits 0"
+pa=$(planned cheap) pb=$(planned dear)
+echo "       planned: cheap $pa, dear $pb (cheap at 40 Mbit for 4 s = 20000000)"
+check '[ "$pa" -ge 19900000 ] && [ "$pa" -le 20000000 ] && [ $((pa + pb)) -eq "$total" ]' "push --plan: the plan fills the cheap route to its deadline capacity"
+check 'within "$a" "$pa" "$((a + b))" "$total" && within "$b" "$pb" "$((a + b))" "$total"' "push --plan: the measured split per route matches the plan within 10%"
+check 'pulled_same tight' "push --plan: the snapshot pulled back is byte-identical"
+
+# 2. sync --plan: only the changed file moves, through the routes
+head -c 1153434 /dev/urandom >"$src/d/f1.bin"
+run sync tight --deadline 4s; rc=$?
+check '[ $rc -eq 0 ] && [ $((a + b)) -lt $((total / 4)) ] && [ $((a + b)) -gt 1000000 ]' "sync --plan: exits 0, only the changed file went over the routes"
+check 'pulled_same tight' "sync --plan: the new snapshot pulled back is byte-identical"
+
+# 3. no deadline: everything the cheap way
+run push loose; rc=$?
+check '[ $rc -eq 0 ] && [ "$(planned dear)" = 0 ]' "push --plan without a deadline: every byte planned on the cheap route"
+check '[ "$a" -ge "$total" ] && [ "$b" -lt $((total / 100)) ]' "push --plan without a deadline: the cheap route's tbf carried everything"
+check 'pulled_same loose' "push --plan without a deadline: pulled back byte-identical"
+
+# 4. the dear route is really slower than configured: the run re-plans and says so
+shape 40mbit 16mbit 2>/dev/null
+in_ns "$ferry" init s3://proute/drift --compress none >/dev/null 2>"$work/err"
+# a small memory budget: objects open as the routes take the bytes, not all at the start
+FERRY_PLAN_DRIFT_SECONDS=1 run push drift --deadline 4s --memory 48M; rc=$?
+check '[ $rc -eq 0 ] && grep -q "re-plan at .*dear measured" "$work/err"' "push --plan: a re-plan is logged naming the slow route"
+check 'pulled_same drift' "push --plan after a re-plan: pulled back byte-identical"
+
+# 5. bad input: one line, non-zero
+in_ns "$ferry" init "$work/local" >/dev/null 2>&1
+in_ns "$ferry" push --config "$work/ferry.conf" --plan "$src" "$work/local" >"$work/out" 2>"$work/err"
+check '[ $? -eq 2 ] && [ "$(grep -c "^ferry:" "$work/err")" -eq 1 ] && grep -q "must be s3://" "$work/err"' "push --plan to a local store: one-line error, exit 2"
+in_ns "$ferry" sync --config "$work/ferry.conf" --plan s3://proute/loose "$work/back2" >"$work/out" 2>"$work/err"
+check '[ $? -eq 2 ] && grep -q "push side" "$work/err"' "sync --plan on the pull side: refused, exit 2"
+in_ns "$ferry" push --plan "$src" s3://proute/loose >"$work/out" 2>"$work/err"
+check '[ $? -eq 2 ] && [ "$(grep -c "^ferry:" "$work/err")" -eq 1 ]' "push --plan without routes: one-line error, exit 2"
+
+check '! grep -rqF "$secret" "$work/out" "$work/err"' "the secret appears in no output"
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
