@@ -138,6 +138,11 @@ struct ferry_backend_ops {
 	int (*read)(struct ferry_backend *b, struct ferry_robj *r, struct ferry_io *io);
 	/* rclose: no read is in flight on r. Required. */
 	void (*rclose)(struct ferry_backend *b, struct ferry_robj *r);
+	/* ropen_known: like ropen for an object whose size the caller has (a listing), without
+	 * asking the server (no HEAD). rmeta gives -EAGAIN until a read at offset 0 has
+	 * completed; that read fails with FERRY_BERR(FERRY_E_TRUNCATED) if the object's size is
+	 * not size any more. An empty object is read once with len 0 for its metadata. Optional. */
+	int (*ropen_known)(struct ferry_backend *b, const char *key, uint64_t size, struct ferry_robj **r);
 
 	/* ---- user metadata, for plain copies (object stores) ---- */
 	/* wmeta: attach name=value (name: a-z 0-9 -, value: printable ASCII) to an object

@@ -54,6 +54,7 @@
 #define S3_PART_MAX (5ull << 30)       /* S3's largest part */
 #define S3_UPLOAD_CAP (128u << 20)     /* bytes of sealed parts waiting or in flight */
 #define S3_SMALL_MAX (64u << 20)       /* the largest reply get() buffers */
+#define S3_RECV_BUF (256L << 10)       /* curl's receive buffer for ranged reads */
 
 struct s3;
 struct s3w;
@@ -83,6 +84,8 @@ struct s3req {
 	char etag[80];
 	uint64_t length; /* Content-Length of the reply */
 	int have_length;
+	uint64_t total; /* the object's size, from a ranged reply's Content-Range */
+	int have_total;
 	CURLcode cc;
 	char curl_err[CURL_ERROR_SIZE];
 	int attempts;
@@ -127,6 +130,8 @@ struct s3r {
 	uint64_t size;
 	char etag[80];
 	char meta[2048];
+	/* opened by ropen_known: no HEAD; etag and meta come with the read at offset 0 */
+	int known, have_meta;
 };
 
 struct s3 {
@@ -152,9 +157,13 @@ struct s3 {
 	struct s3w *pending; /* committed, finishing */
 	int deferred_res;
 	char deferred_msg[2048];
-	/* part buffers of S3_PART_MIN, reused (a fresh page costs a fault on first touch) */
-	uint8_t **freebufs;
-	unsigned nfree, capfree;
+	/* part buffers of any size, reused (a fresh page costs a fault on first touch) */
+	struct partbuf {
+		uint8_t *p;
+		size_t cap;
+	} freebufs[S3_UPLOAD_CAP / S3_PART_MIN];
+	unsigned nfree;
+	size_t free_bytes;
 	struct s3_key_cache keycache;
 	uint64_t requests, retries;
 	int debug; /* FERRY_S3_DEBUG: one line per request on stderr (no headers, no secrets) */
@@ -303,8 +312,24 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
 	size_t n = size * nmemb;
 
 	if (n > 5 && !strncasecmp(data, "HTTP/", 5)) {
-		rq->have_length = 0; /* a new response (after 100 Continue) */
+		rq->have_length = rq->have_total = 0; /* a new response (after 100 Continue) */
 		rq->etag[0] = 0;
+		rq->got_meta_len = 0;
+		rq->got_meta[0] = 0;
+	} else if (n > 14 && !strncasecmp(data, "content-range:", 14)) {
+		const char *slash = memchr(data, '/', n);
+		char tmp[32];
+		size_t k = slash ? n - (size_t)(slash + 1 - data) : 0;
+		if (k && k < sizeof(tmp)) {
+			memcpy(tmp, slash + 1, k);
+			tmp[k] = 0;
+			char *end;
+			unsigned long long v = strtoull(tmp, &end, 10);
+			if (end != tmp && (*end == '\r' || *end == '\n' || !*end)) {
+				rq->total = v;
+				rq->have_total = 1;
+			}
+		}
 	} else if (n > 5 && !strncasecmp(data, "etag:", 5)) {
 		const char *v = data + 5;
 		size_t k = n - 5;
@@ -378,7 +403,7 @@ static int req_prepare(struct s3req *rq)
 	rq->body_off = 0;
 	rq->status = 0;
 	rq->etag[0] = 0;
-	rq->have_length = 0;
+	rq->have_length = rq->have_total = 0;
 	rq->curl_err[0] = 0;
 
 	amz_now(date);
@@ -459,6 +484,8 @@ static int req_prepare(struct s3req *rq)
 		curl_easy_setopt(e, CURLOPT_CAINFO, s->c.ca_bundle);
 	if (s->bind[0])
 		curl_easy_setopt(e, CURLOPT_INTERFACE, s->bind);
+	if (rq->sink_fixed) /* fewer, larger recv()s and on_body calls for data (default 16 KiB) */
+		curl_easy_setopt(e, CURLOPT_BUFFERSIZE, S3_RECV_BUF);
 	if (!strcmp(rq->method, "HEAD")) {
 		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
 	} else if (!strcmp(rq->method, "PUT") || !strcmp(rq->method, "POST")) {
@@ -495,6 +522,18 @@ static void req_body(struct s3req *rq, const void *body, size_t len, int md5)
 		EVP_Digest(body ? body : "", len, d, &dl, EVP_md5(), NULL);
 		EVP_EncodeBlock((unsigned char *)rq->md5_b64, d, 16);
 	}
+}
+
+/*
+ * Does a part or object body need a Content-MD5? A signed payload's SHA-256 is checked
+ * by the server already (S3: XAmzContentSHA256Mismatch; Swift's s3api: BadDigest), so
+ * MD5 (~1.7 s of CPU a GiB here, the dearest digest) is only worth its cost with
+ * UNSIGNED-PAYLOAD, where it is the only check of the body, or when resuming: a part the
+ * server holds is recognised by its MD5 ETag.
+ */
+static int want_md5(const struct s3 *s, const struct s3w *w)
+{
+	return s->c.unsigned_payload || w->nhave;
 }
 
 static int retryable(struct s3req *rq, const struct s3_error *se)
@@ -891,29 +930,42 @@ static void on_loop_event(struct ferry_ev *ev, int res)
 
 /* ---------------------------------------------------------------- reads */
 
+/* The ETag (unquoted) and user metadata of a reply, for rmeta. */
+static void robj_take_meta(struct s3r *r, const struct s3req *rq)
+{
+	const char *t = rq->etag;
+	size_t k = strlen(t);
+
+	if (k >= 2 && t[0] == '"' && t[k - 1] == '"')
+		snprintf(r->etag, sizeof(r->etag), "%.*s", (int)(k - 2), t + 1);
+	else
+		snprintf(r->etag, sizeof(r->etag), "%s", t);
+	memcpy(r->meta, rq->got_meta, sizeof(r->meta));
+	r->have_meta = 1;
+}
+
+static struct s3r *robj_new(const char *key)
+{
+	struct s3r *r;
+
+	if (strlen(key) >= sizeof(r->key) || !(r = calloc(1, sizeof(*r))))
+		return NULL;
+	strcpy(r->key, key);
+	return r;
+}
+
 static int s3_ropen(struct ferry_backend *b, const char *key, struct ferry_robj **out, uint64_t *size)
 {
-	struct s3r *r = calloc(1, sizeof(*r));
+	struct s3r *r = robj_new(key);
 	int e;
 
 	if (!r)
-		return -ENOMEM;
-	if (strlen(key) >= sizeof(r->key)) {
-		free(r);
-		return -ENAMETOOLONG;
-	}
-	strcpy(r->key, key);
+		return strlen(key) >= sizeof(r->key) ? -ENAMETOOLONG : -ENOMEM;
 	struct s3req *rq;
 	e = head(b->priv, key, &rq);
 	if (!e) {
 		r->size = rq->length;
-		const char *t = rq->etag;
-		size_t k = strlen(t);
-		if (k >= 2 && t[0] == '"' && t[k - 1] == '"')
-			snprintf(r->etag, sizeof(r->etag), "%.*s", (int)(k - 2), t + 1);
-		else
-			snprintf(r->etag, sizeof(r->etag), "%s", t);
-		memcpy(r->meta, rq->got_meta, sizeof(r->meta));
+		robj_take_meta(r, rq);
 	}
 	req_free(rq);
 	if (e) {
@@ -925,14 +977,42 @@ static int s3_ropen(struct ferry_backend *b, const char *key, struct ferry_robj 
 	return 0;
 }
 
+/* No HEAD: the size is the caller's (a listing); the read at offset 0 brings the rest. */
+static int s3_ropen_known(struct ferry_backend *b, const char *key, uint64_t size, struct ferry_robj **out)
+{
+	struct s3r *r = robj_new(key);
+
+	(void)b;
+	if (!r)
+		return strlen(key) >= sizeof(r->key) ? -ENAMETOOLONG : -ENOMEM;
+	r->size = size;
+	r->known = 1;
+	*out = (struct ferry_robj *)r;
+	return 0;
+}
+
 static void read_done(struct s3req *rq)
 {
 	struct ferry_io *io = rq->user;
+	struct s3r *r = io->bobj; /* only touched for the metadata read */
 	struct s3 *s = rq->s3;
 	int res = rq->res;
 
 	if (!res && rq->sink_len != io->len)
 		res = FERRY_BERR(FERRY_E_TRUNCATED);
+	if (!res && rq->user_n) { /* the read that brings an ropen_known object's metadata */
+		/* the object may have changed since it was listed: its size says so */
+		uint64_t total = rq->have_total			   ? rq->total :
+				 rq->status == 200 && rq->have_length ? rq->length :
+									r->size;
+		if (total != r->size) {
+			res = FERRY_BERR(FERRY_E_TRUNCATED);
+			s3_setmsg(res, "GET %s: the object is %llu bytes, the listing said %llu: changed meanwhile",
+				  r->key, (unsigned long long)total, (unsigned long long)r->size);
+		} else {
+			robj_take_meta(r, rq); /* the loop thread reads it after this read's done() */
+		}
+	}
 	if (!res)
 		res = (int)io->len;
 	pthread_mutex_lock(&s->mu);
@@ -948,13 +1028,15 @@ static int s3_read(struct ferry_backend *b, struct ferry_robj *ro, struct ferry_
 	struct s3r *r = (struct s3r *)ro;
 	struct s3req *rq;
 
-	pthread_mutex_lock(&s->mu);
-	if (io->off + io->len > r->size || io->len == 0) {
+	/* an empty object opened by ropen_known is still read once, unranged, for its metadata */
+	int whole = r->known && !r->have_meta && io->off == 0 && io->len == 0 && r->size == 0;
+
+	if (io->off + io->len > r->size || (io->len == 0 && !whole)) {
+		pthread_mutex_lock(&s->mu);
 		io_finish_locked(s, io, io->len == 0 ? 0 : FERRY_BERR(FERRY_E_TRUNCATED));
 		pthread_mutex_unlock(&s->mu);
 		return 0;
 	}
-	pthread_mutex_unlock(&s->mu);
 	rq = req_new(s, "GET", r->key, NULL);
 	if (!rq) {
 		pthread_mutex_lock(&s->mu);
@@ -969,6 +1051,8 @@ static int s3_read(struct ferry_backend *b, struct ferry_robj *ro, struct ferry_
 	rq->range_off = io->off;
 	rq->range_len = io->len;
 	rq->user = io;
+	io->bobj = r;
+	rq->user_n = r->known && !r->have_meta && io->off == 0;
 	rq->done = read_done;
 	pthread_mutex_lock(&s->mu);
 	submit_locked(s, rq);
@@ -982,6 +1066,8 @@ static int s3_rmeta(struct ferry_backend *b, struct ferry_robj *ro, const char *
 	char want[80];
 
 	(void)b;
+	if (r->known && !r->have_meta)
+		return -EAGAIN;
 	if (!strcmp(name, "etag")) {
 		if (!r->etag[0])
 			return -ENOENT;
@@ -1036,31 +1122,38 @@ static void s3_rclose(struct ferry_backend *b, struct ferry_robj *r)
 
 /* ---------------------------------------------------------------- writes */
 
+/* Part buffers of every size are reused, oldest dropped first, at most S3_UPLOAD_CAP
+ * bytes of them kept: a fresh buffer costs a page fault per page on first touch, which
+ * on a VM is dear, and every 16 or 32 MiB part of a large object used to be a fresh
+ * malloc (bench/RESULTS.md, "S3 copy down and copy up CPU"). s->mu held. */
 static uint8_t *partbuf_get(struct s3 *s, size_t cap)
 {
-	if (cap == S3_PART_MIN && s->nfree)
-		return s->freebufs[--s->nfree];
+	for (unsigned i = s->nfree; i-- > 0;)
+		if (s->freebufs[i].cap == cap) {
+			uint8_t *p = s->freebufs[i].p;
+			s->free_bytes -= cap;
+			memmove(&s->freebufs[i], &s->freebufs[i + 1], (s->nfree - i - 1) * sizeof(s->freebufs[0]));
+			s->nfree--;
+			return p;
+		}
 	return malloc(cap);
 }
 
 static void partbuf_put(struct s3 *s, uint8_t *p, size_t cap)
 {
-	/* keep no more free than the upload cap can have in flight: more is just RSS */
-	if (cap == S3_PART_MIN && s->nfree < S3_UPLOAD_CAP / S3_PART_MIN) {
-		if (s->nfree == s->capfree) {
-			unsigned nc = s->capfree ? s->capfree * 2 : 16;
-			uint8_t **n = realloc(s->freebufs, nc * sizeof(*n));
-			if (n) {
-				s->freebufs = n;
-				s->capfree = nc;
-			}
-		}
-		if (s->nfree < s->capfree) {
-			s->freebufs[s->nfree++] = p;
-			return;
-		}
+	if (cap > S3_UPLOAD_CAP) {
+		free(p);
+		return;
 	}
-	free(p);
+	while (s->nfree && (s->nfree == sizeof(s->freebufs) / sizeof(s->freebufs[0]) ||
+			    s->free_bytes + cap > S3_UPLOAD_CAP)) {
+		free(s->freebufs[0].p);
+		s->free_bytes -= s->freebufs[0].cap;
+		memmove(&s->freebufs[0], &s->freebufs[1], (s->nfree - 1) * sizeof(s->freebufs[0]));
+		s->nfree--;
+	}
+	s->freebufs[s->nfree++] = (struct partbuf){ p, cap };
+	s->free_bytes += cap;
 }
 
 /* Part size for part n (from 1): S3_PART_MIN, doubled every max_parts/20 parts up to
@@ -1252,7 +1345,7 @@ static int seal_part_locked(struct s3 *s, struct s3w *w)
 	/* the part is ours alone now: hash it (SHA-256, MD5: ~10 ms per part) without
 	 * holding the lock the network thread needs for every other request */
 	pthread_mutex_unlock(&s->mu);
-	req_body(rq, body, len, 1);
+	req_body(rq, body, len, want_md5(s, w));
 	pthread_mutex_lock(&s->mu);
 	if (w->nhave && part_reuse_locked(s, w, rq))
 		return 0;
@@ -1487,7 +1580,7 @@ static void w_progress(struct s3 *s, struct s3w *w)
 			w_settled(s, w);
 			return;
 		}
-		req_body(rq, w->buf ? w->buf : (const uint8_t *)"", w->fill, 1);
+		req_body(rq, w->buf ? w->buf : (const uint8_t *)"", w->fill, want_md5(s, w));
 		rq->body_cap = w->cap;
 		rq->meta = w->meta[0] ? w->meta : NULL;
 		if (!w->buf)
@@ -1792,8 +1885,7 @@ static void s3_close(struct ferry_backend *b)
 	if (s->share)
 		curl_share_cleanup(s->share);
 	for (unsigned i = 0; i < s->nfree; i++)
-		free(s->freebufs[i]);
-	free(s->freebufs);
+		free(s->freebufs[i].p);
 	if (s->debug)
 		fprintf(stderr, "ferry: s3: %llu requests, %llu retries\n", (unsigned long long)s->requests,
 			(unsigned long long)s->retries);
@@ -1961,6 +2053,7 @@ const struct ferry_backend_ops ferry_s3_backend = {
 	.ropen = s3_ropen,
 	.read = s3_read,
 	.rclose = s3_rclose,
+	.ropen_known = s3_ropen_known,
 	.wmeta = s3_wmeta,
 	.rmeta = s3_rmeta,
 	.delete_many = s3_delete_many,

@@ -9,10 +9,12 @@
  * background; the run ends with the backend's sync(), which reports any that failed.
  *
  * Down: the prefix is listed, each object is fetched by ranged GETs (DOWN_FILES files
- * at a time) into a temporary file beside its final name, checked (our xxh128 if the
- * object has it; else the MD5 of a single-part object's ETag), given its mode and mtime,
- * and renamed into place. Keys that are absolute, contain "." or ".." segments, or
- * would resolve through a symlink are refused.
+ * at a time, up to DOWN_PER_FILE ranges of one file in flight, written in order)
+ * into a temporary file beside its final name, checked (our xxh128 if the object has it;
+ * else the MD5 of a single-part object's ETag), given its mode and mtime, and renamed
+ * into place. The size comes from the listing and the metadata with the first range: no
+ * HEAD per object, unless a resume record needs the ETag first. Keys that are absolute,
+ * contain "." or ".." segments, or would resolve through a symlink are refused.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -35,8 +37,13 @@
 #include "store_int.h"
 
 #define UP_BUF (8u << 20)
-#define DOWN_BUF (8u << 20)
-#define DOWN_FILES 16
+#define DOWN_BUF (8u << 20) /* one ranged GET */
+#define DOWN_FILES 16       /* objects fetched at a time */
+#define DOWN_BUFS 24        /* ranges in flight or waiting to be checksummed in order: 192 MiB at most */
+#define DOWN_PER_FILE 8     /* ranges of one object in flight */
+/* pwrite()s of at most this: on the bench machine (Linux 6.x, ext4, a VM) one 8 MiB
+ * write into fresh page cache costs ~6x the system time of eight 1 MiB ones (bench/RESULTS.md) */
+#define DOWN_WRITE (1u << 20)
 
 struct iowait {
 	struct ferry_io io;
@@ -351,12 +358,23 @@ static int parent_dir(int root, const char *rel, const char **base)
 	return fd;
 }
 
+/*
+ * A file being fetched. Its ranges go out up to DOWN_PER_FILE at a time, each into a
+ * slot's buffer; they are written and checksummed in order (hashed: the cursor), so a
+ * range that lands early keeps its slot until the ranges before it are in. Without a resume record the object is opened without a
+ * HEAD (size from the listing); its first range, alone, brings the ETag and metadata,
+ * and only then is the temporary file made.
+ */
 struct dfile {
-	struct iowait iw;
 	struct key *k;
 	struct ferry_robj *ro;
-	uint64_t size, off;
-	uint64_t kept; /* bytes an interrupted copy had fetched (df_resume) */
+	uint64_t size;
+	uint64_t next;   /* the next range to ask for */
+	uint64_t hashed; /* bytes checksummed, in order */
+	uint64_t kept;   /* bytes an interrupted copy had fetched (df_resume) */
+	unsigned inflight; /* slots held: asked for, or landed and waiting for the cursor */
+	int opened;        /* metadata known, temporary file open */
+	int failed;        /* reported; closed when its last slot comes back */
 	int pfd, fd;
 	const char *base;
 	char tmp[64];
@@ -367,10 +385,24 @@ struct dfile {
 	unsigned mode;
 	struct ferry_filehash *fh;
 	EVP_MD_CTX *md5;
-	uint8_t *buf;
 	int busy;
 	struct journal *j; /* the copy's resume journal, or NULL */
 };
+
+/* a slot's range: asked for; landed (not yet written); written, waiting for the cursor */
+enum { SLOT_FREE, SLOT_ASKED, SLOT_LANDED, SLOT_HELD };
+
+struct dslot {
+	struct ferry_io io;
+	struct dfile *d;
+	uint8_t *buf; /* DOWN_BUF bytes, allocated on first use */
+	int state;
+};
+
+static void slot_landed(struct ferry_io *io)
+{
+	((struct dslot *)io->user)->state = SLOT_LANDED;
+}
 
 static void df_close(struct ferry_backend *b, struct dfile *d)
 {
@@ -388,27 +420,19 @@ static void df_close(struct ferry_backend *b, struct dfile *d)
 	d->busy = 0;
 }
 
+/* Reports once; the file is closed when no read of it is in flight any more. */
 static void df_fail(struct ferry_backend *b, struct dfile *d, struct ferry_run *r, int err, const char *what,
 		    const char *detail)
 {
-	if (detail)
-		store_problem(r, d->k->key, NULL, err, "%s: %s", what, detail);
-	else
-		store_problem(r, d->k->key, NULL, err, "%s", what);
-	df_close(b, d);
-}
-
-static void df_next(struct ferry_backend *b, struct dfile *d)
-{
-	size_t n = d->size - d->off < DOWN_BUF ? (size_t)(d->size - d->off) : DOWN_BUF;
-
-	memset(&d->iw, 0, sizeof(d->iw));
-	d->iw.io.done = iowait_done;
-	d->iw.io.buf = d->buf;
-	d->iw.io.len = n;
-	d->iw.io.off = d->off;
-	d->iw.io.buf_index = -1;
-	b->ops->read(b, d->ro, &d->iw.io);
+	if (!d->failed) {
+		if (detail)
+			store_problem(r, d->k->key, NULL, err, "%s: %s", what, detail);
+		else
+			store_problem(r, d->k->key, NULL, err, "%s", what);
+	}
+	d->failed = 1;
+	if (!d->inflight)
+		df_close(b, d);
 }
 
 static void df_finish(struct ferry_backend *b, struct dfile *d, struct ferry_run *r)
@@ -457,12 +481,14 @@ static int df_resume(struct dfile *d, struct ferry_run *r)
 {
 	struct jupload *u = journal_upload(d->j, d->k->key);
 	struct stat st;
+	uint8_t *buf;
 	int fd;
 
 	if (!u)
 		return 0;
 	u->used = 1;
-	if (strlen(u->key) >= sizeof(d->tmp) || strncmp(u->key, ".ferry-tmp-", 11) || strchr(u->key, '/'))
+	size_t kl = strlen(u->key);
+	if (kl >= sizeof(d->tmp) || strncmp(u->key, ".ferry-tmp-", 11) || strchr(u->key, '/'))
 		return 0;
 	if (!d->etag[0] || strcmp(u->upload_id, d->etag) || u->size != d->size) {
 		unlinkat(d->pfd, u->key, 0); /* the object changed since: of no use */
@@ -474,17 +500,21 @@ static int df_resume(struct dfile *d, struct ferry_run *r)
 	uint64_t keep = 0;
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1)
 		keep = (uint64_t)st.st_size < d->size ? (uint64_t)st.st_size : d->size - 1;
+	buf = keep ? malloc(DOWN_BUF) : NULL;
+	if (!buf)
+		keep = 0;
 	for (uint64_t off = 0; off < keep;) {
 		size_t n = keep - off < DOWN_BUF ? (size_t)(keep - off) : DOWN_BUF;
-		ssize_t got = pread(fd, d->buf, n, (off_t)off);
+		ssize_t got = pread(fd, buf, n, (off_t)off);
 		if (got <= 0) {
 			keep = 0;
 			break;
 		}
-		ferry_filehash_update(d->fh, d->buf, (size_t)got);
-		EVP_DigestUpdate(d->md5, d->buf, (size_t)got);
+		ferry_filehash_update(d->fh, buf, (size_t)got);
+		EVP_DigestUpdate(d->md5, buf, (size_t)got);
 		off += (uint64_t)got;
 	}
+	free(buf);
 	if (!keep || ftruncate(fd, (off_t)keep) < 0) {
 		close(fd);
 		unlinkat(d->pfd, u->key, 0);
@@ -492,29 +522,20 @@ static int df_resume(struct dfile *d, struct ferry_run *r)
 		EVP_DigestInit_ex(d->md5, EVP_md5(), NULL);
 		return 0;
 	}
-	memcpy(d->tmp, u->key, strlen(u->key) + 1); /* fits: checked above */
+	memcpy(d->tmp, u->key, kl + 1); /* kl < sizeof(d->tmp): checked above */
 	d->fd = fd;
-	d->off = d->kept = keep;
+	d->next = d->hashed = d->kept = keep;
 	r->bytes_resumed += keep;
 	r->files_resumed++;
 	return 1;
 }
 
-/* Opens the object and the temporary file; starts the first read. 0 when started. */
-static int df_start(struct ferry_backend *b, int root, struct dfile *d, struct key *k, struct ferry_run *r)
+/* The object's metadata is known (HEAD, or its first range): read it, then resume the
+ * temporary file an interrupted copy left, or make one. 0 when open. */
+static int df_open(struct ferry_backend *b, struct dfile *d, struct ferry_run *r)
 {
 	char val[64];
-	int e;
 
-	d->k = k;
-	d->fd = d->pfd = -1;
-	d->tmp[0] = 0;
-	d->off = d->kept = 0;
-	if ((e = b->ops->ropen(b, k->key, &d->ro, &d->size))) {
-		d->ro = NULL;
-		store_problem(r, k->key, NULL, e <= -4096 ? ferry_backend_err(e) : FERRY_E_IO, "%s", store_berr(e));
-		return -1;
-	}
 	d->want_xxh[0] = d->etag[0] = 0;
 	d->have_mtime = 0;
 	d->mode = 0644;
@@ -538,13 +559,6 @@ static int df_start(struct ferry_backend *b, int root, struct dfile *d, struct k
 				d->mode = m & 07777;
 		}
 	}
-	d->pfd = parent_dir(root, k->key, &d->base);
-	if (d->pfd < 0) {
-		df_fail(b, d, r, FERRY_E_IO, "cannot create its directory", strerror(errno));
-		return -1;
-	}
-	ferry_filehash_reset(d->fh);
-	EVP_DigestInit_ex(d->md5, EVP_md5(), NULL);
 	if (!df_resume(d, r)) {
 		snprintf(d->tmp, sizeof(d->tmp), ".ferry-tmp-%08lx%04x", (unsigned long)random(),
 			 (unsigned)getpid() & 0xffff);
@@ -555,47 +569,148 @@ static int df_start(struct ferry_backend *b, int root, struct dfile *d, struct k
 			return -1;
 		}
 		if (d->etag[0]) /* resumed, or removed, by a rerun if this one is cut short */
-			journal_partial(d->j, k->key, d->tmp, d->etag, d->size, d->mtime_sec, d->mtime_nsec);
+			journal_partial(d->j, d->k->key, d->tmp, d->etag, d->size, d->mtime_sec, d->mtime_nsec);
 	}
-	d->busy = 1;
-	if (d->size == 0) {
-		df_finish(b, d, r);
-		return 0;
-	}
-	df_next(b, d);
+	d->opened = 1;
 	return 0;
 }
 
-/* A read landed: write, hash, next read or finish. */
-static void df_step(struct ferry_backend *b, struct dfile *d, struct ferry_run *r)
+/* Opens the object (and, knowing its metadata, the temporary file). 0 when started. */
+static int df_start(struct ferry_backend *b, int root, struct dfile *d, struct key *k, struct ferry_run *r)
 {
-	int res = d->iw.io.res;
-	size_t n = d->iw.io.len;
+	int e;
 
-	if (res < 0) {
-		df_fail(b, d, r, res <= -4096 ? ferry_backend_err(res) : FERRY_E_IO, "reading", store_berr(res));
-		return;
+	d->k = k;
+	d->ro = NULL;
+	d->fd = d->pfd = -1;
+	d->tmp[0] = 0;
+	d->next = d->hashed = d->kept = 0;
+	d->inflight = 0;
+	d->opened = d->failed = 0;
+	d->pfd = parent_dir(root, k->key, &d->base);
+	if (d->pfd < 0) {
+		store_problem(r, k->key, NULL, FERRY_E_IO, "cannot create its directory: %s", strerror(errno));
+		return -1;
 	}
-	r->bytes_read += n;
-	ferry_rate_take(r->rate, n); /* --bwlimit */
-	ferry_filehash_update(d->fh, d->buf, n);
-	if (!d->want_xxh[0]) /* the ETag's MD5 is the check only when our hash is absent */
-		EVP_DigestUpdate(d->md5, d->buf, n);
+	ferry_filehash_reset(d->fh);
+	EVP_DigestInit_ex(d->md5, EVP_md5(), NULL);
+	/* a resume record needs the ETag before the first byte: ask the server first */
+	int head = !b->ops->ropen_known || journal_upload(d->j, k->key);
+	if (head)
+		e = b->ops->ropen(b, k->key, &d->ro, &d->size);
+	else if (!(e = b->ops->ropen_known(b, k->key, k->size, &d->ro)))
+		d->size = k->size;
+	if (e) {
+		d->ro = NULL;
+		store_problem(r, k->key, NULL, e <= -4096 ? ferry_backend_err(e) : FERRY_E_IO, "%s", store_berr(e));
+		close(d->pfd);
+		d->pfd = -1;
+		return -1;
+	}
+	d->busy = 1;
+	if (head && df_open(b, d, r))
+		return -1;
+	if (d->opened && d->hashed == d->size)
+		df_finish(b, d, r);
+	return 0;
+}
+
+/* Writes one range at its offset, in pieces of DOWN_WRITE. 0 or -errno. */
+static int write_range(int fd, const uint8_t *buf, size_t n, uint64_t off)
+{
 	for (size_t done = 0; done < n;) {
-		ssize_t w = pwrite(d->fd, d->buf + done, n - done, (off_t)(d->off + done));
+		size_t piece = n - done < DOWN_WRITE ? n - done : DOWN_WRITE;
+		ssize_t w = pwrite(fd, buf + done, piece, (off_t)(off + done));
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w <= 0) {
-			df_fail(b, d, r, FERRY_E_IO, "cannot write", w < 0 ? strerror(errno) : "no progress");
-			return;
-		}
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
 		done += (size_t)w;
 	}
-	d->off += n;
-	if (d->off < d->size)
-		df_next(b, d);
-	else
+	return 0;
+}
+
+/*
+ * A range landed. It is written and checksummed when the ranges before it are: the
+ * temporary file then always holds a prefix of the object without holes, which is what a
+ * rerun's df_resume keeps (its size is all it knows).
+ */
+static void df_landed(struct ferry_backend *b, struct dslot *sl, struct dslot *slots, struct ferry_run *r)
+{
+	struct dfile *d = sl->d;
+	int res = sl->io.res;
+
+	sl->state = SLOT_HELD;
+	if (!d->failed && res < 0)
+		df_fail(b, d, r, res <= -4096 ? ferry_backend_err(res) : FERRY_E_IO, "reading", store_berr(res));
+	if (!d->failed && !d->opened)
+		df_open(b, d, r); /* the first range: the metadata came with it */
+	if (!d->failed) {
+		r->bytes_read += sl->io.len;
+		ferry_rate_take(r->rate, sl->io.len); /* --bwlimit */
+	}
+	for (int more = !d->failed; more;) {
+		more = 0;
+		for (int i = 0; i < DOWN_BUFS && !d->failed; i++) {
+			struct dslot *s = &slots[i];
+			if (s->d != d || s->state != SLOT_HELD || s->io.off != d->hashed)
+				continue;
+			int e = write_range(d->fd, s->buf, s->io.len, s->io.off);
+			if (e) {
+				df_fail(b, d, r, FERRY_E_IO, "cannot write", strerror(-e));
+				break;
+			}
+			ferry_filehash_update(d->fh, s->buf, s->io.len);
+			if (!d->want_xxh[0]) /* the ETag's MD5 is the check only when our hash is absent */
+				EVP_DigestUpdate(d->md5, s->buf, s->io.len);
+			d->hashed += s->io.len;
+			s->state = SLOT_FREE;
+			d->inflight--;
+			more = 1;
+		}
+	}
+	if (d->failed) { /* its ranges that wait for the cursor are of no use now */
+		for (int i = 0; i < DOWN_BUFS; i++)
+			if (slots[i].d == d && slots[i].state == SLOT_HELD) {
+				slots[i].state = SLOT_FREE;
+				d->inflight--;
+			}
+		if (!d->inflight && d->busy)
+			df_close(b, d);
+		return;
+	}
+	if (d->hashed == d->size)
 		df_finish(b, d, r);
+}
+
+/* Asks for d's next range into a free slot; 0 when there is none to ask for or no slot. */
+static int df_ask(struct ferry_backend *b, struct dfile *d, struct dslot *slots)
+{
+	struct dslot *sl = NULL;
+
+	if (!d->busy || d->failed || (d->next >= d->size && (d->opened || d->inflight)))
+		return 0;
+	if (!d->opened && d->inflight) /* the first range is out: the rest waits for its metadata */
+		return 0;
+	for (int i = 0; i < DOWN_BUFS && !sl; i++)
+		if (slots[i].state == SLOT_FREE)
+			sl = &slots[i];
+	if (!sl || (!sl->buf && !(sl->buf = malloc(DOWN_BUF))))
+		return 0;
+	size_t n = d->size - d->next < DOWN_BUF ? (size_t)(d->size - d->next) : DOWN_BUF;
+	memset(&sl->io, 0, sizeof(sl->io));
+	sl->io.done = slot_landed;
+	sl->io.user = sl;
+	sl->io.buf = sl->buf;
+	sl->io.len = n;
+	sl->io.off = d->next;
+	sl->io.buf_index = -1;
+	sl->d = d;
+	sl->state = SLOT_ASKED;
+	d->next += n;
+	d->inflight++;
+	b->ops->read(b, d->ro, &sl->io);
+	return 1;
 }
 
 static int copy_down(const char *url, const char *dst, struct ferry_run *r)
@@ -605,10 +720,12 @@ static int copy_down(const char *url, const char *dst, struct ferry_run *r)
 	struct keys ks = { 0 };
 	struct journal *j = NULL;
 	struct dfile d[DOWN_FILES];
+	struct dslot slots[DOWN_BUFS];
 	size_t next = 0;
 	int root = -1, err;
 
 	memset(d, 0, sizeof(d));
+	memset(slots, 0, sizeof(slots));
 	if ((err = open_backend(url, &loop, &b, r)))
 		return err;
 	if ((err = b->ops->list(b, "", add_key, &ks))) {
@@ -639,14 +756,13 @@ static int copy_down(const char *url, const char *dst, struct ferry_run *r)
 		d[i].fd = d[i].pfd = -1;
 		d[i].fh = ferry_filehash_create();
 		d[i].md5 = EVP_MD_CTX_new();
-		d[i].buf = malloc(DOWN_BUF);
-		if (!d[i].fh || !d[i].md5 || !d[i].buf) {
+		if (!d[i].fh || !d[i].md5) {
 			err = FERRY_E_NOMEM;
 			goto out;
 		}
 	}
 	for (;;) {
-		int busy = 0;
+		int busy = 0, asked;
 		for (int i = 0; i < DOWN_FILES; i++) {
 			while (!d[i].busy && next < ks.n) {
 				struct key *k = &ks.v[next++];
@@ -669,32 +785,48 @@ static int copy_down(const char *url, const char *dst, struct ferry_run *r)
 				}
 				df_start(b, root, &d[i], k, r);
 			}
-			if (d[i].busy && d[i].iw.done)
-				df_step(b, &d[i], r);
-			busy |= d[i].busy;
 		}
+		/* every file's first range before any file's second: small files are not starved */
+		for (int i = 0; i < DOWN_FILES; i++)
+			if (!d[i].inflight)
+				df_ask(b, &d[i], slots);
+		do {
+			asked = 0;
+			for (int i = 0; i < DOWN_FILES; i++)
+				if (d[i].inflight < DOWN_PER_FILE)
+					asked |= df_ask(b, &d[i], slots);
+		} while (asked);
+		for (int i = 0; i < DOWN_FILES; i++)
+			busy |= d[i].busy;
 		if (!busy && next >= ks.n)
 			break;
-		int ready = 0;
-		for (int i = 0; i < DOWN_FILES; i++)
-			ready |= d[i].busy && d[i].iw.done;
 		journal_flush(j);
-		if (!ready && ferry_loop_run(loop, 1) < 0)
+		if (ferry_loop_run(loop, 1) < 0)
 			break;
+		for (int i = 0; i < DOWN_BUFS; i++)
+			if (slots[i].state == SLOT_LANDED)
+				df_landed(b, &slots[i], slots, r);
 		if (r->progress)
 			r->progress(r->progress_arg, r);
 	}
 out:
 	for (int i = 0; i < DOWN_FILES; i++) {
-		if (d[i].busy) {
-			while (!d[i].iw.done && ferry_loop_run(loop, 1) >= 0)
-				;
-			df_close(b, &d[i]);
+		for (;;) { /* no read may be in flight into a slot's buffer when it is freed */
+			for (int s = 0; s < DOWN_BUFS; s++)
+				if (slots[s].d == &d[i] && (slots[s].state == SLOT_LANDED || slots[s].state == SLOT_HELD)) {
+					slots[s].state = SLOT_FREE;
+					d[i].inflight--;
+				}
+			if (!d[i].inflight || ferry_loop_run(loop, 1) < 0)
+				break;
 		}
+		if (d[i].busy)
+			df_close(b, &d[i]);
 		ferry_filehash_destroy(d[i].fh);
 		EVP_MD_CTX_free(d[i].md5);
-		free(d[i].buf);
 	}
+	for (int i = 0; i < DOWN_BUFS; i++)
+		free(slots[i].buf);
 	for (size_t i = 0; i < ks.n; i++)
 		free(ks.v[i].key);
 	free(ks.v);
