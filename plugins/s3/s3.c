@@ -45,6 +45,7 @@
 #include "ferry/backend.h"
 #include "ferry/error.h"
 #include "s3_conf.h"
+#include "s3_http.h"
 #include "s3_sign.h"
 #include "s3_xml.h"
 
@@ -76,16 +77,10 @@ struct s3req {
 	char errbody[4096]; /* an error reply to a ranged read goes here, not in the caller's buffer */
 	size_t errlen;
 	const char *meta; /* "x-amz-meta-NAME:VALUE\n" lines to send (signed), or NULL */
-	char got_meta[2048]; /* x-amz-meta-* lines of the reply, same form */
-	size_t got_meta_len;
 	uint64_t range_off, range_len; /* range_len 0: no Range header */
 	/* response */
 	long status;
-	char etag[80];
-	uint64_t length; /* Content-Length of the reply */
-	int have_length;
-	uint64_t total; /* the object's size, from a ranged reply's Content-Range */
-	int have_total;
+	struct s3_resp h; /* its headers: ETag, x-amz-meta-*, lengths */
 	CURLcode cc;
 	char curl_err[CURL_ERROR_SIZE];
 	int attempts;
@@ -311,62 +306,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
 	struct s3req *rq = arg;
 	size_t n = size * nmemb;
 
-	if (n > 5 && !strncasecmp(data, "HTTP/", 5)) {
-		rq->have_length = rq->have_total = 0; /* a new response (after 100 Continue) */
-		rq->etag[0] = 0;
-		rq->got_meta_len = 0;
-		rq->got_meta[0] = 0;
-	} else if (n > 14 && !strncasecmp(data, "content-range:", 14)) {
-		const char *slash = memchr(data, '/', n);
-		char tmp[32];
-		size_t k = slash ? n - (size_t)(slash + 1 - data) : 0;
-		if (k && k < sizeof(tmp)) {
-			memcpy(tmp, slash + 1, k);
-			tmp[k] = 0;
-			char *end;
-			unsigned long long v = strtoull(tmp, &end, 10);
-			if (end != tmp && (*end == '\r' || *end == '\n' || !*end)) {
-				rq->total = v;
-				rq->have_total = 1;
-			}
-		}
-	} else if (n > 5 && !strncasecmp(data, "etag:", 5)) {
-		const char *v = data + 5;
-		size_t k = n - 5;
-		while (k && (*v == ' ' || *v == '\t'))
-			v++, k--;
-		while (k && (v[k - 1] == '\r' || v[k - 1] == '\n' || v[k - 1] == ' '))
-			k--;
-		if (k < sizeof(rq->etag)) {
-			memcpy(rq->etag, v, k);
-			rq->etag[k] = 0;
-		}
-	} else if (n > 11 && !strncasecmp(data, "x-amz-meta-", 11)) {
-		size_t k = n;
-		while (k && (data[k - 1] == '\r' || data[k - 1] == '\n'))
-			k--;
-		if (rq->got_meta_len + k + 2 < sizeof(rq->got_meta)) {
-			for (size_t i = 0; i < k; i++) { /* names lowercase, as S3 returns them anyway */
-				char ch = data[i];
-				if (!memchr(data, ':', i + 1))
-					ch = (char)tolower((unsigned char)ch);
-				rq->got_meta[rq->got_meta_len++] = ch;
-			}
-			rq->got_meta[rq->got_meta_len++] = '\n';
-			rq->got_meta[rq->got_meta_len] = 0;
-		}
-	} else if (n > 15 && !strncasecmp(data, "content-length:", 15)) {
-		char tmp[32];
-		size_t k = n - 15 < sizeof(tmp) - 1 ? n - 15 : sizeof(tmp) - 1;
-		memcpy(tmp, data + 15, k);
-		tmp[k] = 0;
-		char *end;
-		unsigned long long v = strtoull(tmp, &end, 10);
-		if (end != tmp) {
-			rq->length = v;
-			rq->have_length = 1;
-		}
-	}
+	s3_resp_line(&rq->h, data, n);
 	return n;
 }
 
@@ -398,12 +338,9 @@ static int req_prepare(struct s3req *rq)
 	rq->sink_len = 0;
 	rq->sink_over = 0;
 	rq->errlen = 0;
-	rq->got_meta_len = 0;
-	rq->got_meta[0] = 0;
+	s3_resp_reset(&rq->h);
 	rq->body_off = 0;
 	rq->status = 0;
-	rq->etag[0] = 0;
-	rq->have_length = rq->have_total = 0;
 	rq->curl_err[0] = 0;
 
 	amz_now(date);
@@ -749,7 +686,7 @@ static int head(struct s3 *s, const char *key, struct s3req **out)
 	if (!rq)
 		return -ENOMEM;
 	r = req_wait(s, rq);
-	if (!r && !rq->have_length)
+	if (!r && !rq->h.have_length)
 		r = FERRY_BERR(FERRY_E_FORMAT);
 	if (r)
 		req_free(rq);
@@ -764,7 +701,7 @@ static int s3_stat(struct ferry_backend *b, const char *key, uint64_t *size)
 	int r = head(b->priv, key, &rq);
 
 	if (!r)
-		*size = rq->length;
+		*size = rq->h.length;
 	req_free(rq);
 	return r;
 }
@@ -933,14 +870,14 @@ static void on_loop_event(struct ferry_ev *ev, int res)
 /* The ETag (unquoted) and user metadata of a reply, for rmeta. */
 static void robj_take_meta(struct s3r *r, const struct s3req *rq)
 {
-	const char *t = rq->etag;
+	const char *t = rq->h.etag;
 	size_t k = strlen(t);
 
 	if (k >= 2 && t[0] == '"' && t[k - 1] == '"')
 		snprintf(r->etag, sizeof(r->etag), "%.*s", (int)(k - 2), t + 1);
 	else
 		snprintf(r->etag, sizeof(r->etag), "%s", t);
-	memcpy(r->meta, rq->got_meta, sizeof(r->meta));
+	memcpy(r->meta, rq->h.meta, sizeof(r->meta));
 	r->have_meta = 1;
 }
 
@@ -964,7 +901,7 @@ static int s3_ropen(struct ferry_backend *b, const char *key, struct ferry_robj 
 	struct s3req *rq;
 	e = head(b->priv, key, &rq);
 	if (!e) {
-		r->size = rq->length;
+		r->size = rq->h.length;
 		robj_take_meta(r, rq);
 	}
 	req_free(rq);
@@ -1002,8 +939,8 @@ static void read_done(struct s3req *rq)
 		res = FERRY_BERR(FERRY_E_TRUNCATED);
 	if (!res && rq->user_n) { /* the read that brings an ropen_known object's metadata */
 		/* the object may have changed since it was listed: its size says so */
-		uint64_t total = rq->have_total			   ? rq->total :
-				 rq->status == 200 && rq->have_length ? rq->length :
+		uint64_t total = rq->h.have_total			   ? rq->h.total :
+				 rq->status == 200 && rq->h.have_length ? rq->h.length :
 									r->size;
 		if (total != r->size) {
 			res = FERRY_BERR(FERRY_E_TRUNCATED);
@@ -1195,7 +1132,7 @@ static void part_done(struct s3req *rq)
 		struct s3_part *p = &w->parts[rq->user_n - 1];
 		p->number = rq->user_n;
 		p->size = rq->body_len;
-		snprintf(p->etag, sizeof(p->etag), "%s", rq->etag);
+		snprintf(p->etag, sizeof(p->etag), "%s", rq->h.etag);
 	}
 	partbuf_put(s, (uint8_t *)rq->body, rq->body_cap);
 	rq->body = NULL;
