@@ -75,15 +75,15 @@ struct croute {
 	int err;
 };
 
-static double mono(void)
+/* Shared with push_route.c (store_int.h). */
+double route_mono(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void note(const struct ferry_copy_plan *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void note(const struct ferry_copy_plan *p, const char *fmt, ...)
+void route_note(const struct ferry_copy_plan *p, const char *fmt, ...)
 {
 	char line[1024];
 	va_list ap;
@@ -143,7 +143,7 @@ static void split_line(struct copyplan *cp, const char *what, const struct ferry
 		len += (size_t)snprintf(line + len, sizeof(line) - len, "%s%s %.0f bytes (%.1f%%, %.1f s, $%.4f)",
 					k ? "; " : "", cp->p->model[k].name, a->bytes[k],
 					total > 0 ? 100 * a->bytes[k] / total : 0, a->seconds[k], a->usd[k]);
-	note(cp->p, "%s: %s", what, line);
+	route_note(cp->p, "%s: %s", what, line);
 }
 
 static void plan_split(const struct ferry_copy_plan *p, const struct ferry_route *model, double bytes, double deadline,
@@ -196,7 +196,7 @@ static void *route_main(void *arg)
 		if (f) {
 			rt->busy = 1;
 			if (rt->t_first == 0)
-				rt->t_first = mono();
+				rt->t_first = route_mono();
 		}
 		pthread_mutex_unlock(&cp->mu);
 		if (!f)
@@ -217,7 +217,7 @@ static void *route_main(void *arg)
 			}
 			pthread_mutex_lock(&cp->mu);
 			rt->done_bytes += since_sync;
-			rt->t_last = mono();
+			rt->t_last = route_mono();
 			pthread_mutex_unlock(&cp->mu);
 			since_sync = 0;
 		}
@@ -236,7 +236,7 @@ static void *route_main(void *arg)
 	pthread_mutex_lock(&cp->mu);
 	rt->done_bytes += since_sync;
 	if (since_sync > 0)
-		rt->t_last = mono();
+		rt->t_last = route_mono();
 	rt->finished = 1;
 	pthread_cond_broadcast(&cp->cond);
 	pthread_mutex_unlock(&cp->mu);
@@ -262,7 +262,7 @@ static void route_problem(void *arg, const char *what, const char *chunk, int er
 static void monitor(struct copyplan *cp, int *replans)
 {
 	const struct ferry_copy_plan *p = cp->p;
-	double t = mono(), drift_rate[FERRY_PLAN_MAX_ROUTES];
+	double t = route_mono(), drift_rate[FERRY_PLAN_MAX_ROUTES];
 	int drifting = 0, drifted[FERRY_PLAN_MAX_ROUTES] = { 0 };
 
 	for (unsigned k = 0; k < p->n; k++) {
@@ -474,7 +474,7 @@ int ferry_copy_planned(const char *src, const char *url, const struct ferry_copy
 	pthread_mutex_init(&cp.mu, NULL);
 	pthread_cond_init(&cp.cond, NULL);
 	problem_parent = r;
-	cp.t0 = mono();
+	cp.t0 = route_mono();
 	for (unsigned k = 0; k < p->n; k++) {
 		rt[k].sub = *r;
 		rt[k].sub.problem = route_problem;
@@ -527,7 +527,7 @@ int ferry_copy_planned(const char *src, const char *url, const struct ferry_copy
 			pthread_join(rt[k].th, NULL);
 	problem_parent = NULL;
 	r->files_transferred = r->bytes_read = r->bytes_written = 0;
-	double t_end = mono();
+	double t_end = route_mono();
 	for (unsigned k = 0; k < p->n; k++) {
 		double secs = (rt[k].t_last > 0 ? rt[k].t_last : t_end) - cp.t0;
 		r->files_transferred += rt[k].sub.files_transferred;
@@ -537,14 +537,14 @@ int ferry_copy_planned(const char *src, const char *url, const struct ferry_copy
 		r->integrity_errors += rt[k].sub.integrity_errors;
 		if (rt[k].err && !err)
 			err = rt[k].err;
-		note(p, "route %s: %llu files, %.0f bytes (%.1f%% of all; first plan %.1f%%), %.1f s, %.1f Mbit/s "
+		route_note(p, "route %s: %llu files, %.0f bytes (%.1f%% of all; first plan %.1f%%), %.1f s, %.1f Mbit/s "
 			"(limit %.1f)",
 		     p->model[k].name, (unsigned long long)rt[k].files, (double)rt[k].sub.bytes_written,
 		     total > 0 ? 100 * (double)rt[k].sub.bytes_written / total : 0,
 		     total > 0 ? 100 * rt[k].plan_bytes / total : 0, secs,
 		     secs > 0 ? (double)rt[k].sub.bytes_written * 8 / secs / 1e6 : 0, p->model[k].bandwidth * 8 / 1e6);
 	}
-	note(p, "done in %.1f s, %d re-plan%s", t_end - cp.t0, replans, replans == 1 ? "" : "s");
+	route_note(p, "done in %.1f s, %d re-plan%s", t_end - cp.t0, replans, replans == 1 ? "" : "s");
 	pthread_cond_destroy(&cp.cond);
 	pthread_mutex_destroy(&cp.mu);
 	if (symlinks && r->verbose)

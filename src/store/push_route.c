@@ -83,26 +83,6 @@ struct qw {
 	struct ferry_io *io;
 };
 
-static double mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void note(const struct ferry_copy_plan *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void note(const struct ferry_copy_plan *p, const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-
-	if (!p->note)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	p->note(p->note_arg, line);
-}
 
 static void split(const struct ferry_copy_plan *p, const struct ferry_route *model, double bytes, double deadline,
 		  struct ferry_alloc *a)
@@ -122,7 +102,7 @@ static void split_line(struct routeset *rs, const char *what, const struct ferry
 		len += (size_t)snprintf(line + len, sizeof(line) - len, "%s%s %.0f bytes (%.1f%%, %.1f s, $%.4f)",
 					k ? "; " : "", rs->p->model[k].name, a->bytes[k],
 					total > 0 ? 100 * a->bytes[k] / total : 0, a->seconds[k], a->usd[k]);
-	note(rs->p, "%s: %s", what, line);
+	route_note(rs->p, "%s: %s", what, line);
 }
 
 /* From here on, the bytes go as a says (shares of what is written after now). */
@@ -146,7 +126,7 @@ static void set_shares(struct routeset *rs, const struct ferry_alloc *a)
 static void check_drift(struct routeset *rs)
 {
 	const struct ferry_copy_plan *p = rs->p;
-	double t = mono(), rate[FERRY_PLAN_MAX_ROUTES], assigned = 0;
+	double t = route_mono(), rate[FERRY_PLAN_MAX_ROUTES], assigned = 0;
 	int drifting = 0, drifted[FERRY_PLAN_MAX_ROUTES] = { 0 };
 
 	pthread_mutex_lock(&rs->mu);
@@ -249,7 +229,7 @@ static void ev_finished(void *arg, const char *key, uint64_t size, int res)
 	pthread_mutex_lock(&rs->mu);
 	if (res == 0) {
 		rs->rt[e->k].landed += (double)size;
-		rs->rt[e->k].t_last = mono();
+		rs->rt[e->k].t_last = route_mono();
 	}
 	if (rs->have_up && rs->up.finished)
 		rs->up.finished(rs->up.arg, key, size, res);
@@ -362,7 +342,7 @@ static int r_wresume(struct ferry_backend *b, const char *key, const char *uploa
 #define PACE_BURST 1.0
 static void pace(struct rroute *rt, size_t len)
 {
-	double t = mono();
+	double t = route_mono();
 
 	if (rt->vnext < t - PACE_BURST)
 		rt->vnext = t - PACE_BURST;
@@ -415,7 +395,7 @@ static int r_write(struct ferry_backend *b, struct ferry_wobj *wo, struct ferry_
 		return -ENOMEM;
 	/* writes come all through the run (objects open only at its start when they fit in
 	 * memory): look at the rates here too, at most ten times a second */
-	double t = mono();
+	double t = route_mono();
 	if (t - rs->last_check >= 0.1) {
 		rs->last_check = t;
 		check_drift(rs);
@@ -423,7 +403,7 @@ static int r_write(struct ferry_backend *b, struct ferry_wobj *wo, struct ferry_
 	rt->assigned += (double)io->len;
 	if (!rt->t_first) {
 		pthread_mutex_lock(&rs->mu);
-		rt->t_first = mono();
+		rt->t_first = route_mono();
 		pthread_mutex_unlock(&rs->mu);
 	}
 	*q = (struct qw){ NULL, w->w, io };
@@ -644,7 +624,7 @@ int ferry_store_follow_routes(struct ferry_store *s, const struct ferry_copy_pla
 	for (unsigned k = 0; k < p->n; k++)
 		rs->rt[k].first_share = a.bytes[k];
 	rs->orig = s->b;
-	rs->t0 = mono();
+	rs->t0 = route_mono();
 	b->ops = &route_ops;
 	b->priv = rs;
 	b->loop = s->loop;
@@ -656,7 +636,7 @@ int ferry_store_follow_routes(struct ferry_store *s, const struct ferry_copy_pla
 void ferry_store_routes_report(struct ferry_store *s)
 {
 	struct routeset *rs;
-	double all = 0, t = mono();
+	double all = 0, t = route_mono();
 
 	if (!s || s->b->ops != &route_ops)
 		return;
@@ -666,11 +646,11 @@ void ferry_store_routes_report(struct ferry_store *s)
 	for (unsigned k = 0; k < rs->n; k++) {
 		struct rroute *rt = &rs->rt[k];
 		double secs = (rt->t_last > 0 ? rt->t_last : t) - rs->t0;
-		note(rs->p, "route %s: %llu objects, %.0f bytes (%.1f%% of all; first plan %.1f%%), %.1f s, "
+		route_note(rs->p, "route %s: %llu objects, %.0f bytes (%.1f%% of all; first plan %.1f%%), %.1f s, "
 			    "%.1f Mbit/s (limit %.1f)",
 		     rs->p->model[k].name, (unsigned long long)rt->objects, rt->assigned, all > 0 ? 100 * rt->assigned / all : 0,
 		     rs->total > 0 ? 100 * rt->first_share / rs->total : 0, secs,
 		     secs > 0 ? rt->landed * 8 / secs / 1e6 : 0, rs->p->model[k].bandwidth * 8 / 1e6);
 	}
-	note(rs->p, "done in %.1f s, %d re-plan%s", t - rs->t0, rs->replans, rs->replans == 1 ? "" : "s");
+	route_note(rs->p, "done in %.1f s, %d re-plan%s", t - rs->t0, rs->replans, rs->replans == 1 ? "" : "s");
 }

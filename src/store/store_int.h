@@ -168,6 +168,12 @@ int repack_run(struct repack *rp, char *const *names, int dry_run, struct ferry_
 size_t repack_old(const struct repack *rp, const uint8_t **ids, const uint64_t **sizes);
 void repack_destroy(struct repack *rp);
 
+/* ---- planned routes (copy_route.c, push_route.c) ---- */
+struct ferry_copy_plan;
+double route_mono(void); /* CLOCK_MONOTONIC seconds */
+/* One line to the plan's note callback (the log), if it has one. */
+void route_note(const struct ferry_copy_plan *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* ---- the resume journal of a push or sync (journal.c) ---- */
 
 /* A multipart upload an interrupted run started. */
