@@ -274,12 +274,7 @@ static int copy_up(const char *src, const char *url, struct ferry_run *r)
 out:
 	if (sc)
 		ferry_scan_stop(sc);
-	if (j) {
-		uint64_t reused = journal_reused(j);
-		r->bytes_resumed += reused;
-		r->bytes_written -= reused < r->bytes_written ? reused : r->bytes_written;
-		journal_close(j, !err && !r->errors);
-	}
+	journal_close(j, !err && !r->errors);
 	ferry_backend_close(b);
 	if (loop)
 		ferry_loop_destroy(loop);

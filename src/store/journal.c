@@ -707,13 +707,13 @@ static struct journal *open_at(struct ferry_backend *b, const char *loc, const u
 	j->b = b;
 	memcpy(j->id, id, FERRY_ID_LEN);
 	j->kind = kind;
+	j->r = r;
+	j->fd = -1;
 	j->src = strdup(real);
 	if (!j->src) {
 		journal_close(j, 0);
 		return NULL;
 	}
-	j->r = r;
-	j->fd = -1;
 	store_hex(id, FERRY_ID_LEN, idhex);
 	snprintf(dir + strlen(dir), sizeof(dir) - strlen(dir), "/journal");
 	snprintf(j->path, sizeof(j->path), "%s/%s-%016llx%s", dir, idhex,
@@ -952,24 +952,16 @@ void journal_flush(struct journal *j)
 	pthread_mutex_unlock(&j->mu);
 }
 
-uint64_t journal_reused(struct journal *j)
-{
-	uint64_t n;
-
-	if (!j)
-		return 0;
-	pthread_mutex_lock(&j->mu);
-	n = j->reused;
-	pthread_mutex_unlock(&j->mu);
-	return n;
-}
-
 void journal_close(struct journal *j, int complete)
 {
 	if (!j)
 		return;
 	if (j->b && j->b->ops->set_events)
-		j->b->ops->set_events(j->b, NULL);
+		j->b->ops->set_events(j->b, NULL); /* no event comes after this: j->reused is final */
+	/* parts that were on the server already: resumed, not written (bytes_written counts
+	 * what went over the wire) */
+	j->r->bytes_resumed += j->reused;
+	j->r->bytes_written -= j->reused < j->r->bytes_written ? j->reused : j->r->bytes_written;
 	if (complete && j->fd >= 0) {
 		/* uploads of files that changed since: nothing will resume them */
 		struct ferry_backend *b = j->b;

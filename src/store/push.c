@@ -1301,10 +1301,6 @@ static int setup(struct push *p)
 static void teardown(struct push *p)
 {
 	if (p->j) {
-		uint64_t reused = journal_reused(p->j);
-		/* bytes_written counts what went over the wire */
-		p->r->bytes_resumed += reused;
-		p->r->bytes_written -= reused < p->r->bytes_written ? reused : p->r->bytes_written;
 		journal_close(p->j, p->complete);
 		p->j = NULL;
 	}

@@ -214,10 +214,9 @@ void journal_entry(struct journal *j, const struct ferry_entry *e);
 /* An object is durable (for backends that send no write events). */
 void journal_object(struct journal *j, const uint8_t id[FERRY_ID_LEN], uint64_t size);
 void journal_flush(struct journal *j);
-/* Bytes of parts that were on the server already and not sent again. */
-uint64_t journal_reused(struct journal *j);
-/* complete: the run's snapshot is written; the journal goes, and uploads it held that
- * were not resumed are aborted. Else it stays for the next run. */
+/* Adds the bytes of parts that were on the server already to r->bytes_resumed (and takes
+ * them from r->bytes_written). complete: the run is done; the journal goes, and uploads
+ * it held that were not resumed are aborted. Else it stays for the next run. */
 void journal_close(struct journal *j, int complete);
 
 #endif
