@@ -7,6 +7,13 @@
  * locks, manifests, listings, reads) goes to the store's own backend: every route
  * reaches the same bucket. Re-plans the rest of the bytes when a route's landed rate
  * stays off its planned rate.
+ *
+ * An object is opened on its route's backend only when its first write leaves the
+ * route's queue, and a route takes a new object only while the bytes it has taken and
+ * not landed are under half a second at its limit: the S3 backend would otherwise take
+ * up to 128 MiB per route at once, and a slow route would hold most of a run before its
+ * first object landed. Objects still waiting in a queue when a re-plan comes are routed
+ * again by the new plan.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,8 +32,17 @@
 #include "store_int.h"
 
 #define MAX_REPLANS 8
+/* the bytes of committed objects a route may hold unlanded before it opens another
+ * object: ROOM_SECONDS at its limit, at least ROOM_MIN. Objects still being written do
+ * not count: they may wait for data the memory budget cannot give until queued writes
+ * leave, and committed ones land (or fail) whatever the pipeline does. */
+#define ROOM_SECONDS 0.5
+#define ROOM_MIN (2u << 20)
+
+struct routeset;
 
 struct rroute {
+	struct routeset *rs;
 	struct ferry_backend *b;
 	double rate;  /* the route's limit, bytes/s */
 	double vnext; /* the pacer's clock: when what was let through so far is paid for */
@@ -44,12 +60,16 @@ struct rroute {
 	double frac;         /* share of the bytes from the last plan on */
 	uint64_t objects;
 	double off_since;
-	/* under mu: from the backends' threads */
+	/* under mu: from the pacer and the backends' threads */
+	double passed;       /* bytes handed to the backend */
+	double busy_total;   /* seconds with passed bytes not yet landed, up to busy_since */
+	double busy_since;   /* when the route last got busy, or 0 */
+	double committed;    /* bytes of objects committed or aborted (all written) */
 	double landed;       /* bytes of objects that are durable on the server */
+	double settled;      /* bytes of objects that failed or were aborted */
 	double t_first, t_last;
 };
 
-struct routeset;
 /* one per route, so an event knows where its object went */
 struct rev {
 	struct routeset *rs;
@@ -68,20 +88,30 @@ struct routeset {
 	double last_check; /* the loop's last look at the rates */
 	int replans;
 	pthread_mutex_t mu;
+	/* the plan's state (shares, placements, assigned bytes, re-plans): the loop's writes
+	 * and a pacer waiting for room both look at the rates */
+	pthread_mutex_t pm;
 	struct ferry_wevents up; /* the caller's (the journal), forwarded */
 	int have_up;
 };
 
 struct rwobj {
-	struct ferry_wobj *w;
+	struct ferry_wobj *w; /* the route's, once opened (by its pacer) */
 	unsigned k;
+	int claimed;  /* under the route's qmu: a pacer took its first write; it stays */
+	int err;      /* opening it failed: its writes fail with this */
+	double bytes; /* handed to r_write so far (the loop's) */
+	char key[];
 };
 
 struct qw {
 	struct qw *next;
-	struct ferry_wobj *w;
+	struct rwobj *o;
 	struct ferry_io *io;
 };
+
+#define UNPLACED (~0u)
+static unsigned pick(struct routeset *rs);
 
 
 static void split(const struct ferry_copy_plan *p, const struct ferry_route *model, double bytes, double deadline,
@@ -121,9 +151,70 @@ static void set_shares(struct routeset *rs, const struct ferry_alloc *a)
 	}
 }
 
+static void enqueue(struct rroute *rt, struct qw *q)
+{
+	q->next = NULL;
+	pthread_mutex_lock(&rt->qmu);
+	if (rt->qtail)
+		rt->qtail->next = q;
+	else
+		rt->qhead = q;
+	rt->qtail = q;
+	pthread_cond_signal(&rt->qcond);
+	pthread_mutex_unlock(&rt->qmu);
+}
+
+/* Takes every queued write of objects no pacer has started out of the queues, in order,
+ * and their bytes off their routes (on the loop thread, before a re-plan). */
+static struct qw *unclaim(struct routeset *rs)
+{
+	struct qw *back = NULL, **tail = &back;
+
+	for (unsigned k = 0; k < rs->n; k++) {
+		struct rroute *rt = &rs->rt[k];
+		pthread_mutex_lock(&rt->qmu);
+		struct qw **pp = &rt->qhead, *last = NULL;
+		while (*pp) {
+			struct qw *q = *pp;
+			if (q->o->claimed) {
+				last = q;
+				pp = &q->next;
+				continue;
+			}
+			*pp = q->next;
+			q->next = NULL;
+			*tail = q;
+			tail = &q->next;
+			if (q->o->k != UNPLACED) {
+				rt->assigned -= q->o->bytes;
+				rt->objects--;
+				q->o->k = UNPLACED;
+			}
+		}
+		rt->qtail = last;
+		pthread_mutex_unlock(&rt->qmu);
+	}
+	return back;
+}
+
+/* Routes the writes unclaim() took by the plan now in force, each object whole. */
+static void requeue(struct routeset *rs, struct qw *back)
+{
+	while (back) {
+		struct qw *q = back;
+		back = q->next;
+		if (q->o->k == UNPLACED) {
+			q->o->k = pick(rs);
+			rs->rt[q->o->k].assigned += q->o->bytes;
+			rs->rt[q->o->k].objects++;
+		}
+		enqueue(&rs->rt[q->o->k], q);
+	}
+}
+
 /* A route's landed rate against its plan; re-plans what is not yet written when one
  * stays off by more than the drift for drift_seconds. On the loop thread (wopen). */
-static void check_drift(struct routeset *rs)
+static void check_drift_locked(struct routeset *rs)
 {
 	const struct ferry_copy_plan *p = rs->p;
 	double t = route_mono(), rate[FERRY_PLAN_MAX_ROUTES], assigned = 0;
@@ -134,12 +225,15 @@ static void check_drift(struct routeset *rs)
 		struct rroute *rt = &rs->rt[k];
 		assigned += rt->assigned;
 		rate[k] = rt->planned_rate;
-		/* busy for a window at least, something landed, something still owed */
-		if (!rt->t_first || t - rt->t_first < p->drift_seconds || rt->landed <= 0 ||
-		    rt->assigned <= rt->landed)
+		double busy = rt->busy_total + (rt->busy_since ? t - rt->busy_since : 0);
+		/* busy for a window at least, something still owed */
+		if (busy < p->drift_seconds || rt->passed <= 0 || rt->assigned <= rt->landed)
 			continue;
-		/* a stall counts: the rate is what landed over all the time it has been busy */
-		double r = rt->landed / (t - rt->t_first);
+		/* the most the route can have done: all it was handed over the time it held
+		 * any of it (a stall counts). An upper bound: objects land whole, several at a
+		 * time, so what landed alone says too little until they do; below the plan
+		 * even so, the route is slow for sure, and a later look lowers it further. */
+		double r = rt->passed / busy;
 		if (fabs(r - rt->planned_rate) / rt->planned_rate > p->drift && r < rt->planned_rate) {
 			if (!rt->off_since)
 				rt->off_since = t;
@@ -155,9 +249,16 @@ static void check_drift(struct routeset *rs)
 	pthread_mutex_unlock(&rs->mu);
 	if (!drifting || rs->replans >= MAX_REPLANS)
 		return;
+	/* the objects still queued whole go back to be planned again */
+	struct qw *back = unclaim(rs);
+	assigned = 0;
+	for (unsigned k = 0; k < rs->n; k++)
+		assigned += rs->rt[k].assigned;
 	double remaining = rs->total - assigned, elapsed = t - rs->t0;
-	if (remaining <= 0)
+	if (remaining <= 0) {
+		requeue(rs, back);
 		return;
+	}
 	rs->replans++;
 	struct ferry_route model[FERRY_PLAN_MAX_ROUTES];
 	struct ferry_alloc a;
@@ -180,6 +281,19 @@ static void check_drift(struct routeset *rs)
 		rs->rt[k].planned_rate = model[k].bandwidth;
 		rs->rt[k].off_since = 0;
 	}
+	requeue(rs, back);
+}
+
+/* At most ten times a second, from the loop's writes or a pacer waiting for room. */
+static void check_drift(struct routeset *rs, int always)
+{
+	pthread_mutex_lock(&rs->pm);
+	double t = route_mono();
+	if (always || t - rs->last_check >= 0.1) {
+		rs->last_check = t;
+		check_drift_locked(rs);
+	}
+	pthread_mutex_unlock(&rs->pm);
 }
 
 /* The route furthest below its share of what was written since the last plan. */
@@ -200,6 +314,21 @@ static unsigned pick(struct routeset *rs)
 		}
 	}
 	return best;
+}
+
+/* Busy is the time with bytes handed to the route's backend not yet landed: what a
+ * route moved over it is its rate, however long the run left it with nothing to do.
+ * After every change of passed, landed or settled; under mu. */
+static void busy_update(struct rroute *rt, double t)
+{
+	int busy = rt->passed - rt->landed - rt->settled > 0.5;
+
+	if (busy && !rt->busy_since) {
+		rt->busy_since = t;
+	} else if (!busy && rt->busy_since) {
+		rt->busy_total += t - rt->busy_since;
+		rt->busy_since = 0;
+	}
 }
 
 /* ---- the backends' write events: landed bytes, and the journal's events forwarded ---- */
@@ -227,10 +356,14 @@ static void ev_finished(void *arg, const char *key, uint64_t size, int res)
 	struct rev *e = arg;
 	struct routeset *rs = e->rs;
 	pthread_mutex_lock(&rs->mu);
+	double t = route_mono();
 	if (res == 0) {
 		rs->rt[e->k].landed += (double)size;
-		rs->rt[e->k].t_last = route_mono();
+		rs->rt[e->k].t_last = t;
+	} else {
+		rs->rt[e->k].settled += (double)size;
 	}
+	busy_update(&rs->rt[e->k], t);
 	if (rs->have_up && rs->up.finished)
 		rs->up.finished(rs->up.arg, key, size, res);
 	pthread_mutex_unlock(&rs->mu);
@@ -269,6 +402,7 @@ static void r_close(struct ferry_backend *b)
 		ferry_backend_close(rs->rt[k].b);
 	ferry_backend_close(rs->orig);
 	pthread_mutex_destroy(&rs->mu);
+	pthread_mutex_destroy(&rs->pm);
 }
 
 static int r_get(struct ferry_backend *b, const char *key, uint8_t **buf, size_t *len, size_t max)
@@ -301,24 +435,47 @@ static int r_del(struct ferry_backend *b, const char *key)
 	return o->ops->del(o, key);
 }
 
+/* Opens o on its route's backend (placing it first if it has no route yet). */
+static int open_placed(struct routeset *rs, struct rwobj *o, const char *upload_id)
+{
+	if (o->k == UNPLACED) {
+		o->k = pick(rs);
+		rs->rt[o->k].objects++;
+	}
+	struct ferry_backend *sb = rs->rt[o->k].b;
+	int e = upload_id ? sb->ops->wresume(sb, o->key, upload_id, &o->w) : sb->ops->wopen(sb, o->key, &o->w);
+	if (e)
+		o->w = NULL;
+	return e;
+}
+
+/* A new object gets its route at its first write, and is opened there when that write
+ * leaves the route's queue; a resumed upload is placed and opened at once (the server
+ * may have dropped it: the caller must know now). */
 static int r_open_on(struct ferry_backend *b, const char *key, const char *upload_id, struct ferry_wobj **out)
 {
 	struct routeset *rs = RS(b);
-	struct rwobj *w = malloc(sizeof(*w));
-	int e;
+	size_t kl = strlen(key);
+	struct rwobj *o = calloc(1, sizeof(*o) + kl + 1);
 
-	if (!w)
+	if (!o)
 		return -ENOMEM;
-	check_drift(rs);
-	w->k = pick(rs);
-	struct ferry_backend *sb = rs->rt[w->k].b;
-	e = upload_id ? sb->ops->wresume(sb, key, upload_id, &w->w) : sb->ops->wopen(sb, key, &w->w);
-	if (e) {
-		free(w);
-		return e;
+	memcpy(o->key, key, kl + 1);
+	o->k = UNPLACED;
+	check_drift(rs, 1);
+	if (upload_id) {
+		pthread_mutex_lock(&rs->pm);
+		int e = open_placed(rs, o, upload_id);
+		if (e)
+			rs->rt[o->k].objects--;
+		pthread_mutex_unlock(&rs->pm);
+		if (e) {
+			free(o);
+			return e;
+		}
+		o->claimed = 1;
 	}
-	rs->rt[w->k].objects++;
-	*out = (struct ferry_wobj *)w;
+	*out = (struct ferry_wobj *)o;
 	return 0;
 }
 
@@ -355,27 +512,82 @@ static void pace(struct rroute *rt, size_t len)
 	}
 }
 
+/* Whether the route may open another object: its committed objects not yet landed
+ * are under its room. Under qmu. */
+static int has_room(struct rroute *rt)
+{
+	pthread_mutex_lock(&rt->rs->mu);
+	double backlog = rt->committed - rt->landed - rt->settled;
+	pthread_mutex_unlock(&rt->rs->mu);
+	return backlog <= fmax(ROOM_MIN, ROOM_SECONDS * rt->rate);
+}
+
+/* The next write to let through: the first of an object already under way, else (room
+ * allowing) the first queued, whose object then opens. Under qmu; NULL: none now. */
+static struct qw *next_write(struct rroute *rt)
+{
+	struct qw **pp = &rt->qhead, *prev = NULL;
+
+	for (; *pp; prev = *pp, pp = &(*pp)->next)
+		if ((*pp)->o->claimed)
+			break;
+	if (!*pp) {
+		if (!rt->qhead || !has_room(rt))
+			return NULL;
+		pp = &rt->qhead;
+		prev = NULL;
+		rt->qhead->o->claimed = 1;
+	}
+	struct qw *q = *pp;
+	*pp = q->next;
+	if (rt->qtail == q)
+		rt->qtail = prev;
+	pthread_mutex_lock(&rt->rs->mu);
+	rt->passed += (double)q->io->len;
+	busy_update(rt, route_mono());
+	pthread_mutex_unlock(&rt->rs->mu);
+	return q;
+}
+
 static void *pacer_main(void *arg)
 {
 	struct rroute *rt = arg;
 
 	for (;;) {
+		struct qw *q;
 		pthread_mutex_lock(&rt->qmu);
-		while (!rt->qhead && !rt->quit)
-			pthread_cond_wait(&rt->qcond, &rt->qmu);
-		struct qw *q = rt->qhead;
-		if (q) {
-			rt->qhead = q->next;
-			if (!rt->qhead)
-				rt->qtail = NULL;
+		while (!(q = next_write(rt)) && !(rt->quit && !rt->qhead)) {
+			if (!rt->qhead) {
+				pthread_cond_wait(&rt->qcond, &rt->qmu);
+			} else { /* waiting for room: look again in 10 ms, and at the rates (the
+				  * loop may have nothing to write while this waits) */
+				pthread_mutex_unlock(&rt->qmu);
+				check_drift(rt->rs, 0);
+				pthread_mutex_lock(&rt->qmu);
+				struct timespec ts;
+				clock_gettime(CLOCK_REALTIME, &ts);
+				ts.tv_nsec += 10 * 1000 * 1000;
+				if (ts.tv_nsec >= 1000000000L) {
+					ts.tv_sec++;
+					ts.tv_nsec -= 1000000000L;
+				}
+				pthread_cond_timedwait(&rt->qcond, &rt->qmu, &ts);
+			}
 		}
 		pthread_mutex_unlock(&rt->qmu);
 		if (!q)
 			break; /* quit, and nothing queued */
-		pace(rt, q->io->len);
-		int e = rt->b->ops->write(rt->b, q->w, q->io);
+		struct rwobj *o = q->o;
+		int e = o->err;
+		if (!e && !o->w && (e = open_placed(rt->rs, o, NULL)))
+			o->err = e;
+		if (!e) {
+			pace(rt, q->io->len);
+			e = rt->b->ops->write(rt->b, o->w, q->io);
+		}
 		if (e) {
-			/* the S3 backend queues and never fails here; complete it with the error anyway */
+			/* the S3 backend queues and never fails here (nor opens, but on ENOMEM);
+			 * complete it with the error anyway */
 			q->io->res = e;
 			q->io->done(q->io);
 		}
@@ -387,43 +599,48 @@ static void *pacer_main(void *arg)
 static int r_write(struct ferry_backend *b, struct ferry_wobj *wo, struct ferry_io *io)
 {
 	struct routeset *rs = RS(b);
-	struct rwobj *w = (struct rwobj *)wo;
-	struct rroute *rt = &rs->rt[w->k];
+	struct rwobj *o = (struct rwobj *)wo;
 	struct qw *q = malloc(sizeof(*q));
 
 	if (!q)
 		return -ENOMEM;
 	/* writes come all through the run (objects open only at its start when they fit in
-	 * memory): look at the rates here too, at most ten times a second */
-	double t = route_mono();
-	if (t - rs->last_check >= 0.1) {
-		rs->last_check = t;
-		check_drift(rs);
+	 * memory): look at the rates here too */
+	check_drift(rs, 0);
+	pthread_mutex_lock(&rs->pm);
+	if (o->k == UNPLACED) {
+		o->k = pick(rs);
+		rs->rt[o->k].objects++;
 	}
+	struct rroute *rt = &rs->rt[o->k];
 	rt->assigned += (double)io->len;
+	o->bytes += (double)io->len;
 	if (!rt->t_first) {
 		pthread_mutex_lock(&rs->mu);
 		rt->t_first = route_mono();
 		pthread_mutex_unlock(&rs->mu);
 	}
-	*q = (struct qw){ NULL, w->w, io };
-	pthread_mutex_lock(&rt->qmu);
-	if (rt->qtail)
-		rt->qtail->next = q;
-	else
-		rt->qhead = q;
-	rt->qtail = q;
-	pthread_cond_signal(&rt->qcond);
-	pthread_mutex_unlock(&rt->qmu);
+	*q = (struct qw){ NULL, o, io };
+	enqueue(rt, q);
+	pthread_mutex_unlock(&rs->pm);
 	return 0;
 }
 
 static int r_commit(struct ferry_backend *b, struct ferry_wobj *wo, int durable)
 {
-	struct rwobj *w = (struct rwobj *)wo;
-	struct ferry_backend *sb = RS(b)->rt[w->k].b;
-	int e = sb->ops->commit(sb, w->w, durable);
-	free(w);
+	struct routeset *rs = RS(b);
+	struct rwobj *o = (struct rwobj *)wo;
+	/* every write has left its queue (they are done): nothing can claim it now */
+	int e = o->err;
+	if (!e && !o->w)
+		e = open_placed(rs, o, NULL); /* never written to */
+	if (!e) {
+		e = rs->rt[o->k].b->ops->commit(rs->rt[o->k].b, o->w, durable);
+		pthread_mutex_lock(&rs->mu); /* its end, landed or failed, comes as an event */
+		rs->rt[o->k].committed += o->bytes;
+		pthread_mutex_unlock(&rs->mu);
+	}
+	free(o);
 	return e;
 }
 
@@ -443,17 +660,33 @@ static int r_sync(struct ferry_backend *b)
 
 static void r_abort(struct ferry_backend *b, struct ferry_wobj *wo)
 {
-	struct rwobj *w = (struct rwobj *)wo;
-	struct ferry_backend *sb = RS(b)->rt[w->k].b;
-	sb->ops->abort(sb, w->w);
-	free(w);
+	struct routeset *rs = RS(b);
+	struct rwobj *o = (struct rwobj *)wo;
+	if (o->w) {
+		struct ferry_backend *sb = rs->rt[o->k].b;
+		sb->ops->abort(sb, o->w);
+		pthread_mutex_lock(&rs->mu); /* its end comes as a failed event */
+		rs->rt[o->k].committed += o->bytes;
+		pthread_mutex_unlock(&rs->mu);
+	}
+	free(o);
 }
 
 static int r_wmeta(struct ferry_backend *b, struct ferry_wobj *wo, const char *name, const char *value)
 {
-	struct rwobj *w = (struct rwobj *)wo;
-	struct ferry_backend *sb = RS(b)->rt[w->k].b;
-	return sb->ops->wmeta ? sb->ops->wmeta(sb, w->w, name, value) : -ENOTSUP;
+	struct routeset *rs = RS(b);
+	struct rwobj *o = (struct rwobj *)wo;
+	int e;
+
+	if (!o->w) { /* before its first write (push sets none; copy is not routed here) */
+		if (o->bytes > 0)
+			return -EBUSY;
+		if ((e = open_placed(rs, o, NULL)))
+			return e;
+		o->claimed = 1;
+	}
+	struct ferry_backend *sb = rs->rt[o->k].b;
+	return sb->ops->wmeta ? sb->ops->wmeta(sb, o->w, name, value) : -ENOTSUP;
 }
 
 static int r_ropen(struct ferry_backend *b, const char *key, struct ferry_robj **r, uint64_t *size)
@@ -552,6 +785,7 @@ int ferry_store_follow_routes(struct ferry_store *s, const struct ferry_copy_pla
 		return FERRY_E_NOMEM;
 	}
 	pthread_mutex_init(&rs->mu, NULL);
+	pthread_mutex_init(&rs->pm, NULL);
 	rs->p = p;
 	rs->n = p->n;
 	rs->total = total;
@@ -583,6 +817,7 @@ int ferry_store_follow_routes(struct ferry_store *s, const struct ferry_copy_pla
 		rs->ev[k] = (struct rev){ rs, k };
 		rs->rt[k].b->ops->set_events(rs->rt[k].b,
 					     &(struct ferry_wevents){ &rs->ev[k], ev_started, ev_reused, ev_finished });
+		rs->rt[k].rs = rs;
 		rs->rt[k].rate = fmax(p->model[k].bandwidth, 1024);
 		pthread_mutex_init(&rs->rt[k].qmu, NULL);
 		pthread_cond_init(&rs->rt[k].qcond, NULL);
@@ -611,6 +846,7 @@ int ferry_store_follow_routes(struct ferry_store *s, const struct ferry_copy_pla
 		for (unsigned k = 0; k < p->n; k++)
 			ferry_backend_close(rs->rt[k].b);
 		pthread_mutex_destroy(&rs->mu);
+	pthread_mutex_destroy(&rs->pm);
 		free(rs);
 		free(b);
 		return err;
