@@ -495,6 +495,52 @@ static void check_copied(struct journal *j, struct loaded *l)
 	free(c.seen);
 }
 
+/* Up to J_STAT_THREADS HEADs in flight: one at a time, 4,096 of them are minutes
+ * over a WAN (and the S3 backend takes requests from any thread). */
+#define J_STAT_THREADS 16
+struct statrun {
+	struct ferry_backend *b;
+	struct jobj *o;
+	size_t n, next;
+	pthread_mutex_t mu;
+};
+
+static void *stat_main(void *arg)
+{
+	struct statrun *sr = arg;
+
+	for (;;) {
+		pthread_mutex_lock(&sr->mu);
+		while (sr->next < sr->n && !sr->o[sr->next].want)
+			sr->next++;
+		size_t i = sr->next++;
+		pthread_mutex_unlock(&sr->mu);
+		if (i >= sr->n)
+			return NULL;
+		char key[64];
+		uint64_t size;
+		store_object_key(sr->o[i].id, key);
+		if (sr->b->ops->stat(sr->b, key, &size) == 0 && size == sr->o[i].size)
+			sr->o[i].found = 1; /* each thread its own objects */
+	}
+}
+
+static void stat_wanted(struct ferry_backend *b, struct jobj *o, size_t n, size_t wanted)
+{
+	struct statrun sr = { .b = b, .o = o, .n = n };
+	pthread_t th[J_STAT_THREADS];
+	size_t nth = 0;
+
+	pthread_mutex_init(&sr.mu, NULL);
+	for (; nth + 1 < J_STAT_THREADS && nth + 1 < wanted; nth++)
+		if (pthread_create(&th[nth], NULL, stat_main, &sr))
+			break;
+	stat_main(&sr); /* this thread too (alone when no thread could start) */
+	for (size_t t = 0; t < nth; t++)
+		pthread_join(th[t], NULL);
+	pthread_mutex_destroy(&sr.mu);
+}
+
 /* Keeps the entries whose objects are durable and still in the store. */
 static void check_objects(struct journal *j, struct loaded *l)
 {
@@ -527,15 +573,7 @@ static void check_objects(struct journal *j, struct loaded *l)
 		}
 	}
 	if (wanted <= J_STAT_MAX) {
-		for (size_t i = 0; i < l->no; i++) {
-			char key[64];
-			uint64_t size;
-			if (!l->o[i].want)
-				continue;
-			store_object_key(l->o[i].id, key);
-			if (b->ops->stat(b, key, &size) == 0 && size == l->o[i].size)
-				l->o[i].found = 1;
-		}
+		stat_wanted(b, l->o, l->no, wanted);
 	} else {
 		struct jobj *ctx[2] = { l->o, l->o + l->no };
 		if (b->ops->list(b, "data/", list_mark, ctx))
