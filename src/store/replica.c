@@ -113,7 +113,7 @@ static int open_one(struct ferry_store *s, struct replset *rs, unsigned k, const
 	e = rp->view.b->ops->get(rp->view.b, "config", &buf, &n, FERRY_CONFIG_LEN + 1);
 	if (e) {
 		replica_note(rs, k, "replica %s (%s): unreachable: config: %s; not used", rp->name, rp->url,
-			     e == -ENOENT ? "not a ferry store (no config)" : store_berr(e));
+			     e == -ENOENT ? "none there (no such location, or not a ferry store)" : store_berr(e));
 		return FERRY_OK;
 	}
 	err = ferry_config_decode(buf, n, &cfg);
