@@ -268,11 +268,11 @@ static void cobj_close(struct pull *p, struct cobj *c)
 			objreader_close(src_store(p, (int)k), &c->o[k]);
 }
 
-/* What to say after a source failed c. */
-static const char *then_what(const struct pull *p, const struct cobj *c)
+/* What to say after source `failed` failed c: is another one open, or still to try? */
+static const char *then_what(const struct pull *p, const struct cobj *c, unsigned failed)
 {
 	for (unsigned k = 0; k < p->rs->n; k++)
-		if (!c->tried[k] && replica_usable(p->rs, k))
+		if (k != failed && (c->tried[k] == 1 || (!c->tried[k] && replica_usable(p->rs, k))))
 			return "trying the next replica";
 	return "no other replica left";
 }
@@ -321,7 +321,7 @@ static int cobj_open_next(struct pull *p, struct cobj *c, char *why, size_t whyl
 			rp->ioerrs++; /* the replica, not the object: a few of these and it is left out */
 		store_setmsg(why, whylen, "%s (at replica %s)", w, rp->name);
 		if (p->rs->n > 1)
-			replica_note(p->rs, k, "replica %s: %s; %s", rp->name, w, then_what(p, c));
+			replica_note(p->rs, k, "replica %s: %s; %s", rp->name, w, then_what(p, c, k));
 	}
 	if (err == FERRY_E_NOTFOUND && !why[0])
 		store_setmsg(why, whylen, "object %s: no usable replica has it", c->key);
@@ -514,7 +514,7 @@ static void retry(struct pull *p)
 			c->tried[sl->src] = 3;
 			rp->fallbacks++;
 			replica_note(p->rs, (unsigned)sl->src, "replica %s: object %s: chunk %u: %s; %s", rp->name, c->key,
-				     sl->index, ferry_strerror(sl->err0), then_what(p, c));
+				     sl->index, ferry_strerror(sl->err0), then_what(p, c, (unsigned)sl->src));
 		}
 		if (c->tried[c->cur] != 1 && cobj_open_next(p, c, why, sizeof(why)) != FERRY_OK) {
 			chunk_ready(p, sl, sl->err0); /* the file's line names the chunk; the notes, each replica */

@@ -98,19 +98,21 @@ check 'same d1b && [ "$(rep primary bytes)" = "$(top bytes_read)" ] && [ "$(rep 
 	"ties go to the store: it carried every byte"
 check '[ "$(rep replica1 url)" = "$work/cheap" ]' "an unnamed replica is replica1, with its URL"
 
-# 2. the cheapest misses some objects: those come from the next, and say so
+# 2. the cheapest misses some objects and has one cut short: those come from the next, and say so
 rm -rf cheap2 && cp -a st cheap2
 missing=$(find cheap2/data -type f | sort | head -3)
 rm -f $missing
+short=$(find cheap2/data -type f | sort | tail -1)
+truncate -s $(($(stat -c %s "$short") / 2)) "$short"
 sed -i "s|^url = $work/cheap\$|url = $work/cheap2|" "$work/ferry.conf"
-run 0 "pull with 3 objects missing from the cheapest" pull st d2 "${cfg[@]}" --replica cheap --replica mid --json
+run 0 "pull with 3 objects missing from the cheapest, 1 truncated" pull st d2 "${cfg[@]}" --replica cheap --replica mid --json
 check 'same d2' "byte-identical with missing objects"
-check '[ "$(rep cheap objects)" = $((objects - 3)) ] && [ "$(rep mid objects)" = 3 ] && [ "$(rep cheap fallbacks)" = 3 ]' \
-	"the 3 missing objects came from the next cheapest ($(rep mid objects)), the rest from the cheapest"
+check '[ "$(rep cheap objects)" = $((objects - 4)) ] && [ "$(rep mid objects)" = 4 ] && [ "$(rep cheap fallbacks)" = 4 ]' \
+	"the 4 objects came from the next cheapest ($(rep mid objects)), the rest from the cheapest"
 check '[ $(( $(rep cheap bytes) + $(rep mid bytes) )) = "$(top bytes_read)" ] && [ "$(rep home bytes)" = 0 ]' \
 	"the bytes add up; the dear store gave none"
-check '[ "$(grep -c "replica cheap: object data/.*missing.*trying the next replica" err)" = 3 ]' \
-	"one line per missing object, naming the replica"
+check '[ "$(grep -c "replica cheap: object data/.*missing.*trying the next replica" err)" = 3 ] && [ "$(wc -l <err)" = 4 ]' \
+	"one line per missing or damaged object, naming the replica"
 check '[ "$(top errors)" = 0 ]' "a fallback is not an error"
 
 # 3. a corrupted chunk on the cheapest: detected, the chunk and the rest of its object come from the next
