@@ -28,6 +28,17 @@ struct ferry_conf_route {
 	unsigned set;       /* keys seen, to refuse one given twice */
 };
 
+#define FERRY_CONF_MAX_REPLICAS 7
+
+/* [replica "NAME"]: another location of a store, for pull --replica (docs/PLANNER.md, "Replicas"). */
+struct ferry_conf_replica {
+	char name[32];
+	char url[1024];      /* a local path, file://PATH or s3://BUCKET[/PREFIX] */
+	char endpoint[256];  /* its S3 endpoint, "" the default */
+	double price_per_gb; /* USD per GB (10^9 bytes) read from it, < 0 unset */
+	unsigned set;
+};
+
 struct ferry_conf {
 	/* [store] defaults for `ferry init` */
 	int compress;        /* -1 unset, 0 none, 1..19 */
@@ -58,6 +69,8 @@ struct ferry_conf {
 	char pricing_dir[4096];
 	struct ferry_conf_route routes[FERRY_CONF_MAX_ROUTES];
 	unsigned nroutes;
+	struct ferry_conf_replica replicas[FERRY_CONF_MAX_REPLICAS];
+	unsigned nreplicas;
 };
 
 void ferry_conf_defaults(struct ferry_conf *c);

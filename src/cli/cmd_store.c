@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <getopt.h>
 #include <math.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "ferry/conf.h"
 #include "ferry/copy.h"
 #include "ferry/plan.h"
+#include "ferry/replica.h"
 #include "ferry/unattended.h"
 
 /* Parses argv for a command: common options plus `extra`; positional args land in pos[]. */
@@ -29,6 +31,8 @@ struct parsed {
 	uint64_t memory;
 	int plan;              /* --plan: follow the config file's routes */
 	double deadline, budget; /* with --plan; NAN unset */
+	const char *replicas[FERRY_REPLICAS_MAX]; /* pull side: --replica URL|NAME */
+	int nrep;
 };
 
 enum {
@@ -54,6 +58,7 @@ enum {
 	OPT_PLAN,
 	OPT_DEADLINE,
 	OPT_BUDGET,
+	OPT_REPLICA,
 };
 
 static int parse(struct cli *c, int argc, char **argv, int maxpos, struct parsed *p)
@@ -82,16 +87,17 @@ static int parse(struct cli *c, int argc, char **argv, int maxpos, struct parsed
 		{ "plan", no_argument, NULL, OPT_PLAN },
 		{ "deadline", required_argument, NULL, OPT_DEADLINE },
 		{ "budget", required_argument, NULL, OPT_BUDGET },
+		{ "replica", required_argument, NULL, OPT_REPLICA },
 		{ NULL, 0, NULL, 0 },
 	};
 	/* which command-specific options each command accepts */
 	/* b bwlimit, M max-duration, F metrics-file, L log-file, S shard, G shard-group, T lock-timeout,
-	 * p plan, y deadline, u budget */
+	 * p plan, y deadline, u budget, R replica */
 	const char *allowed = !strcmp(c->cmd, "init")     ? "ecks"
 			      : !strcmp(c->cmd, "push")   ? "djmDbMFLSGTpyu"
-			      : !strcmp(c->cmd, "pull")   ? "idjmbFL"
+			      : !strcmp(c->cmd, "pull")   ? "idjmbFLR"
 			      : !strcmp(c->cmd, "copy")   ? "djmDbFLpyu"
-			      : !strcmp(c->cmd, "sync")   ? "djmDaxibMFLSGTpyu"
+			      : !strcmp(c->cmd, "sync")   ? "djmDaxibMFLSGTpyuR"
 			      : !strcmp(c->cmd, "verify") ? "rjmFL"
 							  : "";
 	int opt;
@@ -135,6 +141,7 @@ static int parse(struct cli *c, int argc, char **argv, int maxpos, struct parsed
 		case OPT_PLAN: code = 'p'; break;
 		case OPT_DEADLINE: code = 'y'; break;
 		case OPT_BUDGET: code = 'u'; break;
+		case OPT_REPLICA: code = 'R'; break;
 		case ':':
 			return -1 - cli_usage_error(c, "option '%s' needs a value", argv[optind - 1]);
 		default:
@@ -161,6 +168,11 @@ static int parse(struct cli *c, int argc, char **argv, int maxpos, struct parsed
 		case 'u':
 			if (ferry_plan_parse_number(optarg, &p->budget))
 				return -1 - cli_usage_error(c, "--budget: expected USD (120.50), got '%s'", optarg);
+			break;
+		case 'R':
+			if (p->nrep == FERRY_REPLICAS_MAX - 1)
+				return -1 - cli_usage_error(c, "at most %d --replica", FERRY_REPLICAS_MAX - 1);
+			p->replicas[p->nrep++] = optarg;
 			break;
 		case 'F': c->u.metrics_file = optarg; break;
 		case 'L': c->u.log_file = optarg; break;
@@ -291,6 +303,132 @@ static void progress_bar(void *arg, const struct ferry_run *r)
 	c->progress_shown = 1;
 }
 
+/* ---- pull --replica: the store's other locations (docs/PLANNER.md, "Replicas") ---- */
+
+static struct ferry_replica_report rep_report[FERRY_REPLICAS_MAX]; /* filled after the pull */
+static size_t rep_n;
+
+static void replica_line(void *arg, const char *line)
+{
+	struct cli *c = arg;
+
+	if (!c->quiet) {
+		if (c->progress_shown)
+			fprintf(stderr, "\r\033[K");
+		fprintf(stderr, "ferry: %s: %s\n", c->cmd, line);
+	}
+	cli_log(c, "%s", line);
+}
+
+/* A location for comparing: a local path resolved (symlinks, "..", relative), a URL
+ * without trailing slashes. */
+static void canon_loc(const char *a, char *out, size_t cap)
+{
+	char buf[PATH_MAX];
+	size_t n;
+
+	if (!strncmp(a, "file://", 7))
+		a += 7;
+	if (!strstr(a, "://") && realpath(a, buf))
+		a = buf;
+	snprintf(out, cap, "%s", a);
+	n = strlen(out);
+	while (n > 1 && out[n - 1] == '/')
+		out[--n] = 0;
+}
+
+static int same_location(const char *a, const char *b)
+{
+	char ca[PATH_MAX + 8], cb[PATH_MAX + 8];
+
+	canon_loc(a, ca, sizeof(ca));
+	canon_loc(b, cb, sizeof(cb));
+	return !strcmp(ca, cb);
+}
+
+/* A [replica "NAME"] section by its name, else by its url; NULL when none. */
+static const struct ferry_conf_replica *conf_replica(const struct cli *c, const char *arg, int by_name)
+{
+	for (unsigned i = 0; i < c->conf.nreplicas; i++)
+		if (by_name ? !strcmp(c->conf.replicas[i].name, arg) : same_location(c->conf.replicas[i].url, arg))
+			return &c->conf.replicas[i];
+	return NULL;
+}
+
+/* --replica URL|NAME...: opens them beside store s (priced from the config file). */
+static int use_replicas(struct cli *c, const struct parsed *p, const char *store, struct ferry_store *s)
+{
+	struct ferry_replica_spec v[FERRY_REPLICAS_MAX], prim = { "primary", store, NULL, -1 };
+	static char names[FERRY_REPLICAS_MAX][32];
+	const struct ferry_conf_replica *cr;
+	char msg[1600];
+	int err;
+
+	rep_n = 0;
+	if (!p->nrep)
+		return EXIT_OK;
+	if ((cr = conf_replica(c, store, 0))) {
+		prim.name = cr->name;
+		prim.price_per_gb = cr->price_per_gb;
+	}
+	for (int i = 0; i < p->nrep; i++) {
+		const char *a = p->replicas[i];
+		if ((cr = conf_replica(c, a, 1)) || (cr = conf_replica(c, a, 0))) {
+			v[i] = (struct ferry_replica_spec){ cr->name, cr->url, cr->endpoint, cr->price_per_gb };
+		} else {
+			snprintf(names[i], sizeof(names[i]), "replica%d", i + 1);
+			v[i] = (struct ferry_replica_spec){ names[i], a, NULL, -1 };
+		}
+	}
+	err = ferry_store_replicas(s, &prim, v, (size_t)p->nrep, replica_line, c, msg, sizeof(msg));
+	if (err) {
+		cli_err(c, "%s", msg);
+		return err == FERRY_E_NOMEM ? EXIT_PARTIAL : EXIT_USAGE;
+	}
+	return EXIT_OK;
+}
+
+/* After the pull: what each source served, then the replicas close (before the store). */
+static void end_replicas(struct cli *c, struct ferry_store *s)
+{
+	rep_n = ferry_store_replica_report(s, rep_report, FERRY_REPLICAS_MAX);
+	ferry_store_replicas_close(s);
+	for (size_t i = 0; i < rep_n && !c->json && (c->verbose || isatty(STDERR_FILENO)); i++) {
+		const struct ferry_replica_report *o = &rep_report[i];
+		char line[1400];
+		if (o->price_per_gb >= 0)
+			snprintf(line, sizeof(line), "replica %.31s (%.1023s): %llu objects, %llu bytes, $%.4f", o->name, o->url,
+				 (unsigned long long)o->objects, (unsigned long long)o->bytes,
+				 (double)o->bytes / 1e9 * o->price_per_gb);
+		else
+			snprintf(line, sizeof(line), "replica %.31s (%.1023s): %llu objects, %llu bytes, price unknown", o->name,
+				 o->url, (unsigned long long)o->objects, (unsigned long long)o->bytes);
+		replica_line(c, line);
+	}
+}
+
+static void json_replicas(struct json_object *o)
+{
+	struct json_object *a = json_object_new_array();
+
+	for (size_t i = 0; i < rep_n; i++) {
+		const struct ferry_replica_report *r = &rep_report[i];
+		struct json_object *e = json_object_new_object();
+		json_object_object_add(e, "name", json_object_new_string(r->name));
+		json_object_object_add(e, "url", json_object_new_string(r->url));
+		json_object_object_add(e, "primary", json_object_new_boolean(r->primary));
+		json_object_object_add(e, "reachable", json_object_new_boolean(r->reachable));
+		json_object_object_add(e, "price_per_gb", r->price_per_gb >= 0 ? json_object_new_double(r->price_per_gb) : NULL);
+		json_object_object_add(e, "objects", json_object_new_int64((int64_t)r->objects));
+		json_object_object_add(e, "bytes", json_object_new_int64((int64_t)r->bytes));
+		json_object_object_add(e, "fallbacks", json_object_new_int64((int64_t)r->fallbacks));
+		json_object_object_add(e, "usd", r->price_per_gb >= 0 ? json_object_new_double((double)r->bytes / 1e9 * r->price_per_gb)
+								     : NULL);
+		json_object_array_add(a, e);
+	}
+	json_object_object_add(o, "replicas", a);
+}
+
 static void print_json(struct cli *c, const struct ferry_run *r, double secs, int verify)
 {
 	struct json_object *o = json_object_new_object();
@@ -325,6 +463,8 @@ static void print_json(struct cli *c, const struct ferry_run *r, double secs, in
 					json_object_object_add(o, "merged_snapshot", json_object_new_string(c->u.merged));
 			}
 		}
+		if (rep_n)
+			json_replicas(o);
 		if (!strcmp(c->cmd, "sync")) {
 			json_object_object_add(o, "files_unchanged", json_object_new_int64((int64_t)r->files_unchanged));
 			json_object_object_add(o, "files_deleted", json_object_new_int64((int64_t)r->files_deleted));
@@ -588,7 +728,12 @@ int cmd_pull(struct cli *c, int argc, char **argv)
 	run_opts(c, &p, &r);
 	if ((rc = cli_run_begin(c, store, p.pos[0], 0, &r)) || (rc = open_store(c, store, &s)))
 		return cli_run_end(c, &r, rc);
+	if ((rc = use_replicas(c, &p, store, s))) {
+		ferry_store_close(s);
+		return cli_run_end(c, &r, rc);
+	}
 	err = ferry_pull(s, snap, p.pos[1], p.ninc ? p.includes : NULL, &r);
+	end_replicas(c, s);
 	ferry_store_close(s);
 	return cli_run_end(c, &r, finish_run(c, &r, err, t0, 0));
 }
@@ -728,6 +873,8 @@ int cmd_sync(struct cli *c, int argc, char **argv)
 		return cli_usage_error(c, "--max-duration and --shard apply to the push side (SRC STORE)");
 	if (pull_side && p.plan)
 		return cli_usage_error(c, "--plan applies to the push side (SRC STORE): routes lead to the store");
+	if (!pull_side && p.nrep)
+		return cli_usage_error(c, "--replica applies to the pull side (STORE DST): a pull reads from replicas");
 	if (p.plan && strncmp(p.pos[1], "s3://", 5) != 0)
 		return cli_usage_error(c, "--plan: %s: routes lead to an object store; the store must be s3://BUCKET[/PREFIX]",
 				       p.pos[1]);
@@ -749,9 +896,14 @@ int cmd_sync(struct cli *c, int argc, char **argv)
 		free(cp);
 		return cli_run_end(c, &r, rc);
 	}
-	if (pull_side)
+	if (pull_side && (rc = use_replicas(c, &p, store, s))) {
+		ferry_store_close(s);
+		return cli_run_end(c, &r, rc);
+	}
+	if (pull_side) {
 		err = ferry_pull(s, snap, p.pos[1], p.ninc ? p.includes : NULL, &r);
-	else
+		end_replicas(c, s);
+	} else
 		err = ferry_push(s, p.pos[0], &r);
 	ferry_store_routes_report(s);
 	rc = pull_side ? EXIT_OK : end_push_side(c, s, &r, err);

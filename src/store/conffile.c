@@ -1,4 +1,5 @@
-/* ferry.conf parsing through inih: [store], [keys], [transfer], [unattended], [s3], [plan], [route "NAME"]; unknown keys are errors. */
+/* ferry.conf parsing through inih: [store], [keys], [transfer], [unattended], [s3], [plan], [route "NAME"],
+ * [replica "NAME"]; unknown keys are errors. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,6 +190,58 @@ static int route_value(struct parse_state *st, const char *section, const char *
 	return 0;
 }
 
+/* [replica "NAME"]: url (required), endpoint, price_per_gb. */
+static int replica_value(struct parse_state *st, const char *section, const char *name, const char *value)
+{
+	static const char *const keys[] = { "url", "endpoint", "price_per_gb", NULL };
+	struct ferry_conf *c = st->c;
+	struct ferry_conf_replica *r = NULL;
+	size_t n = strlen(section);
+	const char *nm = section + 9;
+	unsigned k = 0;
+
+	if (n < 11 || section[n - 1] != '"' || !name_ok(nm, n - 10)) {
+		snprintf(st->reason, sizeof(st->reason),
+			 "replica: expected [replica \"NAME\"] with a name of letters, digits, '-', '_' or '.' (at most 31)");
+		return 0;
+	}
+	for (unsigned i = 0; i < c->nreplicas && !r; i++)
+		if (strlen(c->replicas[i].name) == n - 10 && !strncmp(c->replicas[i].name, nm, n - 10))
+			r = &c->replicas[i];
+	if (!r) {
+		if (c->nreplicas == FERRY_CONF_MAX_REPLICAS) {
+			snprintf(st->reason, sizeof(st->reason), "at most %d replicas", FERRY_CONF_MAX_REPLICAS);
+			return 0;
+		}
+		r = &c->replicas[c->nreplicas++];
+		memset(r, 0, sizeof(*r));
+		memcpy(r->name, nm, n - 10);
+		r->price_per_gb = -1;
+	}
+	while (keys[k] && strcmp(keys[k], name))
+		k++;
+	if (!keys[k]) {
+		snprintf(st->reason, sizeof(st->reason), "unknown key '%s' in [%s]", name, section);
+		return 0;
+	}
+	if (r->set & (1u << k)) {
+		snprintf(st->reason, sizeof(st->reason), "%s given twice in [%s]", name, section);
+		return 0;
+	}
+	r->set |= 1u << k;
+	if (k == 0 && copy_path(r->url, sizeof(r->url), value) == 0)
+		return 1;
+	if (k == 1 && (!strncmp(value, "http://", 7) || !strncmp(value, "https://", 8)) &&
+	    copy_path(r->endpoint, sizeof(r->endpoint), value) == 0)
+		return 1;
+	if (k == 2 && ferry_plan_parse_number(value, &r->price_per_gb) == 0 && r->price_per_gb <= 1000)
+		return 1;
+	static const char *const want[] = { "a local path or s3://BUCKET[/PREFIX]", "http://HOST[:PORT] or https://…",
+					    "USD per GB, such as 0.02" };
+	snprintf(st->reason, sizeof(st->reason), "%s: expected %s, got '%s'", name, want[k], value);
+	return 0;
+}
+
 static int plan_value(struct parse_state *st, const char *name, const char *value)
 {
 	struct ferry_conf *c = st->c;
@@ -354,6 +407,8 @@ static int on_value(void *user, const char *section, const char *name, const cha
 		return plan_value(st, name, value);
 	} else if (!strncmp(section, "route \"", 7)) {
 		return route_value(st, section, name, value);
+	} else if (!strncmp(section, "replica \"", 9)) {
+		return replica_value(st, section, name, value);
 	} else {
 		snprintf(st->reason, sizeof(st->reason), "unknown section [%s]", section);
 		return 0;
@@ -390,10 +445,20 @@ static int check_routes(const struct ferry_conf *c, const char *name, char *msg,
 	return FERRY_OK;
 }
 
+static int check_replicas(const struct ferry_conf *c, const char *name, char *msg, size_t msglen)
+{
+	for (unsigned i = 0; i < c->nreplicas; i++)
+		if (!c->replicas[i].url[0]) {
+			snprintf(msg, msglen, "%s: [replica \"%s\"]: needs url", name, c->replicas[i].name);
+			return FERRY_E_CONFIG;
+		}
+	return FERRY_OK;
+}
+
 static int finish(int rc, struct parse_state *st, const char *name, char *msg, size_t msglen)
 {
 	if (rc == 0)
-		return check_routes(st->c, name, msg, msglen);
+		return check_routes(st->c, name, msg, msglen) ? FERRY_E_CONFIG : check_replicas(st->c, name, msg, msglen);
 	if (rc < 0) {
 		snprintf(msg, msglen, "%s: cannot read: %s", name, rc == -1 ? strerror(errno) : "out of memory");
 		return FERRY_E_CONFIG;

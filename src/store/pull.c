@@ -40,9 +40,14 @@
 struct pull;
 struct xfile;
 
-/* An object open for reading, shared by the files whose chunks it holds. */
+/* An object open for reading, shared by the files whose chunks it holds. With replicas
+ * (replica.c) it is opened at the cheapest source that has it (cur); a source that fails a
+ * chunk is left for the next one, opened then. Without, source 0 is the store. */
 struct cobj {
-	struct objreader o;
+	struct objreader o[FERRY_REPLICAS_MAX];
+	uint8_t tried[FERRY_REPLICAS_MAX]; /* 0 not yet, 1 open, 2 failed to open, 3 failed a chunk */
+	uint8_t id[FERRY_ID_LEN];
+	int cur;
 	int users;
 	int valid, failed;
 	unsigned long last_use;
@@ -58,6 +63,9 @@ struct pslot {
 	int plain_bi, frame_bi;
 	size_t plain_len;
 	struct cobj *obj;
+	int src;     /* the source (replica) it is fetched from */
+	int err0;    /* the first failure, while it waits to be fetched from the next source */
+	struct pslot *next_retry;
 	uint32_t index;
 	int refs;    /* files using it, + 1 while it is the shared chunk cache */
 	int ready;   /* decoded (or failed) */
@@ -113,7 +121,8 @@ struct pull {
 	unsigned fetching;      /* frame reads out (a network backend's are not on the ring) */
 	struct ferry_store *s;
 	struct ferry_run *r;
-	struct ferry_backend *b;
+	struct replset *rs; /* the store's replicas, or NULL: everything from the store */
+	struct pslot *retry; /* chunks that failed at one source, for the next */
 	struct ferry_loop *loop;
 	struct ferry_workers *wk;
 	struct ferry_waker waker;
@@ -242,6 +251,83 @@ static int tmp_name(char out[64], const char *kind)
 
 /* ---------------------------------------------------------------- objects */
 
+static unsigned nsrc(const struct pull *p)
+{
+	return p->rs ? p->rs->n : 1;
+}
+
+static struct ferry_store *src_store(const struct pull *p, int k)
+{
+	return p->rs ? p->rs->v[k].s : p->s;
+}
+
+static void cobj_close(struct pull *p, struct cobj *c)
+{
+	for (unsigned k = 0; k < nsrc(p); k++)
+		if (c->tried[k])
+			objreader_close(src_store(p, (int)k), &c->o[k]);
+}
+
+/* What to say after source `failed` failed c: is another one open, or still to try? */
+static const char *then_what(const struct pull *p, const struct cobj *c, unsigned failed)
+{
+	for (unsigned k = 0; k < p->rs->n; k++)
+		if (k != failed && (c->tried[k] == 1 || (!c->tried[k] && replica_usable(p->rs, k))))
+			return "trying the next replica";
+	return "no other replica left";
+}
+
+/*
+ * Opens c at the cheapest source not tried yet: c->cur. Sources that miss it or fail to
+ * read it back say so in a line and the next is tried. Another source must agree with
+ * the first one opened on the object's size and chunk count. The last failure otherwise.
+ */
+static int cobj_open_next(struct pull *p, struct cobj *c, char *why, size_t whylen)
+{
+	int err = FERRY_E_NOTFOUND, first = -1;
+
+	for (unsigned k = 0; k < nsrc(p); k++)
+		if ((c->tried[k] == 1 || c->tried[k] == 3) && first < 0)
+			first = (int)k;
+	if (!p->rs) {
+		c->tried[0] = 1;
+		err = objreader_open(p->s, c->key, c->id, &c->o[0], why, whylen);
+		if (err)
+			c->tried[0] = 2;
+		return err;
+	}
+	for (unsigned k = 0; k < p->rs->n; k++) {
+		struct replica *rp = &p->rs->v[k];
+		char w[512];
+
+		if (c->tried[k] || !replica_usable(p->rs, k))
+			continue;
+		c->tried[k] = 1;
+		err = objreader_open(rp->s, c->key, c->id, &c->o[k], w, sizeof(w));
+		if (!err && first >= 0 &&
+		    (c->o[k].size != c->o[first].size || c->o[k].f.chunk_count != c->o[first].f.chunk_count)) {
+			err = FERRY_E_FORMAT;
+			snprintf(w, sizeof(w), "object %s: differs from the copy at %s (size or chunk count)", c->key,
+				 p->rs->v[first].name);
+		}
+		if (!err) {
+			c->cur = (int)k;
+			rp->objects++;
+			return FERRY_OK;
+		}
+		c->tried[k] = 2;
+		rp->fallbacks++;
+		if (err == FERRY_E_IO)
+			rp->ioerrs++; /* the replica, not the object: a few of these and it is left out */
+		store_setmsg(why, whylen, "%s (at replica %s)", w, rp->name);
+		if (p->rs->n > 1)
+			replica_note(p->rs, k, "replica %s: %s; %s", rp->name, w, then_what(p, c, k));
+	}
+	if (err == FERRY_E_NOTFOUND && !why[0])
+		store_setmsg(why, whylen, "object %s: no usable replica has it", c->key);
+	return err;
+}
+
 static struct cobj *cobj_get(struct pull *p, const uint8_t id[FERRY_ID_LEN], char *why, size_t whylen, int *err)
 {
 	struct cobj *victim = NULL;
@@ -249,7 +335,7 @@ static struct cobj *cobj_get(struct pull *p, const uint8_t id[FERRY_ID_LEN], cha
 	*err = FERRY_OK;
 	for (int i = 0; i < OBJ_CACHE; i++) {
 		struct cobj *c = &p->cache[i];
-		if (c->valid && !memcmp(c->o.id, id, FERRY_ID_LEN)) {
+		if (c->valid && !memcmp(c->id, id, FERRY_ID_LEN)) {
 			if (c->failed) {
 				*err = c->failed;
 				store_setmsg(why, whylen, "object %s: unreadable (reported above)", c->key);
@@ -274,13 +360,13 @@ static struct cobj *cobj_get(struct pull *p, const uint8_t id[FERRY_ID_LEN], cha
 		return NULL;
 	}
 	if (victim->valid)
-		objreader_close(p->s, &victim->o);
+		cobj_close(p, victim);
 	memset(victim, 0, sizeof(*victim));
 	store_object_key(id, victim->key);
+	memcpy(victim->id, id, FERRY_ID_LEN);
 	victim->valid = 1;
 	victim->last_use = ++p->tick;
-	*err = objreader_open(p->s, victim->key, id, &victim->o, why, whylen);
-	memcpy(victim->o.id, id, FERRY_ID_LEN);
+	*err = cobj_open_next(p, victim, why, whylen);
 	if (*err) {
 		victim->failed = *err;
 		return NULL;
@@ -326,7 +412,7 @@ static void file_deliver(struct xfile *f);
 static void decode_job(struct ferry_job *j, struct ferry_codec *c)
 {
 	struct pslot *sl = container_of(j, struct pslot, job);
-	struct objreader *o = &sl->obj->o;
+	struct objreader *o = &sl->obj->o[sl->src];
 	size_t n = 0;
 
 	j->err = ferry_frame_decode(c, &o->h, sl->index, sl->index + 1 == o->f.chunk_count, sl->frame,
@@ -353,6 +439,17 @@ static void chunk_ready(struct pull *p, struct pslot *sl, int err)
 	}
 }
 
+/* A chunk that failed at one source waits for the loop thread to try the next (retry()). */
+static int retry_later(struct pull *p, struct pslot *sl, int err)
+{
+	if (!p->rs || p->rs->n < 2 || err == FERRY_E_TOOBIG || p->fatal)
+		return 0;
+	sl->err0 = err;
+	sl->next_retry = p->retry;
+	p->retry = sl;
+	return 1;
+}
+
 static void frame_fetched(struct ferry_io *io)
 {
 	struct pslot *sl = container_of(io, struct pslot, io);
@@ -360,17 +457,25 @@ static void frame_fetched(struct ferry_io *io)
 
 	p->fetching--;
 	if (io->res < 0) {
-		chunk_ready(p, sl, io->res <= -4096 ? ferry_backend_err(io->res) : FERRY_E_IO);
+		int err = io->res <= -4096 ? ferry_backend_err(io->res) : FERRY_E_IO;
+		if (p->rs && err == FERRY_E_IO)
+			p->rs->v[sl->src].ioerrs++;
+		if (!retry_later(p, sl, err))
+			chunk_ready(p, sl, err);
 		return;
 	}
 	p->r->bytes_read += io->len;
+	if (p->rs)
+		p->rs->v[sl->src].bytes += io->len;
 	sl->job.fn = decode_job;
 	ferry_workers_submit(p->wk, &sl->job);
 }
 
 static void fetch(struct pull *p, struct pslot *sl)
 {
-	const struct ferry_index_entry *ie = &sl->obj->o.idx[sl->index];
+	struct objreader *o = &sl->obj->o[sl->src];
+	struct ferry_backend *b = src_store(p, sl->src)->b;
+	const struct ferry_index_entry *ie = &o->idx[sl->index];
 
 	if (ie->frame_len > p->bufsize) {
 		chunk_ready(p, sl, FERRY_E_TOOBIG);
@@ -383,7 +488,41 @@ static void fetch(struct pull *p, struct pslot *sl)
 	sl->io.buf_index = sl->frame_bi;
 	ferry_rate_take(p->r->rate, ie->frame_len); /* --bwlimit, for every backend alike */
 	p->fetching++;
-	p->b->ops->read(p->b, sl->obj->o.r, &sl->io);
+	b->ops->read(b, o->r, &sl->io);
+}
+
+/*
+ * Chunks that failed at their source (a read error, a frame that does not decode or
+ * authenticate): the object is marked failed there and each chunk is fetched again from
+ * the next source, opened now if need be. The bytes are checked again as any others.
+ * Runs on the loop thread outside completions (opening an object runs the loop).
+ */
+static void retry(struct pull *p)
+{
+	struct pslot *list = p->retry;
+
+	p->retry = NULL;
+	while (list) {
+		struct pslot *sl = list;
+		struct cobj *c = sl->obj;
+		char why[512] = "";
+
+		list = sl->next_retry;
+		sl->next_retry = NULL;
+		if (c->tried[sl->src] == 1) {
+			struct replica *rp = &p->rs->v[sl->src];
+			c->tried[sl->src] = 3;
+			rp->fallbacks++;
+			replica_note(p->rs, (unsigned)sl->src, "replica %s: object %s: chunk %u: %s; %s", rp->name, c->key,
+				     sl->index, ferry_strerror(sl->err0), then_what(p, c, (unsigned)sl->src));
+		}
+		if (c->tried[c->cur] != 1 && cobj_open_next(p, c, why, sizeof(why)) != FERRY_OK) {
+			chunk_ready(p, sl, sl->err0); /* the file's line names the chunk; the notes, each replica */
+			continue;
+		}
+		sl->src = c->cur;
+		fetch(p, sl);
+	}
 }
 
 /* ---------------------------------------------------------------- files */
@@ -615,6 +754,7 @@ static int file_claim(struct pull *p, struct xfile *f)
 			pslot_unref(p, p->shared[CHUNK_CACHE - 1]);
 		memmove(&p->shared[1], &p->shared[0], (CHUNK_CACHE - 1) * sizeof(sl));
 		sl->obj = f->obj;
+		sl->src = f->obj->cur;
 		f->obj->users++;
 		sl->index = ci;
 		sl->refs = 1; /* the cache's */
@@ -767,14 +907,14 @@ static int start_file(struct pull *p, const struct ferry_entry *e)
 		file_free(f);
 		return 0;
 	}
-	if ((uint64_t)e->first_chunk + e->chunk_count > f->obj->o.f.chunk_count) {
+	if ((uint64_t)e->first_chunk + e->chunk_count > f->obj->o[f->obj->cur].f.chunk_count) {
 		file_fail(f, NULL, FERRY_E_FORMAT, "manifest names chunks beyond the object's end");
 		file_free(f);
 		return 0;
 	}
-	if (p->verify && e->object_size != f->obj->o.size) {
+	if (p->verify && e->object_size != f->obj->o[f->obj->cur].size) {
 		char d[128];
-		snprintf(d, sizeof(d), "object size %llu, manifest says %llu", (unsigned long long)f->obj->o.size,
+		snprintf(d, sizeof(d), "object size %llu, manifest says %llu", (unsigned long long)f->obj->o[f->obj->cur].size,
 			 (unsigned long long)e->object_size);
 		file_fail(f, NULL, FERRY_E_TRUNCATED, d);
 		file_free(f);
@@ -1044,6 +1184,17 @@ static void feed(struct pull *p)
 	}
 }
 
+/* Every source reads through the loop's own ring: a few chunks in flight keep it busy. */
+static int all_local(const struct pull *p)
+{
+	for (unsigned k = 0; k < nsrc(p); k++) {
+		struct ferry_store *st = src_store(p, (int)k);
+		if (st->b && (!p->rs || p->rs->v[k].reachable) && !store_local(st))
+			return 0;
+	}
+	return 1;
+}
+
 static int setup(struct pull *p)
 {
 	struct ferry_store *s = p->s;
@@ -1051,12 +1202,12 @@ static int setup(struct pull *p)
 	int jobs = p->r->jobs > 0 ? p->r->jobs : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	int err;
 
-	p->b = s->b;
+	p->rs = p->verify ? NULL : s->replicas;
 	p->loop = s->loop;
 	p->chunk = s->cfg.chunk_size;
 	p->bufsize = (ferry_frame_bound(p->chunk) + 4095) & ~(size_t)4095;
 	p->nslots = ferry_pipeline_pairs(memory, store_codec_reserve(jobs, p->chunk), p->bufsize,
-					  store_local(s) ? (unsigned)jobs + 4 : 0);
+					  all_local(p) ? (unsigned)jobs + 4 : 0);
 	if ((err = ferry_waker_start(&p->waker, p->loop)))
 		return err;
 	p->base_inflight = ferry_loop_inflight(p->loop);
@@ -1086,7 +1237,7 @@ static void teardown(struct pull *p)
 	free(p->slots);
 	for (int i = 0; i < OBJ_CACHE; i++)
 		if (p->cache[i].valid)
-			objreader_close(p->s, &p->cache[i].o);
+			cobj_close(p, &p->cache[i]);
 	for (size_t i = 0; i < p->ndirs; i++)
 		free(p->dirs[i].path);
 	free(p->dirs);
@@ -1096,7 +1247,7 @@ static void teardown(struct pull *p)
 
 static int finished(struct pull *p)
 {
-	return (p->fatal || (p->manifest_done && !p->have_stalled)) && !p->cur && p->files_inflight == 0 &&
+	return (p->fatal || (p->manifest_done && !p->have_stalled)) && !p->cur && !p->retry && p->files_inflight == 0 &&
 	       p->fetching == 0 && ferry_workers_busy(p->wk) == 0 && ferry_loop_inflight(p->loop) <= p->base_inflight;
 }
 
@@ -1146,9 +1297,12 @@ static int run(struct ferry_store *s, const char *snap, const char *dst, const c
 		while (j) {
 			struct ferry_job *next = j->next;
 			struct pslot *sl = container_of(j, struct pslot, job);
-			chunk_ready(&p, sl, j->err);
+			if (!j->err || !retry_later(&p, sl, j->err))
+				chunk_ready(&p, sl, j->err);
 			j = next;
 		}
+		if (p.retry)
+			retry(&p);
 		feed(&p);
 		journal_flush(p.j);
 		if (r->progress && now() - p.last_progress > 0.2) {
@@ -1158,7 +1312,7 @@ static int run(struct ferry_store *s, const char *snap, const char *dst, const c
 		if (finished(&p))
 			break;
 		/* a wake-up taken by a nested run means there may be work queued: look again first */
-		int wait = !p.waker.fired;
+		int wait = !p.waker.fired && !p.retry;
 		p.waker.fired = 0;
 		if (ferry_loop_run(p.loop, wait) < 0)
 			break;

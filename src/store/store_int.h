@@ -8,6 +8,7 @@
 #include "ferry/backend.h"
 #include "ferry/codec.h"
 #include "ferry/manifest.h"
+#include "ferry/replica.h"
 #include "ferry/store.h"
 
 #define MANIFEST_MAX_BYTES (1ull << 40)
@@ -22,6 +23,7 @@ struct ferry_store {
 	struct ferry_store_config cfg;
 	struct ferry_keys keys;
 	struct ferry_codec *codec; /* for the loop thread: manifests */
+	struct replset *replicas;  /* pull: where data objects are read from (replica.c), or NULL */
 };
 
 void store_problem(struct ferry_run *r, const char *what, const char *chunk, int err, const char *fmt, ...)
@@ -173,6 +175,29 @@ struct ferry_copy_plan;
 double route_mono(void); /* CLOCK_MONOTONIC seconds */
 /* One line to the plan's note callback (the log), if it has one. */
 void route_note(const struct ferry_copy_plan *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- replicas of a store (replica.c): the sources a pull reads data objects from ---- */
+struct replica {
+	struct ferry_store view; /* the store seen through this replica's backend (no key bytes) */
+	struct ferry_store *s;   /* what to read through: the store itself, or &view */
+	char name[32];
+	char url[1024];
+	double price; /* USD per GB, < 0 unknown */
+	int primary, reachable;
+	unsigned ioerrs;  /* reads that failed for want of the replica, not of the object */
+	uint64_t objects, bytes, fallbacks;
+	unsigned notes; /* lines written about it (a few, then a count at the end) */
+};
+struct replset {
+	struct replica v[FERRY_REPLICAS_MAX]; /* cheapest first */
+	unsigned n;
+	void (*note)(void *arg, const char *line);
+	void *note_arg;
+};
+/* A line about replica k through the set's note (the first few per replica; the rest are counted). */
+void replica_note(struct replset *rs, unsigned k, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Is replica k usable for another object? (reachable, and not failing every read) */
+int replica_usable(const struct replset *rs, unsigned k);
 
 /* ---- the resume journal of a push or sync (journal.c) ---- */
 
