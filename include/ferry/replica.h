@@ -52,6 +52,9 @@ int ferry_store_replicas(struct ferry_store *s, const struct ferry_replica_spec 
 size_t ferry_store_replica_report(const struct ferry_store *s, struct ferry_replica_report *out, size_t cap);
 /* Closes the replicas (before ferry_store_close: they run on the store's loop). */
 void ferry_store_replicas_close(struct ferry_store *s);
+/* 1 when a and b name the same place: local paths resolved (symlinks, "..", file://),
+ * trailing slashes ignored. */
+int ferry_same_location(const char *a, const char *b);
 
 #ifdef __cplusplus
 }

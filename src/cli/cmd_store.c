@@ -320,37 +320,11 @@ static void replica_line(void *arg, const char *line)
 	cli_log(c, "%s", line);
 }
 
-/* A location for comparing: a local path resolved (symlinks, "..", relative), a URL
- * without trailing slashes. */
-static void canon_loc(const char *a, char *out, size_t cap)
-{
-	char buf[PATH_MAX];
-	size_t n;
-
-	if (!strncmp(a, "file://", 7))
-		a += 7;
-	if (!strstr(a, "://") && realpath(a, buf))
-		a = buf;
-	snprintf(out, cap, "%s", a);
-	n = strlen(out);
-	while (n > 1 && out[n - 1] == '/')
-		out[--n] = 0;
-}
-
-static int same_location(const char *a, const char *b)
-{
-	char ca[PATH_MAX + 8], cb[PATH_MAX + 8];
-
-	canon_loc(a, ca, sizeof(ca));
-	canon_loc(b, cb, sizeof(cb));
-	return !strcmp(ca, cb);
-}
-
 /* A [replica "NAME"] section by its name, else by its url; NULL when none. */
 static const struct ferry_conf_replica *conf_replica(const struct cli *c, const char *arg, int by_name)
 {
 	for (unsigned i = 0; i < c->conf.nreplicas; i++)
-		if (by_name ? !strcmp(c->conf.replicas[i].name, arg) : same_location(c->conf.replicas[i].url, arg))
+		if (by_name ? !strcmp(c->conf.replicas[i].name, arg) : ferry_same_location(c->conf.replicas[i].url, arg))
 			return &c->conf.replicas[i];
 	return NULL;
 }

@@ -117,6 +117,26 @@ static struct ferry_conf_route *route_for(struct parse_state *st, const char *se
 	return r;
 }
 
+/* name's index in keys, marked in *set; ~0u (the reason said) when unknown or seen before. */
+static unsigned section_key(struct parse_state *st, const char *const *keys, unsigned *set, const char *section,
+			    const char *name)
+{
+	unsigned k = 0;
+
+	while (keys[k] && strcmp(keys[k], name))
+		k++;
+	if (!keys[k]) {
+		snprintf(st->reason, sizeof(st->reason), "unknown key '%s' in [%s]", name, section);
+		return ~0u;
+	}
+	if (*set & (1u << k)) {
+		snprintf(st->reason, sizeof(st->reason), "%s given twice in [%s]", name, section);
+		return ~0u;
+	}
+	*set |= 1u << k;
+	return k;
+}
+
 static int route_value(struct parse_state *st, const char *section, const char *name, const char *value)
 {
 	static const char *const keys[] = { "endpoint", "bind", "type", "bandwidth", "price_per_gb", "pricing",
@@ -125,19 +145,8 @@ static int route_value(struct parse_state *st, const char *section, const char *
 	unsigned k = 0;
 	double v;
 
-	if (!r)
+	if (!r || (k = section_key(st, keys, &r->set, section, name)) == ~0u)
 		return 0;
-	while (keys[k] && strcmp(keys[k], name))
-		k++;
-	if (!keys[k]) {
-		snprintf(st->reason, sizeof(st->reason), "unknown key '%s' in [%s]", name, section);
-		return 0;
-	}
-	if (r->set & (1u << k)) {
-		snprintf(st->reason, sizeof(st->reason), "%s given twice in [%s]", name, section);
-		return 0;
-	}
-	r->set |= 1u << k;
 	switch (k) {
 	case 0:
 	case 1:
@@ -218,17 +227,8 @@ static int replica_value(struct parse_state *st, const char *section, const char
 		memcpy(r->name, nm, n - 10);
 		r->price_per_gb = -1;
 	}
-	while (keys[k] && strcmp(keys[k], name))
-		k++;
-	if (!keys[k]) {
-		snprintf(st->reason, sizeof(st->reason), "unknown key '%s' in [%s]", name, section);
+	if ((k = section_key(st, keys, &r->set, section, name)) == ~0u)
 		return 0;
-	}
-	if (r->set & (1u << k)) {
-		snprintf(st->reason, sizeof(st->reason), "%s given twice in [%s]", name, section);
-		return 0;
-	}
-	r->set |= 1u << k;
 	if (k == 0 && copy_path(r->url, sizeof(r->url), value) == 0)
 		return 1;
 	if (k == 1 && (!strncmp(value, "http://", 7) || !strncmp(value, "https://", 8)) &&

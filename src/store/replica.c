@@ -57,7 +57,7 @@ static void canon_loc(const char *a, char *out, size_t cap)
 		out[--n] = 0;
 }
 
-static int same_url(const char *a, const char *b)
+int ferry_same_location(const char *a, const char *b)
 {
 	char ca[PATH_MAX + 8], cb[PATH_MAX + 8];
 
@@ -166,12 +166,12 @@ int ferry_store_replicas(struct ferry_store *s, const struct ferry_replica_spec 
 			store_setmsg(msg, msglen, "--replica %s: empty or too long a URL", v[i].name);
 			return FERRY_E_INVAL;
 		}
-		if (same_url(v[i].url, s->path)) {
+		if (ferry_same_location(v[i].url, s->path)) {
 			store_setmsg(msg, msglen, "--replica %s: %s is the store itself", v[i].name, v[i].url);
 			return FERRY_E_INVAL;
 		}
 		for (size_t j = 0; j < i; j++)
-			if (same_url(v[i].url, v[j].url)) {
+			if (ferry_same_location(v[i].url, v[j].url)) {
 				store_setmsg(msg, msglen, "--replica %s: %s given twice", v[i].name, v[i].url);
 				return FERRY_E_INVAL;
 			}
