@@ -325,7 +325,7 @@ struct ferry_push_probe_opts {
 	const char *location; /* s3://BUCKET[/PREFIX] or a directory */
 	const char *tag;      /* a name of its own under location */
 	double link_rate;     /* bytes/s the link was probed at: sizes the pushes, caps the rate */
-	double seconds;       /* about how much longer the big push runs (4 s) */
+	double seconds;       /* about how much longer the big push runs (8 s) */
 	double small_fraction, small_size, large_size;
 	double time_box; /* seconds for all three: a push still running then is killed */
 };

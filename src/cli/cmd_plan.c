@@ -1096,7 +1096,7 @@ static int push_probe(struct cli *c, const char *dst, const struct ferry_plan_sc
 	snprintf(tag, sizeof(tag), "%s-push", pr->base);
 	o.tag = tag;
 	o.link_rate = pr->up;
-	o.seconds = 4;
+	o.seconds = 8;
 	o.time_box = 90;
 	if (e1 && (ferry_plan_parse_duration(e1, &o.seconds) || o.seconds <= 0 || o.seconds > 120)) {
 		cli_err(c, "FERRY_PLAN_PUSH_PROBE_SECONDS: '%s' is not a duration of up to 2 minutes", e1);

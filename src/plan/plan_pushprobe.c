@@ -181,7 +181,7 @@ static int run(const struct ferry_push_probe_opts *o, const char *tmp, char *con
 			kill(pid, SIGKILL);
 			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 				;
-			snprintf(msg, msglen, "ferry %s did not finish within the probe's time box (%.0f s)", argv[1],
+			snprintf(msg, msglen, "ferry %s did not finish within the probe's time box (%g s)", argv[1],
 				 o->time_box);
 			return FERRY_E_IO;
 		}
@@ -237,10 +237,16 @@ static int collect(void *arg, const char *key, uint64_t size)
 	return 0;
 }
 
+struct aborts {
+	struct ferry_backend *b;
+	unsigned n;
+};
+
 static int abort_upload(void *arg, const char *key, const char *upload_id)
 {
-	struct ferry_backend *b = arg;
-	(void)b->ops->uabort(b, key, upload_id);
+	struct aborts *a = arg;
+	(void)a->b->ops->uabort(a->b, key, upload_id);
+	a->n++;
 	return 0;
 }
 
@@ -254,39 +260,59 @@ static int rank(const char *key)
 	return 2;
 }
 
-static int cleanup(const char *where, int local, char *msg, size_t msglen)
+#define CLEAN_PASSES 10
+
+/* killed: a push was killed mid-request; what it had sent may still land after our first
+ * listing (and a listing may lag its objects), so a clean pass must be seen twice, half
+ * a second apart, before the prefix counts as empty. */
+static int cleanup(const char *where, int local, int killed, char *msg, size_t msglen)
 {
 	struct ferry_backend *b = NULL;
 	struct keys ks = { 0 };
 	char m[1024];
-	int err = FERRY_OK, res;
+	int err = FERRY_OK, res, clean = 0;
 
-	if (ferry_backend_open(&b, where, NULL, m, sizeof(m)) == FERRY_OK) {
-		for (int pass = 0; pass < 3 && !err; pass++) {
-			ks.n = 0;
-			res = b->ops->list(b, "", collect, &ks);
-			if (res && !ks.full) {
-				const char *why = ferry_backend_message(res, m, sizeof(m));
-				snprintf(msg, msglen, "removing the probe's stores under %.300s: %s", where,
-					 why ? why : ferry_strerror(ferry_backend_err(res)));
-				err = FERRY_E_IO;
-			}
-			for (int r = 0; r < 3; r++)
-				for (size_t i = 0; i < ks.n; i++)
-					if (rank(ks.k[i]) == r && b->ops->del(b, ks.k[i]) && !err && !local) {
-						snprintf(msg, msglen, "removing %.300s/%.300s failed", where, ks.k[i]);
-						err = FERRY_E_IO;
-					}
-			for (size_t i = 0; i < ks.n; i++)
-				free(ks.k[i]);
-			if (!ks.full)
-				break; /* more than MAX_KEYS: list again for the rest */
-			ks.full = 0;
-		}
-		if (b->ops->uploads)
-			(void)b->ops->uploads(b, "", abort_upload, b);
-		ferry_backend_close(b);
+	if (ferry_backend_open(&b, where, NULL, m, sizeof(m)) != FERRY_OK) {
+		snprintf(msg, msglen, "removing the probe's stores: %.600s", m);
+		if (local)
+			rm_tree(where);
+		return FERRY_E_IO;
 	}
+	if (killed)
+		nanosleep(&(struct timespec){ 1, 0 }, NULL);
+	for (int pass = 0; pass < CLEAN_PASSES && clean < (killed ? 2 : 1); pass++) {
+		struct aborts ab = { b, 0 };
+		if (pass && killed)
+			nanosleep(&(struct timespec){ 0, 500000000 }, NULL);
+		ks.n = 0;
+		ks.full = 0;
+		res = b->ops->list(b, "", collect, &ks);
+		if (res && !ks.full) {
+			const char *why = ferry_backend_message(res, m, sizeof(m));
+			snprintf(msg, msglen, "removing the probe's stores under %.300s: %s", where,
+				 why ? why : ferry_strerror(ferry_backend_err(res)));
+			err = FERRY_E_IO;
+		}
+		for (int r = 0; r < 3; r++)
+			for (size_t i = 0; i < ks.n; i++)
+				if (rank(ks.k[i]) == r && b->ops->del(b, ks.k[i]) && !err && !local) {
+					snprintf(msg, msglen, "removing %.300s/%.300s failed", where, ks.k[i]);
+					err = FERRY_E_IO;
+				}
+		for (size_t i = 0; i < ks.n; i++)
+			free(ks.k[i]);
+		if (b->ops->uploads)
+			(void)b->ops->uploads(b, "", abort_upload, &ab);
+		if (err)
+			break;
+		clean = ks.n == 0 && !ks.full && ab.n == 0 ? clean + 1 : 0;
+	}
+	if (!err && clean < (killed ? 2 : 1)) {
+		snprintf(msg, msglen, "removing the probe's stores under %.300s: keys still listed after %d passes", where,
+			 CLEAN_PASSES);
+		err = FERRY_E_IO;
+	}
+	ferry_backend_close(b);
 	free(ks.k);
 	if (local)
 		rm_tree(where); /* temporary files and the directories themselves */
@@ -361,8 +387,9 @@ int ferry_plan_push_probe(const struct ferry_push_probe_opts *o, struct ferry_pu
 		}
 	}
 	if (made) {
+		int killed = err != FERRY_OK; /* a push may have stopped mid-request */
 		cmsg[0] = 0;
-		if (cleanup(where, local, cmsg, sizeof(cmsg)) && !err) {
+		if (cleanup(where, local, killed, cmsg, sizeof(cmsg)) && !err) {
 			snprintf(msg, msglen, "%s", cmsg);
 			err = FERRY_E_IO;
 		}
