@@ -340,6 +340,13 @@ struct ferry_push_probe {
 	double total_seconds;
 };
 
+/* While a probe has keys at the destination: SIGINT, SIGTERM and SIGHUP are noted
+ * instead of ending the process (the push probe stops its push, both probes clean
+ * up); _end restores them and delivers a signal noted meanwhile. */
+void ferry_plan_probe_signals_begin(void);
+int ferry_plan_probe_interrupted(void); /* the signal noted, or 0 */
+void ferry_plan_probe_signals_end(void);
+
 /* Returns 0, or an error with msg saying what failed (never a credential). The probe's
  * stores are removed whatever happens, the snapshots first. */
 int ferry_plan_push_probe(const struct ferry_push_probe_opts *o, struct ferry_push_probe *out, char *msg,

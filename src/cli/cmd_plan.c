@@ -876,7 +876,8 @@ static void *probe_one(void *arg)
 		int go;
 		pthread_mutex_lock(j->mu);
 		/* the first object always goes: it is the one read back */
-		go = j->objects == 0 || (now_mono() < j->until && *j->budget >= j->next_size);
+		go = !ferry_plan_probe_interrupted() &&
+		     (j->objects == 0 || (now_mono() < j->until && *j->budget >= j->next_size));
 		if (go && j->objects)
 			j->size = j->next_size; /* only for an object that goes: the last one is read back */
 		if (go && *j->budget >= j->size)
@@ -1259,8 +1260,15 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 	}
 	/* --probe: the link measured now replaces the flags and the defaults */
 	struct probe_result pr = { 0 };
+	struct ferry_push_probe pp = { 0 };
 	if (p.probe) {
-		if ((rc = probe_link(c, dst, &pr)))
+		/* a Ctrl-C or a SIGTERM while probe keys exist: they are removed first */
+		ferry_plan_probe_signals_begin();
+		rc = probe_link(c, dst, &pr);
+		if (!rc && !p.no_push_probe && !ferry_plan_probe_interrupted())
+			rc = push_probe(c, dst, &s, &pr, &pp);
+		ferry_plan_probe_signals_end(); /* delivers a signal noted meanwhile */
+		if (rc)
 			goto out;
 		/* with --bandwidth the link is known: a probe well below it found the
 		 * destination store slower than the link, and the time goes to its write stage;
@@ -1272,9 +1280,6 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 		p.rtt = 0; /* in the measured request time */
 		p.request_latency = pr.request_seconds;
 	}
-	struct ferry_push_probe pp = { 0 };
-	if (p.probe && !p.no_push_probe && (rc = push_probe(c, dst, &s, &pr, &pp)))
-		goto out;
 	/* the machine and the link: flags, then the config file, then defaults */
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	in.scan = &s;

@@ -34,6 +34,42 @@ extern char **environ;
 #define EXTRA_MIN (1 * MIB)     /* the second push's bytes beyond the first */
 #define EXTRA_MAX (256 * MIB)
 
+/* A signal that would end this process while probe keys exist: noted, the push running
+ * is stopped, the keys are removed, and then the signal is delivered again. */
+static volatile sig_atomic_t stop_signal;
+static const int probe_sigs[] = { SIGINT, SIGTERM, SIGHUP };
+static struct sigaction old_sa[3];
+
+static void note_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+void ferry_plan_probe_signals_begin(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = note_signal;
+	sigemptyset(&sa.sa_mask);
+	stop_signal = 0;
+	for (int i = 0; i < 3; i++)
+		sigaction(probe_sigs[i], &sa, &old_sa[i]);
+}
+
+int ferry_plan_probe_interrupted(void)
+{
+	return stop_signal;
+}
+
+void ferry_plan_probe_signals_end(void)
+{
+	for (int i = 0; i < 3; i++)
+		sigaction(probe_sigs[i], &old_sa[i], NULL);
+	if (stop_signal)
+		raise(stop_signal); /* the probe's keys are gone: now what the signal meant */
+}
+
 static double mono(void)
 {
 	struct timespec ts;
@@ -177,12 +213,15 @@ static int run(const struct ferry_push_probe_opts *o, const char *tmp, char *con
 			snprintf(msg, msglen, "waiting for ferry %s: %s", argv[1], strerror(errno));
 			return FERRY_E_IO;
 		}
-		if (mono() > deadline) {
+		if (mono() > deadline || stop_signal) {
 			kill(pid, SIGKILL);
 			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 				;
-			snprintf(msg, msglen, "ferry %s did not finish within the probe's time box (%g s)", argv[1],
-				 o->time_box);
+			if (stop_signal)
+				snprintf(msg, msglen, "interrupted (%s)", strsignal(stop_signal));
+			else
+				snprintf(msg, msglen, "ferry %s did not finish within the probe's time box (%g s)",
+					 argv[1], o->time_box);
 			return FERRY_E_IO;
 		}
 		nanosleep(&(struct timespec){ 0, 5000000 }, NULL);
@@ -339,6 +378,11 @@ int ferry_plan_push_probe(const struct ferry_push_probe_opts *o, struct ferry_pu
 	out->bytes[0] = out->bytes[2] = clampd(o->link_rate * 0.5, FIRST_MIN, FIRST_MAX);
 	out->bytes[1] = out->bytes[0] + clampd(o->link_rate * o->seconds, EXTRA_MIN, EXTRA_MAX);
 	for (int k = 0; k < 3 && !err; k++) {
+		if (stop_signal) {
+			snprintf(msg, msglen, "interrupted (%s)", strsignal(stop_signal));
+			err = FERRY_E_IO;
+			break;
+		}
 		snprintf(src, sizeof(src), "%s/src%d", tmp, k == 1 ? 2 : 1);
 		snprintf(store, sizeof(store), "%s/%d", where, k + 1);
 		if (k < 2) {

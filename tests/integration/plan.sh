@@ -211,6 +211,21 @@ FERRY_PLAN_PUSH_PROBE_TIMEOUT=0.3s expect 1 "push probe past its time box" "$fer
 one_line_err "time box: one line"
 grep_err "push probe: ferry (init|push) did not finish within the probe's time box" "time box named"
 if [ -z "$(ls -A "$work/pdst")" ] && [ -z "$(ls -A "$work/tmp")" ]; then ok "a killed push probe leaves nothing behind"; else bad "a killed push probe leaves nothing behind ($(ls -A "$work/pdst" "$work/tmp"))"; fi
+# a SIGTERM while probe keys exist (the link probe's, then the push probe's stores): the
+# probe stops, its keys are removed, then the signal ends the plan as it would have
+sigterm_probe() { # NAME GLOB ENV...: SIGTERM once a GLOB entry shows in the destination
+	local name=$1 glob=$2 rc; shift 2
+	env "$@" "$ferry" plan "$src" "$work/pdst" --probe >"$work/out" 2>"$work/err" &
+	local pid=$!
+	for _ in $(seq 1 400); do compgen -G "$work/pdst/$glob" >/dev/null && break; sleep 0.05; done
+	sleep 0.3
+	kill -TERM "$pid"
+	wait "$pid"
+	rc=$?
+	if [ "$rc" -eq 143 ] && [ -z "$(ls -A "$work/pdst")" ] && [ -z "$(ls -A "$work/tmp")" ]; then ok "$name"; else bad "$name (exit $rc; left: $(ls -A "$work/pdst" "$work/tmp" | tr '\n' ' '))"; fi
+}
+sigterm_probe "SIGTERM in the link probe: its keys removed, then the signal" 'ferry-probe-*' FERRY_PLAN_PROBE_SECONDS=30
+sigterm_probe "SIGTERM in the push probe: its stores removed, then the signal" 'ferry-probe-*-push' FERRY_PLAN_PUSH_PROBE_SECONDS=60
 FERRY_PLAN_PUSH_PROBE_SECONDS=soon expect 2 "bad FERRY_PLAN_PUSH_PROBE_SECONDS" "$ferry" plan "$src" "$work/pdst" --probe
 grep_err "FERRY_PLAN_PUSH_PROBE_SECONDS: 'soon'" "bad probe seconds named"
 
