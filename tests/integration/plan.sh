@@ -201,7 +201,7 @@ expect 0 "plan --probe to a directory" "$ferry" plan "$src" "$work/pdst" --probe
 jq_true '.probe.push.bytes_per_second > 0 and .probe.push.fixed_seconds >= 0 and (.probe.push.bytes | .[1] > .[0] and .[2] == .[0]) and (.probe.push.push_seconds | length == 3 and all(. > 0))' "push probe: a rate and a fixed cost from three pushes"
 jq_true '.fixed_seconds == .probe.push.fixed_seconds' "push probe: its fixed cost is the plan's once-per-run term"
 jq_true '.options[0] | .stage_seconds.push > 0 and .stage_seconds.requests == 0' "push probe: a push stage, requests inside it"
-jq_true '(.options[0].estimated_seconds - .fixed_seconds - .bytes / .probe.push.bytes_per_second) | fabs < 0.01 or .options[0].bottleneck != "push"' "push probe: none takes fixed + bytes / push rate"
+jq_true '((.options[0].stage_seconds.push - .bytes / .probe.push.bytes_per_second) | fabs < 1e-6) and (.options[0].bottleneck != "push" or ((.options[0].estimated_seconds - .fixed_seconds - .bytes / .probe.push.bytes_per_second) | fabs < 0.01))' "push probe: none takes fixed + bytes / push rate"
 jq_true '.probe.push.files[0] > 1' "push probe: data shaped like the source (small files and a large one)"
 if [ -z "$(ls -A "$work/pdst")" ] && [ -z "$(ls -A "$work/tmp")" ]; then ok "push probe leaves nothing at DST or in TMPDIR"; else bad "push probe leaves nothing at DST or in TMPDIR ($(ls -A "$work/pdst" "$work/tmp"))"; fi
 if [ "$(find "$HOME" -path "*state*" -type f | wc -l)" -eq 0 ]; then ok "push probe leaves no journal in the state directory"; else bad "push probe leaves no journal in the state directory ($(find "$HOME" -path "*state*" -type f))"; fi
