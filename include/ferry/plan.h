@@ -241,6 +241,7 @@ enum ferry_plan_stage {
 	FERRY_STAGE_WRITE,
 	FERRY_STAGE_REQUESTS, /* request latency of many small objects */
 	FERRY_STAGE_HASH,     /* push's own work on every byte: hashes, S3 signing, copies */
+	FERRY_STAGE_PUSH,     /* wire bytes at the rate a push probe measured (everything at once) */
 	FERRY_NSTAGES
 };
 extern const char *const ferry_plan_stage_names[FERRY_NSTAGES];
@@ -272,6 +273,10 @@ struct ferry_plan_input {
 	/* bytes/s push's own per-byte work goes at on this machine now (wall time, one
 	 * thread: the load counts); 0: not counted */
 	double hash_rate;
+	/* bytes/s a real push of generated data got through to DST (--probe's push probe):
+	 * push's CPU, the link, the server and the machine's load at once; with it,
+	 * fixed_seconds is the probe's too and the requests are in the rate. 0: none */
+	double push_rate;
 };
 
 struct ferry_plan_option {
@@ -309,6 +314,43 @@ double ferry_plan_setup_seconds(int local_dst);
  * file and chunk hashes, two copies; for an S3 store the SHA-256 and MD5 of its parts),
  * in wall time on this machine as loaded now. Takes about a quarter of a second. */
 double ferry_plan_hash_rate(int s3_dst);
+
+/* The push probe: three timed pushes of generated data (compress none), small (about
+ * half a second of the link), big (about `seconds` more) and the small one again, each
+ * into a store of its own under LOCATION/TAG, all removed afterwards (snapshots first).
+ * The data is shaped like the source: small_fraction of its bytes in files of
+ * small_size (packed by push), the rest in files of large_size. */
+struct ferry_push_probe_opts {
+	const char *exe;      /* the ferry binary that pushes */
+	const char *location; /* s3://BUCKET[/PREFIX] or a directory */
+	const char *tag;      /* a name of its own under location */
+	double link_rate;     /* bytes/s the link was probed at: sizes the pushes, caps the rate */
+	double seconds;       /* about how much longer the big push runs (8 s) */
+	double small_fraction, small_size, large_size;
+	double time_box; /* seconds for all three: a push still running then is killed */
+};
+
+struct ferry_push_probe {
+	double rate;  /* bytes/s: the big push's extra bytes over its extra time (at most link_rate) */
+	double fixed; /* seconds a push takes besides its bytes: the small pushes' time less bytes / rate */
+	double bytes[3], seconds[3];
+	unsigned files[3];
+	int noisy;   /* the big push was not measurably slower: rate is bytes / time, fixed 0 */
+	int clamped; /* the fit was faster than the link: rate is the link's */
+	double total_seconds;
+};
+
+/* While a probe has keys at the destination: SIGINT, SIGTERM and SIGHUP are noted
+ * instead of ending the process (the push probe stops its push, both probes clean
+ * up); _end restores them and delivers a signal noted meanwhile. */
+void ferry_plan_probe_signals_begin(void);
+int ferry_plan_probe_interrupted(void); /* the signal noted, or 0 */
+void ferry_plan_probe_signals_end(void);
+
+/* Returns 0, or an error with msg saying what failed (never a credential). The probe's
+ * stores are removed whatever happens, the snapshots first. */
+int ferry_plan_push_probe(const struct ferry_push_probe_opts *o, struct ferry_push_probe *out, char *msg,
+			  size_t msglen) FERRY_MUST_CHECK;
 
 /* An SVG chart of time against cost per option, the recommendation marked. */
 int ferry_plan_svg(const struct ferry_plan_result *r, const char *title, const char *path, char *msg,

@@ -45,7 +45,7 @@ struct popts {
 	double months, size, sample_bytes, sample_seconds;
 	uint64_t objects, seed;
 	int have_size, have_objects;
-	int probe;
+	int probe, no_push_probe;
 	const char *assumed[8];
 	int nassumed;
 };
@@ -53,7 +53,7 @@ struct popts {
 enum {
 	O_DEADLINE = 1000, O_BUDGET, O_SVG, O_BANDWIDTH, O_RTT, O_CONNECTIONS, O_REQLAT, O_DSTCORES, O_SRCCORES,
 	O_READRATE, O_WRITERATE, O_ENCRYPT, O_INVENTORY, O_FROM, O_AT, O_TO, O_FREETIER, O_MONTHS, O_SIZE,
-	O_OBJECTS, O_SAMPLE, O_SAMPLETIME, O_SEED, O_PRICING, O_EGRESSCLASS, O_PROBE,
+	O_OBJECTS, O_SAMPLE, O_SAMPLETIME, O_SEED, O_PRICING, O_EGRESSCLASS, O_PROBE, O_NOPUSHPROBE,
 };
 
 static int bad_value(struct cli *c, const char *opt, const char *want, const char *got)
@@ -109,12 +109,13 @@ static int parse_opts(struct cli *c, int argc, char **argv, int cost, struct pop
 		{ "pricing", required_argument, NULL, O_PRICING },
 		{ "egress-class", required_argument, NULL, O_EGRESSCLASS },
 		{ "probe", no_argument, NULL, O_PROBE },
+		{ "no-push-probe", no_argument, NULL, O_NOPUSHPROBE },
 		{ NULL, 0, NULL, 0 },
 	};
 	/* options only one of the two commands takes */
 	static const int plan_only[] = { O_DEADLINE, O_BUDGET, O_SVG, O_BANDWIDTH, O_RTT, O_CONNECTIONS, O_REQLAT,
 					 O_DSTCORES, O_SRCCORES, O_READRATE, O_WRITERATE, O_ENCRYPT, O_AT,
-					 O_SAMPLE, O_SAMPLETIME, O_SEED, O_EGRESSCLASS, O_PROBE, 0 };
+					 O_SAMPLE, O_SAMPLETIME, O_SEED, O_EGRESSCLASS, O_PROBE, O_NOPUSHPROBE, 0 };
 	static const int cost_only[] = { O_TO, 0 };
 	int opt;
 	long n;
@@ -189,6 +190,7 @@ static int parse_opts(struct cli *c, int argc, char **argv, int cost, struct pop
 		case O_PRICING: p->pricing = a; break;
 		case O_EGRESSCLASS: p->egress_class = a; break;
 		case O_PROBE: p->probe = 1; break;
+		case O_NOPUSHPROBE: p->no_push_probe = 1; break;
 		case O_MONTHS:
 			if (parse_int_opt(a, 1, 120, &n))
 				return -1 - bad_value(c, "months", "1..120", a);
@@ -618,6 +620,8 @@ static void print_human(const struct popts *p, const struct ferry_plan_input *in
 	       in->fixed_seconds, in->hash_rate / 1e6);
 	if (in->dst_rate > 0)
 		printf("; the destination takes %.1f Mbit/s (probed), slower than the link", in->dst_rate * 8 / 1e6);
+	if (in->push_rate > 0)
+		printf("; both measured by the push probe: a push goes at %.1f Mbit/s", in->push_rate * 8 / 1e6);
 	printf("\n");
 	printf("  routes:");
 	for (unsigned i = 0; i < in->nroutes; i++) {
@@ -872,7 +876,8 @@ static void *probe_one(void *arg)
 		int go;
 		pthread_mutex_lock(j->mu);
 		/* the first object always goes: it is the one read back */
-		go = j->objects == 0 || (now_mono() < j->until && *j->budget >= j->next_size);
+		go = !ferry_plan_probe_interrupted() &&
+		     (j->objects == 0 || (now_mono() < j->until && *j->budget >= j->next_size));
 		if (go && j->objects)
 			j->size = j->next_size; /* only for an object that goes: the last one is read back */
 		if (go && *j->budget >= j->size)
@@ -922,6 +927,8 @@ struct probe_result {
 	uint64_t up_bytes;
 	size_t object_bytes; /* the objects' size after the first */
 	double seconds;
+	int set_attempts; /* FERRY_S3_ATTEMPTS is ours, not the user's */
+	char base[64];    /* the probe's keys' prefix */
 };
 
 static int probe_fail(struct cli *c, const char *dst, const char *what, int res)
@@ -969,8 +976,10 @@ static int probe_link(struct cli *c, const char *dst, struct probe_result *pr)
 		return EXIT_USAGE;
 	}
 	/* an unreachable destination should say so in seconds, not after eight backed-off retries */
-	if (!getenv("FERRY_S3_ATTEMPTS"))
+	if (!getenv("FERRY_S3_ATTEMPTS")) {
 		setenv("FERRY_S3_ATTEMPTS", "2", 1);
+		pr->set_attempts = 1;
+	}
 	res = ferry_backend_open(&b, loc, NULL, msg, sizeof(msg));
 	if (res) {
 		cli_err(c, "--probe: %s", msg); /* the backend names the location */
@@ -980,6 +989,7 @@ static int probe_link(struct cli *c, const char *dst, struct probe_result *pr)
 	for (size_t i = 0; i < PROBE_SIZE; i++) /* incompressible, not that it matters to a PUT */
 		buf[i] = (uint8_t)((i * 2654435761u) >> 13);
 	snprintf(base, sizeof(base), "ferry-probe-%ld-%lx", (long)getpid(), (unsigned long)(t0 * 1e6));
+	snprintf(pr->base, sizeof(pr->base), "%s", base);
 	/* the requests a push makes one after another around its transfer (store open, lock,
 	 * journal, manifest), in that order, on probe keys: their time is the per-run cost */
 	t = now_mono();
@@ -1066,6 +1076,53 @@ clean:
 	return rc;
 }
 
+/* --probe's second part: three real pushes of generated data shaped like the source (see
+ * plan_pushprobe.c), through this very binary, to stores of their own under dst. */
+static int push_probe(struct cli *c, const char *dst, const struct ferry_plan_scan *s, struct probe_result *pr,
+		      struct ferry_push_probe *pp)
+{
+	struct ferry_push_probe_opts o = { 0 };
+	char exe[4096], tag[96], msg[1024];
+	const char *e1 = getenv("FERRY_PLAN_PUSH_PROBE_SECONDS"), *e2 = getenv("FERRY_PLAN_PUSH_PROBE_TIMEOUT");
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	double large = s->bytes - s->small_bytes;
+
+	if (n <= 0) {
+		cli_err(c, "--probe: cannot find this program to push with (/proc/self/exe): %s", strerror(errno));
+		return EXIT_PARTIAL;
+	}
+	exe[n] = 0;
+	o.exe = exe;
+	o.location = strncmp(dst, "file://", 7) ? dst : dst + 7;
+	snprintf(tag, sizeof(tag), "%s-push", pr->base);
+	o.tag = tag;
+	o.link_rate = pr->up;
+	o.seconds = 8;
+	o.time_box = 90;
+	if (e1 && (ferry_plan_parse_duration(e1, &o.seconds) || o.seconds <= 0 || o.seconds > 120)) {
+		cli_err(c, "FERRY_PLAN_PUSH_PROBE_SECONDS: '%s' is not a duration of up to 2 minutes", e1);
+		return EXIT_USAGE;
+	}
+	if (e2 && (ferry_plan_parse_duration(e2, &o.time_box) || o.time_box <= 0 || o.time_box > 3600)) {
+		cli_err(c, "FERRY_PLAN_PUSH_PROBE_TIMEOUT: '%s' is not a duration of up to an hour", e2);
+		return EXIT_USAGE;
+	}
+	/* the source's shape; an empty one is probed as large files */
+	o.small_fraction = s->bytes > 0 ? s->small_bytes / s->bytes : 0;
+	o.small_size = s->small_files ? s->small_bytes / (double)s->small_files : 0;
+	o.large_size = s->large_files && large > 0 ? large / (double)s->large_files : 0;
+	/* the pushes retry as a push does: the link probe's shortcut is for it alone */
+	if (pr->set_attempts) {
+		unsetenv("FERRY_S3_ATTEMPTS");
+		pr->set_attempts = 0;
+	}
+	if (ferry_plan_push_probe(&o, pp, msg, sizeof(msg))) {
+		cli_err(c, "--probe: %s: push probe: %s", dst, msg);
+		return EXIT_PARTIAL;
+	}
+	return EXIT_OK;
+}
+
 int cmd_plan(struct cli *c, int argc, char **argv)
 {
 	struct popts p;
@@ -1102,6 +1159,8 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 	}
 	if (p.probe && (p.rtt >= 0 || p.request_latency >= 0))
 		return cli_usage_error(c, "--probe measures the request time: give it or --rtt/--request-latency, not both");
+	if (p.no_push_probe && !p.probe)
+		return cli_usage_error(c, "--no-push-probe: only with --probe");
 	if (p.probe && c->conf.nroutes)
 		return cli_usage_error(c, "--probe measures one link to DST; with [route] sections give each its bandwidth");
 	if ((rc = load_prices(c, &p, &t)))
@@ -1201,8 +1260,15 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 	}
 	/* --probe: the link measured now replaces the flags and the defaults */
 	struct probe_result pr = { 0 };
+	struct ferry_push_probe pp = { 0 };
 	if (p.probe) {
-		if ((rc = probe_link(c, dst, &pr)))
+		/* a Ctrl-C or a SIGTERM while probe keys exist: they are removed first */
+		ferry_plan_probe_signals_begin();
+		rc = probe_link(c, dst, &pr);
+		if (!rc && !p.no_push_probe && !ferry_plan_probe_interrupted())
+			rc = push_probe(c, dst, &s, &pr, &pp);
+		ferry_plan_probe_signals_end(); /* delivers a signal noted meanwhile */
+		if (rc)
 			goto out;
 		/* with --bandwidth the link is known: a probe well below it found the
 		 * destination store slower than the link, and the time goes to its write stage;
@@ -1247,6 +1313,11 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 	in.fixed_seconds = ferry_plan_setup_seconds(!remote) +
 			   (p.probe ? pr.serial_seconds
 			    : remote ? FERRY_PLAN_SERIAL_REQUESTS * (in.rtt + in.request_latency) : 0);
+	if (pp.rate > 0) {
+		/* three real pushes measured it all: their rate, and what a push takes besides its bytes */
+		in.push_rate = pp.rate;
+		in.fixed_seconds = pp.fixed;
+	}
 	ferry_plan_compute(&in, &res);
 	const struct ferry_plan_option *r = &res.opt[res.recommended];
 	if (p.svg) {
@@ -1326,6 +1397,24 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 			json_object_object_add(jp, "objects", json_object_new_int(PROBE_OBJECTS));
 			json_object_object_add(jp, "object_bytes", json_object_new_int64((int64_t)pr.object_bytes));
 			json_object_object_add(jp, "seconds", json_object_new_double(pr.seconds));
+			if (pp.rate > 0) {
+				struct json_object *jq = json_object_new_object(), *jb = json_object_new_array(),
+						   *jt = json_object_new_array(), *jf = json_object_new_array();
+				for (int k = 0; k < 3; k++) {
+					json_object_array_add(jb, json_object_new_int64((int64_t)pp.bytes[k]));
+					json_object_array_add(jt, json_object_new_double(pp.seconds[k]));
+					json_object_array_add(jf, json_object_new_int64(pp.files[k]));
+				}
+				json_object_object_add(jq, "bytes_per_second", json_object_new_double(pp.rate));
+				json_object_object_add(jq, "fixed_seconds", json_object_new_double(pp.fixed));
+				json_object_object_add(jq, "bytes", jb);
+				json_object_object_add(jq, "push_seconds", jt);
+				json_object_object_add(jq, "files", jf);
+				json_object_object_add(jq, "noisy", json_object_new_boolean(pp.noisy));
+				json_object_object_add(jq, "link_bound", json_object_new_boolean(pp.clamped));
+				json_object_object_add(jq, "seconds", json_object_new_double(pp.total_seconds));
+				json_object_object_add(jp, "push", jq);
+			}
 			json_object_object_add(o, "probe", jp);
 		}
 		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
@@ -1336,6 +1425,13 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 			       "Mbit/s, %.1f ms per request, %.1f s\n",
 			       dst, pr.up * 8 / 1e6, PROBE_OBJECTS, pr.object_bytes >> 10, pr.up_seconds, pr.down * 8 / 1e6,
 			       pr.request_seconds * 1e3, pr.seconds);
+		if (pp.rate > 0)
+			printf("push probe: %.1f Mbit/s and %.2f s a run besides its bytes (pushes of %.1f, %.1f and %.1f "
+			       "MiB took %.2f, %.2f and %.2f s%s)\n",
+			       pp.rate * 8 / 1e6, pp.fixed, pp.bytes[0] / 1048576, pp.bytes[1] / 1048576,
+			       pp.bytes[2] / 1048576, pp.seconds[0], pp.seconds[1], pp.seconds[2],
+			       pp.noisy ? "; the big one no slower: fixed cost not separable"
+			       : pp.clamped ? "; capped at the link's rate" : "");
 		print_human(&p, &in, &res, &sm, src, dst);
 	}
 	rc = EXIT_OK;
@@ -1365,8 +1461,11 @@ const char plan_help[] =
 	"(--egress-class overrides the destination class, --free-tier applies the free\n"
 	"allowance). --svg FILE writes a chart of time against cost. Prices come from\n"
 	"conf/pricing/*.csv (--pricing DIR). --probe measures the link to DST (s3://... or\n"
-	"a directory) instead: a few tiny objects, then 3 x 4 MiB up and down in parallel,\n"
-	"all removed afterwards. docs/PLANNER.md has the model.\n";
+	"a directory) instead: the requests around a push, 5 s of uploads in 4 streams, a\n"
+	"read back; then three real pushes of generated data shaped like SRC (small, big,\n"
+	"small again; time-boxed), whose rate and fixed cost replace the modelled ones\n"
+	"(--no-push-probe: the link parts only). All removed afterwards. docs/PLANNER.md\n"
+	"has the model.\n";
 
 const char cost_help[] =
 	"The egress bill for data already in a cloud: SRC is the bucket's S3 Inventory CSV\n"

@@ -5,7 +5,7 @@
 #include "ferry/plan.h"
 
 const char *const ferry_plan_stage_names[FERRY_NSTAGES] = {
-	"read", "compress", "encrypt", "wire", "decompress", "write", "requests", "hash",
+	"read", "compress", "encrypt", "wire", "decompress", "write", "requests", "hash", "push",
 };
 
 static double price(double usd_per_1k, uint64_t n)
@@ -38,6 +38,12 @@ static void option(const struct ferry_plan_input *in, const struct ferry_plan_re
 	/* every request waits a round trip plus the server's time; connections overlap them, listings are serial */
 	req_s = (double)(res->put_requests + res->get_requests) * (in->rtt + in->request_latency) / conns +
 		(double)res->list_requests * (in->rtt + in->request_latency);
+	if (in->push_rate > 0) {
+		/* a push measured whole: its objects' requests, its copies and hashes, the
+		 * server and the load are in its rate, its serial requests in fixed_seconds */
+		o->stage[FERRY_STAGE_PUSH] = w / in->push_rate;
+		req_s = 0;
+	}
 	o->stage[FERRY_STAGE_REQUESTS] = req_s;
 	for (int st = 0; st < FERRY_NSTAGES; st++)
 		if (st != FERRY_STAGE_WIRE && st != FERRY_STAGE_REQUESTS)

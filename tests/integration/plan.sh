@@ -192,5 +192,69 @@ fi
 expect 2 "--svg into a missing directory" "$ferry" plan "$src" aws:us-east-1 --svg "$work/no/such/dir.svg"
 grep_err "--svg: .*No such file" "--svg failure named"
 
+# ---- --probe's push probe: two real pushes to a directory, timed, removed
+mkdir -p "$work/pdst" "$work/tmp"
+export TMPDIR=$work/tmp FERRY_PLAN_PROBE_SECONDS=1 FERRY_PLAN_PUSH_PROBE_SECONDS=1
+expect 2 "--no-push-probe needs --probe" "$ferry" plan "$rand" "$work/pdst" --no-push-probe
+grep_err "--no-push-probe: only with --probe" "--no-push-probe alone refused"
+expect 0 "plan --probe to a directory" "$ferry" plan "$src" "$work/pdst" --probe --json
+jq_true '.probe.push.bytes_per_second > 0 and .probe.push.fixed_seconds >= 0 and (.probe.push.bytes | .[1] > .[0] and .[2] == .[0]) and (.probe.push.push_seconds | length == 3 and all(. > 0))' "push probe: a rate and a fixed cost from three pushes"
+jq_true '.fixed_seconds == .probe.push.fixed_seconds' "push probe: its fixed cost is the plan's once-per-run term"
+jq_true '.options[0] | .stage_seconds.push > 0 and .stage_seconds.requests == 0' "push probe: a push stage, requests inside it"
+jq_true '((.options[0].stage_seconds.push - .bytes / .probe.push.bytes_per_second) | fabs < 1e-6) and (.options[0].bottleneck != "push" or ((.options[0].estimated_seconds - .fixed_seconds - .bytes / .probe.push.bytes_per_second) | fabs < 0.01))' "push probe: none takes fixed + bytes / push rate"
+jq_true '.probe.push.files[0] > 1' "push probe: data shaped like the source (small files and a large one)"
+if [ -z "$(ls -A "$work/pdst")" ] && [ -z "$(ls -A "$work/tmp")" ]; then ok "push probe leaves nothing at DST or in TMPDIR"; else bad "push probe leaves nothing at DST or in TMPDIR ($(ls -A "$work/pdst" "$work/tmp"))"; fi
+if [ "$(find "$HOME" -path "*state*" -type f | wc -l)" -eq 0 ]; then ok "push probe leaves no journal in the state directory"; else bad "push probe leaves no journal in the state directory ($(find "$HOME" -path "*state*" -type f))"; fi
+expect 0 "plan --probe --no-push-probe" "$ferry" plan "$src" "$work/pdst" --probe --no-push-probe --json
+jq_true '(.probe | has("push") | not) and .options[0].stage_seconds.push == 0' "--no-push-probe: the link parts only"
+FERRY_PLAN_PUSH_PROBE_TIMEOUT=0.3s expect 1 "push probe past its time box" "$ferry" plan "$src" "$work/pdst" --probe
+one_line_err "time box: one line"
+grep_err "push probe: ferry (init|push) did not finish within the probe's time box" "time box named"
+if [ -z "$(ls -A "$work/pdst")" ] && [ -z "$(ls -A "$work/tmp")" ]; then ok "a killed push probe leaves nothing behind"; else bad "a killed push probe leaves nothing behind ($(ls -A "$work/pdst" "$work/tmp"))"; fi
+# a SIGTERM while probe keys exist (the link probe's, then the push probe's stores): the
+# probe stops, its keys are removed, then the signal ends the plan as it would have
+sigterm_probe() { # NAME GLOB ENV...: SIGTERM once a GLOB entry shows in the destination
+	local name=$1 glob=$2 rc; shift 2
+	env "$@" "$ferry" plan "$src" "$work/pdst" --probe >"$work/out" 2>"$work/err" &
+	local pid=$!
+	for _ in $(seq 1 400); do compgen -G "$work/pdst/$glob" >/dev/null && break; sleep 0.05; done
+	sleep 0.3
+	kill -TERM "$pid"
+	wait "$pid"
+	rc=$?
+	if [ "$rc" -eq 143 ] && [ -z "$(ls -A "$work/pdst")" ] && [ -z "$(ls -A "$work/tmp")" ]; then ok "$name"; else bad "$name (exit $rc; left: $(ls -A "$work/pdst" "$work/tmp" | tr '\n' ' '))"; fi
+}
+sigterm_probe "SIGTERM in the link probe: its keys removed, then the signal" 'ferry-probe-*' FERRY_PLAN_PROBE_SECONDS=30
+sigterm_probe "SIGTERM in the push probe: its stores removed, then the signal" 'ferry-probe-*-push' FERRY_PLAN_PUSH_PROBE_SECONDS=60
+FERRY_PLAN_PUSH_PROBE_SECONDS=soon expect 2 "bad FERRY_PLAN_PUSH_PROBE_SECONDS" "$ferry" plan "$src" "$work/pdst" --probe
+grep_err "FERRY_PLAN_PUSH_PROBE_SECONDS: 'soon'" "bad probe seconds named"
+
+# ---- the same against the real S3 server (Swift s3api): keys, uploads and secrets
+here=$(cd "$(dirname "$0")/.." && pwd)
+srv=$work/swift
+mkdir -p "$srv"
+if "$here/s3/swift-server.sh" start "$srv" >"$work/s3env" 2>"$work/s3start.log"; then
+	trap '"$here/s3/swift-server.sh" stop "$srv" >/dev/null 2>&1; rm -rf "$work"' EXIT
+	(
+		set -a; . "$work/s3env"; set +a
+		awsq() { /usr/bin/aws --endpoint-url "$S3_ENDPOINT" "$@"; }
+		awsq s3 mb s3://plan >/dev/null 2>&1
+		expect 0 "plan --probe to S3" "$ferry" plan "$src" s3://plan/dst --probe --json
+		jq_true '.probe.push.bytes_per_second > 0 and .probe.push.fixed_seconds >= 0' "S3 push probe: rate and fixed cost"
+		if [ "$(awsq s3 ls --recursive s3://plan/ | wc -l)" -eq 0 ]; then ok "S3 push probe leaves no keys"; else bad "S3 push probe leaves no keys"; fi
+		if ! grep -qF "$AWS_SECRET_ACCESS_KEY" "$work/out" "$work/err"; then ok "S3 push probe: no secret in the output"; else bad "S3 push probe: no secret in the output"; fi
+		# killed mid-push: the store it was writing is removed, snapshots first, open uploads aborted
+		FERRY_PLAN_PUSH_PROBE_TIMEOUT=2s FERRY_PLAN_PUSH_PROBE_SECONDS=30 expect 1 "S3 push probe past its time box" "$ferry" plan "$src" s3://plan/dst --probe
+		grep_err "did not finish within the probe's time box" "S3 time box named"
+		if ! grep -qF "$AWS_SECRET_ACCESS_KEY" "$work/err"; then ok "S3 time box: no secret in the error"; else bad "S3 time box: no secret in the error"; fi
+		if [ "$(awsq s3 ls --recursive s3://plan/ | wc -l)" -eq 0 ]; then ok "a killed S3 push probe leaves no keys"; else bad "a killed S3 push probe leaves no keys ($(awsq s3 ls --recursive s3://plan/ | head -3))"; fi
+		if [ "$(awsq s3api list-multipart-uploads --bucket plan --query 'length(Uploads || `[]`)' --output text)" = 0 ]; then ok "a killed S3 push probe leaves no open uploads"; else bad "a killed S3 push probe leaves no open uploads"; fi
+		echo "$pass $fail" >"$work/s3counts"
+	)
+	read -r pass fail <"$work/s3counts"
+else
+	bad "the S3 test server did not start (tests/s3/swift-server.sh; see $work/s3start.log)"
+fi
+
 echo "plan.sh: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
