@@ -175,6 +175,13 @@ struct ferry_backend_ops {
 	int (*uploads)(struct ferry_backend *b, const char *prefix, ferry_upload_fn fn, void *arg);
 	/* uabort: abort the unfinished upload upload_id of key; gone already is success. */
 	int (*uabort)(struct ferry_backend *b, const char *key, const char *upload_id);
+
+	/* ---- writes without a copy (backends that buffer writes) ---- */
+	/* wbuf: room for the next bytes of w in the backend's own buffer: *buf and at most *len
+	 * (> 0) bytes there. The caller fills some of it and passes that same pointer to
+	 * write(), at the object's next offset; the backend then copies nothing. Called with
+	 * no write of w pending; may wait for room, as a write would. Optional. */
+	int (*wbuf)(struct ferry_backend *b, struct ferry_wobj *w, void **buf, size_t *len);
 };
 
 struct ferry_backend {

@@ -10,8 +10,9 @@
  * signed again: x-amz-date moves on). Small whole-object calls (get, put, stat, list,
  * del) go through the same queue and wait for their answer. Reads are ranged GETs
  * straight into the caller's buffer. Writes arrive in offset order; they are copied
- * into part buffers (the caller's buffer is free at once), a full part is uploaded
- * while the next fills; an object that ends within its first part is one PutObject.
+ * into part buffers (the caller's buffer is free at once), or read into them in place
+ * by a caller that asks wbuf() where the next bytes go; a full part is uploaded while
+ * the next fills; an object that ends within its first part is one PutObject.
  * commit() without durable returns at once and the upload finishes in the background;
  * sync() waits for all of them and reports the first failure, so no manifest is
  * written over an object that did not land.
@@ -37,6 +38,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -56,18 +58,29 @@
 #define S3_UPLOAD_CAP (128u << 20)     /* bytes of sealed parts waiting or in flight */
 #define S3_SMALL_MAX (64u << 20)       /* the largest reply get() buffers */
 #define S3_RECV_BUF (256L << 10)       /* curl's receive buffer for ranged reads */
+#define S3_SEG (2u << 20)              /* part buffers are segments of this: one transparent huge page */
+#define S3_SEG_POOL (S3_UPLOAD_CAP / S3_SEG) /* free segments kept for the next parts */
+
+_Static_assert(S3_PART_MIN % S3_SEG == 0, "parts are whole segments");
 
 struct s3;
 struct s3w;
+
+/* The bytes of a part or a single-part object: n segments of S3_SEG, filled in order. */
+struct s3segs {
+	uint8_t **v;
+	size_t n, cap; /* segments held; room in v */
+};
 
 struct s3req {
 	struct s3 *s3;
 	const char *method;
 	char *path;  /* encoded, as signed */
 	char *query; /* encoded, as sent; "" for none */
-	/* request body */
+	/* request body: contiguous (body) or a part's segments (segs.n > 0) */
 	const uint8_t *body;
-	size_t body_len, body_off, body_cap; /* body_cap: a part buffer's size, to reuse it */
+	struct s3segs segs;
+	size_t body_len, body_off;
 	char md5_b64[32]; /* Content-MD5, or "" */
 	char payload_hash[65];
 	/* response body: into a fixed buffer (ranged reads) or a growing one */
@@ -101,8 +114,8 @@ struct s3req {
 struct s3w {
 	struct s3 *s3;
 	char key[1100];
-	uint8_t *buf; /* the part being filled */
-	size_t fill, cap;
+	struct s3segs segs; /* the part being filled */
+	size_t fill, cap;   /* its bytes so far and its size; cap 0: no part started */
 	int next_part; /* number of the part being filled, from 1 */
 	char upload_id[512];
 	int creating, created;
@@ -152,13 +165,9 @@ struct s3 {
 	struct s3w *pending; /* committed, finishing */
 	int deferred_res;
 	char deferred_msg[2048];
-	/* part buffers of any size, reused (a fresh page costs a fault on first touch) */
-	struct partbuf {
-		uint8_t *p;
-		size_t cap;
-	} freebufs[S3_UPLOAD_CAP / S3_PART_MIN];
+	/* segments of finished parts, reused: fresh memory is dear (partbuf_alloc) */
+	uint8_t *freesegs[S3_SEG_POOL];
 	unsigned nfree;
-	size_t free_bytes;
 	struct s3_key_cache keycache;
 	uint64_t requests, retries;
 	int debug; /* FERRY_S3_DEBUG: one line per request on stderr (no headers, no secrets) */
@@ -235,6 +244,9 @@ static void req_free(struct s3req *rq)
 	curl_slist_free_all(rq->hdrs);
 	if (!rq->sink_fixed)
 		free(rq->sink);
+	for (size_t i = 0; i < rq->segs.n; i++) /* not given back to the pool: a failure path */
+		free(rq->segs.v[i]);
+	free(rq->segs.v);
 	free(rq->path);
 	free(rq->query);
 	free(rq);
@@ -286,8 +298,17 @@ static size_t on_send(char *dst, size_t size, size_t nmemb, void *arg)
 
 	if (n > left)
 		n = left;
-	memcpy(dst, rq->body + rq->body_off, n);
-	rq->body_off += n;
+	if (!rq->segs.n) {
+		memcpy(dst, rq->body + rq->body_off, n);
+		rq->body_off += n;
+		return n;
+	}
+	for (size_t done = 0, k; done < n; done += k) {
+		size_t at = rq->body_off % S3_SEG;
+		k = S3_SEG - at < n - done ? S3_SEG - at : n - done;
+		memcpy(dst + done, rq->segs.v[rq->body_off / S3_SEG] + at, k);
+		rq->body_off += k;
+	}
 	return n;
 }
 
@@ -459,6 +480,39 @@ static void req_body(struct s3req *rq, const void *body, size_t len, int md5)
 		EVP_Digest(body ? body : "", len, d, &dl, EVP_md5(), NULL);
 		EVP_EncodeBlock((unsigned char *)rq->md5_b64, d, 16);
 	}
+}
+
+/* The same for a body of len bytes in segments, which rq takes over. 0 or -ENOMEM. */
+static int req_body_segs(struct s3req *rq, struct s3segs *g, size_t len, int md5)
+{
+	EVP_MD_CTX *sha = NULL, *m5 = NULL;
+	unsigned char d[32];
+	unsigned int dl = 0;
+	int sign = !(rq->s3->c.unsigned_payload && len), ok = 1;
+
+	rq->body = NULL;
+	rq->segs = *g;
+	rq->body_len = len;
+	memset(g, 0, sizeof(*g));
+	if (!sign)
+		strcpy(rq->payload_hash, "UNSIGNED-PAYLOAD");
+	if (sign)
+		ok = (sha = EVP_MD_CTX_new()) && EVP_DigestInit_ex(sha, EVP_sha256(), NULL);
+	if (ok && md5)
+		ok = (m5 = EVP_MD_CTX_new()) && EVP_DigestInit_ex(m5, EVP_md5(), NULL);
+	for (size_t off = 0; ok && off < len; off += S3_SEG) {
+		size_t k = len - off < S3_SEG ? len - off : S3_SEG;
+		const uint8_t *p = rq->segs.v[off / S3_SEG];
+		ok = (!sha || EVP_DigestUpdate(sha, p, k)) && (!m5 || EVP_DigestUpdate(m5, p, k));
+	}
+	if (ok && sha && (ok = EVP_DigestFinal_ex(sha, d, &dl)))
+		for (int i = 0; i < 32; i++)
+			snprintf(rq->payload_hash + 2 * i, 3, "%02x", d[i]);
+	if (ok && m5 && (ok = EVP_DigestFinal_ex(m5, d, &dl)))
+		EVP_EncodeBlock((unsigned char *)rq->md5_b64, d, 16);
+	EVP_MD_CTX_free(sha);
+	EVP_MD_CTX_free(m5);
+	return ok ? 0 : -ENOMEM;
 }
 
 /*
@@ -1059,38 +1113,55 @@ static void s3_rclose(struct ferry_backend *b, struct ferry_robj *r)
 
 /* ---------------------------------------------------------------- writes */
 
-/* Part buffers of every size are reused, oldest dropped first, at most S3_UPLOAD_CAP
- * bytes of them kept: a fresh buffer costs a page fault per page on first touch, which
- * on a VM is dear, and every 16 or 32 MiB part of a large object used to be a fresh
- * malloc (bench/RESULTS.md, "S3 copy down and copy up CPU"). s->mu held. */
-static uint8_t *partbuf_get(struct s3 *s, size_t cap)
+/*
+ * Part buffers are lists of S3_SEG segments, each 2 MiB-aligned and marked for
+ * transparent huge pages, reused from part to part whatever the part's size. Memory a
+ * process touches for the first time is what costs on the bench VM: ~26 us of CPU per
+ * 4 KiB page fault (3.5 s for 512 MiB), and still ~2-4 ms per MiB as huge pages when
+ * the host must back them anew, against ~0.2 ms per MiB for memory used before
+ * (bench/RESULTS.md, "copy up CPU"). Part sizes grow 8 -> 16 -> 32 MiB; as whole
+ * buffers each size was new memory, as segments a large upload touches the in-flight
+ * cap and no more. Where THP is off, madvise fails and the segment is ordinary memory.
+ */
+static uint8_t *seg_alloc(void)
 {
-	for (unsigned i = s->nfree; i-- > 0;)
-		if (s->freebufs[i].cap == cap) {
-			uint8_t *p = s->freebufs[i].p;
-			s->free_bytes -= cap;
-			memmove(&s->freebufs[i], &s->freebufs[i + 1], (s->nfree - i - 1) * sizeof(s->freebufs[0]));
-			s->nfree--;
-			return p;
-		}
-	return malloc(cap);
+	void *p = NULL;
+
+	if (posix_memalign(&p, S3_SEG, S3_SEG))
+		return NULL;
+	madvise(p, S3_SEG, MADV_HUGEPAGE);
+	return p;
 }
 
-static void partbuf_put(struct s3 *s, uint8_t *p, size_t cap)
+/* One more segment at the end of g. s->mu held. */
+static int segs_grow(struct s3 *s, struct s3segs *g)
 {
-	if (cap > S3_UPLOAD_CAP) {
-		free(p);
-		return;
+	if (g->n == g->cap) {
+		size_t nc = g->cap ? g->cap * 2 : 4;
+		uint8_t **nv = realloc(g->v, nc * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		g->v = nv;
+		g->cap = nc;
 	}
-	while (s->nfree && (s->nfree == sizeof(s->freebufs) / sizeof(s->freebufs[0]) ||
-			    s->free_bytes + cap > S3_UPLOAD_CAP)) {
-		free(s->freebufs[0].p);
-		s->free_bytes -= s->freebufs[0].cap;
-		memmove(&s->freebufs[0], &s->freebufs[1], (s->nfree - 1) * sizeof(s->freebufs[0]));
-		s->nfree--;
+	uint8_t *p = s->nfree ? s->freesegs[--s->nfree] : seg_alloc();
+	if (!p)
+		return -ENOMEM;
+	g->v[g->n++] = p;
+	return 0;
+}
+
+/* Gives g's segments back to the pool (at most S3_SEG_POOL kept). s->mu held. */
+static void segs_put(struct s3 *s, struct s3segs *g)
+{
+	for (size_t i = 0; i < g->n; i++) {
+		if (s->nfree < S3_SEG_POOL)
+			s->freesegs[s->nfree++] = g->v[i];
+		else
+			free(g->v[i]);
 	}
-	s->freebufs[s->nfree++] = (struct partbuf){ p, cap };
-	s->free_bytes += cap;
+	free(g->v);
+	memset(g, 0, sizeof(*g));
 }
 
 /* Part size for part n (from 1): S3_PART_MIN, doubled every max_parts/20 parts up to
@@ -1125,7 +1196,7 @@ static void part_done(struct s3req *rq)
 
 	pthread_mutex_lock(&s->mu);
 	w->parts_inflight--;
-	s->upload_bytes -= rq->body_cap;
+	s->upload_bytes -= rq->segs.n * S3_SEG;
 	if (rq->res) {
 		w_fail(w, rq->res, "uploading a part of");
 	} else {
@@ -1134,8 +1205,7 @@ static void part_done(struct s3req *rq)
 		p->size = rq->body_len;
 		snprintf(p->etag, sizeof(p->etag), "%s", rq->h.etag);
 	}
-	partbuf_put(s, (uint8_t *)rq->body, rq->body_cap);
-	rq->body = NULL;
+	segs_put(s, &rq->segs);
 	req_free(rq);
 	w_progress(s, w);
 	admit_waiting(s);
@@ -1189,9 +1259,8 @@ static void create_done(struct s3req *rq)
 		struct s3req *p = w->waiting_id;
 		w->waiting_id = p->next;
 		if (w->res) {
-			s->upload_bytes -= p->body_cap;
-			partbuf_put(s, (uint8_t *)p->body, p->body_cap);
-			p->body = NULL;
+			s->upload_bytes -= p->segs.n * S3_SEG;
+			segs_put(s, &p->segs);
 			req_free(p);
 		} else {
 			send_part_locked(s, w, p);
@@ -1244,9 +1313,8 @@ static int part_reuse_locked(struct s3 *s, struct s3w *w, struct s3req *rq)
 		fprintf(stderr, "ferry: s3: part %d of %s is on the server already: not sent\n", rq->user_n, w->key);
 	if (s->wev.reused)
 		s->wev.reused(s->wev.arg, w->key, rq->body_len);
-	s->upload_bytes -= rq->body_cap;
-	partbuf_put(s, (uint8_t *)rq->body, rq->body_cap);
-	rq->body = NULL;
+	s->upload_bytes -= rq->segs.n * S3_SEG;
+	segs_put(s, &rq->segs);
 	req_free(rq);
 	return 1;
 }
@@ -1269,21 +1337,26 @@ static int seal_part_locked(struct s3 *s, struct s3w *w)
 		w->nparts_cap = nc;
 	}
 	memset(&w->parts[w->next_part - 1], 0, sizeof(w->parts[0]));
-	uint8_t *body = w->buf;
+	struct s3segs body = w->segs;
 	size_t len = w->fill;
-	rq->body_cap = w->cap;
 	rq->user = w;
 	rq->user_n = w->next_part++;
 	rq->done = part_done;
-	s->upload_bytes += w->cap; /* buffers, not bytes: many small objects hold many buffers */
-	w->buf = NULL;
+	s->upload_bytes += body.n * S3_SEG; /* buffers, not bytes: many small objects hold many buffers */
+	memset(&w->segs, 0, sizeof(w->segs));
 	w->fill = 0;
 	w->cap = 0;
 	/* the part is ours alone now: hash it (SHA-256, MD5: ~10 ms per part) without
 	 * holding the lock the network thread needs for every other request */
 	pthread_mutex_unlock(&s->mu);
-	req_body(rq, body, len, want_md5(s, w));
+	int e = req_body_segs(rq, &body, len, want_md5(s, w));
 	pthread_mutex_lock(&s->mu);
+	if (e) {
+		s->upload_bytes -= rq->segs.n * S3_SEG;
+		segs_put(s, &rq->segs);
+		req_free(rq);
+		return e;
+	}
 	if (w->nhave && part_reuse_locked(s, w, rq))
 		return 0;
 	if (w->created) {
@@ -1306,7 +1379,11 @@ static int seal_part_locked(struct s3 *s, struct s3w *w)
 	return 0;
 }
 
-/* Copies one write into the object's parts; 1 when it must wait for upload room. */
+/*
+ * Copies one write into the object's parts; 1 when it must wait for upload room. A
+ * write into the room wbuf() gave is in place already: nothing to copy. Part sizes
+ * are whole segments, so a part ends where a segment does.
+ */
 static int absorb_locked(struct s3 *s, struct ferry_io *io)
 {
 	struct s3w *w = (struct s3w *)io->wobj;
@@ -1322,19 +1399,23 @@ static int absorb_locked(struct s3 *s, struct ferry_io *io)
 		io_finish_locked(s, io, w->res);
 		return 0;
 	}
-	if (!w->buf && s->upload_bytes >= S3_UPLOAD_CAP)
+	if (!w->cap && s->upload_bytes >= S3_UPLOAD_CAP)
 		return 1;
 	while (left) {
-		if (!w->buf) {
+		if (!w->cap)
 			w->cap = part_size(s, w->next_part);
-			w->buf = partbuf_get(s, w->cap);
-			if (!w->buf) {
-				w_fail(w, -ENOMEM, "buffering");
-				break;
-			}
+		if (w->fill == w->segs.n * S3_SEG && segs_grow(s, &w->segs)) {
+			w_fail(w, -ENOMEM, "buffering");
+			break;
 		}
-		size_t n = w->cap - w->fill < left ? w->cap - w->fill : left;
-		memcpy(w->buf + w->fill, src, n);
+		size_t at = w->fill % S3_SEG, n = S3_SEG - at;
+		uint8_t *dst = w->segs.v[w->fill / S3_SEG] + at;
+		if (n > w->cap - w->fill)
+			n = w->cap - w->fill;
+		if (n > left)
+			n = left;
+		if (dst != src)
+			memcpy(dst, src, n);
 		w->fill += n;
 		w->total += n;
 		src += n;
@@ -1355,6 +1436,7 @@ static int absorb_locked(struct s3 *s, struct ferry_io *io)
 	return 0;
 }
 
+/* Upload room was given back: queued writes go in, and wbuf() callers look again. */
 static void admit_waiting(struct s3 *s)
 {
 	while (s->wait_head) {
@@ -1366,6 +1448,7 @@ static void admit_waiting(struct s3 *s)
 		if (!next)
 			s->wait_tail = NULL;
 	}
+	pthread_cond_broadcast(&s->cond);
 }
 
 static int s3_wopen(struct ferry_backend *b, const char *key, struct ferry_wobj **out)
@@ -1404,10 +1487,36 @@ static int s3_write(struct ferry_backend *b, struct ferry_wobj *wo, struct ferry
 	return 0;
 }
 
+/*
+ * Room for the next bytes of w in its part buffer: the caller reads into it and passes
+ * the same pointer to write(), which then copies nothing. Called with no write of w
+ * pending; waits, like a write, while the upload has no room for another part.
+ */
+static int s3_wbuf(struct ferry_backend *b, struct ferry_wobj *wo, void **buf, size_t *len)
+{
+	struct s3 *s = b->priv;
+	struct s3w *w = (struct s3w *)wo;
+	int res = 0;
+
+	pthread_mutex_lock(&s->mu);
+	while (!w->cap && !w->res && (s->upload_bytes >= S3_UPLOAD_CAP || s->wait_head))
+		pthread_cond_wait(&s->cond, &s->mu);
+	if (!(res = w->res) && !w->cap)
+		w->cap = part_size(s, w->next_part);
+	if (!res && w->fill == w->segs.n * S3_SEG && (res = segs_grow(s, &w->segs)))
+		w_fail(w, res, "buffering");
+	if (!res) {
+		size_t at = w->fill % S3_SEG;
+		*buf = w->segs.v[w->fill / S3_SEG] + at;
+		*len = S3_SEG - at < w->cap - w->fill ? S3_SEG - at : w->cap - w->fill;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return res;
+}
+
 static void w_free(struct s3 *s, struct s3w *w)
 {
-	if (w->buf)
-		partbuf_put(s, w->buf, w->cap);
+	segs_put(s, &w->segs);
 	free(w->parts);
 	free(w->have);
 	free(w);
@@ -1459,12 +1568,12 @@ static void final_done(struct s3req *rq)
 			w_fail(w, FERRY_BERR(FERRY_E_IO), "committing");
 		}
 	}
-	if (!strcmp(rq->method, "PUT"))
-		s->upload_bytes -= rq->body_cap;
-	if (rq->body && !strcmp(rq->method, "PUT"))
-		partbuf_put(s, (uint8_t *)rq->body, rq->body_cap);
-	else
+	if (!strcmp(rq->method, "PUT")) {
+		s->upload_bytes -= rq->segs.n * S3_SEG;
+		segs_put(s, &rq->segs);
+	} else {
 		free((void *)rq->body);
+	}
 	rq->body = NULL;
 	req_free(rq);
 	w_settled(s, w);
@@ -1517,14 +1626,18 @@ static void w_progress(struct s3 *s, struct s3w *w)
 			w_settled(s, w);
 			return;
 		}
-		req_body(rq, w->buf ? w->buf : (const uint8_t *)"", w->fill, want_md5(s, w));
-		rq->body_cap = w->cap;
+		s->upload_bytes += w->segs.n * S3_SEG;
 		rq->meta = w->meta[0] ? w->meta : NULL;
-		if (!w->buf)
-			rq->body = NULL;
-		s->upload_bytes += w->cap;
-		w->buf = NULL;
+		size_t len = w->fill;
 		w->fill = w->cap = 0;
+		if (req_body_segs(rq, &w->segs, len, want_md5(s, w))) {
+			s->upload_bytes -= rq->segs.n * S3_SEG;
+			segs_put(s, &rq->segs);
+			req_free(rq);
+			w_fail(w, -ENOMEM, "committing");
+			w_settled(s, w);
+			return;
+		}
 	} else {
 		size_t len;
 		char q[700];
@@ -1822,7 +1935,7 @@ static void s3_close(struct ferry_backend *b)
 	if (s->share)
 		curl_share_cleanup(s->share);
 	for (unsigned i = 0; i < s->nfree; i++)
-		free(s->freebufs[i].p);
+		free(s->freesegs[i]);
 	if (s->debug)
 		fprintf(stderr, "ferry: s3: %llu requests, %llu retries\n", (unsigned long long)s->requests,
 			(unsigned long long)s->retries);
@@ -1993,6 +2106,7 @@ const struct ferry_backend_ops ferry_s3_backend = {
 	.ropen_known = s3_ropen_known,
 	.wmeta = s3_wmeta,
 	.rmeta = s3_rmeta,
+	.wbuf = s3_wbuf,
 	.delete_many = s3_delete_many,
 	.set_events = s3_set_events,
 	.wresume = s3_wresume,

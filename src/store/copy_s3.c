@@ -3,10 +3,12 @@
  * tool (the AWS CLI, rclone). Keys are the files' paths under the URL's prefix.
  *
  * Up: each file's xxh128 goes into the object's user metadata (x-amz-meta-ferry-xxh128)
- * with its mtime and mode; every part carries a Content-MD5 the server checks. A file
- * of more than one part is hashed before it is sent and again while it is sent, so a
- * file that changes meanwhile is reported, not stored torn. Objects commit in the
- * background; the run ends with the backend's sync(), which reports any that failed.
+ * with its mtime and mode; the server checks every part (the signed SHA-256, or a
+ * Content-MD5). A file is read in pieces of UP_PIECE straight into the backend's part
+ * buffers (wbuf), so the payload is not copied on our side. A file of more than one
+ * piece is hashed before it is sent and again while it is sent, so a file that changes
+ * meanwhile is reported, not stored torn. Objects commit in the background; the run
+ * ends with the backend's sync(), which reports any that failed.
  *
  * Down: the prefix is listed, each object is fetched by ranged GETs (DOWN_FILES files
  * at a time, up to DOWN_PER_FILE ranges of one file in flight, written in order)
@@ -36,7 +38,8 @@
 #include "ferry/unattended.h"
 #include "store_int.h"
 
-#define UP_BUF (8u << 20)
+#define UP_BUF (8u << 20)   /* the caller's buffer; files larger than this are multipart uploads */
+#define UP_PIECE (2u << 20) /* bytes read at a time; a larger file is hashed before it is sent */
 #define DOWN_BUF (8u << 20) /* one ranged GET */
 #define DOWN_FILES 16       /* objects fetched at a time */
 #define DOWN_BUFS 24        /* ranges in flight or waiting to be checksummed in order: 192 MiB at most */
@@ -99,11 +102,13 @@ static int read_full(int fd, uint8_t *buf, size_t len, uint64_t off)
 	return 0;
 }
 
+/* The pre-pass, in pieces that stay in the CPU's cache for the hash (and leave most of
+ * buf untouched: its first touch costs page faults, bench/RESULTS.md "copy up CPU"). */
 static int hash_file(int fd, uint64_t size, uint8_t *buf, struct ferry_filehash *fh)
 {
 	ferry_filehash_reset(fh);
-	for (uint64_t off = 0; off < size; off += UP_BUF) {
-		size_t n = size - off < UP_BUF ? (size_t)(size - off) : UP_BUF;
+	for (uint64_t off = 0; off < size; off += UP_PIECE) {
+		size_t n = size - off < UP_PIECE ? (size_t)(size - off) : UP_PIECE;
 		int e = read_full(fd, buf, n, off);
 		if (e)
 			return e;
@@ -132,7 +137,7 @@ static void up_file(struct ferry_backend *b, struct ferry_loop *loop, int root, 
 		return;
 	}
 	want[0] = 0;
-	if (it->size > UP_BUF) { /* the hash goes in the metadata, which goes first */
+	if (it->size > UP_PIECE) { /* the hash goes in the metadata, which goes first */
 		if ((e = hash_file(fd, it->size, buf, fh)))
 			goto out;
 		hex128(ferry_filehash_digest(fh), want);
@@ -154,11 +159,25 @@ static void up_file(struct ferry_backend *b, struct ferry_loop *loop, int root, 
 	journal_expect(j, it->path, NULL, &fe);
 	ferry_filehash_reset(fh);
 	for (uint64_t off = 0; off < it->size || (off == 0 && it->size == 0);) {
-		size_t n = it->size - off < UP_BUF ? (size_t)(it->size - off) : UP_BUF;
+		size_t n = it->size - off < UP_PIECE ? (size_t)(it->size - off) : UP_PIECE;
+		uint8_t *at = buf;
+		if (n && b->ops->wbuf) {
+			/* read straight into the backend's part buffer: no copy of the payload. The
+			 * first piece of a file not hashed yet must be all of it (its hash is the
+			 * metadata, which goes first), else it goes through buf. */
+			void *room;
+			size_t len;
+			if ((e = b->ops->wbuf(b, w, &room, &len)))
+				goto out;
+			if (len >= n || want[0]) {
+				at = room;
+				n = len < n ? len : n;
+			}
+		}
 		what = "reading";
-		if (n && (e = read_full(fd, buf, n, off)))
+		if (n && (e = read_full(fd, at, n, off)))
 			goto out;
-		ferry_filehash_update(fh, buf, n);
+		ferry_filehash_update(fh, at, n);
 		r->bytes_read += n;
 		if (off == 0 && !resumed) {
 			if (!want[0])
@@ -173,7 +192,7 @@ static void up_file(struct ferry_backend *b, struct ferry_loop *loop, int root, 
 				goto out;
 		}
 		if (n) {
-			struct iowait iw = { .io = { .done = iowait_done, .buf = buf, .len = n, .off = off, .buf_index = -1 } };
+			struct iowait iw = { .io = { .done = iowait_done, .buf = at, .len = n, .off = off, .buf_index = -1 } };
 			ferry_rate_take(r->rate, n); /* --bwlimit, or a planned route's bandwidth */
 			b->ops->write(b, w, &iw.io);
 			while (!iw.done)
