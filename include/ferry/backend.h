@@ -182,6 +182,15 @@ struct ferry_backend_ops {
 	 * write(), at the object's next offset; the backend then copies nothing. Called with
 	 * no write of w pending; may wait for room, as a write would. Optional. */
 	int (*wbuf)(struct ferry_backend *b, struct ferry_wobj *w, void **buf, size_t *len);
+	/* wfile: the object is the first size bytes of the open file fd, instead of write()s.
+	 * The backend reads them once now, handing each piece in order to piece(arg, …) (the
+	 * caller's own hash), and again from a dup of fd when it sends them; nothing is sent
+	 * before commit, and wmeta may still be called. The server checks what is sent
+	 * against checksums of the first read: a file that changed in between makes the
+	 * object fail with FERRY_BERR(FERRY_E_CHECKSUM), never stored torn. May wait while
+	 * many such objects are unfinished. Optional. */
+	int (*wfile)(struct ferry_backend *b, struct ferry_wobj *w, int fd, uint64_t size,
+		     void (*piece)(void *arg, const void *buf, size_t n), void *arg);
 };
 
 struct ferry_backend {

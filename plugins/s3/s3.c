@@ -12,7 +12,9 @@
  * straight into the caller's buffer. Writes arrive in offset order; they are copied
  * into part buffers (the caller's buffer is free at once), or read into them in place
  * by a caller that asks wbuf() where the next bytes go; a full part is uploaded while
- * the next fills; an object that ends within its first part is one PutObject.
+ * the next fills; an object that ends within its first part is one PutObject. An
+ * object that is a whole file (wfile(), ferry copy) holds no part buffer at all: the
+ * file is read once for the checksums and then by curl's read callback as it is sent.
  * commit() without durable returns at once and the upload finishes in the background;
  * sync() waits for all of them and reports the first failure, so no manifest is
  * written over an object that did not land.
@@ -28,6 +30,7 @@
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -77,10 +80,13 @@ struct s3req {
 	const char *method;
 	char *path;  /* encoded, as signed */
 	char *query; /* encoded, as sent; "" for none */
-	/* request body: contiguous (body) or a part's segments (segs.n > 0) */
+	/* request body: contiguous (body), a part's segments (segs.n > 0), or the bytes of
+	 * a file at src_off (from_file: wfile), read when sent */
 	const uint8_t *body;
 	struct s3segs segs;
 	size_t body_len, body_off;
+	int from_file, src_fd, src_err; /* src_err: errno of a read of the file that failed or came short */
+	uint64_t src_off;
 	char md5_b64[32]; /* Content-MD5, or "" */
 	char payload_hash[65];
 	/* response body: into a fixed buffer (ranged reads) or a growing one */
@@ -131,6 +137,16 @@ struct s3w {
 	struct s3_part *have; /* resuming: the parts the server holds (ListParts), by number */
 	size_t nhave;
 	struct s3w *next_pending; /* on s3->pending while a non-durable commit is finishing */
+	/* sent from a file (wfile): part i is src_size's slice fsum[i], read when it is sent */
+	int from_file, src_fd;
+	uint64_t src_size;
+	struct s3_fsum {
+		uint64_t off, len;
+		char sha[65], md5[32]; /* of the hashing pass: the server checks what is sent against them */
+	} *fsum;
+	int nfparts, fnext; /* parts; the next one to send */
+	int fqueued;
+	struct s3w *next_fq; /* on s3->fq while parts are left to send */
 };
 
 struct s3r {
@@ -172,6 +188,10 @@ struct s3 {
 	uint64_t requests, retries;
 	int debug; /* FERRY_S3_DEBUG: one line per request on stderr (no headers, no secrets) */
 	struct ferry_wevents wev; /* the caller's journal (set_events), or all NULL */
+	/* objects sent from files (wfile): those with parts to send, oldest first */
+	struct s3w *fq_head, *fq_tail;
+	unsigned file_parts; /* their parts in flight */
+	unsigned file_objs;  /* and objects not finished (each holds a file descriptor) */
 	char bind[64]; /* FERRY_S3_BIND: the local address to send from (a planner route), "" any */
 };
 
@@ -298,6 +318,20 @@ static size_t on_send(char *dst, size_t size, size_t nmemb, void *arg)
 
 	if (n > left)
 		n = left;
+	if (rq->from_file) { /* straight from the page cache into curl's buffer */
+		for (size_t got = 0; got < n;) {
+			ssize_t k = pread(rq->src_fd, dst + got, n - got, (off_t)(rq->src_off + rq->body_off + got));
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0) {
+				rq->src_err = k < 0 ? errno : ENODATA; /* ENODATA: shorter than it was */
+				return CURL_READFUNC_ABORT;
+			}
+			got += (size_t)k;
+		}
+		rq->body_off += n;
+		return n;
+	}
 	if (!rq->segs.n) {
 		memcpy(dst, rq->body + rq->body_off, n);
 		rq->body_off += n;
@@ -527,8 +561,16 @@ static int want_md5(const struct s3 *s, const struct s3w *w)
 	return s->c.unsigned_payload || w->nhave;
 }
 
+/* A server's word that a body is not what its checksum says. */
+static int bad_digest(const struct s3_error *se)
+{
+	return se && (!strcmp(se->code, "BadDigest") || !strcmp(se->code, "XAmzContentSHA256Mismatch"));
+}
+
 static int retryable(struct s3req *rq, const struct s3_error *se)
 {
+	if (rq->src_err || (rq->from_file && bad_digest(se)))
+		return 0; /* the file changed since it was hashed: sending it again cannot help */
 	switch (rq->cc) {
 	case CURLE_OK: break;
 	case CURLE_URL_MALFORMAT: case CURLE_UNSUPPORTED_PROTOCOL: case CURLE_PEER_FAILED_VERIFICATION:
@@ -570,6 +612,12 @@ static void req_ended(struct s3 *s, struct s3req *rq)
 		have_se = s3_xml_error(rq->errbody, rq->errlen, &se) == 0;
 	if (rq->cc == CURLE_WRITE_ERROR && rq->sink_over) {
 		rq->res = FERRY_BERR(FERRY_E_TOOBIG);
+	} else if (rq->src_err == ENODATA || (rq->from_file && rq->cc == CURLE_OK && bad_digest(have_se ? &se : NULL))) {
+		rq->res = FERRY_BERR(FERRY_E_CHECKSUM);
+		s3_setmsg(rq->res, "the file changed while being read (%s): not copied",
+			  rq->src_err ? "it is shorter now" : "the server's checksum of what was sent differs");
+	} else if (rq->src_err) {
+		rq->res = -rq->src_err;
 	} else if ((rq->cc != CURLE_OK || (rq->status >= 300 && rq->status != 304)) &&
 		   retryable(rq, have_se ? &se : NULL) && tries < s->c.attempts) {
 		rq->attempts = tries;
@@ -1095,8 +1143,8 @@ static int s3_wmeta(struct ferry_backend *b, struct ferry_wobj *wo, const char *
 	for (const char *v = value; *v; v++)
 		if ((unsigned char)*v < 0x20 || (unsigned char)*v > 0x7e)
 			return -EINVAL;
-	if (w->total || w->creating || w->created)
-		return -EBUSY;
+	if ((w->total && !w->from_file) || w->creating || w->created)
+		return -EBUSY; /* after the first write; an object from a file is sent at commit */
 	int n = snprintf(w->meta + used, sizeof(w->meta) - used, "x-amz-meta-%s:%s\n", name, value);
 	if (n < 0 || (size_t)n >= sizeof(w->meta) - used) {
 		w->meta[used] = 0;
@@ -1178,6 +1226,7 @@ static size_t part_size(const struct s3 *s, int n)
 
 static void w_progress(struct s3 *s, struct s3w *w);
 static void admit_waiting(struct s3 *s);
+static void pump_files_locked(struct s3 *s);
 
 static void w_fail(struct s3w *w, int res, const char *what)
 {
@@ -1197,6 +1246,8 @@ static void part_done(struct s3req *rq)
 	pthread_mutex_lock(&s->mu);
 	w->parts_inflight--;
 	s->upload_bytes -= rq->segs.n * S3_SEG;
+	if (rq->from_file)
+		s->file_parts--;
 	if (rq->res) {
 		w_fail(w, rq->res, "uploading a part of");
 	} else {
@@ -1209,6 +1260,7 @@ static void part_done(struct s3req *rq)
 	req_free(rq);
 	w_progress(s, w);
 	admit_waiting(s);
+	pump_files_locked(s);
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -1317,6 +1369,176 @@ static int part_reuse_locked(struct s3 *s, struct s3w *w, struct s3req *rq)
 	segs_put(s, &rq->segs);
 	req_free(rq);
 	return 1;
+}
+
+/* ---------------------------------------------------------------- objects sent from files */
+
+static void fq_remove(struct s3 *s, struct s3w *w)
+{
+	struct s3w *prev = NULL;
+
+	if (!w->fqueued)
+		return;
+	for (struct s3w *q = s->fq_head; q; prev = q, q = q->next_fq)
+		if (q == w) {
+			if (prev)
+				prev->next_fq = q->next_fq;
+			else
+				s->fq_head = q->next_fq;
+			if (s->fq_tail == q)
+				s->fq_tail = prev;
+			break;
+		}
+	w->fqueued = 0;
+	w->next_fq = NULL;
+}
+
+/* Sends part i of a file-backed object, unless the server holds it already (resume). */
+static void send_fpart_locked(struct s3 *s, struct s3w *w, int i)
+{
+	struct s3req *rq = req_new(s, "PUT", w->key, "");
+
+	if (!rq) {
+		w_fail(w, -ENOMEM, "uploading");
+		return;
+	}
+	rq->from_file = 1;
+	rq->src_fd = w->src_fd;
+	rq->src_off = w->fsum[i].off;
+	rq->body_len = w->fsum[i].len;
+	memcpy(rq->payload_hash, w->fsum[i].sha, sizeof(rq->payload_hash));
+	memcpy(rq->md5_b64, w->fsum[i].md5, sizeof(rq->md5_b64));
+	rq->user = w;
+	rq->user_n = i + 1;
+	rq->done = part_done;
+	if (w->nhave && part_reuse_locked(s, w, rq))
+		return;
+	s->file_parts++;
+	send_part_locked(s, w, rq);
+}
+
+/*
+ * Parts of file-backed objects go out oldest object first, at most one per connection
+ * at a time: they hold no buffer (curl reads them from the file as it sends), so what
+ * bounds them is the connections they would wait for.
+ */
+static void pump_files_locked(struct s3 *s)
+{
+	while (s->fq_head && s->file_parts < (unsigned)s->c.connections) {
+		struct s3w *w = s->fq_head;
+		if (w->res || w->aborted || w->fnext >= w->nfparts) {
+			fq_remove(s, w);
+			if (!w->parts_inflight) /* else its last part_done moves it on */
+				w_progress(s, w);
+			continue;
+		}
+		send_fpart_locked(s, w, w->fnext++);
+	}
+}
+
+static void fq_push(struct s3 *s, struct s3w *w)
+{
+	if (w->fqueued)
+		return;
+	w->fqueued = 1;
+	w->next_fq = NULL;
+	if (s->fq_tail)
+		s->fq_tail->next_fq = w;
+	else
+		s->fq_head = w;
+	s->fq_tail = w;
+}
+
+/*
+ * The object is the first size bytes of fd. They are read once here, in pieces that
+ * piece() sees too (the caller's hash) and that stay in the CPU's cache for the parts'
+ * SHA-256 (and MD5 when asked); the parts are read again from a dup of fd by on_send,
+ * straight into curl's buffer. The server checks each part against this pass's
+ * checksum: a file that changed in between fails instead of being stored torn.
+ */
+static int s3_wfile(struct ferry_backend *b, struct ferry_wobj *wo, int fd, uint64_t size,
+		    void (*piece)(void *arg, const void *buf, size_t n), void *arg)
+{
+	struct s3 *s = b->priv;
+	struct s3w *w = (struct s3w *)wo;
+	struct s3segs g = { 0 };
+	EVP_MD_CTX *sha = NULL, *m5 = NULL;
+	int n = 0, res = 0, md5 = want_md5(s, w), sign = !s->c.unsigned_payload || size == 0;
+	uint64_t off = 0;
+
+	if (w->total || w->cap || w->from_file || w->creating || w->parts)
+		return -EBUSY;
+	while (off < size || n == 0) {
+		if (n == s->c.max_parts)
+			return FERRY_BERR(FERRY_E_TOOBIG);
+		off += part_size(s, ++n);
+	}
+	if (!(w->fsum = calloc((size_t)n, sizeof(*w->fsum))) || !(w->parts = calloc((size_t)n, sizeof(*w->parts))))
+		return -ENOMEM;
+	w->nparts_cap = (size_t)n;
+	pthread_mutex_lock(&s->mu);
+	while (s->file_objs >= 2u * (unsigned)s->c.connections) /* each holds a descriptor */
+		pthread_cond_wait(&s->cond, &s->mu);
+	s->file_objs++;
+	w->from_file = 1; /* w_free gives file_objs back */
+	w->src_fd = -1;
+	res = segs_grow(s, &g); /* the read buffer: a segment, warm from earlier parts */
+	pthread_mutex_unlock(&s->mu);
+	if (!res && (!(sha = EVP_MD_CTX_new()) || !(m5 = EVP_MD_CTX_new())))
+		res = -ENOMEM;
+	off = 0;
+	for (int i = 0; i < n && !res; i++) {
+		struct s3_fsum *f = &w->fsum[i];
+		unsigned char d[32];
+		unsigned int dl = 0;
+		f->off = off;
+		f->len = size - off < part_size(s, i + 1) ? size - off : part_size(s, i + 1);
+		if (!EVP_DigestInit_ex(sha, EVP_sha256(), NULL) || !EVP_DigestInit_ex(m5, EVP_md5(), NULL))
+			res = -ENOMEM;
+		for (uint64_t o = 0; o < f->len && !res; ) {
+			size_t k = f->len - o < S3_SEG ? (size_t)(f->len - o) : S3_SEG;
+			ssize_t got = pread(fd, g.v[0], k, (off_t)(off + o));
+			if (got < 0 && errno == EINTR)
+				continue;
+			if (got <= 0) {
+				res = got < 0 ? -errno : FERRY_BERR(FERRY_E_CHECKSUM);
+				if (got == 0)
+					s3_setmsg(res, "the file changed while being read (it is shorter now): not copied");
+				break;
+			}
+			piece(arg, g.v[0], (size_t)got);
+			if ((sign && !EVP_DigestUpdate(sha, g.v[0], (size_t)got)) ||
+			    (md5 && !EVP_DigestUpdate(m5, g.v[0], (size_t)got)))
+				res = -ENOMEM;
+			o += (uint64_t)got;
+		}
+		if (!res && !sign)
+			strcpy(f->sha, "UNSIGNED-PAYLOAD");
+		else if (!res && !EVP_DigestFinal_ex(sha, d, &dl))
+			res = -ENOMEM;
+		else if (!res)
+			for (int k = 0; k < 32; k++)
+				snprintf(f->sha + 2 * k, 3, "%02x", d[k]);
+		if (!res && md5 && !EVP_DigestFinal_ex(m5, d, &dl))
+			res = -ENOMEM;
+		else if (!res && md5)
+			EVP_EncodeBlock((unsigned char *)f->md5, d, 16);
+		off += f->len;
+	}
+	EVP_MD_CTX_free(sha);
+	EVP_MD_CTX_free(m5);
+	if (!res && (w->src_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+		res = -errno;
+	pthread_mutex_lock(&s->mu);
+	segs_put(s, &g);
+	pthread_mutex_unlock(&s->mu);
+	if (res)
+		return res; /* the caller aborts w */
+	w->src_size = size;
+	w->total = size;
+	w->nfparts = n;
+	w->next_part = n + 1;
+	return 0;
 }
 
 /* Seals the part being filled and sends it (starting the multipart upload first). */
@@ -1517,6 +1739,14 @@ static int s3_wbuf(struct ferry_backend *b, struct ferry_wobj *wo, void **buf, s
 static void w_free(struct s3 *s, struct s3w *w)
 {
 	segs_put(s, &w->segs);
+	if (w->from_file) {
+		fq_remove(s, w);
+		if (w->src_fd >= 0)
+			close(w->src_fd);
+		s->file_objs--;
+		pthread_cond_broadcast(&s->cond); /* a wfile() may wait for it */
+	}
+	free(w->fsum);
 	free(w->parts);
 	free(w->have);
 	free(w);
@@ -1614,11 +1844,46 @@ static void w_progress(struct s3 *s, struct s3w *w)
 		w_settled(s, w);
 		return;
 	}
+	if (w->from_file && (w->created || w->nfparts > 1)) {
+		if (!w->created) { /* the metadata is complete now: start the upload */
+			struct s3req *c = req_new(s, "POST", w->key, "uploads");
+			if (!c) {
+				w_fail(w, -ENOMEM, "starting the upload of");
+				w_progress(s, w);
+				return;
+			}
+			req_body(c, NULL, 0, 0);
+			c->meta = w->meta[0] ? w->meta : NULL;
+			c->user = w;
+			c->done = create_done;
+			w->creating = 1;
+			submit_locked(s, c);
+			return; /* create_done comes back here */
+		}
+		if (w->fnext < w->nfparts) {
+			fq_push(s, w);
+			pump_files_locked(s);
+			return; /* the last part_done comes back here */
+		}
+	}
 	if (w->committing == 2)
 		return; /* the final request is out */
 	w->committing = 2;
 	struct s3req *rq;
-	if (!w->created) {
+	if (!w->created && w->from_file) {
+		/* a file of one part: one PutObject, read from the file as it is sent */
+		if (!(rq = req_new(s, "PUT", w->key, NULL))) {
+			w_fail(w, -ENOMEM, "committing");
+			w_settled(s, w);
+			return;
+		}
+		rq->meta = w->meta[0] ? w->meta : NULL;
+		rq->from_file = 1;
+		rq->src_fd = w->src_fd;
+		rq->body_len = w->src_size;
+		memcpy(rq->payload_hash, w->fsum[0].sha, sizeof(rq->payload_hash));
+		memcpy(rq->md5_b64, w->fsum[0].md5, sizeof(rq->md5_b64));
+	} else if (!w->created) {
 		/* never left its first part: one PutObject */
 		rq = req_new(s, "PUT", w->key, NULL);
 		if (!rq) {
@@ -2107,6 +2372,7 @@ const struct ferry_backend_ops ferry_s3_backend = {
 	.wmeta = s3_wmeta,
 	.rmeta = s3_rmeta,
 	.wbuf = s3_wbuf,
+	.wfile = s3_wfile,
 	.delete_many = s3_delete_many,
 	.set_events = s3_set_events,
 	.wresume = s3_wresume,

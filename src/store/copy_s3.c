@@ -4,11 +4,14 @@
  *
  * Up: each file's xxh128 goes into the object's user metadata (x-amz-meta-ferry-xxh128)
  * with its mtime and mode; the server checks every part (the signed SHA-256, or a
- * Content-MD5). A file is read in pieces of UP_PIECE straight into the backend's part
- * buffers (wbuf), so the payload is not copied on our side. A file of more than one
- * piece is hashed before it is sent and again while it is sent, so a file that changes
- * meanwhile is reported, not stored torn. Objects commit in the background; the run
- * ends with the backend's sync(), which reports any that failed.
+ * Content-MD5). A file of more than one piece (UP_PIECE) is handed to the backend
+ * whole (wfile): read once for our xxh128 and the parts' checksums, then read again by
+ * the backend as it sends, which the server checks against those checksums, so a file
+ * that changes meanwhile is reported, not stored torn. Smaller files, and every file
+ * under a rate limit or without wfile, are read in pieces straight into the backend's
+ * part buffers (wbuf); a file of more than one piece is then hashed before it is sent
+ * and again while it is sent. Objects commit in the background; the run ends with the
+ * backend's sync(), which reports any that failed.
  *
  * Down: the prefix is listed, each object is fetched by ranged GETs (DOWN_FILES files
  * at a time, up to DOWN_PER_FILE ranges of one file in flight, written in order)
@@ -117,15 +120,39 @@ static int hash_file(int fd, uint64_t size, uint8_t *buf, struct ferry_filehash 
 	return 0;
 }
 
+/* The object's user metadata: the file's xxh128 (hex), mtime and mode. */
+static int set_meta(struct ferry_backend *b, struct ferry_wobj *w, const struct ferry_scan_item *it, const char *xxh)
+{
+	char val[64];
+	int e;
+
+	if (!b->ops->wmeta)
+		return 0;
+	snprintf(val, sizeof(val), "%lld.%09u", (long long)it->mtime_sec, it->mtime_nsec);
+	if ((e = b->ops->wmeta(b, w, "ferry-xxh128", xxh)) || (e = b->ops->wmeta(b, w, "mtime", val)))
+		return e;
+	snprintf(val, sizeof(val), "%o", it->mode & 07777);
+	return b->ops->wmeta(b, w, "mode", val);
+}
+
+static void hash_piece(void *fh, const void *buf, size_t n)
+{
+	ferry_filehash_update(fh, buf, n);
+}
+
 static void up_file(struct ferry_backend *b, struct ferry_loop *loop, int root, const struct ferry_scan_item *it,
 		    uint8_t *buf, struct ferry_filehash *fh, struct journal *j, struct ferry_run *r)
 {
 	struct ferry_wobj *w = NULL;
-	char want[33], got[33], val[64];
+	char want[33], got[33];
 	struct stat st;
 	int fd = openat(root, it->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	int e = 0;
 	const char *what = "reading";
+	/* a file of more than one piece goes through wfile when the backend has it: read and
+	 * hashed once, then read again by the backend as it sends (no pre-pass of our own, no
+	 * copy into part buffers). Not under a rate limit, which paces our writes. */
+	int from_file = b->ops->wfile && !r->rate && it->size > UP_PIECE;
 
 	if (fd < 0) {
 		store_problem(r, it->path, NULL, FERRY_E_IO, "cannot open: %s", strerror(errno));
@@ -137,7 +164,7 @@ static void up_file(struct ferry_backend *b, struct ferry_loop *loop, int root, 
 		return;
 	}
 	want[0] = 0;
-	if (it->size > UP_PIECE) { /* the hash goes in the metadata, which goes first */
+	if (it->size > UP_PIECE && !from_file) { /* the hash goes in the metadata, which goes first */
 		if ((e = hash_file(fd, it->size, buf, fh)))
 			goto out;
 		hex128(ferry_filehash_digest(fh), want);
@@ -158,6 +185,17 @@ static void up_file(struct ferry_backend *b, struct ferry_loop *loop, int root, 
 		goto out;
 	journal_expect(j, it->path, NULL, &fe);
 	ferry_filehash_reset(fh);
+	if (from_file) {
+		what = "reading";
+		if ((e = b->ops->wfile(b, w, fd, it->size, hash_piece, fh)))
+			goto out;
+		r->bytes_read += it->size;
+		hex128(ferry_filehash_digest(fh), want);
+		what = "setting metadata of";
+		if (!resumed && (e = set_meta(b, w, it, want)))
+			goto out;
+		goto commit; /* the server checks the parts against this read's checksums */
+	}
 	for (uint64_t off = 0; off < it->size || (off == 0 && it->size == 0);) {
 		size_t n = it->size - off < UP_PIECE ? (size_t)(it->size - off) : UP_PIECE;
 		uint8_t *at = buf;
@@ -182,13 +220,8 @@ static void up_file(struct ferry_backend *b, struct ferry_loop *loop, int root, 
 		if (off == 0 && !resumed) {
 			if (!want[0])
 				hex128(ferry_filehash_digest(fh), want);
-			snprintf(val, sizeof(val), "%lld.%09u", (long long)it->mtime_sec, it->mtime_nsec);
 			what = "setting metadata of";
-			if (b->ops->wmeta && ((e = b->ops->wmeta(b, w, "ferry-xxh128", want)) ||
-					      (e = b->ops->wmeta(b, w, "mtime", val))))
-				goto out;
-			snprintf(val, sizeof(val), "%o", it->mode & 07777);
-			if (b->ops->wmeta && (e = b->ops->wmeta(b, w, "mode", val)))
+			if ((e = set_meta(b, w, it, want)))
 				goto out;
 		}
 		if (n) {
@@ -214,6 +247,7 @@ static void up_file(struct ferry_backend *b, struct ferry_loop *loop, int root, 
 		close(fd);
 		return;
 	}
+commit:
 	what = "committing";
 	e = b->ops->commit(b, w, 0); /* in the background: sync() at the end reports failures */
 	w = NULL;
