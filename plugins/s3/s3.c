@@ -61,7 +61,7 @@
 #define S3_UPLOAD_CAP (128u << 20)     /* bytes of sealed parts waiting or in flight */
 #define S3_SMALL_MAX (64u << 20)       /* the largest reply get() buffers */
 #define S3_RECV_BUF (256L << 10)       /* curl's receive buffer for ranged reads */
-#define S3_SEG (2u << 20)              /* part buffers are segments of this: one transparent huge page */
+#define S3_SEG (2u << 20)              /* part buffers are segments of this: a transparent huge page */
 #define S3_SEG_POOL (S3_UPLOAD_CAP / S3_SEG) /* free segments kept for the next parts */
 
 _Static_assert(S3_PART_MIN % S3_SEG == 0, "parts are whole segments");
@@ -182,8 +182,9 @@ struct s3 {
 	int deferred_res;
 	char deferred_msg[2048];
 	/* segments of finished parts, reused: fresh memory is dear (partbuf_alloc) */
-	uint8_t *freesegs[S3_SEG_POOL];
-	unsigned nfree;
+	uint8_t *freesegs[S3_SEG_POOL];  /* a part's second segment on: huge pages */
+	uint8_t *freeheads[S3_SEG_POOL]; /* its first: small pages, touched only as far as filled */
+	unsigned nfree, nfreeheads;
 	struct s3_key_cache keycache;
 	uint64_t requests, retries;
 	int debug; /* FERRY_S3_DEBUG: one line per request on stderr (no headers, no secrets) */
@@ -1162,8 +1163,9 @@ static void s3_rclose(struct ferry_backend *b, struct ferry_robj *r)
 /* ---------------------------------------------------------------- writes */
 
 /*
- * Part buffers are lists of S3_SEG segments, each 2 MiB-aligned and marked for
- * transparent huge pages, reused from part to part whatever the part's size. Memory a
+ * Part buffers are lists of S3_SEG segments, each 2 MiB-aligned and, but for a part's
+ * first, marked for transparent huge pages, reused from part to part whatever the
+ * part's size. Memory a
  * process touches for the first time is what costs on the bench VM: ~26 us of CPU per
  * 4 KiB page fault (3.5 s for 512 MiB), and still ~2-4 ms per MiB as huge pages when
  * the host must back them anew, against ~0.2 ms per MiB for memory used before
@@ -1171,17 +1173,27 @@ static void s3_rclose(struct ferry_backend *b, struct ferry_robj *r)
  * buffers each size was new memory, as segments a large upload touches the in-flight
  * cap and no more. Where THP is off, madvise fails and the segment is ordinary memory.
  */
-static uint8_t *seg_alloc(void)
+static uint8_t *seg_alloc(int huge)
 {
 	void *p = NULL;
 
 	if (posix_memalign(&p, S3_SEG, S3_SEG))
 		return NULL;
-	madvise(p, S3_SEG, MADV_HUGEPAGE);
+	if (huge)
+		madvise(p, S3_SEG, MADV_HUGEPAGE);
 	return p;
 }
 
-/* One more segment at the end of g. s->mu held. */
+/* What a part's buffer counts against S3_UPLOAD_CAP: at least a whole first part's worth,
+ * so many small objects are not all in flight at once (16 at most, as with 8 MiB buffers). */
+static size_t seg_charge(size_t nsegs)
+{
+	return !nsegs ? 0 : nsegs * S3_SEG < S3_PART_MIN ? S3_PART_MIN : nsegs * S3_SEG;
+}
+
+/* One more segment at the end of g. A part's first segment has small pages: a small
+ * object touches a few KiB of it, where a huge page would be 2 MiB to zero (and, on
+ * the bench VM, to back). s->mu held. */
 static int segs_grow(struct s3 *s, struct s3segs *g)
 {
 	if (g->n == g->cap) {
@@ -1192,7 +1204,11 @@ static int segs_grow(struct s3 *s, struct s3segs *g)
 		g->v = nv;
 		g->cap = nc;
 	}
-	uint8_t *p = s->nfree ? s->freesegs[--s->nfree] : seg_alloc();
+	uint8_t *p;
+	if (g->n == 0)
+		p = s->nfreeheads ? s->freeheads[--s->nfreeheads] : seg_alloc(0);
+	else
+		p = s->nfree ? s->freesegs[--s->nfree] : seg_alloc(1);
 	if (!p)
 		return -ENOMEM;
 	g->v[g->n++] = p;
@@ -1203,7 +1219,9 @@ static int segs_grow(struct s3 *s, struct s3segs *g)
 static void segs_put(struct s3 *s, struct s3segs *g)
 {
 	for (size_t i = 0; i < g->n; i++) {
-		if (s->nfree < S3_SEG_POOL)
+		if (i == 0 && s->nfreeheads < S3_SEG_POOL)
+			s->freeheads[s->nfreeheads++] = g->v[i];
+		else if (i > 0 && s->nfree < S3_SEG_POOL)
 			s->freesegs[s->nfree++] = g->v[i];
 		else
 			free(g->v[i]);
@@ -1245,7 +1263,7 @@ static void part_done(struct s3req *rq)
 
 	pthread_mutex_lock(&s->mu);
 	w->parts_inflight--;
-	s->upload_bytes -= rq->segs.n * S3_SEG;
+	s->upload_bytes -= seg_charge(rq->segs.n);
 	if (rq->from_file)
 		s->file_parts--;
 	if (rq->res) {
@@ -1311,7 +1329,7 @@ static void create_done(struct s3req *rq)
 		struct s3req *p = w->waiting_id;
 		w->waiting_id = p->next;
 		if (w->res) {
-			s->upload_bytes -= p->segs.n * S3_SEG;
+			s->upload_bytes -= seg_charge(p->segs.n);
 			segs_put(s, &p->segs);
 			req_free(p);
 		} else {
@@ -1365,7 +1383,7 @@ static int part_reuse_locked(struct s3 *s, struct s3w *w, struct s3req *rq)
 		fprintf(stderr, "ferry: s3: part %d of %s is on the server already: not sent\n", rq->user_n, w->key);
 	if (s->wev.reused)
 		s->wev.reused(s->wev.arg, w->key, rq->body_len);
-	s->upload_bytes -= rq->segs.n * S3_SEG;
+	s->upload_bytes -= seg_charge(rq->segs.n);
 	segs_put(s, &rq->segs);
 	req_free(rq);
 	return 1;
@@ -1564,7 +1582,7 @@ static int seal_part_locked(struct s3 *s, struct s3w *w)
 	rq->user = w;
 	rq->user_n = w->next_part++;
 	rq->done = part_done;
-	s->upload_bytes += body.n * S3_SEG; /* buffers, not bytes: many small objects hold many buffers */
+	s->upload_bytes += seg_charge(body.n); /* buffers, not bytes: many small objects hold many buffers */
 	memset(&w->segs, 0, sizeof(w->segs));
 	w->fill = 0;
 	w->cap = 0;
@@ -1574,7 +1592,7 @@ static int seal_part_locked(struct s3 *s, struct s3w *w)
 	int e = req_body_segs(rq, &body, len, want_md5(s, w));
 	pthread_mutex_lock(&s->mu);
 	if (e) {
-		s->upload_bytes -= rq->segs.n * S3_SEG;
+		s->upload_bytes -= seg_charge(rq->segs.n);
 		segs_put(s, &rq->segs);
 		req_free(rq);
 		return e;
@@ -1799,7 +1817,7 @@ static void final_done(struct s3req *rq)
 		}
 	}
 	if (!strcmp(rq->method, "PUT")) {
-		s->upload_bytes -= rq->segs.n * S3_SEG;
+		s->upload_bytes -= seg_charge(rq->segs.n);
 		segs_put(s, &rq->segs);
 	} else {
 		free((void *)rq->body);
@@ -1891,12 +1909,12 @@ static void w_progress(struct s3 *s, struct s3w *w)
 			w_settled(s, w);
 			return;
 		}
-		s->upload_bytes += w->segs.n * S3_SEG;
+		s->upload_bytes += seg_charge(w->segs.n);
 		rq->meta = w->meta[0] ? w->meta : NULL;
 		size_t len = w->fill;
 		w->fill = w->cap = 0;
 		if (req_body_segs(rq, &w->segs, len, want_md5(s, w))) {
-			s->upload_bytes -= rq->segs.n * S3_SEG;
+			s->upload_bytes -= seg_charge(rq->segs.n);
 			segs_put(s, &rq->segs);
 			req_free(rq);
 			w_fail(w, -ENOMEM, "committing");
@@ -2201,6 +2219,8 @@ static void s3_close(struct ferry_backend *b)
 		curl_share_cleanup(s->share);
 	for (unsigned i = 0; i < s->nfree; i++)
 		free(s->freesegs[i]);
+	for (unsigned i = 0; i < s->nfreeheads; i++)
+		free(s->freeheads[i]);
 	if (s->debug)
 		fprintf(stderr, "ferry: s3: %llu requests, %llu retries\n", (unsigned long long)s->requests,
 			(unsigned long long)s->retries);
