@@ -28,6 +28,8 @@
 #   DOWN_TOOLS="ferry-copy aws rclone ferry-pull"   downloaders (their sources: ferry copy
 #                and ferry push uploads of the same run)
 #   REPS=N       timed runs per measurement, median reported (default 1)
+#   ROTATE=1     uploads: rep r runs the tools in TOOLS rotated by r-1 (order effects:
+#                on the bench VM, memory freed by one run makes the next one cheaper)
 #   DOWN=0|1     also measure downloads (default 1)
 #   TIMEOUT=S    a run is killed after S s and reported HUNG (default 900)
 #   RAW=FILE     raw numbers, one line per run (default WORK/../ferry-bench-s3-raw.tsv)
@@ -398,7 +400,13 @@ T0=$(date +%s)
 for set in $SETS; do
 	echo "== upload: $set (${NF[$set]} files, ${NB[$set]} bytes)"
 	for rep in $(seq 1 "$REPS"); do
-		for tool in $TOOLS; do upload "$set" "$tool" "$rep"; done
+		order=$TOOLS
+		if [ "${ROTATE:-0}" = 1 ]; then # rep r starts with tool r: no tool always follows the same one
+			set -- $TOOLS
+			for _ in $(seq 2 "$rep"); do set -- "${@:2}" "$1"; done
+			order=$*
+		fi
+		for tool in $order; do upload "$set" "$tool" "$rep"; done
 	done
 	echo
 done
