@@ -16,6 +16,8 @@
 #
 # Environment:
 #   FERRY=PATH   ferry binary (default build/ferry; built Release if missing)
+#   FERRY_BASE=PATH  a second ferry binary, for before/after in one run: the tool
+#                "ferry-copy-base" in TOOLS (and DOWN_TOOLS) is `ferry copy` with it
 #   WORK=DIR     scratch (default /tmp/ferry-bench-s3; must not exist or be one this
 #                script made); the Swift server's storage lives in WORK/swift (ext4 /tmp)
 #   SIZE=BYTES   the large file (default 2147483648 = 2 GiB)
@@ -26,6 +28,8 @@
 #   DOWN_TOOLS="ferry-copy aws rclone ferry-pull"   downloaders (their sources: ferry copy
 #                and ferry push uploads of the same run)
 #   REPS=N       timed runs per measurement, median reported (default 1)
+#   ROTATE=1     uploads: rep r runs the tools in TOOLS rotated by r-1 (order effects:
+#                on the bench VM, memory freed by one run makes the next one cheaper)
 #   DOWN=0|1     also measure downloads (default 1)
 #   TIMEOUT=S    a run is killed after S s and reported HUNG (default 900)
 #   RAW=FILE     raw numbers, one line per run (default WORK/../ferry-bench-s3-raw.tsv)
@@ -93,7 +97,7 @@ report=${RAW%.tsv}-report.md
 	echo "|---|---|---|--:|--:|--:|--:|--:|--:|--:|"
 	for dir in up down; do
 		for set in $SETS; do
-			for tool in ferry-push ferry-pull ferry-copy aws rclone; do
+			for tool in ferry-push ferry-pull ferry-copy ferry-copy-base aws rclone; do
 				e=$(stat_of "$dir" "$set" "$tool" elapsed)
 				[ "$e" = - ] && continue
 				c=$(stat_of "$dir" "$set" "$tool" cpu) o=$(stat_of "$dir" "$set" "$tool" other)
@@ -128,6 +132,9 @@ report=${RAW%.tsv}-report.md
 		tgt "up $set: ferry copy time no slower" "$(stat_of up "$set" ferry-copy elapsed)" "$bo" "$bn" 1.00
 		tgt "up $set: ferry copy client CPU (per GiB and per file) ≤ 0.5× rclone's" \
 			"$(stat_of up "$set" ferry-copy cpu)" "$(stat_of up "$set" rclone cpu)" rclone 0.50
+		[ "$(stat_of up "$set" ferry-copy-base cpu)" = - ] ||
+			tgt "up $set: ferry copy (FERRY_BASE) client CPU ≤ 0.5× rclone's" \
+				"$(stat_of up "$set" ferry-copy-base cpu)" "$(stat_of up "$set" rclone cpu)" rclone 0.50
 	done
 	if [ "$DOWN" = 1 ]; then
 		echo
@@ -211,6 +218,7 @@ echo "== ferry S3 benchmark against a local Swift (s3api) server"
 echo "date:    $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "commit:  $(git rev-parse --short HEAD 2>/dev/null || echo none)$(git diff --quiet 2>/dev/null || echo ' (dirty tree)')"
 echo "ferry:   $("$FERRY" --version 2>&1 | head -1) ($FERRY)"
+[ -z "${FERRY_BASE:-}" ] || echo "base:    $("$FERRY_BASE" --version 2>&1 | head -1) ($FERRY_BASE, tool ferry-copy-base)"
 echo "tools:   $(/usr/bin/aws --version 2>&1); $(rclone version 2>/dev/null | head -1); Swift $(dpkg-query -W -f='${Version}' python3-swift)"
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(free -g | awk '/^Mem:/ { print $2 }') GiB RAM, kernel $(uname -r)"
 echo "fs:      $WORK on $(findmnt -n -o SOURCE,FSTYPE -T "$WORK" | tr -s ' ')"
@@ -273,6 +281,7 @@ up_cmd() { # TOOL SRC BUCKET
 	case $1 in
 	ferry-push) echo "'$F' push '$2' 's3://$3/store' --key-file '$key' --json $FERRY_FLAGS" ;;
 	ferry-copy) echo "'$F' copy '$2' 's3://$3/copy' --json $FERRY_FLAGS" ;;
+	ferry-copy-base) echo "'$FERRY_BASE' copy '$2' 's3://$3/copy' --json $FERRY_FLAGS" ;;
 	aws) echo "/usr/bin/aws --endpoint-url '$S3_ENDPOINT' s3 cp --recursive --only-show-errors $AWS_FLAGS '$2/' 's3://$3/aws/'" ;;
 	rclone) echo "env -u AWS_CA_BUNDLE rclone copy $RCLONE_FLAGS '$2' 'X:$3/rclone'" ;;
 	esac
@@ -281,11 +290,12 @@ down_cmd() { # TOOL BUCKET-OF-THE-SOURCE DEST
 	case $1 in
 	ferry-pull) echo "'$F' pull 's3://$2/store' '$3' --key-file '$key' --json $FERRY_FLAGS" ;;
 	ferry-copy) echo "'$F' copy 's3://$2/copy' '$3' --json $FERRY_FLAGS" ;;
+	ferry-copy-base) echo "'$FERRY_BASE' copy 's3://$2/copy' '$3' --json $FERRY_FLAGS" ;;
 	aws) echo "/usr/bin/aws --endpoint-url '$S3_ENDPOINT' s3 cp --recursive --only-show-errors $AWS_FLAGS 's3://$2/copy/' '$3/'" ;;
 	rclone) echo "env -u AWS_CA_BUNDLE rclone copy $RCLONE_FLAGS 'X:$2/copy' '$3'" ;;
 	esac
 }
-prefix_of() { case $1 in ferry-push) echo store ;; ferry-copy) echo copy ;; *) echo "$1" ;; esac; }
+prefix_of() { case $1 in ferry-push) echo store ;; ferry-copy | ferry-copy-base) echo copy ;; *) echo "$1" ;; esac; }
 bucket_of() { echo "b-$1-$2-r$3" | tr -c 'a-z0-9-\n' '-'; }
 
 mkdir -p "$WORK/logs"
@@ -390,7 +400,13 @@ T0=$(date +%s)
 for set in $SETS; do
 	echo "== upload: $set (${NF[$set]} files, ${NB[$set]} bytes)"
 	for rep in $(seq 1 "$REPS"); do
-		for tool in $TOOLS; do upload "$set" "$tool" "$rep"; done
+		order=$TOOLS
+		if [ "${ROTATE:-0}" = 1 ]; then # rep r starts with tool r: no tool always follows the same one
+			set -- $TOOLS
+			for _ in $(seq 2 "$rep"); do set -- "${@:2}" "$1"; done
+			order=$*
+		fi
+		for tool in $order; do upload "$set" "$tool" "$rep"; done
 	done
 	echo
 done

@@ -175,6 +175,22 @@ struct ferry_backend_ops {
 	int (*uploads)(struct ferry_backend *b, const char *prefix, ferry_upload_fn fn, void *arg);
 	/* uabort: abort the unfinished upload upload_id of key; gone already is success. */
 	int (*uabort)(struct ferry_backend *b, const char *key, const char *upload_id);
+
+	/* ---- writes without a copy (backends that buffer writes) ---- */
+	/* wbuf: room for the next bytes of w in the backend's own buffer: *buf and at most *len
+	 * (> 0) bytes there. The caller fills some of it and passes that same pointer to
+	 * write(), at the object's next offset; the backend then copies nothing. Called with
+	 * no write of w pending; may wait for room, as a write would. Optional. */
+	int (*wbuf)(struct ferry_backend *b, struct ferry_wobj *w, void **buf, size_t *len);
+	/* wfile: the object is the first size bytes of the open file fd, instead of write()s.
+	 * The backend reads them once now, handing each piece in order to piece(arg, …) (the
+	 * caller's own hash), and again from a dup of fd when it sends them; nothing is sent
+	 * before commit, and wmeta may still be called. The server checks what is sent
+	 * against checksums of the first read: a file that changed in between makes the
+	 * object fail with FERRY_BERR(FERRY_E_CHECKSUM), never stored torn. May wait while
+	 * many such objects are unfinished. Optional. */
+	int (*wfile)(struct ferry_backend *b, struct ferry_wobj *w, int fd, uint64_t size,
+		     void (*piece)(void *arg, const void *buf, size_t n), void *arg);
 };
 
 struct ferry_backend {

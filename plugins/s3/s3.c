@@ -10,8 +10,11 @@
  * signed again: x-amz-date moves on). Small whole-object calls (get, put, stat, list,
  * del) go through the same queue and wait for their answer. Reads are ranged GETs
  * straight into the caller's buffer. Writes arrive in offset order; they are copied
- * into part buffers (the caller's buffer is free at once), a full part is uploaded
- * while the next fills; an object that ends within its first part is one PutObject.
+ * into part buffers (the caller's buffer is free at once), or read into them in place
+ * by a caller that asks wbuf() where the next bytes go; a full part is uploaded while
+ * the next fills; an object that ends within its first part is one PutObject. An
+ * object that is a whole file (wfile(), ferry copy) holds no part buffer at all: the
+ * file is read once for the checksums and then by curl's read callback as it is sent.
  * commit() without durable returns at once and the upload finishes in the background;
  * sync() waits for all of them and reports the first failure, so no manifest is
  * written over an object that did not land.
@@ -27,6 +30,7 @@
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -37,6 +41,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -56,18 +61,32 @@
 #define S3_UPLOAD_CAP (128u << 20)     /* bytes of sealed parts waiting or in flight */
 #define S3_SMALL_MAX (64u << 20)       /* the largest reply get() buffers */
 #define S3_RECV_BUF (256L << 10)       /* curl's receive buffer for ranged reads */
+#define S3_SEG (2u << 20)              /* part buffers are segments of this: a transparent huge page */
+#define S3_SEG_POOL (S3_UPLOAD_CAP / S3_SEG) /* free segments kept for the next parts */
+
+_Static_assert(S3_PART_MIN % S3_SEG == 0, "parts are whole segments");
 
 struct s3;
 struct s3w;
+
+/* The bytes of a part or a single-part object: n segments of S3_SEG, filled in order. */
+struct s3segs {
+	uint8_t **v;
+	size_t n, cap; /* segments held; room in v */
+};
 
 struct s3req {
 	struct s3 *s3;
 	const char *method;
 	char *path;  /* encoded, as signed */
 	char *query; /* encoded, as sent; "" for none */
-	/* request body */
+	/* request body: contiguous (body), a part's segments (segs.n > 0), or the bytes of
+	 * a file at src_off (from_file: wfile), read when sent */
 	const uint8_t *body;
-	size_t body_len, body_off, body_cap; /* body_cap: a part buffer's size, to reuse it */
+	struct s3segs segs;
+	size_t body_len, body_off;
+	int from_file, src_fd, src_err; /* src_err: errno of a read of the file that failed or came short */
+	uint64_t src_off;
 	char md5_b64[32]; /* Content-MD5, or "" */
 	char payload_hash[65];
 	/* response body: into a fixed buffer (ranged reads) or a growing one */
@@ -101,8 +120,8 @@ struct s3req {
 struct s3w {
 	struct s3 *s3;
 	char key[1100];
-	uint8_t *buf; /* the part being filled */
-	size_t fill, cap;
+	struct s3segs segs; /* the part being filled */
+	size_t fill, cap;   /* its bytes so far and its size; cap 0: no part started */
 	int next_part; /* number of the part being filled, from 1 */
 	char upload_id[512];
 	int creating, created;
@@ -118,6 +137,16 @@ struct s3w {
 	struct s3_part *have; /* resuming: the parts the server holds (ListParts), by number */
 	size_t nhave;
 	struct s3w *next_pending; /* on s3->pending while a non-durable commit is finishing */
+	/* sent from a file (wfile): part i is src_size's slice fsum[i], read when it is sent */
+	int from_file, src_fd;
+	uint64_t src_size;
+	struct s3_fsum {
+		uint64_t off, len;
+		char sha[65], md5[32]; /* of the hashing pass: the server checks what is sent against them */
+	} *fsum;
+	int nfparts, fnext; /* parts; the next one to send */
+	int fqueued;
+	struct s3w *next_fq; /* on s3->fq while parts are left to send */
 };
 
 struct s3r {
@@ -152,17 +181,18 @@ struct s3 {
 	struct s3w *pending; /* committed, finishing */
 	int deferred_res;
 	char deferred_msg[2048];
-	/* part buffers of any size, reused (a fresh page costs a fault on first touch) */
-	struct partbuf {
-		uint8_t *p;
-		size_t cap;
-	} freebufs[S3_UPLOAD_CAP / S3_PART_MIN];
-	unsigned nfree;
-	size_t free_bytes;
+	/* segments of finished parts, reused: fresh memory is dear (partbuf_alloc) */
+	uint8_t *freesegs[S3_SEG_POOL];  /* a part's second segment on: huge pages */
+	uint8_t *freeheads[S3_SEG_POOL]; /* its first: small pages, touched only as far as filled */
+	unsigned nfree, nfreeheads;
 	struct s3_key_cache keycache;
 	uint64_t requests, retries;
 	int debug; /* FERRY_S3_DEBUG: one line per request on stderr (no headers, no secrets) */
 	struct ferry_wevents wev; /* the caller's journal (set_events), or all NULL */
+	/* objects sent from files (wfile): those with parts to send, oldest first */
+	struct s3w *fq_head, *fq_tail;
+	unsigned file_parts; /* their parts in flight */
+	unsigned file_objs;  /* and objects not finished (each holds a file descriptor) */
 	char bind[64]; /* FERRY_S3_BIND: the local address to send from (a planner route), "" any */
 };
 
@@ -235,6 +265,9 @@ static void req_free(struct s3req *rq)
 	curl_slist_free_all(rq->hdrs);
 	if (!rq->sink_fixed)
 		free(rq->sink);
+	for (size_t i = 0; i < rq->segs.n; i++) /* not given back to the pool: a failure path */
+		free(rq->segs.v[i]);
+	free(rq->segs.v);
 	free(rq->path);
 	free(rq->query);
 	free(rq);
@@ -286,8 +319,31 @@ static size_t on_send(char *dst, size_t size, size_t nmemb, void *arg)
 
 	if (n > left)
 		n = left;
-	memcpy(dst, rq->body + rq->body_off, n);
-	rq->body_off += n;
+	if (rq->from_file) { /* straight from the page cache into curl's buffer */
+		for (size_t got = 0; got < n;) {
+			ssize_t k = pread(rq->src_fd, dst + got, n - got, (off_t)(rq->src_off + rq->body_off + got));
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0) {
+				rq->src_err = k < 0 ? errno : ENODATA; /* ENODATA: shorter than it was */
+				return CURL_READFUNC_ABORT;
+			}
+			got += (size_t)k;
+		}
+		rq->body_off += n;
+		return n;
+	}
+	if (!rq->segs.n) {
+		memcpy(dst, rq->body + rq->body_off, n);
+		rq->body_off += n;
+		return n;
+	}
+	for (size_t done = 0, k; done < n; done += k) {
+		size_t at = rq->body_off % S3_SEG;
+		k = S3_SEG - at < n - done ? S3_SEG - at : n - done;
+		memcpy(dst + done, rq->segs.v[rq->body_off / S3_SEG] + at, k);
+		rq->body_off += k;
+	}
 	return n;
 }
 
@@ -461,6 +517,39 @@ static void req_body(struct s3req *rq, const void *body, size_t len, int md5)
 	}
 }
 
+/* The same for a body of len bytes in segments, which rq takes over. 0 or -ENOMEM. */
+static int req_body_segs(struct s3req *rq, struct s3segs *g, size_t len, int md5)
+{
+	EVP_MD_CTX *sha = NULL, *m5 = NULL;
+	unsigned char d[32];
+	unsigned int dl = 0;
+	int sign = !(rq->s3->c.unsigned_payload && len), ok = 1;
+
+	rq->body = NULL;
+	rq->segs = *g;
+	rq->body_len = len;
+	memset(g, 0, sizeof(*g));
+	if (!sign)
+		strcpy(rq->payload_hash, "UNSIGNED-PAYLOAD");
+	if (sign)
+		ok = (sha = EVP_MD_CTX_new()) && EVP_DigestInit_ex(sha, EVP_sha256(), NULL);
+	if (ok && md5)
+		ok = (m5 = EVP_MD_CTX_new()) && EVP_DigestInit_ex(m5, EVP_md5(), NULL);
+	for (size_t off = 0; ok && off < len; off += S3_SEG) {
+		size_t k = len - off < S3_SEG ? len - off : S3_SEG;
+		const uint8_t *p = rq->segs.v[off / S3_SEG];
+		ok = (!sha || EVP_DigestUpdate(sha, p, k)) && (!m5 || EVP_DigestUpdate(m5, p, k));
+	}
+	if (ok && sha && (ok = EVP_DigestFinal_ex(sha, d, &dl)))
+		for (int i = 0; i < 32; i++)
+			snprintf(rq->payload_hash + 2 * i, 3, "%02x", d[i]);
+	if (ok && m5 && (ok = EVP_DigestFinal_ex(m5, d, &dl)))
+		EVP_EncodeBlock((unsigned char *)rq->md5_b64, d, 16);
+	EVP_MD_CTX_free(sha);
+	EVP_MD_CTX_free(m5);
+	return ok ? 0 : -ENOMEM;
+}
+
 /*
  * Does a part or object body need a Content-MD5? A signed payload's SHA-256 is checked
  * by the server already (S3: XAmzContentSHA256Mismatch; Swift's s3api: BadDigest), so
@@ -473,8 +562,16 @@ static int want_md5(const struct s3 *s, const struct s3w *w)
 	return s->c.unsigned_payload || w->nhave;
 }
 
+/* A server's word that a body is not what its checksum says. */
+static int bad_digest(const struct s3_error *se)
+{
+	return se && (!strcmp(se->code, "BadDigest") || !strcmp(se->code, "XAmzContentSHA256Mismatch"));
+}
+
 static int retryable(struct s3req *rq, const struct s3_error *se)
 {
+	if (rq->src_err || (rq->from_file && bad_digest(se)))
+		return 0; /* the file changed since it was hashed: sending it again cannot help */
 	switch (rq->cc) {
 	case CURLE_OK: break;
 	case CURLE_URL_MALFORMAT: case CURLE_UNSUPPORTED_PROTOCOL: case CURLE_PEER_FAILED_VERIFICATION:
@@ -516,6 +613,12 @@ static void req_ended(struct s3 *s, struct s3req *rq)
 		have_se = s3_xml_error(rq->errbody, rq->errlen, &se) == 0;
 	if (rq->cc == CURLE_WRITE_ERROR && rq->sink_over) {
 		rq->res = FERRY_BERR(FERRY_E_TOOBIG);
+	} else if (rq->src_err == ENODATA || (rq->from_file && rq->cc == CURLE_OK && bad_digest(have_se ? &se : NULL))) {
+		rq->res = FERRY_BERR(FERRY_E_CHECKSUM);
+		s3_setmsg(rq->res, "the file changed while being read (%s): not copied",
+			  rq->src_err ? "it is shorter now" : "the server's checksum of what was sent differs");
+	} else if (rq->src_err) {
+		rq->res = -rq->src_err;
 	} else if ((rq->cc != CURLE_OK || (rq->status >= 300 && rq->status != 304)) &&
 		   retryable(rq, have_se ? &se : NULL) && tries < s->c.attempts) {
 		rq->attempts = tries;
@@ -1041,8 +1144,8 @@ static int s3_wmeta(struct ferry_backend *b, struct ferry_wobj *wo, const char *
 	for (const char *v = value; *v; v++)
 		if ((unsigned char)*v < 0x20 || (unsigned char)*v > 0x7e)
 			return -EINVAL;
-	if (w->total || w->creating || w->created)
-		return -EBUSY;
+	if ((w->total && !w->from_file) || w->creating || w->created)
+		return -EBUSY; /* after the first write; an object from a file is sent at commit */
 	int n = snprintf(w->meta + used, sizeof(w->meta) - used, "x-amz-meta-%s:%s\n", name, value);
 	if (n < 0 || (size_t)n >= sizeof(w->meta) - used) {
 		w->meta[used] = 0;
@@ -1059,38 +1162,72 @@ static void s3_rclose(struct ferry_backend *b, struct ferry_robj *r)
 
 /* ---------------------------------------------------------------- writes */
 
-/* Part buffers of every size are reused, oldest dropped first, at most S3_UPLOAD_CAP
- * bytes of them kept: a fresh buffer costs a page fault per page on first touch, which
- * on a VM is dear, and every 16 or 32 MiB part of a large object used to be a fresh
- * malloc (bench/RESULTS.md, "S3 copy down and copy up CPU"). s->mu held. */
-static uint8_t *partbuf_get(struct s3 *s, size_t cap)
+/*
+ * Part buffers are lists of S3_SEG segments, each 2 MiB-aligned and, but for a part's
+ * first, marked for transparent huge pages, reused from part to part whatever the
+ * part's size. Memory a
+ * process touches for the first time is what costs on the bench VM: ~26 us of CPU per
+ * 4 KiB page fault (3.5 s for 512 MiB), and still ~2-4 ms per MiB as huge pages when
+ * the host must back them anew, against ~0.2 ms per MiB for memory used before
+ * (bench/RESULTS.md, "copy up CPU"). Part sizes grow 8 -> 16 -> 32 MiB; as whole
+ * buffers each size was new memory, as segments a large upload touches the in-flight
+ * cap and no more. Where THP is off, madvise fails and the segment is ordinary memory.
+ */
+static uint8_t *seg_alloc(int huge)
 {
-	for (unsigned i = s->nfree; i-- > 0;)
-		if (s->freebufs[i].cap == cap) {
-			uint8_t *p = s->freebufs[i].p;
-			s->free_bytes -= cap;
-			memmove(&s->freebufs[i], &s->freebufs[i + 1], (s->nfree - i - 1) * sizeof(s->freebufs[0]));
-			s->nfree--;
-			return p;
-		}
-	return malloc(cap);
+	void *p = NULL;
+
+	if (posix_memalign(&p, S3_SEG, S3_SEG))
+		return NULL;
+	if (huge)
+		madvise(p, S3_SEG, MADV_HUGEPAGE);
+	return p;
 }
 
-static void partbuf_put(struct s3 *s, uint8_t *p, size_t cap)
+/* What a part's buffer counts against S3_UPLOAD_CAP: at least a whole first part's worth,
+ * so many small objects are not all in flight at once (16 at most, as with 8 MiB buffers). */
+static size_t seg_charge(size_t nsegs)
 {
-	if (cap > S3_UPLOAD_CAP) {
-		free(p);
-		return;
+	return !nsegs ? 0 : nsegs * S3_SEG < S3_PART_MIN ? S3_PART_MIN : nsegs * S3_SEG;
+}
+
+/* One more segment at the end of g. A part's first segment has small pages: a small
+ * object touches a few KiB of it, where a huge page would be 2 MiB to zero (and, on
+ * the bench VM, to back). s->mu held. */
+static int segs_grow(struct s3 *s, struct s3segs *g)
+{
+	if (g->n == g->cap) {
+		size_t nc = g->cap ? g->cap * 2 : 4;
+		uint8_t **nv = realloc(g->v, nc * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		g->v = nv;
+		g->cap = nc;
 	}
-	while (s->nfree && (s->nfree == sizeof(s->freebufs) / sizeof(s->freebufs[0]) ||
-			    s->free_bytes + cap > S3_UPLOAD_CAP)) {
-		free(s->freebufs[0].p);
-		s->free_bytes -= s->freebufs[0].cap;
-		memmove(&s->freebufs[0], &s->freebufs[1], (s->nfree - 1) * sizeof(s->freebufs[0]));
-		s->nfree--;
+	uint8_t *p;
+	if (g->n == 0)
+		p = s->nfreeheads ? s->freeheads[--s->nfreeheads] : seg_alloc(0);
+	else
+		p = s->nfree ? s->freesegs[--s->nfree] : seg_alloc(1);
+	if (!p)
+		return -ENOMEM;
+	g->v[g->n++] = p;
+	return 0;
+}
+
+/* Gives g's segments back to the pool (at most S3_SEG_POOL kept). s->mu held. */
+static void segs_put(struct s3 *s, struct s3segs *g)
+{
+	for (size_t i = 0; i < g->n; i++) {
+		if (i == 0 && s->nfreeheads < S3_SEG_POOL)
+			s->freeheads[s->nfreeheads++] = g->v[i];
+		else if (i > 0 && s->nfree < S3_SEG_POOL)
+			s->freesegs[s->nfree++] = g->v[i];
+		else
+			free(g->v[i]);
 	}
-	s->freebufs[s->nfree++] = (struct partbuf){ p, cap };
-	s->free_bytes += cap;
+	free(g->v);
+	memset(g, 0, sizeof(*g));
 }
 
 /* Part size for part n (from 1): S3_PART_MIN, doubled every max_parts/20 parts up to
@@ -1107,6 +1244,7 @@ static size_t part_size(const struct s3 *s, int n)
 
 static void w_progress(struct s3 *s, struct s3w *w);
 static void admit_waiting(struct s3 *s);
+static void pump_files_locked(struct s3 *s);
 
 static void w_fail(struct s3w *w, int res, const char *what)
 {
@@ -1125,7 +1263,9 @@ static void part_done(struct s3req *rq)
 
 	pthread_mutex_lock(&s->mu);
 	w->parts_inflight--;
-	s->upload_bytes -= rq->body_cap;
+	s->upload_bytes -= seg_charge(rq->segs.n);
+	if (rq->from_file)
+		s->file_parts--;
 	if (rq->res) {
 		w_fail(w, rq->res, "uploading a part of");
 	} else {
@@ -1134,11 +1274,11 @@ static void part_done(struct s3req *rq)
 		p->size = rq->body_len;
 		snprintf(p->etag, sizeof(p->etag), "%s", rq->h.etag);
 	}
-	partbuf_put(s, (uint8_t *)rq->body, rq->body_cap);
-	rq->body = NULL;
+	segs_put(s, &rq->segs);
 	req_free(rq);
 	w_progress(s, w);
 	admit_waiting(s);
+	pump_files_locked(s);
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -1189,9 +1329,8 @@ static void create_done(struct s3req *rq)
 		struct s3req *p = w->waiting_id;
 		w->waiting_id = p->next;
 		if (w->res) {
-			s->upload_bytes -= p->body_cap;
-			partbuf_put(s, (uint8_t *)p->body, p->body_cap);
-			p->body = NULL;
+			s->upload_bytes -= seg_charge(p->segs.n);
+			segs_put(s, &p->segs);
 			req_free(p);
 		} else {
 			send_part_locked(s, w, p);
@@ -1244,11 +1383,180 @@ static int part_reuse_locked(struct s3 *s, struct s3w *w, struct s3req *rq)
 		fprintf(stderr, "ferry: s3: part %d of %s is on the server already: not sent\n", rq->user_n, w->key);
 	if (s->wev.reused)
 		s->wev.reused(s->wev.arg, w->key, rq->body_len);
-	s->upload_bytes -= rq->body_cap;
-	partbuf_put(s, (uint8_t *)rq->body, rq->body_cap);
-	rq->body = NULL;
+	s->upload_bytes -= seg_charge(rq->segs.n);
+	segs_put(s, &rq->segs);
 	req_free(rq);
 	return 1;
+}
+
+/* ---------------------------------------------------------------- objects sent from files */
+
+static void fq_remove(struct s3 *s, struct s3w *w)
+{
+	struct s3w *prev = NULL;
+
+	if (!w->fqueued)
+		return;
+	for (struct s3w *q = s->fq_head; q; prev = q, q = q->next_fq)
+		if (q == w) {
+			if (prev)
+				prev->next_fq = q->next_fq;
+			else
+				s->fq_head = q->next_fq;
+			if (s->fq_tail == q)
+				s->fq_tail = prev;
+			break;
+		}
+	w->fqueued = 0;
+	w->next_fq = NULL;
+}
+
+/* Sends part i of a file-backed object, unless the server holds it already (resume). */
+static void send_fpart_locked(struct s3 *s, struct s3w *w, int i)
+{
+	struct s3req *rq = req_new(s, "PUT", w->key, "");
+
+	if (!rq) {
+		w_fail(w, -ENOMEM, "uploading");
+		return;
+	}
+	rq->from_file = 1;
+	rq->src_fd = w->src_fd;
+	rq->src_off = w->fsum[i].off;
+	rq->body_len = w->fsum[i].len;
+	memcpy(rq->payload_hash, w->fsum[i].sha, sizeof(rq->payload_hash));
+	memcpy(rq->md5_b64, w->fsum[i].md5, sizeof(rq->md5_b64));
+	rq->user = w;
+	rq->user_n = i + 1;
+	rq->done = part_done;
+	if (w->nhave && part_reuse_locked(s, w, rq))
+		return;
+	s->file_parts++;
+	send_part_locked(s, w, rq);
+}
+
+/*
+ * Parts of file-backed objects go out oldest object first, at most one per connection
+ * at a time: they hold no buffer (curl reads them from the file as it sends), so what
+ * bounds them is the connections they would wait for.
+ */
+static void pump_files_locked(struct s3 *s)
+{
+	while (s->fq_head && s->file_parts < (unsigned)s->c.connections) {
+		struct s3w *w = s->fq_head;
+		if (w->res || w->aborted || w->fnext >= w->nfparts) {
+			fq_remove(s, w);
+			if (!w->parts_inflight) /* else its last part_done moves it on */
+				w_progress(s, w);
+			continue;
+		}
+		send_fpart_locked(s, w, w->fnext++);
+	}
+}
+
+static void fq_push(struct s3 *s, struct s3w *w)
+{
+	if (w->fqueued)
+		return;
+	w->fqueued = 1;
+	w->next_fq = NULL;
+	if (s->fq_tail)
+		s->fq_tail->next_fq = w;
+	else
+		s->fq_head = w;
+	s->fq_tail = w;
+}
+
+/*
+ * The object is the first size bytes of fd. They are read once here, in pieces that
+ * piece() sees too (the caller's hash) and that stay in the CPU's cache for the parts'
+ * SHA-256 (and MD5 when asked); the parts are read again from a dup of fd by on_send,
+ * straight into curl's buffer. The server checks each part against this pass's
+ * checksum: a file that changed in between fails instead of being stored torn.
+ */
+static int s3_wfile(struct ferry_backend *b, struct ferry_wobj *wo, int fd, uint64_t size,
+		    void (*piece)(void *arg, const void *buf, size_t n), void *arg)
+{
+	struct s3 *s = b->priv;
+	struct s3w *w = (struct s3w *)wo;
+	struct s3segs g = { 0 };
+	EVP_MD_CTX *sha = NULL, *m5 = NULL;
+	int n = 0, res = 0, md5 = want_md5(s, w), sign = !s->c.unsigned_payload || size == 0;
+	uint64_t off = 0;
+
+	if (w->total || w->cap || w->from_file || w->creating || w->parts)
+		return -EBUSY;
+	while (off < size || n == 0) {
+		if (n == s->c.max_parts)
+			return FERRY_BERR(FERRY_E_TOOBIG);
+		off += part_size(s, ++n);
+	}
+	if (!(w->fsum = calloc((size_t)n, sizeof(*w->fsum))) || !(w->parts = calloc((size_t)n, sizeof(*w->parts))))
+		return -ENOMEM;
+	w->nparts_cap = (size_t)n;
+	pthread_mutex_lock(&s->mu);
+	while (s->file_objs >= 2u * (unsigned)s->c.connections) /* each holds a descriptor */
+		pthread_cond_wait(&s->cond, &s->mu);
+	s->file_objs++;
+	w->from_file = 1; /* w_free gives file_objs back */
+	w->src_fd = -1;
+	res = segs_grow(s, &g); /* the read buffer: a segment, warm from earlier parts */
+	pthread_mutex_unlock(&s->mu);
+	if (!res && (!(sha = EVP_MD_CTX_new()) || !(m5 = EVP_MD_CTX_new())))
+		res = -ENOMEM;
+	off = 0;
+	for (int i = 0; i < n && !res; i++) {
+		struct s3_fsum *f = &w->fsum[i];
+		unsigned char d[32];
+		unsigned int dl = 0;
+		f->off = off;
+		f->len = size - off < part_size(s, i + 1) ? size - off : part_size(s, i + 1);
+		if (!EVP_DigestInit_ex(sha, EVP_sha256(), NULL) || !EVP_DigestInit_ex(m5, EVP_md5(), NULL))
+			res = -ENOMEM;
+		for (uint64_t o = 0; o < f->len && !res; ) {
+			size_t k = f->len - o < S3_SEG ? (size_t)(f->len - o) : S3_SEG;
+			ssize_t got = pread(fd, g.v[0], k, (off_t)(off + o));
+			if (got < 0 && errno == EINTR)
+				continue;
+			if (got <= 0) {
+				res = got < 0 ? -errno : FERRY_BERR(FERRY_E_CHECKSUM);
+				if (got == 0)
+					s3_setmsg(res, "the file changed while being read (it is shorter now): not copied");
+				break;
+			}
+			piece(arg, g.v[0], (size_t)got);
+			if ((sign && !EVP_DigestUpdate(sha, g.v[0], (size_t)got)) ||
+			    (md5 && !EVP_DigestUpdate(m5, g.v[0], (size_t)got)))
+				res = -ENOMEM;
+			o += (uint64_t)got;
+		}
+		if (!res && !sign)
+			strcpy(f->sha, "UNSIGNED-PAYLOAD");
+		else if (!res && !EVP_DigestFinal_ex(sha, d, &dl))
+			res = -ENOMEM;
+		else if (!res)
+			for (int k = 0; k < 32; k++)
+				snprintf(f->sha + 2 * k, 3, "%02x", d[k]);
+		if (!res && md5 && !EVP_DigestFinal_ex(m5, d, &dl))
+			res = -ENOMEM;
+		else if (!res && md5)
+			EVP_EncodeBlock((unsigned char *)f->md5, d, 16);
+		off += f->len;
+	}
+	EVP_MD_CTX_free(sha);
+	EVP_MD_CTX_free(m5);
+	if (!res && (w->src_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+		res = -errno;
+	pthread_mutex_lock(&s->mu);
+	segs_put(s, &g);
+	pthread_mutex_unlock(&s->mu);
+	if (res)
+		return res; /* the caller aborts w */
+	w->src_size = size;
+	w->total = size;
+	w->nfparts = n;
+	w->next_part = n + 1;
+	return 0;
 }
 
 /* Seals the part being filled and sends it (starting the multipart upload first). */
@@ -1269,21 +1577,26 @@ static int seal_part_locked(struct s3 *s, struct s3w *w)
 		w->nparts_cap = nc;
 	}
 	memset(&w->parts[w->next_part - 1], 0, sizeof(w->parts[0]));
-	uint8_t *body = w->buf;
+	struct s3segs body = w->segs;
 	size_t len = w->fill;
-	rq->body_cap = w->cap;
 	rq->user = w;
 	rq->user_n = w->next_part++;
 	rq->done = part_done;
-	s->upload_bytes += w->cap; /* buffers, not bytes: many small objects hold many buffers */
-	w->buf = NULL;
+	s->upload_bytes += seg_charge(body.n); /* buffers, not bytes: many small objects hold many buffers */
+	memset(&w->segs, 0, sizeof(w->segs));
 	w->fill = 0;
 	w->cap = 0;
 	/* the part is ours alone now: hash it (SHA-256, MD5: ~10 ms per part) without
 	 * holding the lock the network thread needs for every other request */
 	pthread_mutex_unlock(&s->mu);
-	req_body(rq, body, len, want_md5(s, w));
+	int e = req_body_segs(rq, &body, len, want_md5(s, w));
 	pthread_mutex_lock(&s->mu);
+	if (e) {
+		s->upload_bytes -= seg_charge(rq->segs.n);
+		segs_put(s, &rq->segs);
+		req_free(rq);
+		return e;
+	}
 	if (w->nhave && part_reuse_locked(s, w, rq))
 		return 0;
 	if (w->created) {
@@ -1306,7 +1619,11 @@ static int seal_part_locked(struct s3 *s, struct s3w *w)
 	return 0;
 }
 
-/* Copies one write into the object's parts; 1 when it must wait for upload room. */
+/*
+ * Copies one write into the object's parts; 1 when it must wait for upload room. A
+ * write into the room wbuf() gave is in place already: nothing to copy. Part sizes
+ * are whole segments, so a part ends where a segment does.
+ */
 static int absorb_locked(struct s3 *s, struct ferry_io *io)
 {
 	struct s3w *w = (struct s3w *)io->wobj;
@@ -1322,19 +1639,23 @@ static int absorb_locked(struct s3 *s, struct ferry_io *io)
 		io_finish_locked(s, io, w->res);
 		return 0;
 	}
-	if (!w->buf && s->upload_bytes >= S3_UPLOAD_CAP)
+	if (!w->cap && s->upload_bytes >= S3_UPLOAD_CAP)
 		return 1;
 	while (left) {
-		if (!w->buf) {
+		if (!w->cap)
 			w->cap = part_size(s, w->next_part);
-			w->buf = partbuf_get(s, w->cap);
-			if (!w->buf) {
-				w_fail(w, -ENOMEM, "buffering");
-				break;
-			}
+		if (w->fill == w->segs.n * S3_SEG && segs_grow(s, &w->segs)) {
+			w_fail(w, -ENOMEM, "buffering");
+			break;
 		}
-		size_t n = w->cap - w->fill < left ? w->cap - w->fill : left;
-		memcpy(w->buf + w->fill, src, n);
+		size_t at = w->fill % S3_SEG, n = S3_SEG - at;
+		uint8_t *dst = w->segs.v[w->fill / S3_SEG] + at;
+		if (n > w->cap - w->fill)
+			n = w->cap - w->fill;
+		if (n > left)
+			n = left;
+		if (dst != src)
+			memcpy(dst, src, n);
 		w->fill += n;
 		w->total += n;
 		src += n;
@@ -1355,6 +1676,7 @@ static int absorb_locked(struct s3 *s, struct ferry_io *io)
 	return 0;
 }
 
+/* Upload room was given back: queued writes go in, and wbuf() callers look again. */
 static void admit_waiting(struct s3 *s)
 {
 	while (s->wait_head) {
@@ -1366,6 +1688,7 @@ static void admit_waiting(struct s3 *s)
 		if (!next)
 			s->wait_tail = NULL;
 	}
+	pthread_cond_broadcast(&s->cond);
 }
 
 static int s3_wopen(struct ferry_backend *b, const char *key, struct ferry_wobj **out)
@@ -1404,10 +1727,44 @@ static int s3_write(struct ferry_backend *b, struct ferry_wobj *wo, struct ferry
 	return 0;
 }
 
+/*
+ * Room for the next bytes of w in its part buffer: the caller reads into it and passes
+ * the same pointer to write(), which then copies nothing. Called with no write of w
+ * pending; waits, like a write, while the upload has no room for another part.
+ */
+static int s3_wbuf(struct ferry_backend *b, struct ferry_wobj *wo, void **buf, size_t *len)
+{
+	struct s3 *s = b->priv;
+	struct s3w *w = (struct s3w *)wo;
+	int res = 0;
+
+	pthread_mutex_lock(&s->mu);
+	while (!w->cap && !w->res && (s->upload_bytes >= S3_UPLOAD_CAP || s->wait_head))
+		pthread_cond_wait(&s->cond, &s->mu);
+	if (!(res = w->res) && !w->cap)
+		w->cap = part_size(s, w->next_part);
+	if (!res && w->fill == w->segs.n * S3_SEG && (res = segs_grow(s, &w->segs)))
+		w_fail(w, res, "buffering");
+	if (!res) {
+		size_t at = w->fill % S3_SEG;
+		*buf = w->segs.v[w->fill / S3_SEG] + at;
+		*len = S3_SEG - at < w->cap - w->fill ? S3_SEG - at : w->cap - w->fill;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return res;
+}
+
 static void w_free(struct s3 *s, struct s3w *w)
 {
-	if (w->buf)
-		partbuf_put(s, w->buf, w->cap);
+	segs_put(s, &w->segs);
+	if (w->from_file) {
+		fq_remove(s, w);
+		if (w->src_fd >= 0)
+			close(w->src_fd);
+		s->file_objs--;
+		pthread_cond_broadcast(&s->cond); /* a wfile() may wait for it */
+	}
+	free(w->fsum);
 	free(w->parts);
 	free(w->have);
 	free(w);
@@ -1459,12 +1816,12 @@ static void final_done(struct s3req *rq)
 			w_fail(w, FERRY_BERR(FERRY_E_IO), "committing");
 		}
 	}
-	if (!strcmp(rq->method, "PUT"))
-		s->upload_bytes -= rq->body_cap;
-	if (rq->body && !strcmp(rq->method, "PUT"))
-		partbuf_put(s, (uint8_t *)rq->body, rq->body_cap);
-	else
+	if (!strcmp(rq->method, "PUT")) {
+		s->upload_bytes -= seg_charge(rq->segs.n);
+		segs_put(s, &rq->segs);
+	} else {
 		free((void *)rq->body);
+	}
 	rq->body = NULL;
 	req_free(rq);
 	w_settled(s, w);
@@ -1505,11 +1862,46 @@ static void w_progress(struct s3 *s, struct s3w *w)
 		w_settled(s, w);
 		return;
 	}
+	if (w->from_file && (w->created || w->nfparts > 1)) {
+		if (!w->created) { /* the metadata is complete now: start the upload */
+			struct s3req *c = req_new(s, "POST", w->key, "uploads");
+			if (!c) {
+				w_fail(w, -ENOMEM, "starting the upload of");
+				w_progress(s, w);
+				return;
+			}
+			req_body(c, NULL, 0, 0);
+			c->meta = w->meta[0] ? w->meta : NULL;
+			c->user = w;
+			c->done = create_done;
+			w->creating = 1;
+			submit_locked(s, c);
+			return; /* create_done comes back here */
+		}
+		if (w->fnext < w->nfparts) {
+			fq_push(s, w);
+			pump_files_locked(s);
+			return; /* the last part_done comes back here */
+		}
+	}
 	if (w->committing == 2)
 		return; /* the final request is out */
 	w->committing = 2;
 	struct s3req *rq;
-	if (!w->created) {
+	if (!w->created && w->from_file) {
+		/* a file of one part: one PutObject, read from the file as it is sent */
+		if (!(rq = req_new(s, "PUT", w->key, NULL))) {
+			w_fail(w, -ENOMEM, "committing");
+			w_settled(s, w);
+			return;
+		}
+		rq->meta = w->meta[0] ? w->meta : NULL;
+		rq->from_file = 1;
+		rq->src_fd = w->src_fd;
+		rq->body_len = w->src_size;
+		memcpy(rq->payload_hash, w->fsum[0].sha, sizeof(rq->payload_hash));
+		memcpy(rq->md5_b64, w->fsum[0].md5, sizeof(rq->md5_b64));
+	} else if (!w->created) {
 		/* never left its first part: one PutObject */
 		rq = req_new(s, "PUT", w->key, NULL);
 		if (!rq) {
@@ -1517,14 +1909,18 @@ static void w_progress(struct s3 *s, struct s3w *w)
 			w_settled(s, w);
 			return;
 		}
-		req_body(rq, w->buf ? w->buf : (const uint8_t *)"", w->fill, want_md5(s, w));
-		rq->body_cap = w->cap;
+		s->upload_bytes += seg_charge(w->segs.n);
 		rq->meta = w->meta[0] ? w->meta : NULL;
-		if (!w->buf)
-			rq->body = NULL;
-		s->upload_bytes += w->cap;
-		w->buf = NULL;
+		size_t len = w->fill;
 		w->fill = w->cap = 0;
+		if (req_body_segs(rq, &w->segs, len, want_md5(s, w))) {
+			s->upload_bytes -= seg_charge(rq->segs.n);
+			segs_put(s, &rq->segs);
+			req_free(rq);
+			w_fail(w, -ENOMEM, "committing");
+			w_settled(s, w);
+			return;
+		}
 	} else {
 		size_t len;
 		char q[700];
@@ -1822,7 +2218,9 @@ static void s3_close(struct ferry_backend *b)
 	if (s->share)
 		curl_share_cleanup(s->share);
 	for (unsigned i = 0; i < s->nfree; i++)
-		free(s->freebufs[i].p);
+		free(s->freesegs[i]);
+	for (unsigned i = 0; i < s->nfreeheads; i++)
+		free(s->freeheads[i]);
 	if (s->debug)
 		fprintf(stderr, "ferry: s3: %llu requests, %llu retries\n", (unsigned long long)s->requests,
 			(unsigned long long)s->retries);
@@ -1993,6 +2391,8 @@ const struct ferry_backend_ops ferry_s3_backend = {
 	.ropen_known = s3_ropen_known,
 	.wmeta = s3_wmeta,
 	.rmeta = s3_rmeta,
+	.wbuf = s3_wbuf,
+	.wfile = s3_wfile,
 	.delete_many = s3_delete_many,
 	.set_events = s3_set_events,
 	.wresume = s3_wresume,

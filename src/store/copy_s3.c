@@ -3,10 +3,15 @@
  * tool (the AWS CLI, rclone). Keys are the files' paths under the URL's prefix.
  *
  * Up: each file's xxh128 goes into the object's user metadata (x-amz-meta-ferry-xxh128)
- * with its mtime and mode; every part carries a Content-MD5 the server checks. A file
- * of more than one part is hashed before it is sent and again while it is sent, so a
- * file that changes meanwhile is reported, not stored torn. Objects commit in the
- * background; the run ends with the backend's sync(), which reports any that failed.
+ * with its mtime and mode; the server checks every part (the signed SHA-256, or a
+ * Content-MD5). A file of more than one piece (UP_PIECE) is handed to the backend
+ * whole (wfile): read once for our xxh128 and the parts' checksums, then read again by
+ * the backend as it sends, which the server checks against those checksums, so a file
+ * that changes meanwhile is reported, not stored torn. Smaller files, and every file
+ * under a rate limit or without wfile, are read in pieces straight into the backend's
+ * part buffers (wbuf); a file of more than one piece is then hashed before it is sent
+ * and again while it is sent. Objects commit in the background; the run ends with the
+ * backend's sync(), which reports any that failed.
  *
  * Down: the prefix is listed, each object is fetched by ranged GETs (DOWN_FILES files
  * at a time, up to DOWN_PER_FILE ranges of one file in flight, written in order)
@@ -36,7 +41,8 @@
 #include "ferry/unattended.h"
 #include "store_int.h"
 
-#define UP_BUF (8u << 20)
+#define UP_BUF (8u << 20)   /* the caller's buffer; files larger than this are multipart uploads */
+#define UP_PIECE (2u << 20) /* bytes read at a time; a larger file is hashed before it is sent */
 #define DOWN_BUF (8u << 20) /* one ranged GET */
 #define DOWN_FILES 16       /* objects fetched at a time */
 #define DOWN_BUFS 24        /* ranges in flight or waiting to be checksummed in order: 192 MiB at most */
@@ -99,11 +105,13 @@ static int read_full(int fd, uint8_t *buf, size_t len, uint64_t off)
 	return 0;
 }
 
+/* The pre-pass, in pieces that stay in the CPU's cache for the hash (and leave most of
+ * buf untouched: its first touch costs page faults, bench/RESULTS.md "copy up CPU"). */
 static int hash_file(int fd, uint64_t size, uint8_t *buf, struct ferry_filehash *fh)
 {
 	ferry_filehash_reset(fh);
-	for (uint64_t off = 0; off < size; off += UP_BUF) {
-		size_t n = size - off < UP_BUF ? (size_t)(size - off) : UP_BUF;
+	for (uint64_t off = 0; off < size; off += UP_PIECE) {
+		size_t n = size - off < UP_PIECE ? (size_t)(size - off) : UP_PIECE;
 		int e = read_full(fd, buf, n, off);
 		if (e)
 			return e;
@@ -112,15 +120,39 @@ static int hash_file(int fd, uint64_t size, uint8_t *buf, struct ferry_filehash 
 	return 0;
 }
 
+/* The object's user metadata: the file's xxh128 (hex), mtime and mode. */
+static int set_meta(struct ferry_backend *b, struct ferry_wobj *w, const struct ferry_scan_item *it, const char *xxh)
+{
+	char val[64];
+	int e;
+
+	if (!b->ops->wmeta)
+		return 0;
+	snprintf(val, sizeof(val), "%lld.%09u", (long long)it->mtime_sec, it->mtime_nsec);
+	if ((e = b->ops->wmeta(b, w, "ferry-xxh128", xxh)) || (e = b->ops->wmeta(b, w, "mtime", val)))
+		return e;
+	snprintf(val, sizeof(val), "%o", it->mode & 07777);
+	return b->ops->wmeta(b, w, "mode", val);
+}
+
+static void hash_piece(void *fh, const void *buf, size_t n)
+{
+	ferry_filehash_update(fh, buf, n);
+}
+
 static void up_file(struct ferry_backend *b, struct ferry_loop *loop, int root, const struct ferry_scan_item *it,
 		    uint8_t *buf, struct ferry_filehash *fh, struct journal *j, struct ferry_run *r)
 {
 	struct ferry_wobj *w = NULL;
-	char want[33], got[33], val[64];
+	char want[33], got[33];
 	struct stat st;
 	int fd = openat(root, it->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	int e = 0;
 	const char *what = "reading";
+	/* a file of more than one piece goes through wfile when the backend has it: read and
+	 * hashed once, then read again by the backend as it sends (no pre-pass of our own, no
+	 * copy into part buffers). Not under a rate limit, which paces our writes. */
+	int from_file = b->ops->wfile && !r->rate && it->size > UP_PIECE;
 
 	if (fd < 0) {
 		store_problem(r, it->path, NULL, FERRY_E_IO, "cannot open: %s", strerror(errno));
@@ -132,7 +164,7 @@ static void up_file(struct ferry_backend *b, struct ferry_loop *loop, int root, 
 		return;
 	}
 	want[0] = 0;
-	if (it->size > UP_BUF) { /* the hash goes in the metadata, which goes first */
+	if (it->size > UP_PIECE && !from_file) { /* the hash goes in the metadata, which goes first */
 		if ((e = hash_file(fd, it->size, buf, fh)))
 			goto out;
 		hex128(ferry_filehash_digest(fh), want);
@@ -153,27 +185,47 @@ static void up_file(struct ferry_backend *b, struct ferry_loop *loop, int root, 
 		goto out;
 	journal_expect(j, it->path, NULL, &fe);
 	ferry_filehash_reset(fh);
-	for (uint64_t off = 0; off < it->size || (off == 0 && it->size == 0);) {
-		size_t n = it->size - off < UP_BUF ? (size_t)(it->size - off) : UP_BUF;
+	if (from_file) {
 		what = "reading";
-		if (n && (e = read_full(fd, buf, n, off)))
+		if ((e = b->ops->wfile(b, w, fd, it->size, hash_piece, fh)))
 			goto out;
-		ferry_filehash_update(fh, buf, n);
+		r->bytes_read += it->size;
+		hex128(ferry_filehash_digest(fh), want);
+		what = "setting metadata of";
+		if (!resumed && (e = set_meta(b, w, it, want)))
+			goto out;
+		goto commit; /* the server checks the parts against this read's checksums */
+	}
+	for (uint64_t off = 0; off < it->size || (off == 0 && it->size == 0);) {
+		size_t n = it->size - off < UP_PIECE ? (size_t)(it->size - off) : UP_PIECE;
+		uint8_t *at = buf;
+		if (n && b->ops->wbuf) {
+			/* read straight into the backend's part buffer: no copy of the payload. The
+			 * first piece of a file not hashed yet must be all of it (its hash is the
+			 * metadata, which goes first), else it goes through buf. */
+			void *room;
+			size_t len;
+			if ((e = b->ops->wbuf(b, w, &room, &len)))
+				goto out;
+			if (len >= n || want[0]) {
+				at = room;
+				n = len < n ? len : n;
+			}
+		}
+		what = "reading";
+		if (n && (e = read_full(fd, at, n, off)))
+			goto out;
+		ferry_filehash_update(fh, at, n);
 		r->bytes_read += n;
 		if (off == 0 && !resumed) {
 			if (!want[0])
 				hex128(ferry_filehash_digest(fh), want);
-			snprintf(val, sizeof(val), "%lld.%09u", (long long)it->mtime_sec, it->mtime_nsec);
 			what = "setting metadata of";
-			if (b->ops->wmeta && ((e = b->ops->wmeta(b, w, "ferry-xxh128", want)) ||
-					      (e = b->ops->wmeta(b, w, "mtime", val))))
-				goto out;
-			snprintf(val, sizeof(val), "%o", it->mode & 07777);
-			if (b->ops->wmeta && (e = b->ops->wmeta(b, w, "mode", val)))
+			if ((e = set_meta(b, w, it, want)))
 				goto out;
 		}
 		if (n) {
-			struct iowait iw = { .io = { .done = iowait_done, .buf = buf, .len = n, .off = off, .buf_index = -1 } };
+			struct iowait iw = { .io = { .done = iowait_done, .buf = at, .len = n, .off = off, .buf_index = -1 } };
 			ferry_rate_take(r->rate, n); /* --bwlimit, or a planned route's bandwidth */
 			b->ops->write(b, w, &iw.io);
 			while (!iw.done)
@@ -195,6 +247,7 @@ static void up_file(struct ferry_backend *b, struct ferry_loop *loop, int root, 
 		close(fd);
 		return;
 	}
+commit:
 	what = "committing";
 	e = b->ops->commit(b, w, 0); /* in the background: sync() at the end reports failures */
 	w = NULL;

@@ -166,6 +166,24 @@ grep_err "f9.txt.*xxh128" "the mismatching file is named"
 [ ! -e "$work/down3/pack/f9.txt" ] && ok "the mismatching file is not written" || bad "the mismatching file is not written"
 cmp -s "$src/pack/f8.txt" "$work/down3/pack/f8.txt" && ok "the other files are" || bad "the other files are"
 
+# ---- a file rewritten while it is copied up is reported, not stored torn (the server
+# checks each part against the checksum of ferry's first read of it)
+mkdir -p "$work/moving"
+head -c 48000000 /dev/urandom >"$work/moving/big"
+(for _ in $(seq 1 100000); do
+	dd if=/dev/urandom of="$work/moving/big" bs=1M count=1 seek=$((RANDOM % 45)) conv=notrunc status=none
+done) &
+writer=$!
+timeout 300 "$ferry" copy "$work/moving" "s3://ferry-test/moving" >"$work/out" 2>"$work/err"
+rc=$?
+kill "$writer" 2>/dev/null
+wait "$writer" 2>/dev/null
+[ "$rc" -ne 0 ] && ok "copy up of a file rewritten meanwhile fails (exit $rc)" || bad "copy up of a file rewritten meanwhile fails"
+grep_err "big.*changed while being read" "the rewritten file is named"
+[ -z "$(aws s3 ls "s3://ferry-test/moving/" 2>/dev/null)" ] && ok "no object stored for it" || bad "no object stored for it"
+aws s3api list-multipart-uploads --bucket ferry-test --prefix moving/ >"$work/mpu" 2>&1
+grep -q '"UploadId"' "$work/mpu" && bad "no unfinished upload left for it" || ok "no unfinished upload left for it"
+
 # ---- secrets never printed
 if grep -rqF -- "$secret" "$work/out" "$work/err" "$work/bt.out"; then bad "the S3 secret appears in output"; else ok "the S3 secret never appears in output"; fi
 
