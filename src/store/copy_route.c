@@ -83,6 +83,31 @@ double route_mono(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static void env_put(const char *name, const char *value)
+{
+	if (value)
+		setenv(name, value, 1);
+	else
+		unsetenv(name);
+}
+
+int route_backend_open(const struct ferry_copy_plan *p, unsigned k, const char *url, struct ferry_loop *loop,
+		       struct ferry_backend **b, char *msg, size_t msglen)
+{
+	char *old_ep = getenv("AWS_ENDPOINT_URL_S3") ? strdup(getenv("AWS_ENDPOINT_URL_S3")) : NULL;
+	char *old_bind = getenv("FERRY_S3_BIND") ? strdup(getenv("FERRY_S3_BIND")) : NULL;
+
+	if (p->route[k].endpoint[0])
+		setenv("AWS_ENDPOINT_URL_S3", p->route[k].endpoint, 1);
+	env_put("FERRY_S3_BIND", p->route[k].bind[0] ? p->route[k].bind : NULL);
+	int err = ferry_backend_open(b, url, loop, msg, msglen);
+	env_put("AWS_ENDPOINT_URL_S3", old_ep);
+	env_put("FERRY_S3_BIND", old_bind);
+	free(old_ep);
+	free(old_bind);
+	return err;
+}
+
 void route_note(const struct ferry_copy_plan *p, const char *fmt, ...)
 {
 	char line[1024];
@@ -426,50 +451,23 @@ int ferry_copy_planned(const char *src, const char *url, const struct ferry_copy
 	if (r->dry_run)
 		goto out;
 
-	/* one backend per route. The S3 backend reads its endpoint and bind address from the
-	 * environment when it opens; every backend opens here, before any request or route
-	 * thread runs, and the environment is put back afterwards. */
-	{
-		char *old_ep = getenv("AWS_ENDPOINT_URL_S3") ? strdup(getenv("AWS_ENDPOINT_URL_S3")) : NULL;
-		char *old_bind = getenv("FERRY_S3_BIND") ? strdup(getenv("FERRY_S3_BIND")) : NULL;
-		for (unsigned k = 0; k < p->n && !err; k++) {
-			char msg[700], spec[64];
-			if (p->route[k].endpoint[0])
-				setenv("AWS_ENDPOINT_URL_S3", p->route[k].endpoint, 1);
-			else if (old_ep)
-				setenv("AWS_ENDPOINT_URL_S3", old_ep, 1);
-			else
-				unsetenv("AWS_ENDPOINT_URL_S3");
-			if (p->route[k].bind[0])
-				setenv("FERRY_S3_BIND", p->route[k].bind, 1);
-			else
-				unsetenv("FERRY_S3_BIND");
-			if ((err = ferry_loop_create(&rt[k].loop, NULL))) {
-				store_problem(r, url, NULL, err, "route %s: cannot set up io_uring", p->model[k].name);
-				break;
-			}
-			if ((err = ferry_backend_open(&rt[k].b, url, rt[k].loop, msg, sizeof(msg)))) {
-				store_problem(r, url, NULL, err, "route %s: %s", p->model[k].name, msg);
-				break;
-			}
-			snprintf(spec, sizeof(spec), "%.0f", fmax(p->model[k].bandwidth, 1024));
-			if ((err = ferry_rate_create(&rt[k].rate, spec, msg, sizeof(msg)))) {
-				store_problem(r, url, NULL, err, "route %s: %s", p->model[k].name, msg);
-				break;
-			}
-		}
-		if (old_ep)
-			setenv("AWS_ENDPOINT_URL_S3", old_ep, 1);
-		else
-			unsetenv("AWS_ENDPOINT_URL_S3");
-		if (old_bind)
-			setenv("FERRY_S3_BIND", old_bind, 1);
-		else
-			unsetenv("FERRY_S3_BIND");
-		free(old_ep);
-		free(old_bind);
-		if (err)
+	/* one backend per route, each on a loop of its own: all open here, before any
+	 * request or route thread runs (route_backend_open sets the environment) */
+	for (unsigned k = 0; k < p->n; k++) {
+		char msg[700], spec[64];
+		if ((err = ferry_loop_create(&rt[k].loop, NULL))) {
+			store_problem(r, url, NULL, err, "route %s: cannot set up io_uring", p->model[k].name);
 			goto out;
+		}
+		if ((err = route_backend_open(p, k, url, rt[k].loop, &rt[k].b, msg, sizeof(msg)))) {
+			store_problem(r, url, NULL, err, "route %s: %s", p->model[k].name, msg);
+			goto out;
+		}
+		snprintf(spec, sizeof(spec), "%.0f", fmax(p->model[k].bandwidth, 1024));
+		if ((err = ferry_rate_create(&rt[k].rate, spec, msg, sizeof(msg)))) {
+			store_problem(r, url, NULL, err, "route %s: %s", p->model[k].name, msg);
+			goto out;
+		}
 	}
 	pthread_mutex_init(&cp.mu, NULL);
 	pthread_cond_init(&cp.cond, NULL);

@@ -789,22 +789,9 @@ int ferry_store_follow_routes(struct ferry_store *s, const struct ferry_copy_pla
 	rs->p = p;
 	rs->n = p->n;
 	rs->total = total;
-	/* one backend per route on the store's loop. The S3 backend reads its endpoint and
-	 * bind address from the environment when it opens: set for each, put back after. */
-	char *old_ep = getenv("AWS_ENDPOINT_URL_S3") ? strdup(getenv("AWS_ENDPOINT_URL_S3")) : NULL;
-	char *old_bind = getenv("FERRY_S3_BIND") ? strdup(getenv("FERRY_S3_BIND")) : NULL;
+	/* one backend per route on the store's loop (route_backend_open sets the environment) */
 	for (unsigned k = 0; k < p->n && !err; k++) {
-		if (p->route[k].endpoint[0])
-			setenv("AWS_ENDPOINT_URL_S3", p->route[k].endpoint, 1);
-		else if (old_ep)
-			setenv("AWS_ENDPOINT_URL_S3", old_ep, 1);
-		else
-			unsetenv("AWS_ENDPOINT_URL_S3");
-		if (p->route[k].bind[0])
-			setenv("FERRY_S3_BIND", p->route[k].bind, 1);
-		else
-			unsetenv("FERRY_S3_BIND");
-		if ((err = ferry_backend_open(&rs->rt[k].b, s->path, s->loop, msg, sizeof(msg)))) {
+		if ((err = route_backend_open(p, k, s->path, s->loop, &rs->rt[k].b, msg, sizeof(msg)))) {
 			store_problem(r, s->path, NULL, err, "route %s: %s", p->model[k].name, msg);
 			break;
 		}
@@ -831,16 +818,6 @@ int ferry_store_follow_routes(struct ferry_store *s, const struct ferry_copy_pla
 		rs->rt[k].th_started = 1;
 		rs->rt[k].planned_rate = p->model[k].bandwidth;
 	}
-	if (old_ep)
-		setenv("AWS_ENDPOINT_URL_S3", old_ep, 1);
-	else
-		unsetenv("AWS_ENDPOINT_URL_S3");
-	if (old_bind)
-		setenv("FERRY_S3_BIND", old_bind, 1);
-	else
-		unsetenv("FERRY_S3_BIND");
-	free(old_ep);
-	free(old_bind);
 	if (err) {
 		stop_pacers(rs);
 		for (unsigned k = 0; k < p->n; k++)
