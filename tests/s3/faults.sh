@@ -79,15 +79,7 @@ start_proxy() {
 }
 stat_of() { /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {}, d))' "$@"; }
 
-if ! "$here/swift-server.sh" start "$srv" >"$work/env" 2>"$work/start.log"; then
-	echo "FAIL - the S3 test server did not start (tests/s3/swift-server.sh install, then see below)"
-	tail -20 "$work/start.log"
-	echo "0 passed, 1 failed"
-	exit 1
-fi
-set -a
-. "$work/env"
-set +a
+. "$here/server_up.sh"
 /usr/bin/aws --endpoint-url "$S3_ENDPOINT" s3 mb s3://ferry-faults >/dev/null || { echo "FAIL - make bucket"; exit 1; }
 echo "       server up at ${SECONDS} s"
 

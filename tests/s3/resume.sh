@@ -44,14 +44,7 @@ for ep in http://127.0.0.1:1 http://no-such-host.invalid:9000; do
 done
 rm -f "$work/err"
 
-if ! "$here/swift-server.sh" start "$srv" >"$work/env" 2>"$work/start.log"; then
-	echo "FAIL - the S3 test server did not start"
-	tail -20 "$work/start.log"
-	exit 1
-fi
-set -a
-. "$work/env"
-set +a
+. "$here/server_up.sh"
 aws() { /usr/bin/aws --endpoint-url "$S3_ENDPOINT" "$@"; }
 aws s3 mb s3://ferry-resume >/dev/null || { echo "FAIL - make bucket"; exit 1; }
 uploads() {

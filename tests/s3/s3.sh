@@ -28,15 +28,7 @@ expect() {
 grep_err() { if grep -qE -- "$1" "$work/err"; then ok "$2"; else bad "$2"; fi; }
 json_field() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" "$work/out"; }
 
-if ! "$here/swift-server.sh" start "$srv" >"$work/env" 2>"$work/start.log"; then
-	echo "FAIL - the S3 test server did not start (tests/s3/swift-server.sh install, then see below)"
-	tail -20 "$work/start.log"
-	echo "0 passed, 1 failed"
-	exit 1
-fi
-set -a
-. "$work/env"
-set +a
+. "$here/server_up.sh"
 secret=$AWS_SECRET_ACCESS_KEY
 aws() { /usr/bin/aws --endpoint-url "$S3_ENDPOINT" "$@"; }
 aws s3 mb s3://ferry-test >/dev/null || { echo "FAIL - make bucket"; exit 1; }

@@ -23,15 +23,7 @@ pass=0 fail=0 runs=0
 ok() { pass=$((pass + 1)); echo "ok   - $1"; }
 bad() { fail=$((fail + 1)); echo "FAIL - $1"; }
 
-if ! "$here/swift-server.sh" start "$srv" >"$work/env" 2>"$work/start.log"; then
-	echo "FAIL - the S3 test server did not start (tests/s3/swift-server.sh install, then see below)"
-	tail -20 "$work/start.log"
-	echo "0 passed, 1 failed"
-	exit 1
-fi
-set -a
-. "$work/env"
-set +a
+. "$here/server_up.sh"
 /usr/bin/aws --endpoint-url "$S3_ENDPOINT" s3 mb s3://ferry-secrets >/dev/null || { echo "FAIL - make bucket"; exit 1; }
 rm -f "$work/env" # it holds the secret: keep it out of the files grepped below
 
