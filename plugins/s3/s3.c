@@ -22,7 +22,9 @@
  * Retries follow the AWS SDKs' standard mode: connection failures, time-outs, 500,
  * 502, 503, 504, 429 and the throttling / RequestTimeout error codes are retried with
  * capped exponential backoff and full jitter, at most S3_ATTEMPTS times; other 4xx fail
- * at once with the server's code and message. Every request we send may be repeated
+ * at once with the server's code and message. A refused connection after the server
+ * has answered this run (a restart) does not use up attempts: it is retried until it
+ * has been refused for reconnect_seconds. Every request we send may be repeated
  * safely except CreateMultipartUpload: a retry after a lost answer starts a second
  * upload and leaves the first one empty and unfinished in the bucket (nothing lists and
  * aborts such orphans yet; docs/S3.md).
@@ -102,8 +104,10 @@ struct s3req {
 	struct s3_resp h; /* its headers: ETag, x-amz-meta-*, lengths */
 	CURLcode cc;
 	char curl_err[CURL_ERROR_SIZE];
-	int attempts;
+	int attempts; /* tries so far that count against the limit */
+	int backoffs; /* retries so far, all of them: the backoff's exponent */
 	double not_before;
+	double refused_since; /* mono() of the first refused connection in a row, or 0 */
 	int res; /* 0 or negative: -errno, FERRY_BERR(x) */
 	/* what to do when it is over (network thread, s3->mu held) */
 	void (*done)(struct s3req *rq);
@@ -130,6 +134,7 @@ struct s3w {
 	size_t nparts_cap;
 	int parts_inflight;
 	int committing, durable, aborted, finished;
+	int end_by_delete; /* its end is reported when the DELETE of its upload succeeds (abort_done) */
 	int res;
 	char msg[2048];
 	uint64_t total;
@@ -187,6 +192,7 @@ struct s3 {
 	unsigned nfree, nfreeheads;
 	struct s3_key_cache keycache;
 	uint64_t requests, retries;
+	int answered; /* the server has answered a request (network thread): refusals now mean a restart */
 	int debug; /* FERRY_S3_DEBUG: one line per request on stderr (no headers, no secrets) */
 	struct ferry_wevents wev; /* the caller's journal (set_events), or all NULL */
 	/* objects sent from files (wfile): those with parts to send, oldest first */
@@ -592,6 +598,17 @@ static int retryable(struct s3req *rq, const struct s3_error *se)
 	return 0;
 }
 
+/*
+ * A server that answered earlier in this run and now refuses connections is most likely
+ * restarting: those refusals do not count as attempts; the request is tried until it
+ * has been refused for reconnect_seconds in a row. A server that never answered fails after the attempts, so a wrong
+ * endpoint is reported at once.
+ */
+static int restart(const struct s3 *s, const struct s3req *rq)
+{
+	return s->answered && rq->cc == CURLE_COULDNT_CONNECT;
+}
+
 static void submit_locked(struct s3 *s, struct s3req *rq)
 {
 	rq->next = s->submitted;
@@ -605,8 +622,14 @@ static void req_ended(struct s3 *s, struct s3req *rq)
 	struct s3_error se = { "", "" };
 	int have_se = 0, tries = rq->attempts + 1; /* this one included */
 
-	if (rq->cc == CURLE_OK)
+	if (rq->cc == CURLE_OK) {
 		curl_easy_getinfo(rq->easy, CURLINFO_RESPONSE_CODE, &rq->status);
+		s->answered = 1;
+	}
+	if (rq->cc != CURLE_COULDNT_CONNECT)
+		rq->refused_since = 0;
+	else if (rq->refused_since == 0)
+		rq->refused_since = mono();
 	if (rq->cc == CURLE_OK && rq->status >= 300 && !rq->sink_fixed && rq->sink_len)
 		have_se = s3_xml_error((const char *)rq->sink, rq->sink_len, &se) == 0;
 	if (rq->cc == CURLE_OK && rq->status >= 300 && rq->sink_fixed && rq->errlen)
@@ -620,9 +643,12 @@ static void req_ended(struct s3 *s, struct s3req *rq)
 	} else if (rq->src_err) {
 		rq->res = -rq->src_err;
 	} else if ((rq->cc != CURLE_OK || (rq->status >= 300 && rq->status != 304)) &&
-		   retryable(rq, have_se ? &se : NULL) && tries < s->c.attempts) {
-		rq->attempts = tries;
-		double cap = S3_BACKOFF_BASE * (double)(1u << (rq->attempts < 12 ? rq->attempts : 12));
+		   retryable(rq, have_se ? &se : NULL) &&
+		   (restart(s, rq) ? mono() - rq->refused_since < s->c.reconnect_seconds : tries < s->c.attempts)) {
+		if (!restart(s, rq))
+			rq->attempts = tries; /* refusals during a restart do not use up attempts */
+		rq->backoffs++;
+		double cap = S3_BACKOFF_BASE * (double)(1u << (rq->backoffs < 12 ? rq->backoffs : 12));
 		unsigned r = 0;
 		if (cap > S3_BACKOFF_CAP)
 			cap = S3_BACKOFF_CAP;
@@ -633,15 +659,16 @@ static void req_ended(struct s3 *s, struct s3req *rq)
 			fprintf(stderr, "ferry: s3: %s %s%s%s: %s, retry %d in %.2f s\n", rq->method, rq->path,
 				rq->query[0] ? "?" : "", rq->query,
 				rq->cc != CURLE_OK ? curl_easy_strerror(rq->cc) : (have_se ? se.code : "HTTP error"),
-				rq->attempts, rq->not_before - mono());
+				rq->backoffs, rq->not_before - mono());
 		pthread_mutex_lock(&s->mu);
 		submit_locked(s, rq);
 		pthread_mutex_unlock(&s->mu);
 		return;
 	} else if (rq->cc != CURLE_OK) {
 		rq->res = FERRY_BERR(FERRY_E_IO);
-		s3_setmsg(rq->res, "%s %s: %s%s%s (after %d attempts)", rq->method, s->c.endpoint,
-			  curl_easy_strerror(rq->cc), rq->curl_err[0] ? ": " : "", rq->curl_err, tries);
+		s3_setmsg(rq->res, "%s %s: %s%s%s (after %d attempts%s)", rq->method, s->c.endpoint,
+			  curl_easy_strerror(rq->cc), rq->curl_err[0] ? ": " : "", rq->curl_err, rq->backoffs + 1,
+			  restart(s, rq) ? ", refused since it last answered" : "");
 	} else if (rq->status == 404 || rq->status == 416) {
 		rq->res = rq->status == 404 ? -ENOENT : FERRY_BERR(FERRY_E_TRUNCATED);
 		if (have_se && !strcmp(se.code, "NoSuchBucket")) {
@@ -1783,7 +1810,7 @@ static void pending_remove(struct s3 *s, struct s3w *w)
 static void w_settled(struct s3 *s, struct s3w *w)
 {
 	w->finished = 1;
-	if (s->wev.finished)
+	if (s->wev.finished && !w->end_by_delete)
 		s->wev.finished(s->wev.arg, w->key, w->total, w->res ? w->res : w->aborted ? -ECANCELED : 0);
 	if (w->durable) {
 		pthread_cond_broadcast(&s->cond);
@@ -1829,9 +1856,23 @@ static void final_done(struct s3req *rq)
 	pthread_mutex_unlock(&s->mu);
 }
 
+/*
+ * The DELETE of a failed or aborted upload is over. Only now, and only if it worked, is
+ * the upload reported ended: when the server could not be reached the upload is still
+ * there with its parts, the journal keeps it open, and the next run resumes it (or
+ * aborts it under its lock).
+ */
 static void abort_done(struct s3req *rq)
 {
-	req_free(rq); /* best effort: a failed abort leaves the upload's parts (docs/S3.md, "Not yet") */
+	struct s3 *s = rq->s3;
+	char *key = rq->user;
+
+	pthread_mutex_lock(&s->mu);
+	if (rq->res == 0 && key && s->wev.finished)
+		s->wev.finished(s->wev.arg, key, 0, -ECANCELED);
+	pthread_mutex_unlock(&s->mu);
+	free(key);
+	req_free(rq);
 }
 
 /* Moves a committing object on: all parts in → Complete (or the single PutObject). */
@@ -1847,12 +1888,14 @@ static void w_progress(struct s3 *s, struct s3w *w)
 			if (a) {
 				req_body(a, NULL, 0, 0);
 				a->done = abort_done;
+				a->user = strdup(w->key);
+				w->end_by_delete = a->user != NULL;
 				submit_locked(s, a);
 			}
 			w->created = 0;
 		}
 		if (w->aborted && !w->durable) {
-			if (s->wev.finished)
+			if (s->wev.finished && !w->end_by_delete)
 				s->wev.finished(s->wev.arg, w->key, w->total, -ECANCELED);
 			pending_remove(s, w);
 			w_free(s, w);

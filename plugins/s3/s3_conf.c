@@ -244,10 +244,12 @@ int s3_conf_load(struct s3_conf *c, const char *location, char *msg, size_t msgl
 	c->attempts = 8;
 	c->max_parts = 10000;
 	c->low_speed_time = 30;
+	c->reconnect_seconds = 60;
 	if ((r = env_int("FERRY_S3_CONNECTIONS", 1, 256, &c->connections, msg, msglen)) ||
 	    (r = env_int("FERRY_S3_ATTEMPTS", 1, 30, &c->attempts, msg, msglen)) ||
 	    (r = env_int("FERRY_S3_MAX_PARTS", 1, 10000, &c->max_parts, msg, msglen)) ||
-	    (r = env_int("FERRY_S3_LOW_SPEED_TIME", 1, 600, &c->low_speed_time, msg, msglen)))
+	    (r = env_int("FERRY_S3_LOW_SPEED_TIME", 1, 600, &c->low_speed_time, msg, msglen)) ||
+	    (r = env_int("FERRY_S3_RECONNECT_SECONDS", 0, 3600, &c->reconnect_seconds, msg, msglen)))
 		return r;
 	return 0;
 }

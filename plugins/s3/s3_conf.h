@@ -19,6 +19,7 @@ struct s3_conf {
 	int max_parts;
 	int attempts; /* tries per request, retries included */
 	int low_speed_time; /* seconds under 1 KB/s before a transfer counts as stalled */
+	int reconnect_seconds; /* a server that answered before and now refuses: retried this long */
 };
 
 /*
@@ -26,7 +27,7 @@ struct s3_conf {
  * AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION / AWS_DEFAULT_REGION,
  * AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, AWS_CA_BUNDLE, AWS_PROFILE,
  * AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE; ferry's own FERRY_S3_ADDRESSING,
- * FERRY_S3_CONNECTIONS, FERRY_S3_MAX_PARTS, FERRY_S3_ATTEMPTS, FERRY_S3_SIGN_PAYLOAD). 0, or -errno with a
+ * FERRY_S3_CONNECTIONS, FERRY_S3_MAX_PARTS, FERRY_S3_ATTEMPTS, FERRY_S3_RECONNECT_SECONDS, FERRY_S3_SIGN_PAYLOAD). 0, or -errno with a
  * one-line reason in msg (never a secret): -EINVAL bad input, -EACCES no credentials.
  */
 int s3_conf_load(struct s3_conf *c, const char *location, char *msg, size_t msglen);
