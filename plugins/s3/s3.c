@@ -26,8 +26,8 @@
  * has answered this run (a restart) does not use up attempts: it is retried until it
  * has been refused for reconnect_seconds. Every request we send may be repeated
  * safely except CreateMultipartUpload: a retry after a lost answer starts a second
- * upload and leaves the first one empty and unfinished in the bucket (nothing lists and
- * aborts such orphans yet; docs/S3.md).
+ * upload and leaves the first one empty and unfinished in the bucket; the next writer
+ * to the store lists and aborts such orphans under its lock (journal.c).
  */
 #define _GNU_SOURCE
 #include <ctype.h>
