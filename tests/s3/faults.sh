@@ -116,6 +116,9 @@ expect 0 "sync (pull direction) through faults" "$ferry" sync "$store" "$work/ds
 check 'diff -r "$src" "$work/dst1" >/dev/null' "synced tree is byte-identical"
 expect 0 "second pull through faults" "$ferry" pull "$store" "$work/dst2" "${key[@]}"
 check 'diff -r "$src" "$work/dst2" >/dev/null' "second pulled tree is byte-identical"
+expect 0 "copy up through faults" "$ferry" copy "$src" s3://ferry-faults/copied
+expect 0 "copy down through faults" "$ferry" copy s3://ferry-faults/copied "$work/dst4"
+check 'diff -r "$src" "$work/dst4" >/dev/null' "copied-down tree is byte-identical"
 t_mixed=$((SECONDS - t_mixed))
 stop_proxy
 check '[ -s "$work/mixed.json" ]' "the proxy wrote its stats"
