@@ -194,6 +194,7 @@ struct s3 {
 	uint64_t requests, retries;
 	int answered; /* the server has answered a request (network thread): refusals now mean a restart */
 	int debug; /* FERRY_S3_DEBUG: one line per request on stderr (no headers, no secrets) */
+	int verbose; /* FERRY_VERBOSE (set by --verbose): one line per retry */
 	struct ferry_wevents wev; /* the caller's journal (set_events), or all NULL */
 	/* objects sent from files (wfile): those with parts to send, oldest first */
 	struct s3w *fq_head, *fq_tail;
@@ -655,11 +656,18 @@ static void req_ended(struct s3 *s, struct s3req *rq)
 		RAND_bytes((unsigned char *)&r, sizeof(r));
 		rq->not_before = mono() + cap * ((double)r / 4294967296.0); /* full jitter */
 		s->retries++;
-		if (s->debug)
-			fprintf(stderr, "ferry: s3: %s %s%s%s: %s, retry %d in %.2f s\n", rq->method, rq->path,
+		if (s->debug || s->verbose) {
+			char budget[64];
+			if (restart(s, rq))
+				snprintf(budget, sizeof(budget), "refused for %.0f s of %d", mono() - rq->refused_since,
+					 s->c.reconnect_seconds);
+			else
+				snprintf(budget, sizeof(budget), "attempt %d of %d", rq->attempts, s->c.attempts);
+			fprintf(stderr, "ferry: s3: %s %s%s%s: %s, retry %d in %.2f s (%s)\n", rq->method, rq->path,
 				rq->query[0] ? "?" : "", rq->query,
 				rq->cc != CURLE_OK ? curl_easy_strerror(rq->cc) : (have_se ? se.code : "HTTP error"),
-				rq->backoffs, rq->not_before - mono());
+				rq->backoffs, rq->not_before - mono(), budget);
+		}
 		pthread_mutex_lock(&s->mu);
 		submit_locked(s, rq);
 		pthread_mutex_unlock(&s->mu);
@@ -2264,7 +2272,7 @@ static void s3_close(struct ferry_backend *b)
 		free(s->freesegs[i]);
 	for (unsigned i = 0; i < s->nfreeheads; i++)
 		free(s->freeheads[i]);
-	if (s->debug)
+	if (s->debug || (s->verbose && s->retries))
 		fprintf(stderr, "ferry: s3: %llu requests, %llu retries\n", (unsigned long long)s->requests,
 			(unsigned long long)s->retries);
 	OPENSSL_cleanse(&s->keycache, sizeof(s->keycache));
@@ -2289,6 +2297,7 @@ static int s3_open(struct ferry_backend *b, const char *location, struct ferry_l
 	s->loop = loop;
 	s->efd = -1;
 	s->debug = getenv("FERRY_S3_DEBUG") != NULL;
+	s->verbose = getenv("FERRY_VERBOSE") != NULL; /* --verbose: each retry and its budget */
 	if (getenv("FERRY_S3_BIND")) /* "host!ADDR": an address only, never a name lookup */
 		snprintf(s->bind, sizeof(s->bind), "host!%s", getenv("FERRY_S3_BIND"));
 	pthread_mutex_init(&s->mu, NULL);

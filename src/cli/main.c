@@ -105,7 +105,8 @@ static const char common_help[] =
 	"  --key-file FILE         use a 32-byte key file instead of a passphrase\n"
 	"  --json                  print one JSON object with the results on stdout\n"
 	"  -q, --quiet             print nothing but errors (off a terminal that is the default)\n"
-	"  -v, --verbose           print the summary even when stdout is not a terminal\n"
+	"  -v, --verbose           print the summary even when stdout is not a terminal, and\n"
+	"                          each S3 retry with its budget (FERRY_VERBOSE=1 does too)\n"
 	"  -h, --help              this help\n"
 	"  --endpoint URL          S3 endpoint for s3:// stores (else AWS_ENDPOINT_URL_S3,\n"
 	"                          AWS_ENDPOINT_URL, the profile's endpoint_url, or AWS)\n"
@@ -390,6 +391,7 @@ int main(int argc, char **argv)
 			c.quiet = 1;
 		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
 			c.verbose = 1;
+			setenv("FERRY_VERBOSE", "1", 1); /* backends read it: the S3 one logs its retries */
 		} else {
 			return cli_usage_error(&c, "unknown option '%s'", a);
 		}
@@ -425,7 +427,10 @@ int cli_common_opt(struct cli *c, int opt, const char *arg)
 {
 	switch (opt) {
 	case 'q': c->quiet = 1; return 1;
-	case 'v': c->verbose = 1; return 1;
+	case 'v':
+		c->verbose = 1;
+		setenv("FERRY_VERBOSE", "1", 1); /* backends read it: the S3 one logs its retries */
+		return 1;
 	case 'J': c->json = 1; return 1;
 	case 'C': c->config_path = arg; return 1;
 	case 'P': c->passphrase_file = arg; return 1;

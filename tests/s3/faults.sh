@@ -147,6 +147,12 @@ check '[ "$last_secs" -le 60 ]' "... within 60 s (${last_secs} s)"
 check 'grep -v "^ferry: s3: " "$work/err" | grep -qE "SlowDown|InternalError"' "... naming the server's error"
 check '[ "$(grep -vc "^ferry: s3: " "$work/err")" -eq 1 ]' "... in one line"
 sed -n '/^ferry: s3: /!s/^/       message: /p' "$work/err"
+expect_fail "push --verbose (no FERRY_S3_DEBUG) with every request failing gives up" \
+	env -u FERRY_S3_DEBUG "$ferry" push "$src" "$store2" "${key[@]}" --verbose
+check 'grep -qE "retry 1 in [0-9.]+ s \(attempt 1 of 3\)" "$work/err" && grep -qE "retry 2 in [0-9.]+ s \(attempt 2 of 3\)" "$work/err"' \
+	"... --verbose shows each retry, its backoff and the budget (attempt N of 3)"
+check '! grep -q " -> [0-9]" "$work/err"' "... --verbose alone does not list every request"
+grep -m2 "retry" "$work/err" | sed 's/^/       verbose: /'
 start_proxy all2 --seed "$SEED" --rate 1 --faults 500,503slowdown --after 2 # config read and upload start go through
 expect_fail "push with every data upload failing gives up" "$ferry" push "$src" "$store2" "${key[@]}"
 check '[ "$last_secs" -le 60 ]' "... within 60 s (${last_secs} s)"
