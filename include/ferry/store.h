@@ -52,6 +52,7 @@ struct ferry_run {
 	uint64_t files_unchanged; /* sync: carried into the new snapshot by reference */
 	uint64_t files_resumed;   /* push/sync: stored by an interrupted run, carried by reference */
 	uint64_t bytes_resumed;   /* push/sync: bytes of parts on the server already, not sent again */
+	uint64_t parts_resumed;   /* push/sync/copy: those parts (multipart uploads continued) */
 	uint64_t uploads_aborted; /* push/sync: unfinished uploads of interrupted runs aborted */
 	int no_change;            /* sync: nothing changed, so no snapshot was written */
 	uint64_t integrity_errors; /* the subset of errors that are corruption or tampering */

@@ -423,6 +423,7 @@ static void print_json(struct cli *c, const struct ferry_run *r, double secs, in
 			/* what an interrupted run had done already (the resume journal) */
 			json_object_object_add(o, "files_resumed", json_object_new_int64((int64_t)r->files_resumed));
 			json_object_object_add(o, "bytes_resumed", json_object_new_int64((int64_t)r->bytes_resumed));
+			json_object_object_add(o, "parts_resumed", json_object_new_int64((int64_t)r->parts_resumed));
 		}
 		if (!strcmp(c->cmd, "push") || !strcmp(c->cmd, "sync")) {
 			json_object_object_add(o, "partial", json_object_new_boolean(r->partial));

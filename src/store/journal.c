@@ -77,7 +77,7 @@ struct journal {
 	size_t len, cap;
 	struct jexpect *exp;
 	size_t nexp, capexp;
-	uint64_t reused;
+	uint64_t reused, reused_parts; /* parts the server held already: bytes, count */
 	int broken;
 };
 
@@ -247,6 +247,7 @@ static void ev_reused(void *arg, const char *key, uint64_t bytes)
 	(void)key;
 	pthread_mutex_lock(&j->mu);
 	j->reused += bytes;
+	j->reused_parts++;
 	pthread_mutex_unlock(&j->mu);
 }
 
@@ -999,6 +1000,7 @@ void journal_close(struct journal *j, int complete)
 	/* parts that were on the server already: resumed, not written (bytes_written counts
 	 * what went over the wire) */
 	j->r->bytes_resumed += j->reused;
+	j->r->parts_resumed += j->reused_parts;
 	j->r->bytes_written -= j->reused < j->r->bytes_written ? j->reused : j->r->bytes_written;
 	if (complete && j->fd >= 0) {
 		/* uploads of files that changed since: nothing will resume them */

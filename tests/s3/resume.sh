@@ -111,6 +111,8 @@ parts_sent "$work/run1" >"$work/p1"
 parts_sent "$work/run2" >"$work/p2"
 twice=$(comm -12 "$work/p1" "$work/p2" | wc -l)
 check "no completed part is sent twice ($(wc -l <"$work/p1") parts before the kill, $(wc -l <"$work/p2") after)" '[ "$twice" -eq 0 ] && [ -s "$work/p1" ]'
+pr=$(json_field parts_resumed "$work/run2.json")
+check "--json: parts_resumed ${pr:-?} covers the $(wc -l <"$work/p1") parts completed before the kill" '[ "${pr:-0}" -ge "$(wc -l <"$work/p1")" ]'
 check "no unfinished upload is left after the rerun" '[ "$(uploads one/)" -eq 0 ]'
 "$ferry" pull "$store" "$work/out1" --key-file "$work/key" >/dev/null 2>"$work/err"
 check "pull after the resumed push is byte-identical" 'diff -r "$src" "$work/out1" >/dev/null'
@@ -134,6 +136,8 @@ check "copy rerun reuses parts already on the server" '[ "$(json_field bytes_res
 parts_sent "$work/c1" >"$work/p1"
 parts_sent "$work/c2" >"$work/p2"
 check "copy: no completed part is sent twice" '[ "$(comm -12 "$work/p1" "$work/p2" | wc -l)" -eq 0 ] && [ -s "$work/p1" ]'
+pr=$(json_field parts_resumed "$work/c2.json")
+check "copy --json: parts_resumed ${pr:-?} covers the $(wc -l <"$work/p1") parts completed before the kill" '[ "${pr:-0}" -ge "$(wc -l <"$work/p1")" ]'
 check "copy: no unfinished upload is left" '[ "$(uploads copy/)" -eq 0 ]'
 "$ferry" copy "$url" "$work/back" >/dev/null 2>"$work/err"
 check "copy back is byte-identical" 'diff -r "$src" "$work/back" >/dev/null'
