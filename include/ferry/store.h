@@ -36,6 +36,10 @@ struct ferry_run {
 	/* sync: compare with the latest snapshot and send only new and changed files */
 	int incremental;
 	int always_snapshot; /* write a snapshot even when nothing changed */
+	/* sync --checksum: a file whose size matches is compared by its xxh128, not its
+	 * mtime (only such files are read); equal content with another mtime moves no data */
+	int checksum;
+	uint64_t files_hashed, bytes_hashed;
 	/* pull-side sync: keep local files whose size and mtime match; delete_extra also
 	 * removes local entries the snapshot does not have */
 	int delete_extra;

@@ -27,7 +27,7 @@ struct parsed {
 	int ninc;
 	int encrypt, read_data, compress, log2n;
 	uint32_t chunk_size;
-	int jobs, direct, always, delete_extra;
+	int jobs, direct, always, checksum, delete_extra;
 	uint64_t memory;
 	int plan;              /* --plan: follow the config file's routes */
 	double deadline, budget; /* with --plan; NAN unset */
@@ -47,6 +47,7 @@ enum {
 	OPT_MEMORY,
 	OPT_DIRECT,
 	OPT_ALWAYS,
+	OPT_CHECKSUM,
 	OPT_DELETE,
 	OPT_BWLIMIT,
 	OPT_MAXDUR,
@@ -76,6 +77,7 @@ static int parse(struct cli *c, int argc, char **argv, int maxpos, struct parsed
 		{ "memory", required_argument, NULL, OPT_MEMORY },
 		{ "direct", no_argument, NULL, OPT_DIRECT },
 		{ "always-snapshot", no_argument, NULL, OPT_ALWAYS },
+		{ "checksum", no_argument, NULL, OPT_CHECKSUM },
 		{ "delete", no_argument, NULL, OPT_DELETE },
 		{ "bwlimit", required_argument, NULL, OPT_BWLIMIT },
 		{ "max-duration", required_argument, NULL, OPT_MAXDUR },
@@ -92,12 +94,12 @@ static int parse(struct cli *c, int argc, char **argv, int maxpos, struct parsed
 	};
 	/* which command-specific options each command accepts */
 	/* b bwlimit, M max-duration, F metrics-file, L log-file, S shard, G shard-group, T lock-timeout,
-	 * p plan, y deadline, u budget, R replica */
+	 * p plan, y deadline, u budget, R replica, H checksum */
 	const char *allowed = !strcmp(c->cmd, "init")     ? "ecks"
 			      : !strcmp(c->cmd, "push")   ? "djmDbMFLSGTpyu"
 			      : !strcmp(c->cmd, "pull")   ? "idjmbFLR"
 			      : !strcmp(c->cmd, "copy")   ? "djmDbFLpyu"
-			      : !strcmp(c->cmd, "sync")   ? "djmDaxibMFLSGTpyuR"
+			      : !strcmp(c->cmd, "sync")   ? "djmDaxibMFLSGTpyuRH"
 			      : !strcmp(c->cmd, "verify") ? "rjmFL"
 							  : "";
 	int opt;
@@ -130,6 +132,7 @@ static int parse(struct cli *c, int argc, char **argv, int maxpos, struct parsed
 		case OPT_MEMORY: code = 'm'; break;
 		case OPT_DIRECT: code = 'D'; break;
 		case OPT_ALWAYS: code = 'a'; break;
+		case OPT_CHECKSUM: code = 'H'; break;
 		case OPT_DELETE: code = 'x'; break;
 		case OPT_BWLIMIT: code = 'b'; break;
 		case OPT_MAXDUR: code = 'M'; break;
@@ -157,6 +160,7 @@ static int parse(struct cli *c, int argc, char **argv, int maxpos, struct parsed
 		case 'd': c->dry_run = 1; break;
 		case 'D': p->direct = 1; break;
 		case 'a': p->always = 1; break;
+		case 'H': p->checksum = 1; break;
 		case 'x': p->delete_extra = 1; break;
 		case 'b': c->u.bwlimit = optarg; break;
 		case 'p': p->plan = 1; break;
@@ -443,6 +447,9 @@ static void print_json(struct cli *c, const struct ferry_run *r, double secs, in
 		if (!strcmp(c->cmd, "sync")) {
 			json_object_object_add(o, "files_unchanged", json_object_new_int64((int64_t)r->files_unchanged));
 			json_object_object_add(o, "files_deleted", json_object_new_int64((int64_t)r->files_deleted));
+			/* --checksum: what was read to compare contents */
+			json_object_object_add(o, "files_hashed", json_object_new_int64((int64_t)r->files_hashed));
+			json_object_object_add(o, "bytes_hashed", json_object_new_int64((int64_t)r->bytes_hashed));
 			json_object_object_add(o, "changed", json_object_new_boolean(!r->no_change));
 		}
 	}
@@ -856,6 +863,7 @@ int cmd_sync(struct cli *c, int argc, char **argv)
 	run_opts(c, &p, &r);
 	r.incremental = 1;
 	r.always_snapshot = p.always;
+	r.checksum = p.checksum;
 	r.delete_extra = p.delete_extra;
 	if (pull_side)
 		rc = cli_run_begin(c, store, p.pos[0], 0, &r);

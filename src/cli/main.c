@@ -41,7 +41,7 @@ static const struct command commands[] = {
 	  "file's [route \"NAME\"] sections (endpoint or bind address, rate-limited to its\n"
 	  "bandwidth) as `ferry plan` splits the bytes; sync --plan does the same.\n" },
 	{ "sync", cmd_sync,
-	  "ferry sync SRC STORE [--always-snapshot] [--bwlimit RATE] [--max-duration D] [--shard i/N --shard-group G] [--plan [--deadline D | --budget USD]] | ferry sync STORE[@SNAPSHOT] DST [--delete] [--include GLOB]... [--replica URL|NAME]...",
+	  "ferry sync SRC STORE [--checksum] [--always-snapshot] [--bwlimit RATE] [--max-duration D] [--shard i/N --shard-group G] [--plan [--deadline D | --budget USD]] | ferry sync STORE[@SNAPSHOT] DST [--checksum] [--delete] [--include GLOB]... [--replica URL|NAME]...",
 	  "bring a store, or a local copy, up to date: only what changed moves",
 	  "SRC STORE: like push, but compares SRC with the store's latest snapshot by size\n"
 	  "and mtime: unchanged files are carried into the new snapshot by reference, not\n"
@@ -50,7 +50,11 @@ static const struct command commands[] = {
 	  "one manifest read.\n"
 	  "STORE DST: like pull, but local files whose size and mtime match the snapshot are\n"
 	  "left alone; --delete also removes local files the snapshot does not have (never\n"
-	  "without the flag, and only after a restore with no errors).\n" },
+	  "without the flag, and only after a restore with no errors).\n"
+	  "--checksum (both ways): a file whose size matches is compared by its xxh128\n"
+	  "instead of its mtime, so a change that kept size and mtime is found; only such\n"
+	  "files are read, and one that differs only in mtime moves no data (pull side: it\n"
+	  "gets the snapshot's mtime).\n" },
 	{ "pull", cmd_pull, "ferry pull STORE[@SNAPSHOT] DST [--include GLOB]... [--replica URL|NAME]... [--dry-run] [--jobs N] [--memory SIZE] [--json]",
 	  "restore a snapshot into DST",
 	  "Restores the latest (or the named) snapshot into DST: files, directories,\n"

@@ -1048,6 +1048,28 @@ static struct pent *pent_carry(struct push *p, const struct ferry_scan_item *it,
 	return pe;
 }
 
+/*
+ * Whether file it, of the old entry's size, is unchanged: by mtime, or with --checksum
+ * by reading it for its xxh128 (a file that cannot be read counts as changed: the upload
+ * then names the error).
+ */
+static int same_file(struct push *p, const struct ferry_scan_item *it, const struct ferry_entry *old)
+{
+	char full[8192];
+	int same = 0;
+
+	if (!p->r->checksum)
+		return old->mtime_sec == it->mtime_sec && old->mtime_nsec == it->mtime_nsec;
+	if (it->size == 0)
+		return 1;
+	snprintf(full, sizeof(full), "%s/%s", p->src, it->path);
+	if (store_same_content(AT_FDCWD, full, it->size, old->hash, p->r, &same) || !same) {
+		p->changed = 1; /* same size and perhaps mtime, other bytes: a new snapshot */
+		return 0;
+	}
+	return 1;
+}
+
 /* Takes one scan item; returns 1 if it has to wait for resources. */
 static int take_item(struct push *p, struct ferry_scan_item *it)
 {
@@ -1067,8 +1089,9 @@ static int take_item(struct push *p, struct ferry_scan_item *it)
 			    (it->type == FERRY_ENTRY_SYMLINK && strcmp(old->target, it->target))))
 			p->changed = 1;
 		if (old && old->type == FERRY_ENTRY_FILE && it->type == FERRY_ENTRY_FILE && old->size == it->size &&
-		    old->mtime_sec == it->mtime_sec && old->mtime_nsec == it->mtime_nsec) {
-			/* unchanged by size and mtime: carried over by reference, not read again */
+		    same_file(p, it, old)) {
+			/* unchanged by size and mtime (or, --checksum, by content): carried over by
+			 * reference, not stored again; the new entry keeps the file's own metadata */
 			pent_carry(p, it, old);
 			p->r->files_total++;
 			p->r->files_unchanged++;
