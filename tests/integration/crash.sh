@@ -53,7 +53,9 @@ uploads() {
 	n=$(printf '%s' "$n" | jq '(.Uploads // []) | length')
 	echo "${n:-0}"
 }
-parts_sent() { sed -n 's|.*PUT \([^?]*\)?partNumber=\([0-9]*\)&uploadId=\([^ ]*\) -> 200.*|\1 \2 \3|p' "$1" | sort; }
+# "KEY PART" of every part that completed: by key and number, not upload, so that a part
+# sent again in a new upload of the same object counts as sent twice
+parts_sent() { sed -n 's|.*PUT \([^?]*\)?partNumber=\([0-9]*\)&uploadId=[^ ]* -> 200.*|\1 \2|p' "$1" | sort; }
 
 # the source: a file of several chunks and parts, files with an object each, packed small files
 src=$work/src

@@ -83,7 +83,9 @@ wait_parts() {
 	return 1
 }
 # "KEY N" lines: parts sent with success
-parts_sent() { sed -n 's|.*PUT \([^?]*\)?partNumber=\([0-9]*\)&uploadId=\([^ ]*\) -> 200.*|\1 \2 \3|p' "$1" | sort; }
+# "KEY PART" of every part that completed: by key and number, not upload, so that a part
+# sent again in a new upload of the same object counts as sent twice
+parts_sent() { sed -n 's|.*PUT \([^?]*\)?partNumber=\([0-9]*\)&uploadId=[^ ]* -> 200.*|\1 \2|p' "$1" | sort; }
 
 # ---- kill -9 mid-push, then a rerun
 store=s3://ferry-resume/one
