@@ -121,5 +121,22 @@ expect 2 "a NUL byte in a config file refused" "$ferry" --config "$work/nul.conf
 grep_err "nul.conf: contains a NUL byte" "the NUL byte is named"
 outside_clean "whole run"
 
+# ---- verify without --read-data: a file's chunk range against its object (stat only)
+# hostile size0 and size2 (above) name chunk 2^32-2 and 2^32-1 chunks of a one-chunk object;
+# size5 names chunk 1 of it (just past its end), size6 starts past the end of its first chunk.
+hostile size5 3 "beyond-end: manifest names chunks beyond the object's end"
+hostile size6 3 "beyond-chunk: manifest and object disagree on the file's length"
+for k in size0:far-chunk size2:huge-count size5:beyond-end size6:beyond-chunk; do
+	expect 3 "${k#*:}: verify without --read-data fails" "$ferry" verify --json "$work/s-${k%%:*}"
+	grep_err "${k#*:}@[^:]*: object data/[0-9a-f/]*: manifest names (chunks|bytes) .*beyond" \
+		"${k#*:}: verify without --read-data names the file, the object and the reason"
+	if [ "$(grep -c '^ferry:' "$work/err")" -eq 1 ] && grep -q '"chunks_checked":0' "$work/out"; then
+		ok "${k#*:}: one line, no chunk read"
+	else
+		bad "${k#*:}: one line, no chunk read"
+	fi
+done
+expect 0 "a sound store passes verify without --read-data" "$ferry" verify "$work/st"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
