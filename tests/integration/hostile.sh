@@ -99,8 +99,8 @@ grep_err "config: not in ferry format" "random config: the error names the file"
 head -c 50 "$work/config.good" >"$work/st/config"
 expect 3 "truncated config refused" "$ferry" ls "$work/st"
 { cat "$work/config.good"; head -c 20000000 /dev/zero; } >"$work/st/config"
-expect 1 "20 MB config refused (not read whole)" "$ferry" ls "$work/st"
-grep_err "length exceeds format bounds" "oversized config: says why"
+expect 3 "20 MB config refused as damage, exit 3 (not read whole)" "$ferry" ls "$work/st"
+grep_err "st/config: 200001[0-9]{2} bytes, more than a store config can be" "oversized config: names the file and says why"
 cp "$work/config.good" "$work/st/config"
 printf '\x09' | dd of="$work/st/config" bs=1 seek=100 conv=notrunc 2>/dev/null
 expect 3 "config with one byte changed refused" "$ferry" ls "$work/st"
@@ -137,6 +137,17 @@ for k in size0:far-chunk size2:huge-count size5:beyond-end size6:beyond-chunk; d
 	fi
 done
 expect 0 "a sound store passes verify without --read-data" "$ferry" verify "$work/st"
+
+# ---- a store config one byte too long: damage, exit 3; an oversized one on a --replica: refused
+# like a replica config that does not decode (exit 2), not passed over as unreachable
+{ cat "$work/config.good"; printf x; } >"$work/st/config"
+expect 3 "a 161-byte config refused" "$ferry" ls "$work/st"
+grep_err "st/config: not in ferry format" "161-byte config: names the file"
+cp "$work/config.good" "$work/st/config"
+cp -a "$work/st" "$work/st-replica"
+head -c 20000 /dev/zero >>"$work/st-replica/config"
+expect 2 "a replica with an oversized config refused" "$ferry" pull "$work/st" "$work/d/rep" --replica "$work/st-replica"
+grep_err "st-replica\): config: larger than a store config can be \(160 bytes\)" "oversized replica config: says why"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
