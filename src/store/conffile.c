@@ -472,8 +472,9 @@ static char *read_line(char *str, int num, void *stream)
 		return NULL;
 	}
 	st->line++;
-	if (st->line == 1 && !memcmp(p, "\xEF\xBB\xBF", 3))
-		p += 3; /* a UTF-8 byte order mark, which inih skips too */
+	/* a UTF-8 byte order mark, which inih skips too (bytewise: the line may be shorter) */
+	if (st->line == 1 && (unsigned char)p[0] == 0xEF && (unsigned char)p[1] == 0xBB && (unsigned char)p[2] == 0xBF)
+		p += 3;
 	while (isspace((unsigned char)*p))
 		p++;
 	if (!*p || *p == ';' || *p == '#')
