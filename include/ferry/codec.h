@@ -90,6 +90,13 @@ void ferry_object_footer_encode(const struct ferry_object_footer *f, uint8_t out
 int ferry_object_footer_decode(const uint8_t *buf, size_t len, uint64_t object_size,
 			       struct ferry_object_footer *f) FERRY_MUST_CHECK;
 
+/*
+ * The most chunks an object of object_size bytes can hold (a frame header and an index
+ * entry each): the bound ferry_object_footer_decode() applies, for readers that know
+ * only an object's size (verify without --read-data).
+ */
+uint64_t ferry_object_max_chunks(uint64_t object_size);
+
 void ferry_index_entry_encode(const struct ferry_index_entry *e, uint8_t out[FERRY_INDEX_ENTRY_LEN]);
 /*
  * Decodes and checks a whole index (count entries at buf) against its footer:

@@ -95,6 +95,18 @@ int ferry_object_footer_decode(const uint8_t *buf, size_t len, uint64_t object_s
 	return FERRY_OK;
 }
 
+uint64_t ferry_object_max_chunks(uint64_t object_size)
+{
+	const uint64_t fixed = FERRY_OBJ_HDR_LEN + FERRY_OBJ_FOOTER_LEN;
+	uint64_t n;
+
+	if (object_size < fixed)
+		return 0;
+	/* the footer decoder's rule: a frame header and an index entry per chunk */
+	n = (object_size - fixed) / (FERRY_FRAME_HDR_LEN + FERRY_INDEX_ENTRY_LEN);
+	return n < FERRY_OBJ_MAX_CHUNKS ? n : FERRY_OBJ_MAX_CHUNKS;
+}
+
 void ferry_index_entry_encode(const struct ferry_index_entry *e, uint8_t out[FERRY_INDEX_ENTRY_LEN])
 {
 	put_le64(out, e->offset);

@@ -1,5 +1,6 @@
 /* ferry.conf parsing through inih: [store], [keys], [transfer], [unattended], [s3], [plan], [route "NAME"],
  * [replica "NAME"]; unknown keys are errors. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,14 @@
 struct parse_state {
 	struct ferry_conf *c;
 	char reason[256];
+	int reason_line; /* the line the reason is about */
+	/* inih calls the handler for keys only (Debian's build does not call it on a section
+	 * header), so the reader notes each header line to find sections with nothing in them */
+	FILE *f;
+	int line;         /* lines handed to inih so far: its own line number */
+	int sec_line;     /* the open section's header line, 0 before the first */
+	int sec_content;  /* a non-blank, non-comment line since that header */
+	char sec_name[64];
 };
 
 void ferry_conf_defaults(struct ferry_conf *c)
@@ -280,9 +289,8 @@ static int plan_value(struct parse_state *st, const char *name, const char *valu
 }
 
 /* inih handler: returns 0 to stop at this line with an error. */
-static int on_value(void *user, const char *section, const char *name, const char *value)
+static int key_value(struct parse_state *st, const char *section, const char *name, const char *value)
 {
-	struct parse_state *st = user;
 	struct ferry_conf *c = st->c;
 	long n;
 	uint64_t sz;
@@ -417,6 +425,73 @@ static int on_value(void *user, const char *section, const char *name, const cha
 	return 0;
 }
 
+static int on_value(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse_state *st = user;
+	int ok = key_value(st, section, name, value);
+
+	if (!ok && st->reason[0] && !st->reason_line)
+		st->reason_line = st->line;
+	return ok;
+}
+
+static int fixed_section(const char *name)
+{
+	static const char *const known[] = { "store", "keys", "transfer", "unattended", "s3", "plan", NULL };
+
+	for (unsigned i = 0; known[i]; i++)
+		if (!strcmp(name, known[i]))
+			return 1;
+	return 0;
+}
+
+/*
+ * The section open until now has ended. A fixed section with every key commented out
+ * means the defaults (the shipped ferry.conf has several); a named one defines nothing
+ * without keys, and an unknown one is a mistake whether or not it has keys.
+ */
+static void section_end(struct parse_state *st)
+{
+	if (!st->sec_line || st->sec_content || st->reason[0] || fixed_section(st->sec_name))
+		return;
+	if (!strncmp(st->sec_name, "route \"", 7) || !strncmp(st->sec_name, "replica \"", 9))
+		snprintf(st->reason, sizeof(st->reason), "section [%s] has no settings", st->sec_name);
+	else
+		snprintf(st->reason, sizeof(st->reason), "unknown section [%s]", st->sec_name);
+	st->reason_line = st->sec_line;
+}
+
+/* inih's reader (fgets-shaped): counts lines as inih does and notes section headers. */
+static char *read_line(char *str, int num, void *stream)
+{
+	struct parse_state *st = stream;
+	const char *p = fgets(str, num, st->f), *end;
+
+	if (!p) {
+		section_end(st);
+		return NULL;
+	}
+	st->line++;
+	/* a UTF-8 byte order mark, which inih skips too (bytewise: the line may be shorter) */
+	if (st->line == 1 && (unsigned char)p[0] == 0xEF && (unsigned char)p[1] == 0xBB && (unsigned char)p[2] == 0xBF)
+		p += 3;
+	while (isspace((unsigned char)*p))
+		p++;
+	if (!*p || *p == ';' || *p == '#')
+		return str;
+	/* an indented line after a key continues that key's value (inih's multi-line values) */
+	end = *p == '[' ? strchr(p + 1, ']') : NULL;
+	if (!end || (p > str && st->sec_content)) {
+		st->sec_content = 1;
+		return str;
+	}
+	section_end(st);
+	snprintf(st->sec_name, sizeof(st->sec_name), "%.*s", (int)(end - p - 1), p + 1);
+	st->sec_line = st->line;
+	st->sec_content = 0;
+	return str;
+}
+
 /* A route must say enough to be priced and timed; inih gives no line here, so name the route. */
 static int check_routes(const struct ferry_conf *c, const char *name, char *msg, size_t msglen)
 {
@@ -455,16 +530,24 @@ static int check_replicas(const struct ferry_conf *c, const char *name, char *ms
 	return FERRY_OK;
 }
 
-static int finish(int rc, struct parse_state *st, const char *name, char *msg, size_t msglen)
+/* Parses st->f; the first problem by line wins: inih's (a line it cannot read) or ours. */
+static int parse(struct parse_state *st, const char *name, char *msg, size_t msglen)
 {
-	if (rc == 0)
-		return check_routes(st->c, name, msg, msglen) ? FERRY_E_CONFIG : check_replicas(st->c, name, msg, msglen);
+	int rc = ini_parse_stream(read_line, st, on_value, st);
+
 	if (rc < 0) {
 		snprintf(msg, msglen, "%s: cannot read: %s", name, rc == -1 ? strerror(errno) : "out of memory");
 		return FERRY_E_CONFIG;
 	}
-	snprintf(msg, msglen, "%s:%d: %s", name, rc, st->reason[0] ? st->reason : "syntax error");
-	return FERRY_E_CONFIG;
+	if (st->reason[0] && (rc == 0 || st->reason_line <= rc)) {
+		snprintf(msg, msglen, "%s:%d: %s", name, st->reason_line, st->reason);
+		return FERRY_E_CONFIG;
+	}
+	if (rc > 0) {
+		snprintf(msg, msglen, "%s:%d: syntax error", name, rc);
+		return FERRY_E_CONFIG;
+	}
+	return check_routes(st->c, name, msg, msglen) ? FERRY_E_CONFIG : check_replicas(st->c, name, msg, msglen);
 }
 
 int ferry_conf_load(struct ferry_conf *c, const char *path, char *msg, size_t msglen)
@@ -486,30 +569,30 @@ int ferry_conf_load(struct ferry_conf *c, const char *path, char *msg, size_t ms
 			return FERRY_E_CONFIG;
 		}
 	rewind(f);
-	int rc = ini_parse_file(f, on_value, &st);
+	st.f = f;
+	int err = parse(&st, path, msg, msglen);
 	fclose(f);
-	return finish(rc, &st, path, msg, msglen);
+	return err;
 }
 
 int ferry_conf_parse(struct ferry_conf *c, const char *text, size_t len, const char *name, char *msg,
 		     size_t msglen)
 {
 	struct parse_state st = { .c = c };
-	char *z;
-	int rc;
+	int err;
 
 	if (memchr(text, 0, len)) {
 		snprintf(msg, msglen, "%s: contains a NUL byte (not a text file)", name);
 		return FERRY_E_CONFIG;
 	}
-	z = malloc(len + 1);
-	if (!z)
+	if (len == 0)
+		return FERRY_OK; /* nothing to read (fmemopen wants at least a byte) */
+	st.f = fmemopen((void *)text, len, "r");
+	if (!st.f)
 		return FERRY_E_NOMEM;
-	memcpy(z, text, len);
-	z[len] = 0;
-	rc = ini_parse_string(z, on_value, &st);
-	free(z);
-	return finish(rc, &st, name, msg, msglen);
+	err = parse(&st, name, msg, msglen);
+	fclose(st.f);
+	return err;
 }
 
 int ferry_conf_default_path(char *out, size_t len)

@@ -1358,7 +1358,11 @@ int ferry_pull(struct ferry_store *s, const char *snap, const char *dst, const c
 	return err;
 }
 
-/* Without read_data: every referenced object exists with the size its manifest says. */
+/*
+ * Without read_data: every referenced object exists with the size its manifest says,
+ * and each file's chunks and bytes fit what an object of that size, in chunks of the
+ * store's size, can hold. Only the stat of each object is asked for; no byte is read.
+ */
 static void verify_sizes(struct ferry_store *s, const char *snap, struct ferry_run *r)
 {
 	struct mreader m;
@@ -1366,7 +1370,7 @@ static void verify_sizes(struct ferry_store *s, const char *snap, struct ferry_r
 	char msg[512], key[64], what[FERRY_PATH_MAX + 80];
 	uint8_t last[FERRY_ID_LEN] = { 0 };
 	uint64_t last_size = 0;
-	int have_last = 0, ret;
+	int have_last = 0, missing = 0, ret;
 
 	if (mreader_open(s, snap, &m, msg, sizeof(msg))) {
 		store_problem(r, snap, NULL, FERRY_E_FORMAT, "%s", msg);
@@ -1384,18 +1388,34 @@ static void verify_sizes(struct ferry_store *s, const char *snap, struct ferry_r
 			b = s->b->ops->stat(s->b, key, &size);
 			memcpy(last, e.object_id, FERRY_ID_LEN);
 			have_last = 1;
-			last_size = b ? UINT64_MAX : size;
+			missing = b != 0;
+			last_size = b ? 0 : size;
 			r->objects_checked++;
 		}
-		if (last_size == UINT64_MAX || last_size != e.object_size) {
-			snprintf(what, sizeof(what), "%s@%s", e.path, m.name);
-			store_object_key(e.object_id, key);
-			if (last_size == UINT64_MAX)
-				store_problem(r, what, NULL, FERRY_E_NOTFOUND, "object %s missing", key);
-			else
-				store_problem(r, what, NULL, FERRY_E_TRUNCATED, "object %s: size %llu, manifest says %llu",
-					      key, (unsigned long long)last_size, (unsigned long long)e.object_size);
-		}
+		uint64_t end = (uint64_t)e.first_chunk + e.chunk_count, cs = s->cfg.chunk_size;
+		uint64_t most = ferry_object_max_chunks(last_size);
+		if (!missing && last_size == e.object_size && end <= most && e.chunk_offset < cs &&
+		    e.size <= e.chunk_count * cs - e.chunk_offset)
+			continue;
+		snprintf(what, sizeof(what), "%s@%s", e.path, m.name);
+		store_object_key(e.object_id, key);
+		if (missing)
+			store_problem(r, what, NULL, FERRY_E_NOTFOUND, "object %s missing", key);
+		else if (last_size != e.object_size)
+			store_problem(r, what, NULL, FERRY_E_TRUNCATED, "object %s: size %llu, manifest says %llu", key,
+				      (unsigned long long)last_size, (unsigned long long)e.object_size);
+		else if (end > most)
+			store_problem(r, what, NULL, FERRY_E_FORMAT,
+				      "object %s: manifest names chunks %llu to %llu, beyond the end of the object "
+				      "(%llu bytes hold at most %llu chunk(s))",
+				      key, (unsigned long long)e.first_chunk, (unsigned long long)end - 1,
+				      (unsigned long long)last_size, (unsigned long long)most);
+		else
+			store_problem(r, what, NULL, FERRY_E_FORMAT,
+				      "object %s: manifest names bytes beyond the file's chunks "
+				      "(%llu bytes from offset %lu in %lu chunk(s) of at most %llu bytes)",
+				      key, (unsigned long long)e.size, (unsigned long)e.chunk_offset,
+				      (unsigned long)e.chunk_count, (unsigned long long)cs);
 	}
 	if (ret < 0)
 		store_problem(r, snap, NULL, -ret, "%s", msg);

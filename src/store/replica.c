@@ -111,6 +111,12 @@ static int open_one(struct ferry_store *s, struct replset *rs, unsigned k, const
 		return FERRY_OK;
 	}
 	e = rp->view.b->ops->get(rp->view.b, "config", &buf, &n, FERRY_CONFIG_LEN + 1);
+	if (e == FERRY_BERR(FERRY_E_TOOBIG)) { /* damaged, like a config that does not decode */
+		store_setmsg(msg, msglen,
+			     "--replica %s (%s): config: larger than a store config can be (%d bytes)",
+			     rp->name, rp->url, FERRY_CONFIG_LEN);
+		return FERRY_E_FORMAT;
+	}
 	if (e) {
 		replica_note(rs, k, "replica %s (%s): unreachable: config: %s; not used", rp->name, rp->url,
 			     e == -ENOENT ? "none there (no such location, or not a ferry store)" : store_berr(e));

@@ -257,6 +257,18 @@ int ferry_store_open(struct ferry_store **out, const char *path, const struct fe
 		err = FERRY_E_NOTFOUND;
 		goto fail;
 	}
+	if (e == FERRY_BERR(FERRY_E_TOOBIG)) {
+		/* a damaged store, like a config of the right length with wrong bytes: not read whole */
+		uint64_t size;
+		if (s->b->ops->stat(s->b, "config", &size) == 0)
+			store_setmsg(msg, msglen, "%s/config: %llu bytes, more than a store config can be (%d)", path,
+				     (unsigned long long)size, FERRY_CONFIG_LEN);
+		else
+			store_setmsg(msg, msglen, "%s/config: larger than a store config can be (%d bytes)",
+				     path, FERRY_CONFIG_LEN);
+		err = FERRY_E_FORMAT;
+		goto fail;
+	}
 	if (e) {
 		store_setmsg(msg, msglen, "%s/config: %s", path, store_berr(e));
 		err = e <= -4096 ? ferry_backend_err(e) : FERRY_E_IO;

@@ -79,5 +79,44 @@ else
 	bad "Slurm array script: syntax, --array, --shard auto"
 fi
 
+# ---- sections with nothing in them. inih calls us for keys only, so a section that has
+# none never reached the parser: [route "x"] on its own defined no route, silently.
+# refused NAME PATTERN TEXT: ferry.conf TEXT is refused, exit 2, one line matching PATTERN
+refused() {
+	printf "$3" >"$work/t.conf"
+	HOME=$work XDG_CONFIG_HOME=$work "$ferry" --config "$work/t.conf" init "$work/s-$RANDOM" >/dev/null 2>"$work/err"
+	local rc=$?
+	if [ "$rc" -eq 2 ] && [ "$(wc -l <"$work/err")" -eq 1 ] && grep -qE -- "$2" "$work/err"; then
+		ok "$1"
+	else
+		bad "$1 (exit $rc)"
+		sed 's/^/       /' "$work/err"
+	fi
+}
+refused "an empty [route] is an error naming file, line and section" \
+	't.conf:7: section \[route "x"\] has no settings$' \
+	'[store]\ncompress = 3\n\n[plan]\nbandwidth = 1Gbit\n\n[route "x"]\n; a comment is not a setting\n\n'
+refused "an empty [route] before another section" 't.conf:1: section \[route "x"\] has no settings$' \
+	'[route "x"]\n[store]\ncompress = 3\n'
+refused "an empty [replica]" 't.conf:2: section \[replica "cheap"\] has no settings$' \
+	'# replicas\n[replica "cheap"]\n'
+refused "an empty unknown section" 't.conf:3: unknown section \[stroe\]$' '[store]\ncompress = 3\n[stroe]\n'
+refused "after a byte order mark" 't.conf:1: section \[route "b"\] has no settings$' '\xef\xbb\xbf[route "b"]\n'
+refused "the first problem by line: a syntax error before an empty section" 't.conf:2: syntax error$' \
+	'[store]\nnot a setting\n[route "x"]\n'
+refused "the first problem by line: a syntax error before a bad key" 't.conf:2: syntax error$' \
+	'[store]\nnot a setting\n[transfer]\nfoo = 1\n'
+refused "an indented header after a key continues its value (inih), and is read so" \
+	"t.conf:3: compress: expected none or 1..19, got '\[route \"y\"\]'" '[store]\ncompress = 3\n  [route "y"]\n'
+# fixed sections with every key commented out mean the defaults (conf/ferry.conf has three)
+printf '[keys]\n#key-file = /etc/ferry/store.key\n[s3]\n\n[plan]\n; nothing\n[store]\n' >"$work/t.conf"
+if HOME=$work XDG_CONFIG_HOME=$work "$ferry" --config "$work/t.conf" init "$work/s-empty-fixed" >/dev/null 2>"$work/err" &&
+	[ ! -s "$work/err" ]; then
+	ok "empty [keys], [s3], [plan], [store] are accepted without a word"
+else
+	bad "empty [keys], [s3], [plan], [store] are accepted without a word"
+	cat "$work/err"
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -99,8 +99,8 @@ grep_err "config: not in ferry format" "random config: the error names the file"
 head -c 50 "$work/config.good" >"$work/st/config"
 expect 3 "truncated config refused" "$ferry" ls "$work/st"
 { cat "$work/config.good"; head -c 20000000 /dev/zero; } >"$work/st/config"
-expect 1 "20 MB config refused (not read whole)" "$ferry" ls "$work/st"
-grep_err "length exceeds format bounds" "oversized config: says why"
+expect 3 "20 MB config refused as damage, exit 3 (not read whole)" "$ferry" ls "$work/st"
+grep_err "st/config: 200001[0-9]{2} bytes, more than a store config can be" "oversized config: names the file and says why"
 cp "$work/config.good" "$work/st/config"
 printf '\x09' | dd of="$work/st/config" bs=1 seek=100 conv=notrunc 2>/dev/null
 expect 3 "config with one byte changed refused" "$ferry" ls "$work/st"
@@ -120,6 +120,34 @@ printf '[store]\ncompress = 3\0hidden\n' >"$work/nul.conf"
 expect 2 "a NUL byte in a config file refused" "$ferry" --config "$work/nul.conf" ls "$work/st"
 grep_err "nul.conf: contains a NUL byte" "the NUL byte is named"
 outside_clean "whole run"
+
+# ---- verify without --read-data: a file's chunk range against its object (stat only)
+# hostile size0 and size2 (above) name chunk 2^32-2 and 2^32-1 chunks of a one-chunk object;
+# size5 names chunk 1 of it (just past its end), size6 starts past the end of its first chunk.
+hostile size5 3 "beyond-end: manifest names chunks beyond the object's end"
+hostile size6 3 "beyond-chunk: manifest and object disagree on the file's length"
+for k in size0:far-chunk size2:huge-count size5:beyond-end size6:beyond-chunk; do
+	expect 3 "${k#*:}: verify without --read-data fails" "$ferry" verify --json "$work/s-${k%%:*}"
+	grep_err "${k#*:}@[^:]*: object data/[0-9a-f/]*: manifest names (chunks|bytes) .*beyond" \
+		"${k#*:}: verify without --read-data names the file, the object and the reason"
+	if [ "$(grep -c '^ferry:' "$work/err")" -eq 1 ] && grep -q '"chunks_checked":0' "$work/out"; then
+		ok "${k#*:}: one line, no chunk read"
+	else
+		bad "${k#*:}: one line, no chunk read"
+	fi
+done
+expect 0 "a sound store passes verify without --read-data" "$ferry" verify "$work/st"
+
+# ---- a store config one byte too long: damage, exit 3; an oversized one on a --replica: refused
+# like a replica config that does not decode (exit 2), not passed over as unreachable
+{ cat "$work/config.good"; printf x; } >"$work/st/config"
+expect 3 "a 161-byte config refused" "$ferry" ls "$work/st"
+grep_err "st/config: not in ferry format" "161-byte config: names the file"
+cp "$work/config.good" "$work/st/config"
+cp -a "$work/st" "$work/st-replica"
+head -c 20000 /dev/zero >>"$work/st-replica/config"
+expect 2 "a replica with an oversized config refused" "$ferry" pull "$work/st" "$work/d/rep" --replica "$work/st-replica"
+grep_err "st-replica\): config: larger than a store config can be \(160 bytes\)" "oversized replica config: says why"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

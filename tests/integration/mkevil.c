@@ -3,7 +3,7 @@
  * manifests of real ones (for the corruption campaign, tests/integration/corrupt.py).
  * usage: mkevil STORE                         a snapshot of unsafe paths (plain store)
  *        mkevil STORE KIND [KEYFILE]          one hostile snapshot named ...-KIND: paths, dup,
- *                                             dupfile, order, size0 ... size4, deep
+ *                                             dupfile, order, size0 ... size6, deep
  *        mkevil --dump STORE SNAPFILE [KEYFILE]        "objecthex size path" per file entry
  *        mkevil --edit STORE SNAPFILE SEED [KEYFILE]   rewrite one data field of one file entry
  * KEYFILE: the store's 32-byte raw key file (encrypted stores).
@@ -286,9 +286,11 @@ static int hostile(struct store *s, const char *dir, const char *kind)
 	} else if (!strcmp(kind, "order")) {
 		rc |= add(&m, FERRY_ENTRY_FILE, "b.txt", NULL, 0);
 		rc |= add(&m, FERRY_ENTRY_FILE, "a.txt", NULL, 0);
-	} else if (!strncmp(kind, "size", 4) && kind[4] >= '0' && kind[4] <= '4' && !kind[5]) {
-		/* a real object, then an entry pointing at it with an absurd size, count or offset */
-		static const char *names[] = { "far-chunk", "far-offset", "huge-count", "huge-size", "max-size" };
+	} else if (!strncmp(kind, "size", 4) && kind[4] >= '0' && kind[4] <= '6' && !kind[5]) {
+		/* a real object, then an entry pointing at it with an absurd size, count or offset, or
+		 * one just past its end (a decodable manifest: only the object can refute it) */
+		static const char *names[] = { "far-chunk", "far-offset", "huge-count", "huge-size",
+					       "max-size",  "beyond-end", "beyond-chunk" };
 		int i = kind[4] - '0';
 		memset(&e, 0, sizeof(e));
 		if (real_object(s, dir, &e))
@@ -302,6 +304,8 @@ static int hostile(struct store *s, const char *dir, const char *kind)
 		if (i == 2) x.chunk_count = UINT32_MAX;
 		if (i == 3) x.size = 1ull << 50;
 		if (i == 4) x.size = UINT64_MAX;
+		if (i == 5) x.first_chunk = 1; /* the object has one chunk */
+		if (i == 6) x.chunk_offset = s->cfg.chunk_size; /* past the end of its first chunk */
 		e.path = "ok.txt";
 		if (ferry_manifest_add(&m, &x) || ferry_manifest_add(&m, &e))
 			rc = 1;

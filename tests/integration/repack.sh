@@ -87,6 +87,7 @@ after=$(data_bytes "$st")
 [ $((before - after)) -eq $(($(json_num bytes_deleted) - $(json_num packs_written_bytes))) ] &&
 	ok "bytes reclaimed = bytes_deleted - packs_written_bytes" || bad "bytes reclaimed match the report"
 expect 0 "verify --read-data after repack" "$ferry" verify --read-data "$st" "${K[@]}"
+expect 0 "verify without --read-data after repack (rewritten entries fit their packs)" "$ferry" verify "$st" "${K[@]}"
 expect 0 "pull the older kept snapshot" "$ferry" pull "$st@$snapB" "$work/pB" "${K[@]}"
 diff -r "$work/treeB" "$work/pB" >"$work/err" 2>&1 && ok "older kept snapshot byte-identical" || bad "older kept snapshot byte-identical"
 expect 0 "pull the newest" "$ferry" pull "$st" "$work/pC" "${K[@]}"

@@ -68,6 +68,7 @@ expect 0 "pull from S3" "$ferry" pull "$store" "$work/out1" --key-file "$work/ke
 diff -r --no-dereference "$src" "$work/out1" >/dev/null && ok "pulled tree is byte-identical" || bad "pulled tree is byte-identical"
 [ "$(stat -c %Y "$src/big.bin")" = "$(stat -c %Y "$work/out1/big.bin")" ] && ok "mtime kept" || bad "mtime kept"
 expect 0 "verify --read-data on S3" "$ferry" verify "$store" --read-data --key-file "$work/key" --json
+expect 0 "verify on S3 (HEAD per object: sizes and chunk ranges, no data)" "$ferry" verify "$store" --key-file "$work/key"
 expect 0 "sync with nothing changed" "$ferry" sync "$src" "$store" --key-file "$work/key" --json
 [ "$(json_field bytes_written)" = 0 ] && ok "unchanged sync writes nothing" || bad "unchanged sync writes nothing"
 echo changed >>"$src/pack/f7.txt"

@@ -649,6 +649,61 @@ static int with_index(struct ofx *o, uint8_t *buf, const struct ferry_index_entr
 	return ofx_decode(o, buf, o->ob.len, NULL, NULL);
 }
 
+/*
+ * ferry_object_max_chunks (what verify without --read-data holds a manifest to) is the
+ * footer decoder's own bound: for every object size a footer naming that many chunks
+ * decodes, one more does not, and real objects never hold more.
+ */
+static void test_max_chunks(void **state)
+{
+	struct ferry_object_footer f, got;
+	uint8_t buf[FERRY_OBJ_FOOTER_LEN];
+
+	(void)state;
+	EXPECT(ferry_object_max_chunks(0) == 0);
+	EXPECT(ferry_object_max_chunks(FERRY_OBJ_HDR_LEN + FERRY_OBJ_FOOTER_LEN - 1) == 0);
+	EXPECT(ferry_object_max_chunks(UINT64_MAX) == FERRY_OBJ_MAX_CHUNKS);
+	for (uint64_t size = FERRY_OBJ_HDR_LEN + FERRY_OBJ_FOOTER_LEN; size < 2000; size++) {
+		uint64_t most = ferry_object_max_chunks(size);
+		for (uint64_t n = most; n <= most + 1; n++) {
+			if (n == 0 || n * FERRY_INDEX_ENTRY_LEN > size - FERRY_OBJ_FOOTER_LEN)
+				continue;
+			memset(&f, 0, sizeof(f));
+			f.chunk_count = (uint32_t)n;
+			f.index_offset = size - FERRY_OBJ_FOOTER_LEN - n * FERRY_INDEX_ENTRY_LEN;
+			ferry_object_footer_encode(&f, buf);
+			CTX("size %llu, %llu chunks (at most %llu)", (unsigned long long)size, (unsigned long long)n,
+			    (unsigned long long)most);
+			EXPECT_ERR(ferry_object_footer_decode(buf, sizeof(buf), size, &got),
+				   n <= most ? FERRY_OK : FERRY_E_FORMAT);
+		}
+	}
+	for (size_t m = 0; m < NMODES; m++) {
+		const size_t lens[] = { 0, 1, 4096, 5 * 4096 + 7 };
+		for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+			uint8_t *src = calloc(1, lens[i] + 1);
+			struct ferry_codec *c;
+			struct ferry_keys keys;
+			struct ferry_objbuf ob;
+			struct ferry_object_hdr h;
+
+			assert_non_null(src);
+			make_keys(&keys, modes[m].encrypted);
+			c = make_codec(&keys, modes[m].level, 4096);
+			CTX("%s, %zu bytes", modes[m].name, lens[i]);
+			EXPECT_ERR(ferry_object_encode_mem(c, modes[m].encrypted, src, lens[i], 4096, &ob, &h), FERRY_OK);
+			EXPECT_ERR(ferry_object_footer_decode(ob.data + ob.len - FERRY_OBJ_FOOTER_LEN,
+							      FERRY_OBJ_FOOTER_LEN, ob.len, &got),
+				   FERRY_OK);
+			EXPECT(got.chunk_count >= 1 && ferry_object_max_chunks(ob.len) >= got.chunk_count);
+			ferry_objbuf_free(&ob);
+			ferry_codec_destroy(c);
+			ferry_keys_wipe(&keys);
+			free(src);
+		}
+	}
+}
+
 static void test_index_bounds(void **state)
 {
 	struct ofx *o;
@@ -796,6 +851,7 @@ int main(void)
 		cmocka_unit_test(test_object_header),
 		cmocka_unit_test(test_footer_bounds),
 		cmocka_unit_test(test_index_bounds),
+		cmocka_unit_test(test_max_chunks),
 		cmocka_unit_test(test_object_wrong_codec),
 		cmocka_unit_test(test_object_empty_plain), /* last: aborts under UBSan, see above */
 	};
