@@ -9,21 +9,9 @@ trap 'rm -rf "$work" /tmp/ferry-evil-*' EXIT
 export HOME=$work/home XDG_CONFIG_HOME=$work/xdg
 mkdir -p "$HOME" "$XDG_CONFIG_HOME"
 unset FERRY_PASSPHRASE
-pass=0 fail=0
+. "$(dirname "$0")/../lib.sh"
 PASSPHRASE='correct horse battery staple 42'
 
-ok() { pass=$((pass + 1)); echo "ok   - $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL - $1"; [ -f "$work/err" ] && sed 's/^/       /' "$work/err" | head -5; }
-# expect CODE NAME CMD...: runs CMD, checks its exit code; stdout/stderr in $work/out, $work/err
-expect() {
-	local code=$1 name=$2; shift 2
-	"$@" >"$work/out" 2>"$work/err"
-	local rc=$?
-	if [ "$rc" -eq "$code" ]; then ok "$name"; else echo "       exit $rc, wanted $code"; bad "$name"; fi
-}
-# grep_err PATTERN NAME: stderr of the last expect matches
-grep_err() { if grep -qE -- "$1" "$work/err"; then ok "$2"; else bad "$2"; fi; }
-one_line_err() { if [ "$(grep -c '^ferry:' "$work/err")" -eq 1 ]; then ok "$1"; else bad "$1"; fi; }
 
 # ---- usage
 expect 0 "--version" "$ferry" --version
@@ -275,5 +263,4 @@ grep_err "nope: cannot open source directory" "missing source named"
 expect 2 "missing store" "$ferry" push "$src" "$work/nostore"
 grep_err "nostore: cannot open store" "missing store named"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

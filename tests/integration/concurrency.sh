@@ -18,16 +18,8 @@ trap cleanup EXIT
 export HOME=$work/home XDG_CONFIG_HOME=$work/xdg
 mkdir -p "$HOME" "$XDG_CONFIG_HOME"
 unset FERRY_PASSPHRASE
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   - $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL - $1"; [ -f "$work/err" ] && sed 's/^/       /' "$work/err" | head -5; }
-expect() {
-	local code=$1 name=$2; shift 2
-	timeout 300 "$@" >"$work/out" 2>"$work/err"
-	local rc=$?
-	if [ "$rc" -eq "$code" ]; then ok "$name"; else echo "       exit $rc, wanted $code"; bad "$name"; fi
-}
-grep_err() { if grep -qE -- "$1" "$work/err"; then ok "$2"; else bad "$2"; fi; }
+. "$(dirname "$0")/../lib.sh"
+EXPECT_TIMEOUT=300
 # the store's complete lock objects (a lock being written is a hidden NAME.PID.tmp)
 locks_of() { ls "$1/locks" 2>/dev/null | grep -E '^[0-9a-f]{16}$'; }
 wait_for_lock() { # STORE: until a lock object exists (bounded: 10 s)
@@ -144,5 +136,4 @@ fi
 [ $((n1 - n0)) -le 1 ] && ok "at most one snapshot from the two" || bad "at most one snapshot from the two ($((n1 - n0)))"
 expect 0 "the store verifies after the race" "$ferry" verify --read-data "$work/slow"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

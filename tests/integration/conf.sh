@@ -6,9 +6,8 @@ ferry=${1:?usage: conf.sh FERRY}
 here=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d /tmp/ferry-conf.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   - $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL - $1"; }
+. "$(dirname "$0")/../lib.sh"
+ERRFILE= # a failure cats its own output
 
 HOME=$work XDG_CONFIG_HOME=$work "$ferry" --config "$here/conf/ferry.conf" init "$work/store" >/dev/null 2>"$work/err" &&
 	ok "conf/ferry.conf parses" || { bad "conf/ferry.conf parses"; cat "$work/err"; }
@@ -118,5 +117,4 @@ else
 	cat "$work/err"
 fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -13,10 +13,11 @@ ferry=${1:?usage: crash.sh FERRY [local|s3]}
 mode=${2:-local}
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d /tmp/ferry-crash.XXXXXX)
+srv=$work/swift
 bg=
 cleanup() {
 	[ -n "$bg" ] && kill -9 "$bg" 2>/dev/null
-	[ "$mode" = s3 ] && "$here/../s3/swift-server.sh" stop "$work/swift" >/dev/null 2>&1
+	[ "$mode" = s3 ] && "$here/../s3/swift-server.sh" stop "$srv" >/dev/null 2>&1
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -26,29 +27,20 @@ RANDOM=${FERRY_CRASH_SEED:-1}
 export HOME=$work/home FERRY_STATE_DIR=$work/state FERRY_S3_MAX_PARTS=1000
 mkdir -p "$HOME"
 unset FERRY_PASSPHRASE FERRY_S3_DEBUG
-pass=0 fail=0 killed=0 twice_total=0
-ok() { pass=$((pass + 1)); echo "ok   - $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL - $1"; [ -f "$work/err" ] && sed 's/^/       /' "$work/err" | tail -16; }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+. "$here/../lib.sh"
+ERR_FROM=tail ERR_LINES=16
+killed=0 twice_total=0
 
 base=$work
 if [ "$mode" = s3 ]; then
-	mkdir -p "$work/swift"
-	if ! "$here/../s3/swift-server.sh" start "$work/swift" >"$work/env" 2>"$work/start.log"; then
-		echo "FAIL - the S3 test server did not start"
-		tail -20 "$work/start.log"
-		exit 1
-	fi
-	set -a
-	. "$work/env"
-	set +a
-	/usr/bin/aws --endpoint-url "$S3_ENDPOINT" s3 mb s3://ferry-crash >/dev/null || { echo "FAIL - make bucket"; exit 1; }
+	S3_BUCKETS="ferry-crash"
+	. "$here/../s3/server_up.sh"
 	base=s3://ferry-crash
 fi
 uploads() {
 	[ "$mode" = s3 ] || { echo 0; return; }
 	local n
-	n=$(/usr/bin/aws --endpoint-url "$S3_ENDPOINT" s3api list-multipart-uploads --bucket ferry-crash --output json) ||
+	n=$(aws s3api list-multipart-uploads --bucket ferry-crash --output json) ||
 		{ echo listing-failed; return; }
 	n=$(printf '%s' "$n" | jq '(.Uploads // []) | length')
 	echo "${n:-0}"
@@ -157,5 +149,4 @@ for op in push sync copy pull; do
 	done
 done
 echo "crash campaign ($mode, seed ${FERRY_CRASH_SEED:-1}): $killed kills, $n reruns, parts sent twice: $twice_total"
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -21,10 +21,7 @@ fi
 export HOME=$work/home XDG_CONFIG_HOME=$work/xdg
 mkdir -p "$HOME" "$XDG_CONFIG_HOME"
 unset FERRY_PASSPHRASE
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   - $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL - $1"; [ -f "$work/err" ] && sed 's/^/       /' "$work/err" | head -5; }
-grep_err() { if grep -qE -- "$1" "$work/err"; then ok "$2"; else bad "$2"; fi; }
+. "$(dirname "$0")/../lib.sh"
 run() { # NAME CMD...: must fail without a crash; stderr in $work/err
 	local name=$1; shift
 	timeout 300 "$@" >"$work/out" 2>"$work/err"
@@ -119,5 +116,4 @@ rm -rf "$work/back"
 expect0 "pull from it" "$ferry" pull "$mnt/store" "$work/back"
 diff -r "$src" "$work/back" >"$work/err" 2>&1 && ok "push: the rerun's snapshot is byte-identical" || bad "push: the rerun's snapshot is byte-identical"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -13,15 +13,13 @@ trap 'rm -rf "$work"' EXIT
 export HOME=$work/home XDG_CONFIG_HOME=$work/xdg
 mkdir -p "$HOME" "$XDG_CONFIG_HOME"
 unset FERRY_PASSPHRASE
-pass=0 fail=0
+. "$(dirname "$0")/../lib.sh"
 # peak resident memory allowed for one command on a tiny hostile store (ASan builds included)
 MAX_RSS_KB=${FERRY_HOSTILE_MAX_RSS_KB:-400000}
 # random garbage configs tried: 10 of each kind, 200 with FERRY_CAMPAIGN=long
 N=10
 [ "${FERRY_CAMPAIGN:-}" = long ] && N=200
 
-ok() { pass=$((pass + 1)); echo "ok   - $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL - $1"; [ -f "$work/err" ] && sed 's/^/       /' "$work/err" | head -5; }
 # expect CODE NAME CMD...: exit code, no crash or sanitizer report, peak RSS under the bound
 expect() {
 	local code=$1 name=$2; shift 2
@@ -38,7 +36,6 @@ expect() {
 		ok "$name (peak RSS ${rss} KB)"
 	fi
 }
-grep_err() { if grep -qE -- "$1" "$work/err"; then ok "$2"; else bad "$2"; fi; }
 outside_clean() { # nothing may appear in $work/outside
 	if [ -z "$(ls -A "$work/outside")" ]; then ok "$1: nothing written outside DST"; else bad "$1: wrote outside DST: $(ls -A "$work/outside")"; fi
 }
@@ -149,5 +146,4 @@ head -c 20000 /dev/zero >>"$work/st-replica/config"
 expect 2 "a replica with an oversized config refused" "$ferry" pull "$work/st" "$work/d/rep" --replica "$work/st-replica"
 grep_err "st-replica\): config: larger than a store config can be \(160 bytes\)" "oversized replica config: says why"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

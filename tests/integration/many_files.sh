@@ -7,9 +7,8 @@ work=$(mktemp -d /tmp/ferry-many.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 export HOME=$work XDG_CONFIG_HOME=$work/xdg
 unset FERRY_PASSPHRASE
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   - $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL - $1"; }
+. "$(dirname "$0")/../lib.sh"
+ERRFILE=
 
 src=$work/src
 for d in $(seq 1 100); do
@@ -29,5 +28,4 @@ diff -r "$src" "$work/back" >/dev/null 2>&1 && ok "pulled tree identical" || bad
 "$ferry" copy "$src" "$work/mirror" 2>"$work/err" && ok "copy 100000 files" || bad "copy 100000 files"
 diff -r "$src" "$work/mirror" >/dev/null 2>&1 && ok "copied tree identical" || bad "copied tree identical"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -9,19 +9,10 @@ work=$(mktemp -d /tmp/ferry-plan.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 export HOME=$work/home XDG_CONFIG_HOME=$work/xdg
 mkdir -p "$HOME" "$XDG_CONFIG_HOME"
-pass=0 fail=0
+. "$(dirname "$0")/../lib.sh"
+FINISH_PREFIX="plan.sh: "
 
-ok() { pass=$((pass + 1)); echo "ok   - $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL - $1"; [ -f "$work/err" ] && sed 's/^/       /' "$work/err" | head -5; }
-expect() {
-	local code=$1 name=$2; shift 2
-	"$@" >"$work/out" 2>"$work/err"
-	local rc=$?
-	if [ "$rc" -eq "$code" ]; then ok "$name"; else echo "       exit $rc, wanted $code"; bad "$name"; fi
-}
-grep_err() { if grep -qE -- "$1" "$work/err"; then ok "$2"; else bad "$2"; fi; }
 grep_out() { if grep -qE -- "$1" "$work/out"; then ok "$2"; else bad "$2"; fi; }
-one_line_err() { if [ "$(grep -c '^ferry:' "$work/err")" -eq 1 ]; then ok "$1"; else bad "$1"; fi; }
 # jq_true FILTER NAME: the filter on the last stdout is true
 jq_true() { if jq -e "$1" "$work/out" >/dev/null 2>&1; then ok "$2"; else bad "$2 ($(head -c 300 "$work/out"))"; fi; }
 
@@ -232,29 +223,19 @@ grep_err "FERRY_PLAN_PUSH_PROBE_SECONDS: 'soon'" "bad probe seconds named"
 # ---- the same against the real S3 server (Swift s3api): keys, uploads and secrets
 here=$(cd "$(dirname "$0")/.." && pwd)
 srv=$work/swift
-mkdir -p "$srv"
-if "$here/s3/swift-server.sh" start "$srv" >"$work/s3env" 2>"$work/s3start.log"; then
-	trap '"$here/s3/swift-server.sh" stop "$srv" >/dev/null 2>&1; rm -rf "$work"' EXIT
-	(
-		set -a; . "$work/s3env"; set +a
-		awsq() { /usr/bin/aws --endpoint-url "$S3_ENDPOINT" "$@"; }
-		awsq s3 mb s3://plan >/dev/null 2>&1
-		expect 0 "plan --probe to S3" "$ferry" plan "$src" s3://plan/dst --probe --json
-		jq_true '.probe.push.bytes_per_second > 0 and .probe.push.fixed_seconds >= 0' "S3 push probe: rate and fixed cost"
-		if [ "$(awsq s3 ls --recursive s3://plan/ | wc -l)" -eq 0 ]; then ok "S3 push probe leaves no keys"; else bad "S3 push probe leaves no keys"; fi
-		if ! grep -qF "$AWS_SECRET_ACCESS_KEY" "$work/out" "$work/err"; then ok "S3 push probe: no secret in the output"; else bad "S3 push probe: no secret in the output"; fi
-		# killed mid-push: the store it was writing is removed, snapshots first, open uploads aborted
-		FERRY_PLAN_PUSH_PROBE_TIMEOUT=2s FERRY_PLAN_PUSH_PROBE_SECONDS=30 expect 1 "S3 push probe past its time box" "$ferry" plan "$src" s3://plan/dst --probe
-		grep_err "did not finish within the probe's time box" "S3 time box named"
-		if ! grep -qF "$AWS_SECRET_ACCESS_KEY" "$work/err"; then ok "S3 time box: no secret in the error"; else bad "S3 time box: no secret in the error"; fi
-		if [ "$(awsq s3 ls --recursive s3://plan/ | wc -l)" -eq 0 ]; then ok "a killed S3 push probe leaves no keys"; else bad "a killed S3 push probe leaves no keys ($(awsq s3 ls --recursive s3://plan/ | head -3))"; fi
-		if [ "$(awsq s3api list-multipart-uploads --bucket plan --query 'length(Uploads || `[]`)' --output text)" = 0 ]; then ok "a killed S3 push probe leaves no open uploads"; else bad "a killed S3 push probe leaves no open uploads"; fi
-		echo "$pass $fail" >"$work/s3counts"
-	)
-	read -r pass fail <"$work/s3counts"
-else
-	bad "the S3 test server did not start (tests/s3/swift-server.sh; see $work/s3start.log)"
-fi
+trap '"$here/s3/swift-server.sh" stop "$srv" >/dev/null 2>&1; rm -rf "$work"' EXIT
+S3_BUCKETS=plan
+# shellcheck source=../s3/server_up.sh
+. "$here/s3/server_up.sh"
+expect 0 "plan --probe to S3" "$ferry" plan "$src" s3://plan/dst --probe --json
+jq_true '.probe.push.bytes_per_second > 0 and .probe.push.fixed_seconds >= 0' "S3 push probe: rate and fixed cost"
+if [ "$(aws s3 ls --recursive s3://plan/ | wc -l)" -eq 0 ]; then ok "S3 push probe leaves no keys"; else bad "S3 push probe leaves no keys"; fi
+if ! grep -qF "$AWS_SECRET_ACCESS_KEY" "$work/out" "$work/err"; then ok "S3 push probe: no secret in the output"; else bad "S3 push probe: no secret in the output"; fi
+# killed mid-push: the store it was writing is removed, snapshots first, open uploads aborted
+FERRY_PLAN_PUSH_PROBE_TIMEOUT=2s FERRY_PLAN_PUSH_PROBE_SECONDS=30 expect 1 "S3 push probe past its time box" "$ferry" plan "$src" s3://plan/dst --probe
+grep_err "did not finish within the probe's time box" "S3 time box named"
+if ! grep -qF "$AWS_SECRET_ACCESS_KEY" "$work/err"; then ok "S3 time box: no secret in the error"; else bad "S3 time box: no secret in the error"; fi
+if [ "$(aws s3 ls --recursive s3://plan/ | wc -l)" -eq 0 ]; then ok "a killed S3 push probe leaves no keys"; else bad "a killed S3 push probe leaves no keys ($(aws s3 ls --recursive s3://plan/ | head -3))"; fi
+if [ "$(aws s3api list-multipart-uploads --bucket plan --query 'length(Uploads || `[]`)' --output text)" = 0 ]; then ok "a killed S3 push probe leaves no open uploads"; else bad "a killed S3 push probe leaves no open uploads"; fi
 
-echo "plan.sh: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -55,24 +55,24 @@ in_ns "$ferry" init s3://proute/loose --compress none >/dev/null 2>"$work/err" |
 
 # 1. a tight deadline: the cheap route carries what it can in time, the dear one the rest
 run push tight --deadline 4s; rc=$?
-check '[ $rc -eq 0 ]' "push --plan --deadline: exits 0"
+check "push --plan --deadline: exits 0" '[ $rc -eq 0 ]'
 pa=$(planned cheap) pb=$(planned dear)
 echo "       planned: cheap $pa, dear $pb (cheap at 40 Mbit for 4 s = 20000000)"
-check '[ "$pa" -ge 19900000 ] && [ "$pa" -le 20000000 ] && [ $((pa + pb)) -eq "$total" ]' "push --plan: the plan fills the cheap route to its deadline capacity"
-check 'within "$a" "$pa" "$((a + b))" "$total" && within "$b" "$pb" "$((a + b))" "$total"' "push --plan: the measured split per route matches the plan within 10%"
-check 'pulled_same tight' "push --plan: the snapshot pulled back is byte-identical"
+check "push --plan: the plan fills the cheap route to its deadline capacity" '[ "$pa" -ge 19900000 ] && [ "$pa" -le 20000000 ] && [ $((pa + pb)) -eq "$total" ]'
+check "push --plan: the measured split per route matches the plan within 10%" 'within "$a" "$pa" "$((a + b))" "$total" && within "$b" "$pb" "$((a + b))" "$total"'
+check "push --plan: the snapshot pulled back is byte-identical" 'pulled_same tight'
 
 # 2. sync --plan: only the changed file moves, through the routes
 head -c 1153434 /dev/urandom >"$src/d/f1.bin"
 run sync tight --deadline 4s; rc=$?
-check '[ $rc -eq 0 ] && [ $((a + b)) -lt $((total / 4)) ] && [ $((a + b)) -gt 1000000 ]' "sync --plan: exits 0, only the changed file went over the routes"
-check 'pulled_same tight' "sync --plan: the new snapshot pulled back is byte-identical"
+check "sync --plan: exits 0, only the changed file went over the routes" '[ $rc -eq 0 ] && [ $((a + b)) -lt $((total / 4)) ] && [ $((a + b)) -gt 1000000 ]'
+check "sync --plan: the new snapshot pulled back is byte-identical" 'pulled_same tight'
 
 # 3. no deadline: everything the cheap way
 run push loose; rc=$?
-check '[ $rc -eq 0 ] && [ "$(planned dear)" = 0 ]' "push --plan without a deadline: every byte planned on the cheap route"
-check '[ "$a" -ge "$total" ] && [ "$b" -lt $((total / 100)) ]' "push --plan without a deadline: the cheap route's tbf carried everything"
-check 'pulled_same loose' "push --plan without a deadline: pulled back byte-identical"
+check "push --plan without a deadline: every byte planned on the cheap route" '[ $rc -eq 0 ] && [ "$(planned dear)" = 0 ]'
+check "push --plan without a deadline: the cheap route's tbf carried everything" '[ "$a" -ge "$total" ] && [ "$b" -lt $((total / 100)) ]'
+check "push --plan without a deadline: pulled back byte-identical" 'pulled_same loose'
 
 # 4. the dear route is really slower than configured: the run re-plans and says so.
 # 4 Mbit, a twentieth of its 80: slower than even a sanitizer build's encoder, so a backlog
@@ -81,18 +81,17 @@ shape 40mbit 4mbit 2>/dev/null
 in_ns "$ferry" init s3://proute/drift --compress none >/dev/null 2>"$work/err"
 # a small memory budget: objects open as the routes take the bytes, not all at the start
 FERRY_PLAN_DRIFT_SECONDS=1 run push drift --deadline 4s --memory 48M; rc=$?
-check '[ $rc -eq 0 ] && grep -q "re-plan at .*dear measured" "$work/err"' "push --plan: a re-plan is logged naming the slow route"
-check 'pulled_same drift' "push --plan after a re-plan: pulled back byte-identical"
+check "push --plan: a re-plan is logged naming the slow route" '[ $rc -eq 0 ] && grep -q "re-plan at .*dear measured" "$work/err"'
+check "push --plan after a re-plan: pulled back byte-identical" 'pulled_same drift'
 
 # 5. bad input: one line, non-zero
 in_ns "$ferry" init "$work/local" >/dev/null 2>&1
 in_ns "$ferry" push --config "$work/ferry.conf" --plan "$src" "$work/local" >"$work/out" 2>"$work/err"
-check '[ $? -eq 2 ] && [ "$(grep -c "^ferry:" "$work/err")" -eq 1 ] && grep -q "must be s3://" "$work/err"' "push --plan to a local store: one-line error, exit 2"
+check "push --plan to a local store: one-line error, exit 2" '[ $? -eq 2 ] && [ "$(grep -c "^ferry:" "$work/err")" -eq 1 ] && grep -q "must be s3://" "$work/err"'
 in_ns "$ferry" sync --config "$work/ferry.conf" --plan s3://proute/loose "$work/back2" >"$work/out" 2>"$work/err"
-check '[ $? -eq 2 ] && grep -q "push side" "$work/err"' "sync --plan on the pull side: refused, exit 2"
+check "sync --plan on the pull side: refused, exit 2" '[ $? -eq 2 ] && grep -q "push side" "$work/err"'
 in_ns "$ferry" push --plan "$src" s3://proute/loose >"$work/out" 2>"$work/err"
-check '[ $? -eq 2 ] && [ "$(grep -c "^ferry:" "$work/err")" -eq 1 ]' "push --plan without routes: one-line error, exit 2"
+check "push --plan without routes: one-line error, exit 2" '[ $? -eq 2 ] && [ "$(grep -c "^ferry:" "$work/err")" -eq 1 ]'
 
-check '! grep -rqF "$secret" "$work/out" "$work/err"' "the secret appears in no output"
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+check "the secret appears in no output" '! grep -rqF "$secret" "$work/out" "$work/err"'
+finish

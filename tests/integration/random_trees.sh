@@ -10,9 +10,9 @@ RANDOM=${3:-4242}
 work=$(mktemp -d /tmp/ferry-random.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 export HOME=$work XDG_CONFIG_HOME=$work/xdg FERRY_PASSPHRASE=random-trees-pass
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL - $1"; }
+. "$(dirname "$0")/../lib.sh"
+ok() { pass=$((pass + 1)); } # only failures are printed
+ERRFILE= # run prints them
 run() { timeout 120 "$@" >"$work/out" 2>"$work/err" || { echo "       $(head -c 300 "$work/err")"; return 1; }; }
 
 for it in $(seq 1 "$iters"); do
@@ -44,5 +44,4 @@ for it in $(seq 1 "$iters"); do
 	diff -r "$t/src" "$t/c" >/dev/null 2>&1 && ok || bad "copied tree differs, $what"
 	rm -rf "$t"
 done
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -11,16 +11,7 @@ trap 'rm -rf "$work"' EXIT
 export HOME=$work/home XDG_CONFIG_HOME=$work/xdg
 mkdir -p "$HOME" "$XDG_CONFIG_HOME"
 unset FERRY_PASSPHRASE FERRY_TEST_KILL_AT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   - $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL - $1"; [ -f "$work/err" ] && sed 's/^/       /' "$work/err" | head -5; }
-expect() {
-	local code=$1 name=$2; shift 2
-	"$@" >"$work/out" 2>"$work/err"
-	local rc=$?
-	if [ "$rc" -eq "$code" ]; then ok "$name"; else echo "       exit $rc, wanted $code"; bad "$name"; fi
-}
-json_num() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" "$work/out"; }
+. "$(dirname "$0")/../lib.sh"
 data_bytes() { find "$1/data" -type f ! -name '*.tmp' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }'; }
 key=$work/key
 head -c 32 /dev/urandom >"$key"
@@ -108,5 +99,4 @@ expect 0 "prune --repack off" "$ferry" prune "$work/off" --keep-last 1 --repack 
 expect 0 "prune --repack 60%" "$ferry" prune "$work/off" --keep-last 1 --repack 60% --json
 [ "$(json_num packs_repacked)" = 1 ] && ok "--repack 60%: the pack is two thirds garbage" || bad "--repack 60% ($(cat "$work/out"))"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

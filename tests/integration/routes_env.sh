@@ -52,7 +52,6 @@ secret=$AWS_SECRET_ACCESS_KEY
 in_ns /usr/bin/aws --endpoint-url "$S3_ENDPOINT" s3 mb s3://$routes_bucket >/dev/null || { echo "FAIL - make bucket"; exit 1; }
 export FERRY_S3_MAX_PARTS=1000
 
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   - $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL - $1"; sed 's/^/       /' "$work/err" 2>/dev/null | head -8; }
-check() { if eval "$1"; then ok "$2"; else bad "$2"; fi; }
+# shellcheck source=../lib.sh
+. "$tests/lib.sh"
+ERR_LINES=8

@@ -14,20 +14,9 @@ trap cleanup EXIT
 export HOME=$work/home XDG_CONFIG_HOME=$work/xdg
 mkdir -p "$HOME" "$XDG_CONFIG_HOME"
 unset FERRY_PASSPHRASE FERRY_SHARD FERRY_SHARD_GROUP JOB_COMPLETION_INDEX SLURM_ARRAY_TASK_ID
-pass=0 fail=0
+. "$(dirname "$0")/../lib.sh"
 PASSPHRASE='unattended test passphrase 7'
 
-ok() { pass=$((pass + 1)); echo "ok   - $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL - $1"; [ -f "$work/err" ] && sed 's/^/       /' "$work/err" | head -5; }
-expect() {
-	local code=$1 name=$2; shift 2
-	"$@" >"$work/out" 2>"$work/err"
-	local rc=$?
-	if [ "$rc" -eq "$code" ]; then ok "$name"; else echo "       exit $rc, wanted $code"; bad "$name"; fi
-}
-grep_err() { if grep -qE -- "$1" "$work/err"; then ok "$2"; else bad "$2"; fi; }
-one_line_err() { if [ "$(grep -c '^ferry:' "$work/err")" -eq 1 ]; then ok "$1"; else bad "$1"; fi; }
-json_num() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" "$work/out"; }
 now() { date +%s.%N; }
 # wait_for FILE-GLOB SECONDS: until something matches
 wait_lock() {
@@ -315,5 +304,4 @@ grep -q ' sync: end exit=0 ' "$work/ferry.log" && grep -q ' sync: end exit=4 ' "
 grep -q 'error: .*locked by sync' "$work/ferry.log" && ok "log has the error" || bad "log has the error"
 grep -qF -- "$PASSPHRASE" "$work/ferry.log" "$m" && bad "no secret in log or metrics" || ok "no secret in log or metrics"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

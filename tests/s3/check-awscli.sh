@@ -39,10 +39,9 @@ s3req() { timeout 60 /usr/bin/python3 "$HERE/swift/swiftd.py" s3-req "$@"; }
 W=$(mktemp -d /tmp/ferry-s3-check.XXXXXX)
 trap 'rm -rf "$W"' EXIT
 BUCKET=ferry-check-$$-$RANDOM
-PASS=0
-FAIL=0
-ok() { PASS=$((PASS + 1)); echo "ok   $*"; }
-bad() { FAIL=$((FAIL + 1)); echo "FAIL $*"; }
+# shellcheck source=../lib.sh
+. "$HERE/../lib.sh"
+ERRFILE= # a failure's line says what went wrong
 # expect_err CODE DESCRIPTION CMD...: CMD must fail with S3 error CODE
 expect_err() {
     local code=$1 what=$2 out
@@ -288,5 +287,4 @@ else
     bad "delete bucket: $(cat "$W/rb.err")"
 fi
 
-echo "$PASS passed, $FAIL failed"
-[ "$FAIL" = 0 ]
+finish

@@ -35,13 +35,11 @@ export HOME=$work/home
 mkdir -p "$HOME" "$srv"
 unset FERRY_PASSPHRASE AWS_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_ENDPOINT_URL_S3
 unset FERRY_S3_ATTEMPTS FERRY_S3_DEBUG
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   - $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL - $1"; [ -f "$work/err" ] && grep -v '^ferry: s3: ' "$work/err" | sed 's/^/       /' | head -5; }
-check() { if eval "$1"; then ok "$2"; else bad "$2"; fi; }
+. "$here/../lib.sh"
+ERR_SKIP='^ferry: s3: '
 # xcheck: a known bug, written down; it fails the run once it passes (drop the x then)
 xfail=0
-xcheck() { if eval "$1"; then bad "$2 (XPASS: the known bug is fixed, make it a check)"; else xfail=$((xfail + 1)); echo "xfail - $2 (known bug)"; fi; }
+xcheck() { if eval "$2"; then bad "$1 (XPASS: the known bug is fixed, make it a check)"; else xfail=$((xfail + 1)); echo "xfail - $1 (known bug)"; fi; }
 # expect CODE NAME CMD...: runs CMD (bounded), keeps its stderr in $work/err and appends it to $work/all.err
 expect() {
 	local code=$1 name=$2; shift 2
@@ -79,8 +77,8 @@ start_proxy() {
 }
 stat_of() { /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {}, d))' "$@"; }
 
+S3_BUCKETS="ferry-faults"
 . "$here/server_up.sh"
-/usr/bin/aws --endpoint-url "$S3_ENDPOINT" s3 mb s3://ferry-faults >/dev/null || { echo "FAIL - make bucket"; exit 1; }
 echo "       server up at ${SECONDS} s"
 
 # ---- the mixed tree: a few hundred small files (packed), a 20 MB random file (multipart), a text file
@@ -107,29 +105,29 @@ t_mixed=$SECONDS
 expect 0 "init through faults" "$ferry" init "$store" --encrypt "${key[@]}" --chunk-size 1M
 expect 0 "push through faults" "$ferry" push "$src" "$store" "${key[@]}"
 expect 0 "pull through faults" "$ferry" pull "$store" "$work/dst1" "${key[@]}"
-check 'diff -r "$src" "$work/dst1" >/dev/null' "pulled tree is byte-identical"
+check "pulled tree is byte-identical" 'diff -r "$src" "$work/dst1" >/dev/null'
 expect 0 "verify --read-data through faults" "$ferry" verify --read-data "$store" "${key[@]}"
 echo changed >>"$src/small/a/f2.txt"
 head -c 3000000 /dev/urandom >"$src/new.bin"
 expect 0 "sync (push direction) through faults" "$ferry" sync "$src" "$store" "${key[@]}"
 expect 0 "sync (pull direction) through faults" "$ferry" sync "$store" "$work/dst1" "${key[@]}"
-check 'diff -r "$src" "$work/dst1" >/dev/null' "synced tree is byte-identical"
+check "synced tree is byte-identical" 'diff -r "$src" "$work/dst1" >/dev/null'
 expect 0 "second pull through faults" "$ferry" pull "$store" "$work/dst2" "${key[@]}"
-check 'diff -r "$src" "$work/dst2" >/dev/null' "second pulled tree is byte-identical"
+check "second pulled tree is byte-identical" 'diff -r "$src" "$work/dst2" >/dev/null'
 expect 0 "copy up through faults" "$ferry" copy "$src" s3://ferry-faults/copied
 expect 0 "copy down through faults" "$ferry" copy s3://ferry-faults/copied "$work/dst4"
-check 'diff -r "$src" "$work/dst4" >/dev/null' "copied-down tree is byte-identical"
+check "copied-down tree is byte-identical" 'diff -r "$src" "$work/dst4" >/dev/null'
 t_mixed=$((SECONDS - t_mixed))
 stop_proxy
-check '[ -s "$work/mixed.json" ]' "the proxy wrote its stats"
+check "the proxy wrote its stats" '[ -s "$work/mixed.json" ]'
 for k in ${KINDS//,/ }; do
 	n=$(stat_of "$work/mixed.json" "faults['$k']" 2>/dev/null)
-	check '[ "${n:-0}" -ge 1 ]' "fault '$k' injected (${n:-0} times)"
+	check "fault '$k' injected (${n:-0} times)" '[ "${n:-0}" -ge 1 ]'
 done
 gave_up=$(stat_of "$work/mixed.json" stall_client_gave_up 2>/dev/null)
-check '[ "${gave_up:-0}" -ge 1 ]' "ferry's own timeout ended a stalled request ($gave_up times)"
+check "ferry's own timeout ended a stalled request ($gave_up times)" '[ "${gave_up:-0}" -ge 1 ]'
 retries=$(grep -cE '^ferry: s3: .*retry [0-9]+ in ' "$work/all.err")
-check '[ "$retries" -ge 1 ]' "retries visible with FERRY_S3_DEBUG=1 ($retries lines)"
+check "retries visible with FERRY_S3_DEBUG=1 ($retries lines)" '[ "$retries" -ge 1 ]'
 summary_mixed="$(stat_of "$work/mixed.json" '"%d requests, %d faulted: %s" % (requests, faulted, ", ".join("%s %d" % kv for kv in sorted(faults.items())))')"
 echo "       mixed run: $summary_mixed; $t_mixed s"
 sed 's/^/       fault /' "$work/mixed.log" | cut -c1-200
@@ -143,45 +141,44 @@ start_proxy clean0 --rate 0
 expect 0 "init a second store (no faults)" "$ferry" init "$store2" --encrypt "${key[@]}" --chunk-size 1M
 start_proxy all --seed "$SEED" --rate 1 --faults 500,503slowdown
 expect_fail "push with every request failing gives up" "$ferry" push "$src" "$store2" "${key[@]}"
-check '[ "$last_secs" -le 60 ]' "... within 60 s (${last_secs} s)"
-check 'grep -v "^ferry: s3: " "$work/err" | grep -qE "SlowDown|InternalError"' "... naming the server's error"
-check '[ "$(grep -vc "^ferry: s3: " "$work/err")" -eq 1 ]' "... in one line"
+check "... within 60 s (${last_secs} s)" '[ "$last_secs" -le 60 ]'
+check "... naming the server's error" 'grep -v "^ferry: s3: " "$work/err" | grep -qE "SlowDown|InternalError"'
+check "... in one line" '[ "$(grep -vc "^ferry: s3: " "$work/err")" -eq 1 ]'
 sed -n '/^ferry: s3: /!s/^/       message: /p' "$work/err"
 expect_fail "push --verbose (no FERRY_S3_DEBUG) with every request failing gives up" \
 	env -u FERRY_S3_DEBUG "$ferry" push "$src" "$store2" "${key[@]}" --verbose
-check 'grep -qE "retry 1 in [0-9.]+ s \(attempt 1 of 3\)" "$work/err" && grep -qE "retry 2 in [0-9.]+ s \(attempt 2 of 3\)" "$work/err"' \
-	"... --verbose shows each retry, its backoff and the budget (attempt N of 3)"
-check '! grep -q " -> [0-9]" "$work/err"' "... --verbose alone does not list every request"
+check "... --verbose shows each retry, its backoff and the budget (attempt N of 3)" \
+	'grep -qE "retry 1 in [0-9.]+ s \(attempt 1 of 3\)" "$work/err" && grep -qE "retry 2 in [0-9.]+ s \(attempt 2 of 3\)" "$work/err"'
+check "... --verbose alone does not list every request" '! grep -q " -> [0-9]" "$work/err"'
 grep -m2 "retry" "$work/err" | sed 's/^/       verbose: /'
 start_proxy all2 --seed "$SEED" --rate 1 --faults 500,503slowdown --after 2 # config read and upload start go through
 expect_fail "push with every data upload failing gives up" "$ferry" push "$src" "$store2" "${key[@]}"
-check '[ "$last_secs" -le 60 ]' "... within 60 s (${last_secs} s)"
+check "... within 60 s (${last_secs} s)" '[ "$last_secs" -le 60 ]'
 # a failed background upload surfaces at the manifest with the server's reason, once
-check 'grep -v "^ferry: s3: " "$work/err" | grep -qE "SlowDown|InternalError" && [ "$(grep -vc "^ferry: s3: " "$work/err")" -eq 1 ]' \
-	"... in one line naming the server's error"
+check "... in one line naming the server's error" \
+	'grep -v "^ferry: s3: " "$work/err" | grep -qE "SlowDown|InternalError" && [ "$(grep -vc "^ferry: s3: " "$work/err")" -eq 1 ]'
 sed -n '/^ferry: s3: /!s/^/       message: /p' "$work/err"
 start_proxy stall --seed "$SEED" --rate 1 --faults stall --stall-seconds 6
 expect_fail "a server that never answers: ferry gives up" "$ferry" snapshots "$store2" "${key[@]}"
-check '[ "$last_secs" -le 40 ]' "... within 40 s (${last_secs} s)"
-check 'grep -q "Timeout was reached.*(after 3 attempts)" "$work/err"' "... says it timed out, after 3 attempts (FERRY_S3_ATTEMPTS=3)"
+check "... within 40 s (${last_secs} s)" '[ "$last_secs" -le 40 ]'
+check "... says it timed out, after 3 attempts (FERRY_S3_ATTEMPTS=3)" 'grep -q "Timeout was reached.*(after 3 attempts)" "$work/err"'
 sed -n '/^ferry: s3: /!s/^/       message: /p' "$work/err"
 start_proxy clean --rate 0
 expect 0 "push again without faults" "$ferry" push "$src" "$store2" "${key[@]}"
 expect 0 "that store verifies (--read-data)" "$ferry" verify --read-data "$store2" "${key[@]}"
 expect 0 "and pulls" "$ferry" pull "$store2" "$work/dst3" "${key[@]}"
-check 'diff -r "$src" "$work/dst3" >/dev/null' "... byte-identical"
+check "... byte-identical" 'diff -r "$src" "$work/dst3" >/dev/null'
 stop_proxy
 
 # under ASan/UBSan (scripts/build.sh Sanitize): no memory error, no undefined behaviour
 # in any run, faulted or not
-check '! grep -qE "ERROR: AddressSanitizer|runtime error:" "$work/all.err"' "no sanitizer error in any run"
+check "no sanitizer error in any run" '! grep -qE "ERROR: AddressSanitizer|runtime error:" "$work/all.err"'
 if grep -qa __asan_init "$ferry"; then
-	check '! grep -q "ERROR: LeakSanitizer" "$work/all.err"' "no leak in any run"
+	check "no leak in any run" '! grep -q "ERROR: LeakSanitizer" "$work/all.err"'
 fi
 echo "       all runs over at ${SECONDS} s"
-uploads=$(/usr/bin/aws --endpoint-url "$S3_ENDPOINT" s3api list-multipart-uploads --bucket ferry-faults \
+uploads=$(aws s3api list-multipart-uploads --bucket ferry-faults \
 	--query 'length(Uploads || `[]`)' --output text 2>/dev/null)
 echo "       note: multipart uploads left in the bucket: ${uploads:-?} (a retried CreateMultipartUpload whose answer was lost, or a failed abort)"
 [ "$xfail" -gt 0 ] && echo "$xfail known bugs (xfail)"
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -20,20 +20,8 @@ trap cleanup EXIT
 export HOME=$work/home FERRY_STATE_DIR=$work/state FERRY_S3_MAX_PARTS=1000
 mkdir -p "$HOME" "$srv"
 unset FERRY_PASSPHRASE AWS_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN FERRY_S3_DEBUG
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   - $1 [${SECONDS}s]"; }
-bad() {
-	fail=$((fail + 1))
-	echo "FAIL - $1"
-	[ -f "$work/err" ] || return 0
-	if grep -q 'Sanitizer' "$work/err"; then
-		grep -A25 -m1 'ERROR: \|runtime error' "$work/err" | sed 's/^/       /'
-	else
-		sed 's/^/       /' "$work/err" | tail -5
-	fi
-}
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
-json_field() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" "$2"; }
+. "$here/../lib.sh"
+OK_SECONDS=1 ERR_FROM=tail
 
 # ---- no server at all: refused connection, unknown host (clear error, exit 1, at once)
 for ep in http://127.0.0.1:1 http://no-such-host.invalid:9000; do
@@ -45,9 +33,8 @@ for ep in http://127.0.0.1:1 http://no-such-host.invalid:9000; do
 done
 rm -f "$work/err"
 
+S3_BUCKETS="ferry-resume"
 . "$here/server_up.sh"
-aws() { /usr/bin/aws --endpoint-url "$S3_ENDPOINT" "$@"; }
-aws s3 mb s3://ferry-resume >/dev/null || { echo "FAIL - make bucket"; exit 1; }
 uploads() {
 	local n
 	n=$(aws s3api list-multipart-uploads --bucket ferry-resume --prefix "$1" --output json) || { echo listing-failed; return; }
@@ -102,9 +89,9 @@ rc=$?
 cp "$work/run2" "$work/err"
 check "rerun completes (exit $rc)" '[ $rc -eq 0 ]'
 w1=$(grep -c ' -> 200' "$work/run1")
-w2=$(json_field bytes_written "$work/run2.json")
-resumed=$(json_field bytes_resumed "$work/run2.json")
-files_resumed=$(json_field files_resumed "$work/run2.json")
+w2=$(json_num bytes_written "$work/run2.json")
+resumed=$(json_num bytes_resumed "$work/run2.json")
+files_resumed=$(json_num files_resumed "$work/run2.json")
 echo "       source $total bytes; rerun wrote ${w2:-?} bytes, ${resumed:-?} bytes of parts reused, ${files_resumed:-?} files carried"
 check "rerun sends fewer bytes than the source holds" '[ -n "$w2" ] && [ "$w2" -lt "$total" ]'
 check "rerun reuses parts already on the server" '[ "${resumed:-0}" -ge $((3 * 8 * 1048576)) ]'
@@ -113,7 +100,7 @@ parts_sent "$work/run1" >"$work/p1"
 parts_sent "$work/run2" >"$work/p2"
 twice=$(comm -12 "$work/p1" "$work/p2" | wc -l)
 check "no completed part is sent twice ($(wc -l <"$work/p1") parts before the kill, $(wc -l <"$work/p2") after)" '[ "$twice" -eq 0 ] && [ -s "$work/p1" ]'
-pr=$(json_field parts_resumed "$work/run2.json")
+pr=$(json_num parts_resumed "$work/run2.json")
 check "--json: parts_resumed ${pr:-?} covers the $(wc -l <"$work/p1") parts completed before the kill" '[ "${pr:-0}" -ge "$(wc -l <"$work/p1")" ]'
 check "no unfinished upload is left after the rerun" '[ "$(uploads one/)" -eq 0 ]'
 "$ferry" pull "$store" "$work/out1" --key-file "$work/key" >/dev/null 2>"$work/err"
@@ -134,11 +121,11 @@ FERRY_S3_DEBUG=1 timeout 300 "$ferry" copy "$src" "$url" --json >"$work/c2.json"
 rc=$?
 cp "$work/c2" "$work/err"
 check "copy rerun completes (exit $rc)" '[ $rc -eq 0 ]'
-check "copy rerun reuses parts already on the server" '[ "$(json_field bytes_resumed "$work/c2.json")" -ge $((3 * 8 * 1048576)) ]'
+check "copy rerun reuses parts already on the server" '[ "$(json_num bytes_resumed "$work/c2.json")" -ge $((3 * 8 * 1048576)) ]'
 parts_sent "$work/c1" >"$work/p1"
 parts_sent "$work/c2" >"$work/p2"
 check "copy: no completed part is sent twice" '[ "$(comm -12 "$work/p1" "$work/p2" | wc -l)" -eq 0 ] && [ -s "$work/p1" ]'
-pr=$(json_field parts_resumed "$work/c2.json")
+pr=$(json_num parts_resumed "$work/c2.json")
 check "copy --json: parts_resumed ${pr:-?} covers the $(wc -l <"$work/p1") parts completed before the kill" '[ "${pr:-0}" -ge "$(wc -l <"$work/p1")" ]'
 check "copy: no unfinished upload is left" '[ "$(uploads copy/)" -eq 0 ]'
 "$ferry" copy "$url" "$work/back" >/dev/null 2>"$work/err"
@@ -155,7 +142,7 @@ bg=
 touch -d '2001-01-01' "$src/big.bin"
 timeout 300 "$ferry" push "$src" "$store" --key-file "$work/key" --json >"$work/run4.json" 2>"$work/err"
 check "rerun after a change completes" '[ $? -eq 0 ]'
-check "the changed file's upload was aborted" '[ "$(json_field uploads_aborted "$work/run4.json")" -ge 1 ]'
+check "the changed file's upload was aborted" '[ "$(json_num uploads_aborted "$work/run4.json")" -ge 1 ]'
 check "no unfinished upload is left" '[ "$(uploads two/)" -eq 0 ]'
 "$ferry" pull "$store" "$work/out2" --key-file "$work/key" >/dev/null 2>"$work/err"
 check "pull is byte-identical" 'diff -r "$src" "$work/out2" >/dev/null'
@@ -200,10 +187,9 @@ check "it names the refusal" 'grep -q "refused since it last answered" "$work/ru
 "$here/swift-server.sh" proxy-start "$srv" 2>"$work/err" || bad "the server comes back"
 timeout 300 "$ferry" push "$src" "$store" --key-file "$work/key" --json >"$work/run8.json" 2>"$work/err"
 check "the rerun completes" '[ $? -eq 0 ]'
-check "and reuses what landed" '[ "$(json_field bytes_resumed "$work/run8.json")" -gt 0 ]'
+check "and reuses what landed" '[ "$(json_num bytes_resumed "$work/run8.json")" -gt 0 ]'
 "$ferry" pull "$store" "$work/out4" --key-file "$work/key" >/dev/null 2>"$work/err"
 check "pull is byte-identical" 'diff -r "$src" "$work/out4" >/dev/null'
 check "no unfinished upload is left" '[ "$(uploads four/)" -eq 0 ]'
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -16,22 +16,12 @@ trap cleanup EXIT
 export HOME=$work/home
 mkdir -p "$HOME" "$srv"
 unset FERRY_PASSPHRASE AWS_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   - $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL - $1"; [ -f "$work/err" ] && sed 's/^/       /' "$work/err" | head -5; }
-expect() {
-	local code=$1 name=$2; shift 2
-	timeout 300 "$@" >"$work/out" 2>"$work/err"
-	local rc=$?
-	if [ "$rc" -eq "$code" ]; then ok "$name"; else echo "       exit $rc, wanted $code"; bad "$name"; fi
-}
-grep_err() { if grep -qE -- "$1" "$work/err"; then ok "$2"; else bad "$2"; fi; }
-json_field() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" "$work/out"; }
+. "$here/../lib.sh"
+EXPECT_TIMEOUT=300
 
+S3_BUCKETS="ferry-test"
 . "$here/server_up.sh"
 secret=$AWS_SECRET_ACCESS_KEY
-aws() { /usr/bin/aws --endpoint-url "$S3_ENDPOINT" "$@"; }
-aws s3 mb s3://ferry-test >/dev/null || { echo "FAIL - make bucket"; exit 1; }
 
 # ---- the backend's own checks
 FERRY_S3_TEST_URL="s3://ferry-test/backend test+odd%" timeout 600 "$backend_test" >"$work/bt.out" 2>&1
@@ -58,7 +48,7 @@ store="s3://ferry-test/stores/one"
 expect 0 "init an encrypted store on S3" "$ferry" init "$store" --encrypt --key-file "$work/key" --chunk-size 1M
 expect 2 "init over an existing store is refused" "$ferry" init "$store" --key-file "$work/key"
 expect 0 "push to S3" "$ferry" push "$src" "$store" --key-file "$work/key" --json
-written=$(json_field bytes_written)
+written=$(json_num bytes_written)
 [ "${written:-0}" -gt 12000000 ] && ok "push reports bytes_written ($written)" || bad "push reports bytes_written ($written)"
 expect 0 "snapshots on S3" "$ferry" snapshots "$store" --key-file "$work/key"
 [ "$(wc -l <"$work/out")" -eq 1 ] && ok "one snapshot listed" || bad "one snapshot listed"
@@ -70,10 +60,10 @@ diff -r --no-dereference "$src" "$work/out1" >/dev/null && ok "pulled tree is by
 expect 0 "verify --read-data on S3" "$ferry" verify "$store" --read-data --key-file "$work/key" --json
 expect 0 "verify on S3 (HEAD per object: sizes and chunk ranges, no data)" "$ferry" verify "$store" --key-file "$work/key"
 expect 0 "sync with nothing changed" "$ferry" sync "$src" "$store" --key-file "$work/key" --json
-[ "$(json_field bytes_written)" = 0 ] && ok "unchanged sync writes nothing" || bad "unchanged sync writes nothing"
+[ "$(json_num bytes_written)" = 0 ] && ok "unchanged sync writes nothing" || bad "unchanged sync writes nothing"
 echo changed >>"$src/pack/f7.txt"
 expect 0 "sync after one change" "$ferry" sync "$src" "$store" --key-file "$work/key" --json
-[ "$(json_field files_transferred)" = 1 ] && ok "one file transferred" || bad "one file transferred ($(json_field files_transferred))"
+[ "$(json_num files_transferred)" = 1 ] && ok "one file transferred" || bad "one file transferred ($(json_num files_transferred))"
 expect 0 "sync pull direction" "$ferry" sync "$store" "$work/out1" --key-file "$work/key" --json
 cmp -s "$src/pack/f7.txt" "$work/out1/pack/f7.txt" && ok "sync pull brought the change" || bad "sync pull brought the change"
 
@@ -91,11 +81,11 @@ expect 0 "sync after deleting the big files and 90 % of the small" "$ferry" sync
 FERRY_TEST_KILL_AT=repack-packs expect 137 "prune killed after writing the new pack" "$ferry" prune "$rstore" --keep-last 1
 expect 0 "verify --read-data after the kill" "$ferry" verify --read-data "$rstore"
 FERRY_S3_DEBUG=1 expect 0 "prune on S3" "$ferry" prune "$rstore" --keep-last 1 --json
-[ "$(json_field packs_repacked)" = 1 ] && [ "$(json_field objects_deleted)" -ge 7 ] &&
-	ok "prune repacked the pack and deleted $(json_field objects_deleted) objects" || bad "prune on S3: $(cat "$work/out")"
+[ "$(json_num packs_repacked)" = 1 ] && [ "$(json_num objects_deleted)" -ge 7 ] &&
+	ok "prune repacked the pack and deleted $(json_num objects_deleted) objects" || bad "prune on S3: $(cat "$work/out")"
 ndel=$(grep -c 'POST [^ ]*?delete -> 200' "$work/err")
 nsingle=$(grep -c 'DELETE [^ ]*/data/' "$work/err")
-[ "$ndel" = 1 ] && [ "$nsingle" = 0 ] && ok "$(json_field objects_deleted) objects deleted in $ndel DeleteObjects request" ||
+[ "$ndel" = 1 ] && [ "$nsingle" = 0 ] && ok "$(json_num objects_deleted) objects deleted in $ndel DeleteObjects request" ||
 	bad "objects deleted in one DeleteObjects request (DeleteObjects $ndel, DELETE $nsingle)"
 echo "  prune on S3: $(grep -c 'ferry: s3: .* -> ' "$work/err") requests in all"
 expect 0 "verify --read-data after the repack" "$ferry" verify --read-data "$rstore"
@@ -141,7 +131,7 @@ expect 3 "pull of the damaged file fails with exit 3" "$ferry" pull "$store" "$w
 plain="s3://ferry-test/plain copy+%"
 rm -f "$src/link"
 expect 0 "copy up to S3" "$ferry" copy "$src" "$plain" --json
-[ "$(json_field files_transferred)" = "$(find "$src" -type f | wc -l)" ] && ok "copy up: every file" || bad "copy up: every file"
+[ "$(json_num files_transferred)" = "$(find "$src" -type f | wc -l)" ] && ok "copy up: every file" || bad "copy up: every file"
 aws s3 cp --recursive "$plain/" "$work/awsdown" >/dev/null 2>"$work/err"
 diff -r "$src" "$work/awsdown" >/dev/null && ok "the AWS CLI reads ferry's objects byte-identical" || bad "the AWS CLI reads ferry's objects byte-identical"
 aws s3api head-object --bucket ferry-test --key "plain copy+%/big.bin" >"$work/head" 2>&1
@@ -180,5 +170,4 @@ grep -q '"UploadId"' "$work/mpu" && bad "no unfinished upload left for it" || ok
 # ---- secrets never printed
 if grep -rqF -- "$secret" "$work/out" "$work/err" "$work/bt.out"; then bad "the S3 secret appears in output"; else ok "the S3 secret never appears in output"; fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

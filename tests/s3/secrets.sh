@@ -19,12 +19,12 @@ trap cleanup EXIT
 export HOME=$work/home XDG_CONFIG_HOME=$work/xdg
 mkdir -p "$HOME" "$XDG_CONFIG_HOME" "$work/logs"
 unset FERRY_PASSPHRASE AWS_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_ENDPOINT_URL_S3
-pass=0 fail=0 runs=0
-ok() { pass=$((pass + 1)); echo "ok   - $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL - $1"; }
+. "$here/../lib.sh"
+ERRFILE= # what each run printed is in $work/logs
+runs=0
 
+S3_BUCKETS="ferry-secrets"
 . "$here/server_up.sh"
-/usr/bin/aws --endpoint-url "$S3_ENDPOINT" s3 mb s3://ferry-secrets >/dev/null || { echo "FAIL - make bucket"; exit 1; }
 rm -f "$work/env" # it holds the secret: keep it out of the files grepped below
 
 SECRET=$AWS_SECRET_ACCESS_KEY
@@ -129,5 +129,4 @@ printf '[keys]\npassphrase-file = %s\n' "$work/passfile" >"$work/p.conf"
 r loose-pass-conf "$ferry" --config "$work/p.conf" ls "$work/local"
 grep -q "warning: .*passfile is readable by group or others" "$work/logs/loose-pass-conf.err" && ok "passphrase file named in ferry.conf warned" || bad "passphrase file named in ferry.conf warned"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish
