@@ -20,11 +20,12 @@ head -c 3000000 /dev/urandom >"$src/big"
 expect 0 "first sync" "$ferry" sync "$src" "$store" --json
 size_all=$(find "$src" -type f -printf '%s\n' | awk '{ s += $1 } END { print s }')
 
+# rewrite FILE SIZE: new random bytes, same size and mtime (what --checksum is for)
+rewrite() { touch -r "$1" "$work/stamp"; head -c "$2" /dev/urandom >"$1"; touch -r "$work/stamp" "$1"; }
+
 # ---- push side
-# f2: other bytes, same size, same mtime (what --checksum is for); f3: same bytes, new mtime
-touch -r "$src/d/f2" "$work/stamp"
-head -c 200000 /dev/urandom >"$src/d/f2"
-touch -r "$work/stamp" "$src/d/f2"
+# f2: other bytes, same size, same mtime; f3: same bytes, new mtime
+rewrite "$src/d/f2" 200000
 touch -d '2020-02-02 02:02:02' "$src/d/f3"
 expect 0 "plain sync after the changes" "$ferry" sync "$src" "$store" --json
 check "plain sync sends f3 (new mtime) only: f2 looks unchanged by size and mtime" '[ "$(json_num files_transferred)" = 1 ]'
@@ -50,9 +51,7 @@ expect 0 "sync --checksum with nothing changed" "$ferry" sync "$src" "$store" --
 check "... writes nothing" '[ "$(json_num bytes_written)" = 0 ] && grep -q "\"changed\":false" "$work/out"'
 
 # ---- pull side
-touch -r "$dst/d/f5" "$work/stamp"
-head -c 500000 /dev/urandom >"$dst/d/f5"
-touch -r "$work/stamp" "$dst/d/f5"
+rewrite "$dst/d/f5" 500000
 touch -d '2019-01-01' "$dst/d/f6"
 expect 0 "plain pull-side sync" "$ferry" sync "$store" "$dst" --json
 check "plain sync leaves the same-size, same-mtime f5 alone" '! cmp -s "$src/d/f5" "$dst/d/f5"'
