@@ -524,37 +524,77 @@ static void req_body(struct s3req *rq, const void *body, size_t len, int md5)
 	}
 }
 
-/* The same for a body of len bytes in segments, which rq takes over. 0 or -ENOMEM. */
-static int req_body_segs(struct s3req *rq, struct s3segs *g, size_t len, int md5)
+/*
+ * A body's checksums, taken as its bytes go by: SHA-256 when the payload is signed
+ * (else the hash is "UNSIGNED-PAYLOAD"), MD5 for Content-MD5 when asked. The contexts
+ * are made at the first begin and reused by the next (a file's parts).
+ */
+struct sums {
+	EVP_MD_CTX *sha, *m5;
+	int sign, md5;
+};
+
+static int sums_begin(struct sums *x, int sign, int md5)
 {
-	EVP_MD_CTX *sha = NULL, *m5 = NULL;
+	x->sign = sign;
+	x->md5 = md5;
+	if ((sign && !x->sha && !(x->sha = EVP_MD_CTX_new())) || (md5 && !x->m5 && !(x->m5 = EVP_MD_CTX_new())))
+		return -ENOMEM;
+	if ((sign && !EVP_DigestInit_ex(x->sha, EVP_sha256(), NULL)) || (md5 && !EVP_DigestInit_ex(x->m5, EVP_md5(), NULL)))
+		return -ENOMEM;
+	return 0;
+}
+
+static int sums_update(struct sums *x, const void *p, size_t n)
+{
+	if ((x->sign && !EVP_DigestUpdate(x->sha, p, n)) || (x->md5 && !EVP_DigestUpdate(x->m5, p, n)))
+		return -ENOMEM;
+	return 0;
+}
+
+/* The payload hash in hex (or UNSIGNED-PAYLOAD) and, when asked, the MD5 in base64. */
+static int sums_end(struct sums *x, char sha_hex[65], char md5_b64[32])
+{
 	unsigned char d[32];
 	unsigned int dl = 0;
-	int sign = !(rq->s3->c.unsigned_payload && len), ok = 1;
+
+	if (!x->sign)
+		strcpy(sha_hex, "UNSIGNED-PAYLOAD");
+	else if (!EVP_DigestFinal_ex(x->sha, d, &dl))
+		return -ENOMEM;
+	else
+		for (int i = 0; i < 32; i++)
+			snprintf(sha_hex + 2 * i, 3, "%02x", d[i]);
+	if (x->md5 && !EVP_DigestFinal_ex(x->m5, d, &dl))
+		return -ENOMEM;
+	if (x->md5)
+		EVP_EncodeBlock((unsigned char *)md5_b64, d, 16);
+	return 0;
+}
+
+static void sums_free(struct sums *x)
+{
+	EVP_MD_CTX_free(x->sha);
+	EVP_MD_CTX_free(x->m5);
+}
+
+/* req_body for a body of len bytes in segments, which rq takes over. 0 or -ENOMEM. */
+static int req_body_segs(struct s3req *rq, struct s3segs *g, size_t len, int md5)
+{
+	struct sums x = { 0 };
+	int e;
 
 	rq->body = NULL;
 	rq->segs = *g;
 	rq->body_len = len;
 	memset(g, 0, sizeof(*g));
-	if (!sign)
-		strcpy(rq->payload_hash, "UNSIGNED-PAYLOAD");
-	if (sign)
-		ok = (sha = EVP_MD_CTX_new()) && EVP_DigestInit_ex(sha, EVP_sha256(), NULL);
-	if (ok && md5)
-		ok = (m5 = EVP_MD_CTX_new()) && EVP_DigestInit_ex(m5, EVP_md5(), NULL);
-	for (size_t off = 0; ok && off < len; off += S3_SEG) {
-		size_t k = len - off < S3_SEG ? len - off : S3_SEG;
-		const uint8_t *p = rq->segs.v[off / S3_SEG];
-		ok = (!sha || EVP_DigestUpdate(sha, p, k)) && (!m5 || EVP_DigestUpdate(m5, p, k));
-	}
-	if (ok && sha && (ok = EVP_DigestFinal_ex(sha, d, &dl)))
-		for (int i = 0; i < 32; i++)
-			snprintf(rq->payload_hash + 2 * i, 3, "%02x", d[i]);
-	if (ok && m5 && (ok = EVP_DigestFinal_ex(m5, d, &dl)))
-		EVP_EncodeBlock((unsigned char *)rq->md5_b64, d, 16);
-	EVP_MD_CTX_free(sha);
-	EVP_MD_CTX_free(m5);
-	return ok ? 0 : -ENOMEM;
+	e = sums_begin(&x, !(rq->s3->c.unsigned_payload && len), md5);
+	for (size_t off = 0; !e && off < len; off += S3_SEG)
+		e = sums_update(&x, rq->segs.v[off / S3_SEG], len - off < S3_SEG ? len - off : S3_SEG);
+	if (!e)
+		e = sums_end(&x, rq->payload_hash, rq->md5_b64);
+	sums_free(&x);
+	return e;
 }
 
 /*
@@ -602,8 +642,8 @@ static int retryable(struct s3req *rq, const struct s3_error *se)
 /*
  * A server that answered earlier in this run and now refuses connections is most likely
  * restarting: those refusals do not count as attempts; the request is tried until it
- * has been refused for reconnect_seconds in a row. A server that never answered fails after the attempts, so a wrong
- * endpoint is reported at once.
+ * has been refused for reconnect_seconds in a row. A server that never answered fails
+ * after the attempts, so a wrong endpoint is reported at once.
  */
 static int restart(const struct s3 *s, const struct s3req *rq)
 {
@@ -1446,6 +1486,17 @@ static void fq_remove(struct s3 *s, struct s3w *w)
 	w->next_fq = NULL;
 }
 
+/* rq's body is slice i of w's file, with the checksums its hashing pass took. */
+static void req_from_file(struct s3req *rq, const struct s3w *w, int i)
+{
+	rq->from_file = 1;
+	rq->src_fd = w->src_fd;
+	rq->src_off = w->fsum[i].off;
+	rq->body_len = w->fsum[i].len;
+	memcpy(rq->payload_hash, w->fsum[i].sha, sizeof(rq->payload_hash));
+	memcpy(rq->md5_b64, w->fsum[i].md5, sizeof(rq->md5_b64));
+}
+
 /* Sends part i of a file-backed object, unless the server holds it already (resume). */
 static void send_fpart_locked(struct s3 *s, struct s3w *w, int i)
 {
@@ -1455,12 +1506,7 @@ static void send_fpart_locked(struct s3 *s, struct s3w *w, int i)
 		w_fail(w, -ENOMEM, "uploading");
 		return;
 	}
-	rq->from_file = 1;
-	rq->src_fd = w->src_fd;
-	rq->src_off = w->fsum[i].off;
-	rq->body_len = w->fsum[i].len;
-	memcpy(rq->payload_hash, w->fsum[i].sha, sizeof(rq->payload_hash));
-	memcpy(rq->md5_b64, w->fsum[i].md5, sizeof(rq->md5_b64));
+	req_from_file(rq, w, i);
 	rq->user = w;
 	rq->user_n = i + 1;
 	rq->done = part_done;
@@ -1515,7 +1561,7 @@ static int s3_wfile(struct ferry_backend *b, struct ferry_wobj *wo, int fd, uint
 	struct s3 *s = b->priv;
 	struct s3w *w = (struct s3w *)wo;
 	struct s3segs g = { 0 };
-	EVP_MD_CTX *sha = NULL, *m5 = NULL;
+	struct sums x = { 0 };
 	int n = 0, res = 0, md5 = want_md5(s, w), sign = !s->c.unsigned_payload || size == 0;
 	uint64_t off = 0;
 
@@ -1537,17 +1583,12 @@ static int s3_wfile(struct ferry_backend *b, struct ferry_wobj *wo, int fd, uint
 	w->src_fd = -1;
 	res = segs_grow(s, &g); /* the read buffer: a segment, warm from earlier parts */
 	pthread_mutex_unlock(&s->mu);
-	if (!res && (!(sha = EVP_MD_CTX_new()) || !(m5 = EVP_MD_CTX_new())))
-		res = -ENOMEM;
 	off = 0;
 	for (int i = 0; i < n && !res; i++) {
 		struct s3_fsum *f = &w->fsum[i];
-		unsigned char d[32];
-		unsigned int dl = 0;
 		f->off = off;
 		f->len = size - off < part_size(s, i + 1) ? size - off : part_size(s, i + 1);
-		if (!EVP_DigestInit_ex(sha, EVP_sha256(), NULL) || !EVP_DigestInit_ex(m5, EVP_md5(), NULL))
-			res = -ENOMEM;
+		res = sums_begin(&x, sign, md5);
 		for (uint64_t o = 0; o < f->len && !res; ) {
 			size_t k = f->len - o < S3_SEG ? (size_t)(f->len - o) : S3_SEG;
 			ssize_t got = pread(fd, g.v[0], k, (off_t)(off + o));
@@ -1560,26 +1601,14 @@ static int s3_wfile(struct ferry_backend *b, struct ferry_wobj *wo, int fd, uint
 				break;
 			}
 			piece(arg, g.v[0], (size_t)got);
-			if ((sign && !EVP_DigestUpdate(sha, g.v[0], (size_t)got)) ||
-			    (md5 && !EVP_DigestUpdate(m5, g.v[0], (size_t)got)))
-				res = -ENOMEM;
+			res = sums_update(&x, g.v[0], (size_t)got);
 			o += (uint64_t)got;
 		}
-		if (!res && !sign)
-			strcpy(f->sha, "UNSIGNED-PAYLOAD");
-		else if (!res && !EVP_DigestFinal_ex(sha, d, &dl))
-			res = -ENOMEM;
-		else if (!res)
-			for (int k = 0; k < 32; k++)
-				snprintf(f->sha + 2 * k, 3, "%02x", d[k]);
-		if (!res && md5 && !EVP_DigestFinal_ex(m5, d, &dl))
-			res = -ENOMEM;
-		else if (!res && md5)
-			EVP_EncodeBlock((unsigned char *)f->md5, d, 16);
+		if (!res)
+			res = sums_end(&x, f->sha, f->md5);
 		off += f->len;
 	}
-	EVP_MD_CTX_free(sha);
-	EVP_MD_CTX_free(m5);
+	sums_free(&x);
 	if (!res && (w->src_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
 		res = -errno;
 	pthread_mutex_lock(&s->mu);
@@ -1947,11 +1976,7 @@ static void w_progress(struct s3 *s, struct s3w *w)
 			return;
 		}
 		rq->meta = w->meta[0] ? w->meta : NULL;
-		rq->from_file = 1;
-		rq->src_fd = w->src_fd;
-		rq->body_len = w->src_size;
-		memcpy(rq->payload_hash, w->fsum[0].sha, sizeof(rq->payload_hash));
-		memcpy(rq->md5_b64, w->fsum[0].md5, sizeof(rq->md5_b64));
+		req_from_file(rq, w, 0);
 	} else if (!w->created) {
 		/* never left its first part: one PutObject */
 		rq = req_new(s, "PUT", w->key, NULL);

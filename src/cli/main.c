@@ -394,8 +394,7 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
 			c.quiet = 1;
 		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
-			c.verbose = 1;
-			setenv("FERRY_VERBOSE", "1", 1); /* backends read it: the S3 one logs its retries */
+			cli_common_opt(&c, 'v', NULL);
 		} else {
 			return cli_usage_error(&c, "unknown option '%s'", a);
 		}

@@ -117,6 +117,7 @@ struct dirmeta {
 };
 
 struct pull {
+	struct store_hashing hashing; /* sync --checksum */
 	unsigned base_inflight; /* the loop's standing watches (waker, a backend's): not our I/O */
 	unsigned fetching;      /* frame reads out (a network backend's are not on the ring) */
 	struct ferry_store *s;
@@ -1015,7 +1016,7 @@ static int local_matches(struct pull *p, const struct ferry_entry *e)
 		/* --checksum: the bytes decide; a file that only has another mtime gets the
 		 * snapshot's, nothing is fetched */
 		struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_sec = e->mtime_sec, .tv_nsec = e->mtime_nsec } };
-		if (e->size && store_same_content(pfd, base, e->size, e->hash, p->r, &same))
+		if (e->size && store_same_content(&p->hashing, pfd, base, e->size, e->hash, p->r, &same))
 			same = 0;
 		if (same && (st.st_mtim.tv_sec != e->mtime_sec || (uint32_t)st.st_mtim.tv_nsec != e->mtime_nsec) &&
 		    utimensat(pfd, base, ts, AT_SYMLINK_NOFOLLOW) < 0)
@@ -1241,6 +1242,7 @@ static int setup(struct pull *p)
 
 static void teardown(struct pull *p)
 {
+	store_hashing_free(&p->hashing);
 	ferry_workers_destroy(p->wk);
 	p->wk = NULL;
 	ferry_waker_stop(&p->waker);

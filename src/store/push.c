@@ -116,6 +116,7 @@ struct sfile {
 };
 
 struct push {
+	struct store_hashing hashing; /* sync --checksum */
 	unsigned base_inflight; /* the loop's standing watches (waker, a backend's): not our I/O */
 	struct ferry_store *s;
 	struct ferry_run *r;
@@ -1063,7 +1064,7 @@ static int same_file(struct push *p, const struct ferry_scan_item *it, const str
 	if (it->size == 0)
 		return 1;
 	snprintf(full, sizeof(full), "%s/%s", p->src, it->path);
-	if (store_same_content(AT_FDCWD, full, it->size, old->hash, p->r, &same) || !same) {
+	if (store_same_content(&p->hashing, AT_FDCWD, full, it->size, old->hash, p->r, &same) || !same) {
 		p->changed = 1; /* same size and perhaps mtime, other bytes: a new snapshot */
 		return 0;
 	}
@@ -1323,6 +1324,7 @@ static int setup(struct push *p)
 
 static void teardown(struct push *p)
 {
+	store_hashing_free(&p->hashing);
 	if (p->j) {
 		journal_close(p->j, p->complete);
 		p->j = NULL;

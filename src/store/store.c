@@ -97,27 +97,31 @@ int store_open_beneath(int root, char *dirs, unsigned mode)
 	return fd;
 }
 
-int store_same_content(int dirfd, const char *name, uint64_t size, const uint8_t hash[16], struct ferry_run *r,
-		       int *same)
+enum { HASH_BLOCK = 1 << 20 };
+
+void store_hashing_free(struct store_hashing *hs)
 {
-	enum { BLOCK = 1 << 20 };
-	struct ferry_filehash *h = ferry_filehash_create();
-	uint8_t *buf = malloc(BLOCK), got[16];
+	free(hs->buf);
+	ferry_filehash_destroy(hs->h);
+	memset(hs, 0, sizeof(*hs));
+}
+
+int store_same_content(struct store_hashing *hs, int dirfd, const char *name, uint64_t size, const uint8_t hash[16],
+		       struct ferry_run *r, int *same)
+{
+	uint8_t got[16];
 	uint64_t total = 0;
-	int fd = -1, err = 0;
+	int fd, err = 0;
 
 	*same = 0;
-	if (!h || !buf) {
-		err = -ENOMEM;
-		goto out;
-	}
-	if ((fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
-		err = -errno;
-		goto out;
-	}
+	if ((!hs->buf && !(hs->buf = malloc(HASH_BLOCK))) || (!hs->h && !(hs->h = ferry_filehash_create())))
+		return -ENOMEM;
+	if ((fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return -errno;
+	ferry_filehash_reset(hs->h);
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	for (;;) {
-		ssize_t n = read(fd, buf, BLOCK);
+		ssize_t n = read(fd, hs->buf, HASH_BLOCK);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -126,20 +130,17 @@ int store_same_content(int dirfd, const char *name, uint64_t size, const uint8_t
 		}
 		if (n == 0)
 			break;
-		ferry_filehash_update(h, buf, (size_t)n);
+		ferry_filehash_update(hs->h, hs->buf, (size_t)n);
 		total += (uint64_t)n;
 		if (total > size)
 			break; /* longer than it should be: not the same, no need to read on */
 	}
 	r->files_hashed++;
 	r->bytes_hashed += total;
-	ferry_hash128_encode(ferry_filehash_digest(h), got);
+	ferry_hash128_encode(ferry_filehash_digest(hs->h), got);
 	*same = total == size && memcmp(got, hash, 16) == 0;
 out:
-	if (fd >= 0)
-		close(fd);
-	free(buf);
-	ferry_filehash_destroy(h);
+	close(fd);
 	return err;
 }
 

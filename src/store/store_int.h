@@ -133,11 +133,18 @@ void store_strlist_free(struct store_strlist *l);
 /* Opens directory path dirs (a/b/c, modified in place) below root, creating missing
  * levels with mode, never following a symlink or leaving root. An fd or -1 (errno). */
 int store_open_beneath(int root, char *dirs, unsigned mode);
-/* sync --checksum: reads file name (below dirfd, never through a symlink) and sets
- * *same to whether it holds size bytes whose xxh128 is hash (the manifest's encoding).
- * Counts what it read in r. 0, or -errno when the file cannot be read. */
-int store_same_content(int dirfd, const char *name, uint64_t size, const uint8_t hash[16], struct ferry_run *r,
-		       int *same);
+/* sync --checksum: a run's read buffer and hash state, made at the first file and kept
+ * for the next ones (fresh memory is dear; store_hashing_free at the end). */
+struct store_hashing {
+	uint8_t *buf;
+	struct ferry_filehash *h;
+};
+void store_hashing_free(struct store_hashing *hs);
+/* Reads file name (below dirfd, never through a symlink) and sets *same to whether it
+ * holds size bytes whose xxh128 is hash (the manifest's encoding). Counts what it read
+ * in r. 0, or -errno when the file cannot be read. */
+int store_same_content(struct store_hashing *hs, int dirfd, const char *name, uint64_t size, const uint8_t hash[16],
+		       struct ferry_run *r, int *same);
 /* copy where one side is an object store URL (s3://): plain objects, one per file */
 int store_copy_object_store(const char *src, const char *dst, struct ferry_run *r);
 /* Walk order, as the scanner produces and manifests keep it: component by component,
