@@ -31,6 +31,8 @@ bad() {
 	local f=${ERRFILE-${work:+$work/err}}
 	[ -n "$f" ] && [ -f "$f" ] || return 0
 	if grep -q 'Sanitizer' "$f"; then
+		# what ferry said first (the failure), then the sanitizer's report
+		grep -m3 '^ferry' "$f" | sed 's/^/       /'
 		grep -A25 -m1 'ERROR: \|runtime error' "$f" | sed 's/^/       /'
 	elif [ -n "${ERR_SKIP:-}" ]; then
 		grep -vE -- "$ERR_SKIP" "$f" | sed 's/^/       /' | "${ERR_FROM:-head}" -n "${ERR_LINES:-5}"

@@ -173,6 +173,11 @@ struct s3 {
 	pthread_cond_t cond;
 	CURLM *multi;
 	CURLSH *share;
+	/* the share is touched from more than one thread: the network thread attaches it to
+	 * each attempt's handle, callers free their requests' handles (curl_easy_cleanup
+	 * detaches it); unlocked, its use count loses updates and cleanup refuses (a leak) */
+	pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
+	int share_mu_init;
 	struct s3req *submitted; /* new or retried, waiting for the network thread */
 	int stop;
 	unsigned active; /* requests in curl */
@@ -2291,8 +2296,11 @@ static void s3_close(struct ferry_backend *b)
 	s->efd = -1;
 	if (s->multi)
 		curl_multi_cleanup(s->multi);
-	if (s->share)
-		curl_share_cleanup(s->share);
+	if (s->share && curl_share_cleanup(s->share) != CURLSHE_OK && s->debug)
+		fprintf(stderr, "ferry: s3: the connection share is still in use at close\n");
+	for (int i = 0; s->share_mu_init && i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_destroy(&s->share_mu[i]);
+	s->share_mu_init = 0;
 	for (unsigned i = 0; i < s->nfree; i++)
 		free(s->freesegs[i]);
 	for (unsigned i = 0; i < s->nfreeheads; i++)
@@ -2304,6 +2312,23 @@ static void s3_close(struct ferry_backend *b)
 	s3_conf_free(&s->c);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cond);
+}
+
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *arg)
+{
+	struct s3 *s = arg;
+
+	(void)h;
+	(void)access;
+	pthread_mutex_lock(&s->share_mu[data < CURL_LOCK_DATA_LAST ? data : 0]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *arg)
+{
+	struct s3 *s = arg;
+
+	(void)h;
+	pthread_mutex_unlock(&s->share_mu[data < CURL_LOCK_DATA_LAST ? data : 0]);
 }
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -2341,6 +2366,12 @@ static int s3_open(struct ferry_backend *b, const char *location, struct ferry_l
 		s3_close(b);
 		return -ENOMEM;
 	}
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&s->share_mu[i], NULL);
+	s->share_mu_init = 1;
+	curl_share_setopt(s->share, CURLSHOPT_LOCKFUNC, share_lock);
+	curl_share_setopt(s->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+	curl_share_setopt(s->share, CURLSHOPT_USERDATA, s);
 	curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
 	curl_multi_setopt(s->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)s->c.connections);
 	curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)s->c.connections);

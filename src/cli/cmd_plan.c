@@ -927,7 +927,6 @@ struct probe_result {
 	uint64_t up_bytes;
 	size_t object_bytes; /* the objects' size after the first */
 	double seconds;
-	int set_attempts; /* FERRY_S3_ATTEMPTS is ours, not the user's */
 	char base[64];    /* the probe's keys' prefix */
 };
 
@@ -975,16 +974,36 @@ static int probe_link(struct cli *c, const char *dst, struct probe_result *pr)
 		free(buf);
 		return EXIT_USAGE;
 	}
-	/* an unreachable destination should say so in seconds, not after eight backed-off retries */
-	if (!getenv("FERRY_S3_ATTEMPTS")) {
+	/* an unreachable destination should say so in seconds, not after eight backed-off
+	 * retries: one request with two attempts first; once it has answered, the probe's
+	 * requests retry as a push's do (a 503 under load is not a failed probe) */
+	int first_only = !getenv("FERRY_S3_ATTEMPTS"); /* the user's setting stays the user's */
+	if (first_only)
 		setenv("FERRY_S3_ATTEMPTS", "2", 1);
-		pr->set_attempts = 1;
-	}
-	res = ferry_backend_open(&b, loc, NULL, msg, sizeof(msg));
-	if (res) {
-		cli_err(c, "--probe: %s", msg); /* the backend names the location */
-		free(buf);
-		return res == FERRY_E_DENIED ? EXIT_AUTH : EXIT_USAGE;
+	for (int pass = 0; pass < 2; pass++) {
+		res = ferry_backend_open(&b, loc, NULL, msg, sizeof(msg));
+		if (res) {
+			cli_err(c, "--probe: %s", msg); /* the backend names the location */
+			if (first_only)
+				unsetenv("FERRY_S3_ATTEMPTS");
+			free(buf);
+			return res == FERRY_E_DENIED ? EXIT_AUTH : EXIT_USAGE;
+		}
+		if (!first_only)
+			break;
+		uint8_t *got = NULL;
+		size_t len = 0;
+		snprintf(key, sizeof(key), "ferry-probe-%ld-reachable", (long)getpid());
+		res = b->ops->get(b, key, &got, &len, 4096);
+		free(got);
+		ferry_backend_close(b);
+		b = NULL;
+		unsetenv("FERRY_S3_ATTEMPTS");
+		first_only = 0;
+		if (res && res != -ENOENT) {
+			free(buf);
+			return probe_fail(c, dst, "a request to the destination", res);
+		}
 	}
 	for (size_t i = 0; i < PROBE_SIZE; i++) /* incompressible, not that it matters to a PUT */
 		buf[i] = (uint8_t)((i * 2654435761u) >> 13);
@@ -1111,11 +1130,6 @@ static int push_probe(struct cli *c, const char *dst, const struct ferry_plan_sc
 	o.small_fraction = s->bytes > 0 ? s->small_bytes / s->bytes : 0;
 	o.small_size = s->small_files ? s->small_bytes / (double)s->small_files : 0;
 	o.large_size = s->large_files && large > 0 ? large / (double)s->large_files : 0;
-	/* the pushes retry as a push does: the link probe's shortcut is for it alone */
-	if (pr->set_attempts) {
-		unsetenv("FERRY_S3_ATTEMPTS");
-		pr->set_attempts = 0;
-	}
 	if (ferry_plan_push_probe(&o, pp, msg, sizeof(msg))) {
 		cli_err(c, "--probe: %s: push probe: %s", dst, msg);
 		return EXIT_PARTIAL;

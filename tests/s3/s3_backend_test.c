@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +98,35 @@ static int write_object(struct ferry_backend *b, struct ferry_loop *l, const cha
 	}
 	e = b->ops->commit(b, w, 0);
 	return e ? e : b->ops->sync(b);
+}
+
+/* One thread of several using one backend at once, as plan --probe's streams do: the
+ * handles are set up on the network thread and freed on these. */
+struct hammer {
+	struct ferry_backend *b;
+	int id, ok;
+};
+
+static void *hammer_one(void *arg)
+{
+	struct hammer *h = arg;
+	char key[64], body[64];
+
+	for (int i = 0; i < 30; i++) {
+		uint8_t *got = NULL;
+		size_t n = 0;
+		int len = snprintf(body, sizeof(body), "thread %d round %d", h->id, i);
+		snprintf(key, sizeof(key), "hammer/%d-%d", h->id, i);
+		if (h->b->ops->put(h->b, key, body, (size_t)len, 0) ||
+		    h->b->ops->get(h->b, key, &got, &n, sizeof(body)) || n != (size_t)len || memcmp(got, body, n) ||
+		    h->b->ops->del(h->b, key)) {
+			free(got);
+			return NULL;
+		}
+		free(got);
+	}
+	h->ok = 1;
+	return NULL;
 }
 
 int main(void)
@@ -292,6 +322,26 @@ int main(void)
 
 	e = b->ops->init_location(b);
 	CHECK(e == -ENOTEMPTY, "init_location refuses a prefix with objects (got %d)", e);
+
+	/* requests from several threads at once (each frees its own handles) */
+	struct hammer hs[4];
+	pthread_t th[4];
+	int started = 0, all_ok = 1;
+	for (int i = 0; i < 4; i++) {
+		hs[i] = (struct hammer){ b, i, 0 };
+		if (pthread_create(&th[i], NULL, hammer_one, &hs[i]) == 0)
+			started++;
+		else
+			hs[i].ok = 0;
+	}
+	for (int i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < 4; i++)
+		all_ok &= hs[i].ok;
+	count = 0;
+	e = b->ops->list(b, "hammer/", count_key, &count);
+	CHECK(started == 4 && all_ok && e == 0 && count == 0,
+	      "4 threads x 30 put/get/delete at once: every byte back, nothing left (%d left)", count);
 	free(data);
 	free(back);
 	ferry_backend_close(b);
