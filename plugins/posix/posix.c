@@ -134,9 +134,16 @@ static int posix_get(struct ferry_backend *b, const char *key, uint8_t **out, si
 	fd = openat(P(b)->dirfd, key, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st) < 0) {
+		e = -errno;
 		close(fd);
-		return -EIO;
+		return e;
+	}
+	if (!S_ISREG(st.st_mode)) { /* a directory where an object should be: damage, not an I/O error */
+		close(fd);
+		ferry_backend_setmsg(FERRY_BERR(FERRY_E_FORMAT), "not a regular file (%s)",
+				     S_ISDIR(st.st_mode) ? "a directory" : "a special file");
+		return FERRY_BERR(FERRY_E_FORMAT);
 	}
 	if ((uint64_t)st.st_size > max) {
 		close(fd);

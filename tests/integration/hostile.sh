@@ -101,6 +101,11 @@ grep_err "st/config: 200001[0-9]{2} bytes, more than a store config can be" "ove
 cp "$work/config.good" "$work/st/config"
 printf '\x09' | dd of="$work/st/config" bs=1 seek=100 conv=notrunc 2>/dev/null
 expect 3 "config with one byte changed refused" "$ferry" ls "$work/st"
+rm -f "$work/st/config"
+mkdir "$work/st/config"
+expect 3 "a config that is a directory refused as damage, exit 3" "$ferry" ls "$work/st"
+grep_err "st/config: not a regular file \(a directory\)" "a config that is a directory: names the file and says why"
+rmdir "$work/st/config"
 cp "$work/config.good" "$work/st/config"
 
 # ---- garbage config files (ferry.conf): exit 2 with one line naming the file
