@@ -20,6 +20,7 @@
  * deletes the journal.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -27,9 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -79,6 +78,7 @@ struct journal {
 	size_t nexp, capexp;
 	uint64_t reused, reused_parts; /* parts the server held already: bytes, count */
 	int broken;
+	int interrupted; /* a journal of the same run kind, store and tree was there */
 };
 
 /* ---------------------------------------------------------------- bytes */
@@ -666,6 +666,7 @@ static void read_old(struct journal *j, const uint8_t *hdr, size_t hlen, struct 
 	/* the first record is the header: the same store and source, or nothing is used */
 	if (got >= hlen + 9 && get_le32(buf) == hlen && buf[4] == 'H' && !memcmp(buf + 5, hdr, hlen) &&
 	    get_le32(buf + 5 + hlen) == (uint32_t)XXH3_64bits(buf + 4, hlen + 1)) {
+		j->interrupted = 1;
 		if (parse_records(buf + hlen + 9, buf + got, l, j->kind))
 			fprintf(stderr, "ferry: warning: out of memory reading the resume journal %s\n", j->path);
 	}
@@ -887,27 +888,42 @@ void journal_partial(struct journal *j, const char *path, const char *tmp, const
 	pthread_mutex_unlock(&j->mu);
 }
 
-/* Removes a temporary file an interrupted restore left that nothing resumed. */
-static void remove_leftover(struct journal *j, const struct jupload *u)
+/* A temporary file's name as pull and copy down make it: .ferry-<12 hex>.part or .link */
+static int our_temp(const char *name)
 {
-	char dir[FERRY_PATH_MAX + 1];
-	const char *slash = strrchr(u->path, '/');
-	struct open_how how = { .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
-				.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS };
-	int root, pfd;
+	if (strlen(name) != 24 || strncmp(name, ".ferry-", 7) || (strcmp(name + 19, ".part") && strcmp(name + 19, ".link")))
+		return 0;
+	for (int i = 7; i < 19; i++)
+		if (!strchr("0123456789abcdef", name[i]))
+			return 0;
+	return 1;
+}
 
-	if (strncmp(u->key, ".ferry-", 7) || strchr(u->key, '/') || !ferry_path_safe(u->path))
-		return; /* only names we make, only under the destination */
-	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - u->path) : 1, slash ? u->path : ".");
-	root = open(j->src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (root < 0)
+/* Removes the temporary files an interrupted restore into this tree left, recorded or
+ * not: a small file's is recorded only with the journal's next flush, so a kill can
+ * leave some the journal never named. Walks by descriptors, never through a symlink;
+ * takes dfd. */
+static void sweep_dir(int dfd, int depth)
+{
+	DIR *d = fdopendir(dfd);
+	struct dirent *de;
+
+	if (!d) {
+		close(dfd);
 		return;
-	pfd = (int)syscall(SYS_openat2, root, dir, &how, sizeof(how));
-	if (pfd >= 0) {
-		unlinkat(pfd, u->key, 0);
-		close(pfd);
 	}
-	close(root);
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (our_temp(de->d_name)) {
+			unlinkat(dirfd(d), de->d_name, 0);
+		} else if (depth < 400 && (de->d_type == DT_DIR || de->d_type == DT_UNKNOWN)) {
+			int c = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (c >= 0)
+				sweep_dir(c, depth + 1);
+		}
+	}
+	closedir(d);
 }
 
 const struct ferry_entry *journal_done(struct journal *j, const char *path)
@@ -1008,9 +1024,11 @@ void journal_close(struct journal *j, int complete)
 		for (size_t i = 0; i < j->nup && (j->kind == 's' || j->kind == 'c'); i++)
 			if (!j->up[i].used && b->ops->uabort && b->ops->uabort(b, j->up[i].key, j->up[i].upload_id) == 0)
 				j->r->uploads_aborted++;
-		for (size_t i = 0; i < j->nup && (j->kind == 'p' || j->kind == 'd'); i++)
-			if (!j->up[i].used && j->up[i].path)
-				remove_leftover(j, &j->up[i]);
+		/* a restore that completed after an interrupted one: what that one left goes */
+		int root = j->interrupted && (j->kind == 'p' || j->kind == 'd')
+				   ? open(j->src, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
+		if (root >= 0)
+			sweep_dir(root, 0);
 		unlink(j->path);
 	} else if (j->fd >= 0) {
 		flush_locked(j);
