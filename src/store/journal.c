@@ -888,13 +888,21 @@ void journal_partial(struct journal *j, const char *path, const char *tmp, const
 	pthread_mutex_unlock(&j->mu);
 }
 
-/* A temporary file's name as pull and copy down make it: .ferry-<12 hex>.part or .link */
+/* A temporary file's name as pull and copy make it: .ferry-<12 hex>.part or .link (pull,
+ * copy), .ferry-tmp-<12 hex> (copy down from S3) */
 static int our_temp(const char *name)
 {
-	if (strlen(name) != 24 || strncmp(name, ".ferry-", 7) || (strcmp(name + 19, ".part") && strcmp(name + 19, ".link")))
+	size_t n = strlen(name);
+	const char *hex = name + 7;
+
+	if (strncmp(name, ".ferry-", 7))
 		return 0;
-	for (int i = 7; i < 19; i++)
-		if (!strchr("0123456789abcdef", name[i]))
+	if (n == 23 && !strncmp(hex, "tmp-", 4))
+		hex += 4;
+	else if (n != 24 || (strcmp(name + 19, ".part") && strcmp(name + 19, ".link")))
+		return 0;
+	for (int i = 0; i < 12; i++)
+		if (!strchr("0123456789abcdef", hex[i]))
 			return 0;
 	return 1;
 }
