@@ -278,7 +278,10 @@ int ferry_store_open(struct ferry_store **out, const char *path, const struct fe
 	err = ferry_config_decode(buf, n, &s->cfg);
 	free(buf);
 	if (err) {
-		store_setmsg(msg, msglen, "%s/config: %s", path, ferry_strerror(err));
+		/* a valid config naming what this build does not know: most likely a newer ferry's */
+		store_setmsg(msg, msglen, "%s/config: %s%s", path, ferry_strerror(err),
+			     err == FERRY_E_VERSION || err == FERRY_E_UNSUPPORTED
+				     ? " (a store made by a newer ferry? this build cannot read it)" : "");
 		goto fail;
 	}
 	if ((s->cfg.flags & FERRY_CFG_ENCRYPTED) && !secret) {

@@ -107,6 +107,10 @@ expect 3 "a config that is a directory refused as damage, exit 3" "$ferry" ls "$
 grep_err "st/config: not a regular file \(a directory\)" "a config that is a directory: names the file and says why"
 rmdir "$work/st/config"
 cp "$work/config.good" "$work/st/config"
+"$mkevil" --newer "$work/st" || bad "mkevil --newer"
+expect 1 "a config with a feature flag this build lacks refused, exit 1" "$ferry" ls "$work/st"
+grep_err "st/config: unsupported feature \(a store made by a newer ferry\?" "a newer store's config: says this build cannot read it"
+cp "$work/config.good" "$work/st/config"
 
 # ---- garbage config files (ferry.conf): exit 2 with one line naming the file
 for i in $(seq 1 "$N"); do

@@ -2,6 +2,7 @@
  * Test helper: writes hostile snapshots into an existing store, and reads or edits the
  * manifests of real ones (for the corruption campaign, tests/integration/corrupt.py).
  * usage: mkevil STORE                         a snapshot of unsafe paths (plain store)
+ *        mkevil --newer STORE                 its config with a feature flag this build lacks
  *        mkevil STORE KIND [KEYFILE]          one hostile snapshot named ...-KIND: paths, dup,
  *                                             dupfile, order, size0 ... size6, deep
  *        mkevil --dump STORE SNAPFILE [KEYFILE]        "objecthex size path" per file entry
@@ -348,13 +349,23 @@ int main(int argc, char **argv)
 		if (load_store(argv[2], argc > 5 ? argv[5] : NULL, &s))
 			return 1;
 		rc = edit(&s, argv[3], strtoull(argv[4], NULL, 10));
+	} else if (argc == 3 && !strcmp(argv[1], "--newer")) {
+		/* the config as a newer ferry might write it: a feature flag this build does not know */
+		char path[4096];
+		uint8_t buf[FERRY_CONFIG_LEN];
+		if (load_store(argv[2], NULL, &s))
+			return 1;
+		s.cfg.flags |= 0x100;
+		ferry_config_encode(&s.cfg, buf);
+		snprintf(path, sizeof(path), "%s/config", argv[2]);
+		rc = write_file(path, buf, sizeof(buf));
 	} else if (argc >= 2 && argv[1][0] != '-') {
 		if (load_store(argv[1], argc > 3 ? argv[3] : NULL, &s))
 			return 1;
 		rc = hostile(&s, argv[1], argc > 2 ? argv[2] : "paths");
 	} else {
 		fprintf(stderr, "usage: mkevil STORE [KIND [KEYFILE]] | --dump STORE SNAP [KEYFILE] | "
-				"--edit STORE SNAP SEED [KEYFILE]\n");
+				"--edit STORE SNAP SEED [KEYFILE] | --newer STORE\n");
 		return 2;
 	}
 	ferry_codec_destroy(s.c);
