@@ -100,7 +100,7 @@ int ferry_backend_open(struct ferry_backend **out, const char *location, struct 
 				ops = builtin[i];
 		if (!ops) {
 			snprintf(msg, msglen, "%s: no backend for this URL scheme in this build", location);
-			return FERRY_E_UNSUPPORTED;
+			return FERRY_E_INVAL; /* the user's input: a usage error (exit 2) */
 		}
 	} else {
 		ops = &ferry_posix_backend;

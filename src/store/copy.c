@@ -733,8 +733,27 @@ static void feed(struct cp *c)
 	}
 }
 
+/* A copy end that is a URL: file:// is a local path; a scheme without a backend here is
+ * refused (as a path it would become a directory named "azure:") */
+static int copy_end(const char **loc, struct ferry_run *r)
+{
+	const char *colon = strstr(*loc, "://");
+
+	if (!colon || strchr(*loc, '/') < colon || !strncmp(*loc, "s3://", 5))
+		return FERRY_OK;
+	if (!strncmp(*loc, "file://", 7)) {
+		*loc += 7;
+		return FERRY_OK;
+	}
+	store_problem(r, *loc, NULL, FERRY_E_INVAL, "no backend for this URL scheme in this build");
+	return FERRY_E_INVAL;
+}
+
 int ferry_copy(const char *src, const char *dst, struct ferry_run *r)
 {
+	int e = copy_end(&src, r);
+	if (e || (e = copy_end(&dst, r)))
+		return e;
 	if (!strncmp(src, "s3://", 5) || !strncmp(dst, "s3://", 5))
 		return store_copy_object_store(src, dst, r);
 	struct cp c;

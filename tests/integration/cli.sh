@@ -263,4 +263,16 @@ grep_err "nope: cannot open source directory" "missing source named"
 expect 2 "missing store" "$ferry" push "$src" "$work/nostore"
 grep_err "nostore: cannot open store" "missing store named"
 
+# a URL scheme this build has no backend for: a usage error naming it, nothing created
+ferry_abs=$(realpath "$ferry")
+cd "$work" || exit 1
+for args in "ls azure://c/p" "push $src azure://c/p" "copy $src azure://c/p" "copy azure://c/p $work/az" "copy azure://c/p s3://b/p"; do
+	expect 2 "${args/$work/WORK}: an unknown URL scheme exits 2" "$ferry_abs" $args
+	grep_err "azure://c/p: no backend for this URL scheme in this build" "${args/$work/WORK}: names the URL and why"
+done
+cd - >/dev/null || exit 1
+check "an unknown URL scheme creates nothing" '[ ! -e "$work/azure:" ] && [ ! -e "$work/az" ]'
+expect 0 "copy to a file:// URL is a local copy" "$ferry" copy "$src" "file://$work/viafile"
+check "the file:// copy landed at the path" 'diff -r --no-dereference "$src" "$work/viafile" >/dev/null'
+
 finish
