@@ -200,6 +200,11 @@ struct ferry_backend {
 	char location[4096];
 };
 
+/* The backend a location names: *ops (posix for a path or file://…) and *rest (the path
+ * without file://, else location itself). FERRY_E_INVAL, the reason in msg, for a URL
+ * scheme this build has no backend for. */
+int ferry_backend_resolve(const char *location, const struct ferry_backend_ops **ops, const char **rest, char *msg,
+			  size_t msglen) FERRY_MUST_CHECK;
 /* Picks the backend for location ("s3://…" or a path / file://…), allocates its private
  * state and opens it. msg gets a one-line reason on failure. */
 int ferry_backend_open(struct ferry_backend **out, const char *location, struct ferry_loop *loop, char *msg,

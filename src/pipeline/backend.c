@@ -84,28 +84,41 @@ int ferry_backend_del_many(struct ferry_backend *b, const char *const *keys, siz
 	return e;
 }
 
+int ferry_backend_resolve(const char *location, const struct ferry_backend_ops **ops, const char **rest, char *msg,
+			  size_t msglen)
+{
+	size_t n = strspn(location, "abcdefghijklmnopqrstuvwxyz0123456789+.-");
+
+	*ops = &ferry_posix_backend;
+	*rest = location;
+	if (n == 0 || strncmp(location + n, "://", 3))
+		return FERRY_OK; /* a path (a "://" after a slash is part of a name) */
+	if (n == 4 && !strncmp(location, "file", 4)) {
+		*rest = location + 7;
+		return FERRY_OK;
+	}
+	for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++)
+		if (strlen(builtin[i]->name) == n && !strncmp(location, builtin[i]->name, n)) {
+			*ops = builtin[i];
+			return FERRY_OK;
+		}
+	*ops = NULL;
+	snprintf(msg, msglen, "no backend for this URL scheme in this build");
+	return FERRY_E_INVAL; /* the user's input: a usage error (exit 2) */
+}
+
 int ferry_backend_open(struct ferry_backend **out, const char *location, struct ferry_loop *loop, char *msg,
 		       size_t msglen)
 {
-	const struct ferry_backend_ops *ops = NULL;
-	const char *colon = strstr(location, "://");
+	const struct ferry_backend_ops *ops;
 	struct ferry_backend *b;
+	char why[600];
 	int ret;
 
 	*out = NULL;
-	if (colon && strncmp(location, "file://", 7) != 0) {
-		for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++)
-			if (strlen(builtin[i]->name) == (size_t)(colon - location) &&
-			    !strncmp(location, builtin[i]->name, (size_t)(colon - location)))
-				ops = builtin[i];
-		if (!ops) {
-			snprintf(msg, msglen, "%s: no backend for this URL scheme in this build", location);
-			return FERRY_E_INVAL; /* the user's input: a usage error (exit 2) */
-		}
-	} else {
-		ops = &ferry_posix_backend;
-		if (colon)
-			location += 7;
+	if ((ret = ferry_backend_resolve(location, &ops, &location, why, sizeof(why)))) {
+		snprintf(msg, msglen, "%s: %s", location, why);
+		return ret;
 	}
 	if (ferry_backend_check(ops)) {
 		snprintf(msg, msglen, "backend %s: incompatible (ABI %u, want %u) or incomplete", ops->name, ops->abi,
@@ -128,7 +141,6 @@ int ferry_backend_open(struct ferry_backend **out, const char *location, struct 
 	}
 	ret = ops->open(b, location, loop);
 	if (ret < 0) {
-		char why[600];
 		const char *m = ferry_backend_message(ret, why, sizeof(why));
 		snprintf(msg, msglen, "%s: %s", location,
 			 m ? m : ret <= -4096 ? ferry_strerror(ferry_backend_err(ret)) : strerror(-ret));

@@ -733,20 +733,21 @@ static void feed(struct cp *c)
 	}
 }
 
-/* A copy end that is a URL: file:// is a local path; a scheme without a backend here is
- * refused (as a path it would become a directory named "azure:") */
+/* A copy end: file:// is a local path; a URL scheme without a backend here is refused
+ * (as a path it would become a directory named "azure:") */
 static int copy_end(const char **loc, struct ferry_run *r)
 {
-	const char *colon = strstr(*loc, "://");
+	const struct ferry_backend_ops *ops;
+	const char *rest;
+	char msg[256];
 
-	if (!colon || strchr(*loc, '/') < colon || !strncmp(*loc, "s3://", 5))
-		return FERRY_OK;
-	if (!strncmp(*loc, "file://", 7)) {
-		*loc += 7;
-		return FERRY_OK;
+	if (ferry_backend_resolve(*loc, &ops, &rest, msg, sizeof(msg))) {
+		store_problem(r, *loc, NULL, FERRY_E_INVAL, "%s", msg);
+		return FERRY_E_INVAL;
 	}
-	store_problem(r, *loc, NULL, FERRY_E_INVAL, "no backend for this URL scheme in this build");
-	return FERRY_E_INVAL;
+	if (ops == &ferry_posix_backend)
+		*loc = rest;
+	return FERRY_OK;
 }
 
 int ferry_copy(const char *src, const char *dst, struct ferry_run *r)

@@ -326,21 +326,19 @@ int main(void)
 	/* requests from several threads at once (each frees its own handles) */
 	struct hammer hs[4];
 	pthread_t th[4];
-	int started = 0, all_ok = 1;
+	int running[4], all_ok = 1;
 	for (int i = 0; i < 4; i++) {
 		hs[i] = (struct hammer){ b, i, 0 };
-		if (pthread_create(&th[i], NULL, hammer_one, &hs[i]) == 0)
-			started++;
-		else
-			hs[i].ok = 0;
+		running[i] = pthread_create(&th[i], NULL, hammer_one, &hs[i]) == 0;
 	}
-	for (int i = 0; i < started; i++)
-		pthread_join(th[i], NULL);
-	for (int i = 0; i < 4; i++)
-		all_ok &= hs[i].ok;
+	for (int i = 0; i < 4; i++) {
+		if (running[i])
+			pthread_join(th[i], NULL);
+		all_ok &= running[i] && hs[i].ok;
+	}
 	count = 0;
 	e = b->ops->list(b, "hammer/", count_key, &count);
-	CHECK(started == 4 && all_ok && e == 0 && count == 0,
+	CHECK(all_ok && e == 0 && count == 0,
 	      "4 threads x 30 put/get/delete at once: every byte back, nothing left (%d left)", count);
 	free(data);
 	free(back);
