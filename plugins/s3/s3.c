@@ -177,7 +177,6 @@ struct s3 {
 	 * each attempt's handle, callers free their requests' handles (curl_easy_cleanup
 	 * detaches it); unlocked, its use count loses updates and cleanup refuses (a leak) */
 	pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
-	int share_mu_init;
 	struct s3req *submitted; /* new or retried, waiting for the network thread */
 	int stop;
 	unsigned active; /* requests in curl */
@@ -2298,9 +2297,6 @@ static void s3_close(struct ferry_backend *b)
 		curl_multi_cleanup(s->multi);
 	if (s->share && curl_share_cleanup(s->share) != CURLSHE_OK && s->debug)
 		fprintf(stderr, "ferry: s3: the connection share is still in use at close\n");
-	for (int i = 0; s->share_mu_init && i < CURL_LOCK_DATA_LAST; i++)
-		pthread_mutex_destroy(&s->share_mu[i]);
-	s->share_mu_init = 0;
 	for (unsigned i = 0; i < s->nfree; i++)
 		free(s->freesegs[i]);
 	for (unsigned i = 0; i < s->nfreeheads; i++)
@@ -2311,6 +2307,8 @@ static void s3_close(struct ferry_backend *b)
 	OPENSSL_cleanse(&s->keycache, sizeof(s->keycache));
 	s3_conf_free(&s->c);
 	pthread_mutex_destroy(&s->mu);
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_destroy(&s->share_mu[i]);
 	pthread_cond_destroy(&s->cond);
 }
 
@@ -2351,6 +2349,8 @@ static int s3_open(struct ferry_backend *b, const char *location, struct ferry_l
 	if (getenv("FERRY_S3_BIND")) /* "host!ADDR": an address only, never a name lookup */
 		snprintf(s->bind, sizeof(s->bind), "host!%s", getenv("FERRY_S3_BIND"));
 	pthread_mutex_init(&s->mu, NULL);
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&s->share_mu[i], NULL);
 	pthread_cond_init(&s->cond, NULL);
 	r = s3_conf_load(&s->c, location, msg, sizeof(msg));
 	if (r) {
@@ -2366,9 +2366,6 @@ static int s3_open(struct ferry_backend *b, const char *location, struct ferry_l
 		s3_close(b);
 		return -ENOMEM;
 	}
-	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-		pthread_mutex_init(&s->share_mu[i], NULL);
-	s->share_mu_init = 1;
 	curl_share_setopt(s->share, CURLSHOPT_LOCKFUNC, share_lock);
 	curl_share_setopt(s->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
 	curl_share_setopt(s->share, CURLSHOPT_USERDATA, s);

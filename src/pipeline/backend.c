@@ -87,7 +87,7 @@ int ferry_backend_del_many(struct ferry_backend *b, const char *const *keys, siz
 int ferry_backend_resolve(const char *location, const struct ferry_backend_ops **ops, const char **rest, char *msg,
 			  size_t msglen)
 {
-	size_t n = strspn(location, "abcdefghijklmnopqrstuvwxyz0123456789+.-");
+	size_t n = strspn(location, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-");
 
 	*ops = &ferry_posix_backend;
 	*rest = location;

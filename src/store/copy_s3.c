@@ -90,36 +90,6 @@ static int open_backend(const char *url, struct ferry_loop **loop, struct ferry_
 
 /* ---------------------------------------------------------------- up */
 
-static int read_full(int fd, uint8_t *buf, size_t len, uint64_t off)
-{
-	size_t got = 0;
-
-	while (got < len) {
-		ssize_t n = pread(fd, buf + got, len - got, (off_t)(off + got));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -ENODATA;
-		got += (size_t)n;
-	}
-	return 0;
-}
-
-/* The pre-pass, in pieces that stay in the CPU's cache for the hash (and leave most of
- * buf untouched: its first touch costs page faults, bench/RESULTS.md "copy up CPU"). */
-static int hash_file(int fd, uint64_t size, uint8_t *buf, struct ferry_filehash *fh)
-{
-	ferry_filehash_reset(fh);
-	for (uint64_t off = 0; off < size; off += UP_PIECE) {
-		size_t n = size - off < UP_PIECE ? (size_t)(size - off) : UP_PIECE;
-		int e = read_full(fd, buf, n, off);
-		if (e)
-			return e;
-		ferry_filehash_update(fh, buf, n);
-	}
-	return 0;
-}
-
 /* The object's user metadata: the file's xxh128 (hex), mtime and mode. */
 static int set_meta(struct ferry_backend *b, struct ferry_wobj *w, const struct ferry_scan_item *it, const char *xxh)
 {
@@ -165,7 +135,7 @@ static void up_file(struct ferry_backend *b, struct ferry_loop *loop, int root, 
 	}
 	want[0] = 0;
 	if (it->size > UP_PIECE && !from_file) { /* the hash goes in the metadata, which goes first */
-		if ((e = hash_file(fd, it->size, buf, fh)))
+		if ((e = store_hash_fd(fd, it->size, buf, UP_PIECE, fh)))
 			goto out;
 		hex128(ferry_filehash_digest(fh), want);
 	}
@@ -213,7 +183,7 @@ static void up_file(struct ferry_backend *b, struct ferry_loop *loop, int root, 
 			}
 		}
 		what = "reading";
-		if (n && (e = read_full(fd, at, n, off)))
+		if (n && (e = store_read_full(fd, at, n, off)))
 			goto out;
 		ferry_filehash_update(fh, at, n);
 		r->bytes_read += n;

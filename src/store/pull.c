@@ -1010,16 +1010,16 @@ static int local_matches(struct pull *p, const struct ferry_entry *e)
 		return 0;
 	same = fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
 	       (uint64_t)st.st_size == e->size;
+	int same_mtime = same && st.st_mtim.tv_sec == e->mtime_sec && (uint32_t)st.st_mtim.tv_nsec == e->mtime_nsec;
 	if (same && !p->r->checksum) {
-		same = st.st_mtim.tv_sec == e->mtime_sec && (uint32_t)st.st_mtim.tv_nsec == e->mtime_nsec;
+		same = same_mtime;
 	} else if (same) {
 		/* --checksum: the bytes decide; a file that only has another mtime gets the
 		 * snapshot's, nothing is fetched */
 		struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_sec = e->mtime_sec, .tv_nsec = e->mtime_nsec } };
 		if (e->size && store_same_content(&p->hashing, pfd, base, e->size, e->hash, p->r, &same))
 			same = 0;
-		if (same && (st.st_mtim.tv_sec != e->mtime_sec || (uint32_t)st.st_mtim.tv_nsec != e->mtime_nsec) &&
-		    utimensat(pfd, base, ts, AT_SYMLINK_NOFOLLOW) < 0)
+		if (same && !same_mtime && utimensat(pfd, base, ts, AT_SYMLINK_NOFOLLOW) < 0)
 			same = 0;
 	}
 	if (same && (st.st_mode & 07777) != e->mode && fchmodat(pfd, base, e->mode, 0) < 0)

@@ -106,40 +106,56 @@ void store_hashing_free(struct store_hashing *hs)
 	memset(hs, 0, sizeof(*hs));
 }
 
+int store_read_full(int fd, uint8_t *buf, size_t len, uint64_t off)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = pread(fd, buf + got, len - got, (off_t)(off + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -ENODATA;
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+int store_hash_fd(int fd, uint64_t size, uint8_t *buf, size_t piece, struct ferry_filehash *fh)
+{
+	ferry_filehash_reset(fh);
+	for (uint64_t off = 0; off < size; off += piece) {
+		size_t n = size - off < piece ? (size_t)(size - off) : piece;
+		int e = store_read_full(fd, buf, n, off);
+		if (e)
+			return e;
+		ferry_filehash_update(fh, buf, n);
+	}
+	return 0;
+}
+
 int store_same_content(struct store_hashing *hs, int dirfd, const char *name, uint64_t size, const uint8_t hash[16],
 		       struct ferry_run *r, int *same)
 {
-	uint8_t got[16];
-	uint64_t total = 0;
-	int fd, err = 0;
+	uint8_t got[16], extra;
+	int fd, err;
 
 	*same = 0;
 	if ((!hs->buf && !(hs->buf = malloc(HASH_BLOCK))) || (!hs->h && !(hs->h = ferry_filehash_create())))
 		return -ENOMEM;
 	if ((fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
 		return -errno;
-	ferry_filehash_reset(hs->h);
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	for (;;) {
-		ssize_t n = read(fd, hs->buf, HASH_BLOCK);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			err = -errno;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		ferry_filehash_update(hs->h, hs->buf, (size_t)n);
-		total += (uint64_t)n;
-		if (total > size)
-			break; /* longer than it should be: not the same, no need to read on */
-	}
+	err = store_hash_fd(fd, size, hs->buf, HASH_BLOCK, hs->h);
 	r->files_hashed++;
-	r->bytes_hashed += total;
-	ferry_hash128_encode(ferry_filehash_digest(hs->h), got);
-	*same = total == size && memcmp(got, hash, 16) == 0;
-out:
+	if (err == -ENODATA) {
+		err = 0; /* shorter than it should be: not the same */
+	} else if (!err) {
+		r->bytes_hashed += size;
+		ferry_hash128_encode(ferry_filehash_digest(hs->h), got);
+		/* longer than it should be (grown since its stat): not the same either */
+		*same = pread(fd, &extra, 1, (off_t)size) == 0 && memcmp(got, hash, 16) == 0;
+	}
 	close(fd);
 	return err;
 }

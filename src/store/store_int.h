@@ -140,6 +140,11 @@ struct store_hashing {
 	struct ferry_filehash *h;
 };
 void store_hashing_free(struct store_hashing *hs);
+/* pread of exactly len bytes at off: 0, -errno, or -ENODATA when the file ends first. */
+int store_read_full(int fd, uint8_t *buf, size_t len, uint64_t off);
+/* fh = the xxh128 of the first size bytes of fd, read in pieces of piece bytes into buf
+ * (pieces that stay in the CPU's cache for the hash). 0 or store_read_full's error. */
+int store_hash_fd(int fd, uint64_t size, uint8_t *buf, size_t piece, struct ferry_filehash *fh);
 /* Reads file name (below dirfd, never through a symlink) and sets *same to whether it
  * holds size bytes whose xxh128 is hash (the manifest's encoding). Counts what it read
  * in r. 0, or -errno when the file cannot be read. */
