@@ -25,6 +25,9 @@ extern "C" {
 /* Versions of the libraries this build runs against, e.g. for `ferry --version`. */
 const char *ferry_version_libs(void);
 
+/* CLOCK_MONOTONIC in seconds: the one clock every duration, deadline and rate is measured on. */
+double ferry_mono(void);
+
 #ifdef __cplusplus
 }
 #endif

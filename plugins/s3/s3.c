@@ -107,7 +107,7 @@ struct s3req {
 	int attempts; /* tries so far that count against the limit */
 	int backoffs; /* retries so far, all of them: the backoff's exponent */
 	double not_before;
-	double refused_since; /* mono() of the first refused connection in a row, or 0 */
+	double refused_since; /* ferry_mono() of the first refused connection in a row, or 0 */
 	int res; /* 0 or negative: -errno, FERRY_BERR(x) */
 	/* what to do when it is over (network thread, s3->mu held) */
 	void (*done)(struct s3req *rq);
@@ -211,14 +211,6 @@ struct s3 {
 
 /* Failures name the server's code and message (ferry_backend_setmsg); never a credential. */
 #define s3_setmsg ferry_backend_setmsg
-
-static double mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* ---------------------------------------------------------------- requests */
 
@@ -674,7 +666,7 @@ static void req_ended(struct s3 *s, struct s3req *rq)
 	if (rq->cc != CURLE_COULDNT_CONNECT)
 		rq->refused_since = 0;
 	else if (rq->refused_since == 0)
-		rq->refused_since = mono();
+		rq->refused_since = ferry_mono();
 	if (rq->cc == CURLE_OK && rq->status >= 300 && !rq->sink_fixed && rq->sink_len)
 		have_se = s3_xml_error((const char *)rq->sink, rq->sink_len, &se) == 0;
 	if (rq->cc == CURLE_OK && rq->status >= 300 && rq->sink_fixed && rq->errlen)
@@ -689,7 +681,7 @@ static void req_ended(struct s3 *s, struct s3req *rq)
 		rq->res = -rq->src_err;
 	} else if ((rq->cc != CURLE_OK || (rq->status >= 300 && rq->status != 304)) &&
 		   retryable(rq, have_se ? &se : NULL) &&
-		   (restart(s, rq) ? mono() - rq->refused_since < s->c.reconnect_seconds : tries < s->c.attempts)) {
+		   (restart(s, rq) ? ferry_mono() - rq->refused_since < s->c.reconnect_seconds : tries < s->c.attempts)) {
 		if (!restart(s, rq))
 			rq->attempts = tries; /* refusals during a restart do not use up attempts */
 		rq->backoffs++;
@@ -698,19 +690,19 @@ static void req_ended(struct s3 *s, struct s3req *rq)
 		if (cap > S3_BACKOFF_CAP)
 			cap = S3_BACKOFF_CAP;
 		RAND_bytes((unsigned char *)&r, sizeof(r));
-		rq->not_before = mono() + cap * ((double)r / 4294967296.0); /* full jitter */
+		rq->not_before = ferry_mono() + cap * ((double)r / 4294967296.0); /* full jitter */
 		s->retries++;
 		if (s->debug || s->verbose) {
 			char budget[64];
 			if (restart(s, rq))
-				snprintf(budget, sizeof(budget), "refused for %.0f s of %d", mono() - rq->refused_since,
+				snprintf(budget, sizeof(budget), "refused for %.0f s of %d", ferry_mono() - rq->refused_since,
 					 s->c.reconnect_seconds);
 			else
 				snprintf(budget, sizeof(budget), "attempt %d of %d", rq->attempts, s->c.attempts);
 			fprintf(stderr, "ferry: s3: %s %s%s%s: %s, retry %d in %.2f s (%s)\n", rq->method, rq->path,
 				rq->query[0] ? "?" : "", rq->query,
 				rq->cc != CURLE_OK ? curl_easy_strerror(rq->cc) : (have_se ? se.code : "HTTP error"),
-				rq->backoffs, rq->not_before - mono(), budget);
+				rq->backoffs, rq->not_before - ferry_mono(), budget);
 		}
 		pthread_mutex_lock(&s->mu);
 		submit_locked(s, rq);
@@ -751,7 +743,7 @@ static void *net_main(void *arg)
 
 	for (;;) {
 		struct s3req *batch, *rq, *later = NULL;
-		double t = mono(), next = 0;
+		double t = ferry_mono(), next = 0;
 		int running = 0, msgs;
 		CURLMsg *m;
 
@@ -802,7 +794,7 @@ static void *net_main(void *arg)
 		}
 		int timeout = 1000;
 		if (next) {
-			double d = (next - mono()) * 1000;
+			double d = (next - ferry_mono()) * 1000;
 			timeout = d < 1 ? 1 : d < 1000 ? (int)d : 1000;
 		}
 		curl_multi_poll(s->multi, NULL, 0, timeout, NULL);

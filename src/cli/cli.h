@@ -36,6 +36,7 @@ struct cli_unattended {
 
 struct cli {
 	const char *cmd;
+	const char *usage; /* the command's usage line, for usage errors */
 	const char *config_path;
 	struct ferry_conf conf;
 	int quiet, verbose, json, dry_run;
@@ -51,6 +52,7 @@ struct cli {
 	/* problems, kept for --json */
 	struct json_object *problems;
 	int progress_shown;
+	int help; /* the command was asked for its help: main prints it */
 	struct cli_unattended u;
 };
 
@@ -63,7 +65,10 @@ int exit_for(int ferry_err);
 /* Global options may also follow the command: handles one, returns 1 when it was one. */
 int cli_common_opt(struct cli *c, int opt, const char *arg);
 int cli_load_conf(struct cli *c);
+/* Asks main to print the command's help (the command then returns at once). */
 int cli_help(struct cli *c);
+/* A location as it may be shown: any user:password@ of a URL is dropped. */
+void cli_redact(const char *loc, char *out, size_t cap);
 
 /* getopt_long entries shared by every command; their short codes are below. */
 #define CLI_COMMON_LONGOPTS                                                     \

@@ -18,46 +18,6 @@
 #include "cli.h"
 #include "ferry/unattended.h"
 
-static double mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* A location as it may be shown: any user:password@ of a URL is dropped. */
-static void redact(const char *loc, char *out, size_t cap)
-{
-	const char *scheme = strstr(loc, "://");
-
-	if (scheme) {
-		const char *host = scheme + 3, *slash = strchr(host, '/'), *at = strchr(host, '@');
-		if (at && (!slash || at < slash)) {
-			snprintf(out, cap, "%.*s%s", (int)(host - loc), loc, at + 1);
-			return;
-		}
-	}
-	snprintf(out, cap, "%s", loc);
-}
-
-void cli_log(struct cli *c, const char *fmt, ...)
-{
-	char ts[40];
-	time_t t = time(NULL);
-	struct tm tm;
-	va_list ap;
-
-	if (!c->u.log)
-		return;
-	localtime_r(&t, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S%z", &tm);
-	fprintf(c->u.log, "%s ferry[%ld] %s: ", ts, (long)getpid(), c->cmd ? c->cmd : "");
-	va_start(ap, fmt);
-	vfprintf(c->u.log, fmt, ap);
-	va_end(ap);
-	fputc('\n', c->u.log);
-	fflush(c->u.log);
-}
 
 /* "i/N" with 0 <= i < N <= 256. */
 static int parse_shard(const char *s, unsigned *i, unsigned *n)
@@ -117,8 +77,8 @@ int cli_run_begin(struct cli *c, const char *store, const char *what, int may_sh
 	const char *shard = c->u.shard ? c->u.shard : may_shard ? getenv("FERRY_SHARD") : NULL;
 	int rc;
 
-	c->u.t0 = mono();
-	redact(store, c->u.store, sizeof(c->u.store));
+	c->u.t0 = ferry_mono();
+	cli_redact(store, c->u.store, sizeof(c->u.store));
 	if (!c->u.metrics_file && c->conf.metrics_file[0])
 		c->u.metrics_file = c->conf.metrics_file;
 	if (logf) {
@@ -297,7 +257,7 @@ static int write_metrics(struct cli *c, const struct ferry_run *r, int rc, doubl
 
 int cli_run_end(struct cli *c, const struct ferry_run *r, int rc)
 {
-	double secs = mono() - c->u.t0;
+	double secs = ferry_mono() - c->u.t0;
 
 	if (r->partial && rc == EXIT_OK)
 		rc = EXIT_INCOMPLETE;

@@ -61,13 +61,6 @@ static int bad_value(struct cli *c, const char *opt, const char *want, const cha
 	return cli_usage_error(c, "--%s: expected %s, got '%s'", opt, want, got);
 }
 
-static double now_mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static int parse_int_opt(const char *s, long lo, long hi, long *out)
 {
 	char *end;
@@ -813,7 +806,7 @@ static int scan_s3(struct cli *c, const char *src, struct ferry_plan_scan *s)
 	struct ferry_backend *b;
 	struct list_sink k = { s, 0 };
 	char msg[1024], why[512];
-	double t0 = now_mono();
+	double t0 = ferry_mono();
 	int res, err = ferry_backend_open(&b, src, NULL, msg, sizeof(msg));
 
 	if (err) {
@@ -832,7 +825,7 @@ static int scan_s3(struct cli *c, const char *src, struct ferry_plan_scan *s)
 		cli_err(c, "%s: listing: %s", src, m ? m : ferry_strerror(err));
 		return exit_for(err);
 	}
-	s->seconds = now_mono() - t0;
+	s->seconds = ferry_mono() - t0;
 	return EXIT_OK;
 }
 
@@ -877,7 +870,7 @@ static void *probe_one(void *arg)
 		pthread_mutex_lock(j->mu);
 		/* the first object always goes: it is the one read back */
 		go = !ferry_plan_probe_interrupted() &&
-		     (j->objects == 0 || (now_mono() < j->until && *j->budget >= j->next_size));
+		     (j->objects == 0 || (ferry_mono() < j->until && *j->budget >= j->next_size));
 		if (go && j->objects)
 			j->size = j->next_size; /* only for an object that goes: the last one is read back */
 		if (go && *j->budget >= j->size)
@@ -893,7 +886,7 @@ static void *probe_one(void *arg)
 		if (j->objects == 1) {
 			/* objects of about a second each from now on (as push's 8 MiB parts are on
 			 * a fast link), so a request's own time weighs as it does in a push */
-			double per_second = (double)j->size / fmax(now_mono() - j->started, 1e-3);
+			double per_second = (double)j->size / fmax(ferry_mono() - j->started, 1e-3);
 			size_t next = PROBE_FIRST;
 			while (next < PROBE_SIZE && (double)next * 2 <= per_second)
 				next *= 2;
@@ -951,7 +944,7 @@ static int probe_link(struct cli *c, const char *dst, struct probe_result *pr)
 	pthread_t th[PROBE_OBJECTS];
 	int running[PROBE_OBJECTS];
 	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-	double small[PROBE_SMALL], t0 = now_mono(), t, sustain = PROBE_SUSTAIN;
+	double small[PROBE_SMALL], t0 = ferry_mono(), t, sustain = PROBE_SUSTAIN;
 	char msg[1024], base[64], key[128];
 	uint8_t *buf = malloc(PROBE_SIZE);
 	uint64_t budget = PROBE_MAX_BYTES;
@@ -1011,12 +1004,12 @@ static int probe_link(struct cli *c, const char *dst, struct probe_result *pr)
 	snprintf(pr->base, sizeof(pr->base), "%s", base);
 	/* the requests a push makes one after another around its transfer (store open, lock,
 	 * journal, manifest), in that order, on probe keys: their time is the per-run cost */
-	t = now_mono();
+	t = ferry_mono();
 	for (int i = 0; i < FERRY_PLAN_SERIAL_REQUESTS && !rc; i++) {
 		uint8_t *got = NULL;
 		size_t len = 0;
 		uint64_t size;
-		double t1 = now_mono();
+		double t1 = ferry_mono();
 		snprintf(key, sizeof(key), "%s/small-%d", base, i == 6 ? 1 : 0);
 		switch (i) {
 		case 0: res = b->ops->get(b, key, &got, &len, 4096); free(got); break;
@@ -1028,15 +1021,15 @@ static int probe_link(struct cli *c, const char *dst, struct probe_result *pr)
 		if (res && !(i == 0 && res == -ENOENT))
 			rc = probe_fail(c, dst, "a request to the destination", res);
 		if (i == 2 || i == 6)
-			small[nsmall++] = now_mono() - t1;
+			small[nsmall++] = ferry_mono() - t1;
 	}
 	if (rc)
 		goto clean;
-	pr->serial_seconds = now_mono() - t;
+	pr->serial_seconds = ferry_mono() - t;
 	qsort(small, nsmall, sizeof(double), cmp_double);
 	pr->request_seconds = small[0] + (small[nsmall - 1] - small[0]) / 2; /* the median of two */
 	for (int dir = 0; dir < 2; dir++) {
-		t = now_mono();
+		t = ferry_mono();
 		for (int i = 0; i < PROBE_OBJECTS; i++) {
 			size_t size = dir ? jobs[i].size : PROBE_FIRST; /* reading back: the last one written */
 			jobs[i] = (struct probe_job){ .b = b, .buf = buf, .get = dir, .until = t + sustain,
@@ -1051,7 +1044,7 @@ static int probe_link(struct cli *c, const char *dst, struct probe_result *pr)
 		for (int i = 0; i < PROBE_OBJECTS; i++)
 			if (running[i])
 				pthread_join(th[i], NULL);
-		double secs = now_mono() - t;
+		double secs = ferry_mono() - t;
 		uint64_t bytes = 0;
 		for (int i = 0; i < PROBE_OBJECTS; i++) {
 			if (jobs[i].res) {
@@ -1091,7 +1084,7 @@ clean:
 	}
 	ferry_backend_close(b);
 	free(buf);
-	pr->seconds = now_mono() - t0;
+	pr->seconds = ferry_mono() - t0;
 	return rc;
 }
 

@@ -269,13 +269,6 @@ static void on_problem(void *arg, const char *what, const char *chunk, int err, 
 
 static double start_time;
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void human(double v, char *buf, size_t len)
 {
 	const char *u[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
@@ -292,7 +285,7 @@ static void human(double v, char *buf, size_t len)
 static void progress_bar(void *arg, const struct ferry_run *r)
 {
 	struct cli *c = arg;
-	double t = now() - start_time;
+	double t = ferry_mono() - start_time;
 	char done[32], rate[32], eta[32] = "";
 	uint64_t bytes = !strcmp(c->cmd, "pull") ? r->bytes_written : r->bytes_read;
 
@@ -546,7 +539,7 @@ int cmd_init(struct cli *c, int argc, char **argv)
 
 static int finish_run(struct cli *c, const struct ferry_run *r, int err, double t0, int verify)
 {
-	double secs = now() - t0;
+	double secs = ferry_mono() - t0;
 
 	if (c->progress_shown)
 		fprintf(stderr, "\r\033[K");
@@ -660,7 +653,7 @@ int cmd_push(struct cli *c, int argc, char **argv)
 	struct ferry_store *s;
 	struct ferry_run r = { .problem = on_problem, .problem_arg = c };
 	int rc = parse(c, argc, argv, 2, &p), err;
-	double t0 = start_time = now();
+	double t0 = start_time = ferry_mono();
 
 	if (rc)
 		return -1 - rc;
@@ -700,7 +693,7 @@ int cmd_pull(struct cli *c, int argc, char **argv)
 	char store[4096];
 	const char *snap;
 	int rc = parse(c, argc, argv, 2, &p), err;
-	double t0 = start_time = now();
+	double t0 = start_time = ferry_mono();
 
 	if (rc)
 		return -1 - rc;
@@ -726,7 +719,7 @@ int cmd_verify(struct cli *c, int argc, char **argv)
 	struct ferry_store *s;
 	struct ferry_run r = { .problem = on_problem, .problem_arg = c };
 	int rc = parse(c, argc, argv, 1, &p), err;
-	double t0 = start_time = now();
+	double t0 = start_time = ferry_mono();
 
 	if (rc)
 		return -1 - rc;
@@ -791,7 +784,7 @@ int cmd_copy(struct cli *c, int argc, char **argv)
 	struct parsed p;
 	struct ferry_run r = { 0 };
 	int rc = parse(c, argc, argv, 2, &p), err;
-	double t0 = start_time = now();
+	double t0 = start_time = ferry_mono();
 
 	if (rc)
 		return -1 - rc;
@@ -839,7 +832,7 @@ int cmd_sync(struct cli *c, int argc, char **argv)
 	char store[4096];
 	const char *snap;
 	int rc = parse(c, argc, argv, 2, &p), err, pull_side;
-	double t0 = start_time = now();
+	double t0 = start_time = ferry_mono();
 
 	if (rc)
 		return -1 - rc;

@@ -97,4 +97,14 @@ int ferry_waker_start(struct ferry_waker *w, struct ferry_loop *l) FERRY_MUST_CH
 /* Cancels the poll and closes the eventfd; safe on a waker never started (fd -1). */
 void ferry_waker_stop(struct ferry_waker *w);
 
+/* ---- the memory budget of a run ---- */
+
+#define DEFAULT_MEMORY (256ull << 20)
+
+/* Memory the codecs take out of the budget: each worker's and the loop's scratch and zstd state. */
+static inline uint64_t store_codec_reserve(int jobs, size_t chunk)
+{
+	return (uint64_t)(jobs + 1) * (ferry_frame_bound(chunk) + (2u << 20)) + 2 * (uint64_t)chunk;
+}
+
 #endif

@@ -32,13 +32,6 @@ struct ferry_rate {
 	uint64_t cur;  /* the rate in force at the last take */
 };
 
-static double mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static int parse_rate(const char *s, uint64_t *out)
 {
 	if (!strcmp(s, "off") || !strcmp(s, "unlimited")) {
@@ -112,7 +105,7 @@ int ferry_rate_create(struct ferry_rate **out, const char *spec, char *msg, size
 		qsort(r->p, (size_t)r->n, sizeof(r->p[0]), cmp_period);
 	}
 	pthread_mutex_init(&r->mu, NULL);
-	r->last = mono();
+	r->last = ferry_mono();
 	*out = r;
 	return FERRY_OK;
 }
@@ -151,7 +144,7 @@ void ferry_rate_take(struct ferry_rate *r, uint64_t n)
 	if (!r || !n)
 		return;
 	pthread_mutex_lock(&r->mu);
-	t = mono();
+	t = ferry_mono();
 	rate = rate_now(r);
 	if (rate != r->cur) {
 		/* a new period starts from an empty bucket: no burst carried across */

@@ -35,13 +35,6 @@ static double cpu_now(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static double wall_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static uint64_t next_rand(uint64_t *s)
 {
 	uint64_t x = *s;
@@ -243,7 +236,7 @@ int ferry_plan_sample_run(struct ferry_plan_scan *s, const struct ferry_plan_sam
 	double limit = o && o->max_seconds > 0 ? o->max_seconds : 15;
 	size_t chunk = o && o->chunk ? o->chunk : 1u << 20;
 	size_t ccap = ZSTD_compressBound(chunk);
-	double spent[FERRY_PLAN_NLEVELS] = { 0 }, t0 = wall_now(), c0 = cpu_now();
+	double spent[FERRY_PLAN_NLEVELS] = { 0 }, t0 = ferry_mono(), c0 = cpu_now();
 	uint64_t have[FERRY_PLAN_NLEVELS] = { 0 };
 	uint8_t *buf = NULL, *cbuf = NULL, *dbuf = NULL;
 	/* one context per level: switching one context between levels costs time we would measure */
@@ -304,7 +297,7 @@ int ferry_plan_sample_run(struct ferry_plan_scan *s, const struct ferry_plan_sam
 			double share = budget * st->bytes / s->bytes, done = st->m[0].raw;
 			double elapsed = cpu_now() - c0;
 
-			if (out->sampled_bytes >= budget || wall_now() - t0 > limit) {
+			if (out->sampled_bytes >= budget || ferry_mono() - t0 > limit) {
 				out->timed_out = out->sampled_bytes < budget;
 				goto done;
 			}
@@ -347,7 +340,7 @@ done:
 			out->unsampled_bytes += s->strata[i].bytes;
 		}
 out:
-	out->seconds = wall_now() - t0;
+	out->seconds = ferry_mono() - t0;
 	free(next);
 	free(order);
 	for (int l = 0; l < FERRY_PLAN_NLEVELS; l++)

@@ -168,13 +168,6 @@ int ferry_plan_scan_add(struct ferry_plan_scan *s, const char *name, double size
 	return FERRY_OK;
 }
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* Recursive walk of dirfd; path holds the directory's path (len bytes) and is extended in place. */
 static int walk(struct ferry_plan_scan *s, int dfd, char *path, size_t len, size_t cap, int depth, char *msg,
 		size_t msglen)
@@ -228,7 +221,7 @@ int ferry_plan_scan_dir(struct ferry_plan_scan *s, const char *root, char *msg, 
 {
 	char *path;
 	struct stat st;
-	double t0 = now();
+	double t0 = ferry_mono();
 	int fd, err;
 
 	if (!strncmp(root, "file://", 7))
@@ -240,7 +233,7 @@ int ferry_plan_scan_dir(struct ferry_plan_scan *s, const char *root, char *msg, 
 	s->sampleable = 1;
 	if (S_ISREG(st.st_mode)) {
 		err = ferry_plan_scan_add(s, root, (double)st.st_size, root);
-		s->seconds = now() - t0;
+		s->seconds = ferry_mono() - t0;
 		return err;
 	}
 	if (!S_ISDIR(st.st_mode)) {
@@ -263,7 +256,7 @@ int ferry_plan_scan_dir(struct ferry_plan_scan *s, const char *root, char *msg, 
 		path[--len] = 0;
 	err = walk(s, fd, path, len, PATH_MAX, 0, msg, msglen);
 	free(path);
-	s->seconds = now() - t0;
+	s->seconds = ferry_mono() - t0;
 	return err;
 }
 
@@ -272,7 +265,7 @@ int ferry_plan_scan_inventory(struct ferry_plan_scan *s, const char *path, char 
 	FILE *f = fopen(path, "r");
 	char *line;
 	int lineno = 0, err = FERRY_OK;
-	double t0 = now();
+	double t0 = ferry_mono();
 
 	if (!f) {
 		snprintf(msg, msglen, "%s: %s", path, strerror(errno));
@@ -328,7 +321,7 @@ int ferry_plan_scan_inventory(struct ferry_plan_scan *s, const char *path, char 
 	}
 	free(line);
 	fclose(f);
-	s->seconds = now() - t0;
+	s->seconds = ferry_mono() - t0;
 	return err;
 }
 

@@ -12,7 +12,6 @@
 #include "ferry/store.h"
 
 #define MANIFEST_MAX_BYTES (1ull << 40)
-#define DEFAULT_MEMORY (256ull << 20)
 #define DEFAULT_SMALL_FILE (1ull << 20)
 #define DEFAULT_PACK_SIZE (64ull << 20)
 
@@ -35,21 +34,11 @@ static inline int store_local(const struct ferry_store *s)
 	return (s->b->ops->caps & FERRY_CAP_FIXED_BUFFERS) != 0;
 }
 
-/* Memory the codecs take out of the budget: each worker's and the loop's scratch and zstd state. */
-static inline uint64_t store_codec_reserve(int jobs, size_t chunk)
-{
-	return (uint64_t)(jobs + 1) * (ferry_frame_bound(chunk) + (2u << 20)) + 2 * (uint64_t)chunk;
-}
 
 void store_setmsg(char *msg, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void store_hex(const uint8_t *b, size_t n, char *out);
 /* "data/ab/abcdef…": the store key of an object */
 void store_object_key(const uint8_t id[FERRY_ID_LEN], char out[64]);
-/* copy_s3.c: one file up through b (a planned route's backend, for copy_route.c). */
-struct ferry_scan_item;
-struct ferry_filehash;
-void store_copy_up_file(struct ferry_backend *b, struct ferry_loop *loop, int root, const struct ferry_scan_item *it,
-			uint8_t *buf, struct ferry_filehash *fh, struct ferry_run *r);
 /* A negative backend result as text. */
 const char *store_berr(int res);
 /* Runs the loop until *flag becomes non-zero (synchronous use of async hooks). */
@@ -130,28 +119,6 @@ struct store_strlist {
 /* Appends a copy of name; 0 or FERRY_BERR(FERRY_E_NOMEM) (fit for a backend list callback). */
 int store_strlist_add(struct store_strlist *l, const char *name);
 void store_strlist_free(struct store_strlist *l);
-/* Opens directory path dirs (a/b/c, modified in place) below root, creating missing
- * levels with mode, never following a symlink or leaving root. An fd or -1 (errno). */
-int store_open_beneath(int root, char *dirs, unsigned mode);
-/* sync --checksum: a run's read buffer and hash state, made at the first file and kept
- * for the next ones (fresh memory is dear; store_hashing_free at the end). */
-struct store_hashing {
-	uint8_t *buf;
-	struct ferry_filehash *h;
-};
-void store_hashing_free(struct store_hashing *hs);
-/* pread of exactly len bytes at off: 0, -errno, or -ENODATA when the file ends first. */
-int store_read_full(int fd, uint8_t *buf, size_t len, uint64_t off);
-/* fh = the xxh128 of the first size bytes of fd, read in pieces of piece bytes into buf
- * (pieces that stay in the CPU's cache for the hash). 0 or store_read_full's error. */
-int store_hash_fd(int fd, uint64_t size, uint8_t *buf, size_t piece, struct ferry_filehash *fh);
-/* Reads file name (below dirfd, never through a symlink) and sets *same to whether it
- * holds size bytes whose xxh128 is hash (the manifest's encoding). Counts what it read
- * in r. 0, or -errno when the file cannot be read. */
-int store_same_content(struct store_hashing *hs, int dirfd, const char *name, uint64_t size, const uint8_t hash[16],
-		       struct ferry_run *r, int *same);
-/* copy where one side is an object store URL (s3://): plain objects, one per file */
-int store_copy_object_store(const char *src, const char *dst, struct ferry_run *r);
 /* Walk order, as the scanner produces and manifests keep it: component by component,
  * each compared bytewise, so a directory's entries come right after it. */
 int store_cmp_walk(const char *a, const char *b);
@@ -187,15 +154,6 @@ int repack_run(struct repack *rp, char *const *names, int dry_run, struct ferry_
 size_t repack_old(const struct repack *rp, const uint8_t **ids, const uint64_t **sizes);
 void repack_destroy(struct repack *rp);
 
-/* ---- planned routes (copy_route.c, push_route.c) ---- */
-struct ferry_copy_plan;
-double route_mono(void); /* CLOCK_MONOTONIC seconds */
-/* Opens route k's backend for url on loop: the S3 backend reads the route's endpoint and
- * bind address from the environment as it opens, so they are set for it and put back. */
-int route_backend_open(const struct ferry_copy_plan *p, unsigned k, const char *url, struct ferry_loop *loop,
-		       struct ferry_backend **b, char *msg, size_t msglen);
-/* One line to the plan's note callback (the log), if it has one. */
-void route_note(const struct ferry_copy_plan *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ---- replicas of a store (replica.c): the sources a pull reads data objects from ---- */
 struct replica {
@@ -220,49 +178,5 @@ void replica_note(struct replset *rs, unsigned k, const char *fmt, ...) __attrib
 /* Is replica k usable for another object? (reachable, and not failing every read) */
 int replica_usable(const struct replset *rs, unsigned k);
 
-/* ---- the resume journal of a push or sync (journal.c) ---- */
-
-/* A multipart upload an interrupted run started. */
-struct jupload {
-	struct ferry_object_hdr hdr; /* a large file's object: made again with this id and nonce prefix */
-	char key[1100];
-	char upload_id[1100];
-	char *path; /* the file it holds, or NULL (a pack, a manifest: only to abort) */
-	uint64_t size;
-	int64_t mtime_sec;
-	uint32_t mtime_nsec;
-	int used, ended;
-};
-struct journal;
-/* Opens the journal of (store, source): takes over what an interrupted run left (the
- * entries whose objects are still in the store), aborts unfinished uploads nothing will
- * resume, and reports the backend's write events into the journal. NULL: no journal
- * (FERRY_NO_JOURNAL, or it cannot be written: a warning said so). */
-struct journal *journal_open(struct ferry_store *s, const char *src, struct ferry_run *r);
-/* The entry of a file the interrupted run stored completely, or NULL. */
-const struct ferry_entry *journal_done(struct journal *j, const char *path);
-/* An unfinished upload of the interrupted run holding the large file path, or NULL. */
-struct jupload *journal_upload(struct journal *j, const char *path);
-/* The same for a plain copy to an object store at url (the journal is per url and source). */
-struct journal *journal_open_copy(struct ferry_backend *b, const char *url, const char *src, struct ferry_run *r);
-/* Restoring: a pull of snapshot snap, or a copy down from url, into dst. E records are
- * files put in place; U records (journal_partial) temporary files part written. */
-struct journal *journal_open_pull(struct ferry_store *s, const char *snap, const char *dst, struct ferry_run *r);
-struct journal *journal_open_down(struct ferry_backend *b, const char *url, const char *dst, struct ferry_run *r);
-/* Restoring path into the temporary file tmp beside it; tag names the content (a hash, an ETag). */
-void journal_partial(struct journal *j, const char *path, const char *tmp, const char *tag, uint64_t size,
-		     int64_t mtime_sec, uint32_t mtime_nsec);
-/* Object key will hold file e (with header h: a store's object; NULL for a copy): recorded
- * with its upload when that starts, and for a copy, as done when the object is. */
-void journal_expect(struct journal *j, const char *key, const struct ferry_object_hdr *h, const struct ferry_entry *e);
-/* A file's data is in an object of this run. */
-void journal_entry(struct journal *j, const struct ferry_entry *e);
-/* An object is durable (for backends that send no write events). */
-void journal_object(struct journal *j, const uint8_t id[FERRY_ID_LEN], uint64_t size);
-void journal_flush(struct journal *j);
-/* Adds the bytes of parts that were on the server already to r->bytes_resumed (and takes
- * them from r->bytes_written). complete: the run is done; the journal goes, and uploads
- * it held that were not resumed are aborted. Else it stays for the next run. */
-void journal_close(struct journal *j, int complete);
 
 #endif

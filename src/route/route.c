@@ -25,11 +25,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "../pipeline/pipeline.h"
+#include "pipeline.h"
 #include "ferry/backend.h"
 #include "ferry/copy.h"
 #include "ferry/unattended.h"
-#include "store_int.h"
+#include "transfer_int.h"
+#include "route_int.h"
 
 #define MAX_REPLANS 8
 /* the bytes of committed objects a route may hold unlanded before it opens another
@@ -217,7 +218,7 @@ static void requeue(struct routeset *rs, struct qw *back)
 static void check_drift_locked(struct routeset *rs)
 {
 	const struct ferry_copy_plan *p = rs->p;
-	double t = route_mono(), rate[FERRY_PLAN_MAX_ROUTES], assigned = 0;
+	double t = ferry_mono(), rate[FERRY_PLAN_MAX_ROUTES], assigned = 0;
 	int drifting = 0, drifted[FERRY_PLAN_MAX_ROUTES] = { 0 };
 
 	pthread_mutex_lock(&rs->mu);
@@ -288,7 +289,7 @@ static void check_drift_locked(struct routeset *rs)
 static void check_drift(struct routeset *rs, int always)
 {
 	pthread_mutex_lock(&rs->pm);
-	double t = route_mono();
+	double t = ferry_mono();
 	if (always || t - rs->last_check >= 0.1) {
 		rs->last_check = t;
 		check_drift_locked(rs);
@@ -356,7 +357,7 @@ static void ev_finished(void *arg, const char *key, uint64_t size, int res)
 	struct rev *e = arg;
 	struct routeset *rs = e->rs;
 	pthread_mutex_lock(&rs->mu);
-	double t = route_mono();
+	double t = ferry_mono();
 	if (res == 0) {
 		rs->rt[e->k].landed += (double)size;
 		rs->rt[e->k].t_last = t;
@@ -499,7 +500,7 @@ static int r_wresume(struct ferry_backend *b, const char *key, const char *uploa
 #define PACE_BURST 1.0
 static void pace(struct rroute *rt, size_t len)
 {
-	double t = route_mono();
+	double t = ferry_mono();
 
 	if (rt->vnext < t - PACE_BURST)
 		rt->vnext = t - PACE_BURST;
@@ -544,7 +545,7 @@ static struct qw *next_write(struct rroute *rt)
 		rt->qtail = prev;
 	pthread_mutex_lock(&rt->rs->mu);
 	rt->passed += (double)q->io->len;
-	busy_update(rt, route_mono());
+	busy_update(rt, ferry_mono());
 	pthread_mutex_unlock(&rt->rs->mu);
 	return q;
 }
@@ -617,7 +618,7 @@ static int r_write(struct ferry_backend *b, struct ferry_wobj *wo, struct ferry_
 	o->bytes += (double)io->len;
 	if (!rt->t_first) {
 		pthread_mutex_lock(&rs->mu);
-		rt->t_first = route_mono();
+		rt->t_first = ferry_mono();
 		pthread_mutex_unlock(&rs->mu);
 	}
 	*q = (struct qw){ NULL, o, io };
@@ -837,7 +838,7 @@ int ferry_store_follow_routes(struct ferry_store *s, const struct ferry_copy_pla
 	for (unsigned k = 0; k < p->n; k++)
 		rs->rt[k].first_share = a.bytes[k];
 	rs->orig = s->b;
-	rs->t0 = route_mono();
+	rs->t0 = ferry_mono();
 	b->ops = &route_ops;
 	b->priv = rs;
 	b->loop = s->loop;
@@ -849,7 +850,7 @@ int ferry_store_follow_routes(struct ferry_store *s, const struct ferry_copy_pla
 void ferry_store_routes_report(struct ferry_store *s)
 {
 	struct routeset *rs;
-	double all = 0, t = route_mono();
+	double all = 0, t = ferry_mono();
 
 	if (!s || s->b->ops != &route_ops)
 		return;

@@ -14,16 +14,8 @@
 #include <openssl/evp.h>
 #include <xxhash.h>
 
-#include "../pipeline/pipeline.h"
+#include "pipeline.h"
 #include "ferry/plan.h"
-#include "store_int.h"
-
-static double mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* Seconds since this process was started (exec, dynamic linking, option parsing), from
  * /proc: the kernel's start time in clock ticks after boot against the uptime. */
@@ -68,7 +60,7 @@ double ferry_plan_setup_seconds(int local_dst)
 	size_t chunk = FERRY_CHUNK_DEFAULT, bufsize = (ferry_frame_bound(chunk) + 4095) & ~(size_t)4095;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	int jobs = ncpu > 0 ? (int)ncpu : 1;
-	double t0 = mono(), start = since_exec();
+	double t0 = ferry_mono(), start = since_exec();
 	unsigned n = ferry_pipeline_pairs(DEFAULT_MEMORY, store_codec_reserve(jobs, chunk), bufsize,
 					  local_dst ? 2 * (unsigned)jobs + 4 : 0);
 
@@ -82,7 +74,7 @@ double ferry_plan_setup_seconds(int local_dst)
 	if (ferry_workers_create(&wk, jobs, &keys, 0, chunk, -1) == FERRY_OK)
 		ferry_workers_destroy(wk);
 	/* process start counts once more: the push is a process of its own */
-	return mono() - t0 + (start < 2 ? start : 0);
+	return ferry_mono() - t0 + (start < 2 ? start : 0);
 }
 
 double ferry_plan_hash_rate(int s3_dst)
@@ -103,7 +95,7 @@ double ferry_plan_hash_rate(int s3_dst)
 	}
 	for (size_t i = 0; i < len; i++)
 		a[i] = (uint8_t)((i * 2654435761u) >> 11);
-	t0 = mono();
+	t0 = ferry_mono();
 	for (size_t r = 0; r < rounds; r++) {
 		/* what push does to every byte of a chunk besides compressing it: the file's hash,
 		 * the chunk's, the frame copy, the S3 part-buffer copy and the part's digests */
@@ -116,7 +108,7 @@ double ferry_plan_hash_rate(int s3_dst)
 			EVP_Digest(b, len, d, &dl, EVP_md5(), NULL);
 		}
 	}
-	secs = mono() - t0;
+	secs = ferry_mono() - t0;
 	(void)sink;
 	free(a);
 	free(b);

@@ -35,11 +35,12 @@
 
 #include <openssl/evp.h>
 
-#include "../pipeline/pipeline.h"
+#include "pipeline.h"
 #include "ferry/backend.h"
 #include "ferry/copy.h"
 #include "ferry/unattended.h"
-#include "store_int.h"
+#include "localfs.h"
+#include "transfer_int.h"
 
 #define UP_BUF (8u << 20)   /* the caller's buffer; files larger than this are multipart uploads */
 #define UP_PIECE (2u << 20) /* bytes read at a time; a larger file is hashed before it is sent */
@@ -135,7 +136,7 @@ static void up_file(struct ferry_backend *b, struct ferry_loop *loop, int root, 
 	}
 	want[0] = 0;
 	if (it->size > UP_PIECE && !from_file) { /* the hash goes in the metadata, which goes first */
-		if ((e = store_hash_fd(fd, it->size, buf, UP_PIECE, fh)))
+		if ((e = localfs_hash_fd(fd, it->size, buf, UP_PIECE, fh)))
 			goto out;
 		hex128(ferry_filehash_digest(fh), want);
 	}
@@ -183,7 +184,7 @@ static void up_file(struct ferry_backend *b, struct ferry_loop *loop, int root, 
 			}
 		}
 		what = "reading";
-		if (n && (e = store_read_full(fd, at, n, off)))
+		if (n && (e = localfs_read_full(fd, at, n, off)))
 			goto out;
 		ferry_filehash_update(fh, at, n);
 		r->bytes_read += n;
@@ -372,7 +373,7 @@ static int parent_dir(int root, const char *rel, const char **base)
 	if (!slash)
 		return dup(root);
 	*slash = 0;
-	fd = store_open_beneath(root, buf, 0755);
+	fd = localfs_open_beneath(root, buf, 0755);
 	return fd;
 }
 

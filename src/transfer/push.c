@@ -25,9 +25,10 @@
 #include <liburing.h>
 #include <openssl/crypto.h>
 
-#include "../pipeline/pipeline.h"
+#include "pipeline.h"
 #include "ferry/unattended.h"
-#include "store_int.h"
+#include "localfs.h"
+#include "transfer_int.h"
 
 #define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 #define MAX_SMALL_INFLIGHT 128
@@ -116,7 +117,7 @@ struct sfile {
 };
 
 struct push {
-	struct store_hashing hashing; /* sync --checksum */
+	struct localfs_hashing hashing; /* sync --checksum */
 	unsigned base_inflight; /* the loop's standing watches (waker, a backend's): not our I/O */
 	struct ferry_store *s;
 	struct ferry_run *r;
@@ -155,13 +156,6 @@ struct push {
 	struct journal *j; /* what an interrupted run stored, and what this one stores */
 	int complete;      /* the snapshot is written (or nothing changed): the journal can go */
 };
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* ---------------------------------------------------------------- slots */
 
@@ -1064,7 +1058,7 @@ static int same_file(struct push *p, const struct ferry_scan_item *it, const str
 	if (it->size == 0)
 		return 1;
 	snprintf(full, sizeof(full), "%s/%s", p->src, it->path);
-	if (store_same_content(&p->hashing, AT_FDCWD, full, it->size, old->hash, p->r, &same) || !same) {
+	if (localfs_same_content(&p->hashing, AT_FDCWD, full, it->size, old->hash, &p->r->files_hashed, &p->r->bytes_hashed, &same) || !same) {
 		p->changed = 1; /* same size and perhaps mtime, other bytes: a new snapshot */
 		return 0;
 	}
@@ -1202,7 +1196,7 @@ static void stop_at_deadline(struct push *p)
 
 static void feed(struct push *p)
 {
-	if (p->r->deadline > 0 && !p->stopping && now() >= p->r->deadline)
+	if (p->r->deadline > 0 && !p->stopping && ferry_mono() >= p->r->deadline)
 		stop_at_deadline(p);
 	rfile_pump(p);
 	if (p->epending >= MAX_PENDING_ENTRIES && p->pack_slot)
@@ -1211,7 +1205,7 @@ static void feed(struct push *p)
 		struct ferry_scan_item *it = p->stalled;
 		int done = 0;
 
-		if (p->r->deadline > 0 && now() >= p->r->deadline) {
+		if (p->r->deadline > 0 && ferry_mono() >= p->r->deadline) {
 			stop_at_deadline(p);
 			return;
 		}
@@ -1277,7 +1271,7 @@ static int finished(struct push *p)
 
 static void report_progress(struct push *p)
 {
-	double t = now();
+	double t = ferry_mono();
 
 	if (p->r->progress && t - p->last_progress > 0.2) {
 		p->last_progress = t;
@@ -1324,7 +1318,7 @@ static int setup(struct push *p)
 
 static void teardown(struct push *p)
 {
-	store_hashing_free(&p->hashing);
+	localfs_hashing_free(&p->hashing);
 	if (p->j) {
 		journal_close(p->j, p->complete);
 		p->j = NULL;
@@ -1420,7 +1414,7 @@ int ferry_push(struct ferry_store *s, const char *src, struct ferry_run *r)
 		while (j) {
 			struct ferry_job *next = j->next;
 			/* a batch can take long under --bwlimit: look at the clock between chunks */
-			if (r->deadline > 0 && !p.stopping && now() >= r->deadline)
+			if (r->deadline > 0 && !p.stopping && ferry_mono() >= r->deadline)
 				stop_at_deadline(&p);
 			encoded(&p, container_of(j, struct slot, job));
 			j = next;

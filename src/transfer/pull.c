@@ -28,9 +28,10 @@
 #include <liburing.h>
 #include <openssl/crypto.h>
 
-#include "../pipeline/pipeline.h"
+#include "pipeline.h"
 #include "ferry/unattended.h"
-#include "store_int.h"
+#include "localfs.h"
+#include "transfer_int.h"
 
 #define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 #define MAX_FILES_INFLIGHT 256
@@ -117,7 +118,7 @@ struct dirmeta {
 };
 
 struct pull {
-	struct store_hashing hashing; /* sync --checksum */
+	struct localfs_hashing hashing; /* sync --checksum */
 	unsigned base_inflight; /* the loop's standing watches (waker, a backend's): not our I/O */
 	unsigned fetching;      /* frame reads out (a network backend's are not on the ring) */
 	struct ferry_store *s;
@@ -159,13 +160,6 @@ struct pull {
 	struct journal *j; /* what an interrupted pull restored, and what this one does */
 };
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static const char *file_label(struct pull *p, struct xfile *f, char *buf, size_t len)
 {
 	if (p->verify)
@@ -192,7 +186,7 @@ static int open_parent(struct pull *p, const char *rel, const char **base)
 	*slash = 0;
 	if (p->parent_fd >= 0 && !strcmp(buf, p->parent_path))
 		return dup(p->parent_fd);
-	fd = store_open_beneath(p->root, buf, 0700);
+	fd = localfs_open_beneath(p->root, buf, 0700);
 	if (fd >= 0) {
 		if (p->parent_fd >= 0)
 			close(p->parent_fd);
@@ -1017,7 +1011,7 @@ static int local_matches(struct pull *p, const struct ferry_entry *e)
 		/* --checksum: the bytes decide; a file that only has another mtime gets the
 		 * snapshot's, nothing is fetched */
 		struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_sec = e->mtime_sec, .tv_nsec = e->mtime_nsec } };
-		if (e->size && store_same_content(&p->hashing, pfd, base, e->size, e->hash, p->r, &same))
+		if (e->size && localfs_same_content(&p->hashing, pfd, base, e->size, e->hash, &p->r->files_hashed, &p->r->bytes_hashed, &same))
 			same = 0;
 		if (same && !same_mtime && utimensat(pfd, base, ts, AT_SYMLINK_NOFOLLOW) < 0)
 			same = 0;
@@ -1242,7 +1236,7 @@ static int setup(struct pull *p)
 
 static void teardown(struct pull *p)
 {
-	store_hashing_free(&p->hashing);
+	localfs_hashing_free(&p->hashing);
 	ferry_workers_destroy(p->wk);
 	p->wk = NULL;
 	ferry_waker_stop(&p->waker);
@@ -1318,8 +1312,8 @@ static int run(struct ferry_store *s, const char *snap, const char *dst, const c
 			retry(&p);
 		feed(&p);
 		journal_flush(p.j);
-		if (r->progress && now() - p.last_progress > 0.2) {
-			p.last_progress = now();
+		if (r->progress && ferry_mono() - p.last_progress > 0.2) {
+			p.last_progress = ferry_mono();
 			r->progress(r->progress_arg, r);
 		}
 		if (finished(&p))

@@ -21,10 +21,10 @@
 
 #include <liburing.h>
 
-#include "../pipeline/pipeline.h"
+#include "pipeline.h"
 #include "ferry/copy.h"
 #include "ferry/unattended.h"
-#include "store_int.h"
+#include "transfer_int.h"
 
 #define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 #define COPY_BUF (1u << 20)
@@ -91,13 +91,6 @@ struct cp {
 	size_t ndirs, capdirs;
 	double last_progress;
 };
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static struct cslot *slot_get(struct cp *c)
 {
@@ -805,8 +798,8 @@ int ferry_copy(const char *src, const char *dst, struct ferry_run *r)
 	old_umask = umask(0);
 	for (;;) {
 		feed(&c);
-		if (r->progress && now() - c.last_progress > 0.2) {
-			c.last_progress = now();
+		if (r->progress && ferry_mono() - c.last_progress > 0.2) {
+			c.last_progress = ferry_mono();
 			r->progress(r->progress_arg, r);
 		}
 		if ((c.scan_done || c.fatal) && !c.stalled && !c.large && !c.backlog && c.files_inflight == 0)

@@ -70,13 +70,6 @@ void ferry_plan_probe_signals_end(void)
 		raise(stop_signal); /* the probe's keys are gone: now what the signal meant */
 }
 
-static double mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static double clampd(double x, double lo, double hi)
 {
 	return x < lo ? lo : x > hi ? hi : x;
@@ -192,7 +185,7 @@ static int run(const struct ferry_push_probe_opts *o, const char *tmp, char *con
 	posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	posix_spawn_file_actions_adddup2(&fa, 1, 2);
 	setenv("FERRY_STATE_DIR", state, 1);
-	t0 = mono();
+	t0 = ferry_mono();
 	e = posix_spawn(&pid, o->exe, &fa, NULL, argv, environ);
 	if (saved) {
 		setenv("FERRY_STATE_DIR", saved, 1);
@@ -213,7 +206,7 @@ static int run(const struct ferry_push_probe_opts *o, const char *tmp, char *con
 			snprintf(msg, msglen, "waiting for ferry %s: %s", argv[1], strerror(errno));
 			return FERRY_E_IO;
 		}
-		if (mono() > deadline || stop_signal) {
+		if (ferry_mono() > deadline || stop_signal) {
 			kill(pid, SIGKILL);
 			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 				;
@@ -226,7 +219,7 @@ static int run(const struct ferry_push_probe_opts *o, const char *tmp, char *con
 		}
 		nanosleep(&(struct timespec){ 0, 5000000 }, NULL);
 	}
-	*secs = mono() - t0;
+	*secs = ferry_mono() - t0;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return FERRY_OK;
 	/* ferry's own last line says why (ferry never prints credentials) */
@@ -363,7 +356,7 @@ int ferry_plan_push_probe(const struct ferry_push_probe_opts *o, struct ferry_pu
 {
 	const char *tmpdir = getenv("TMPDIR");
 	char tmp[4096], src[4200], where[4200], store[4300];
-	double t0 = mono(), deadline = t0 + o->time_box;
+	double t0 = ferry_mono(), deadline = t0 + o->time_box;
 	int local = strncmp(o->location, "s3://", 5) != 0, err = FERRY_OK, made = 0;
 	char cmsg[1024];
 
@@ -439,6 +432,6 @@ int ferry_plan_push_probe(const struct ferry_push_probe_opts *o, struct ferry_pu
 		}
 	}
 	rm_tree(tmp);
-	out->total_seconds = mono() - t0;
+	out->total_seconds = ferry_mono() - t0;
 	return err;
 }

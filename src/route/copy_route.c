@@ -17,11 +17,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../pipeline/pipeline.h"
+#include "pipeline.h"
 #include "ferry/backend.h"
 #include "ferry/copy.h"
 #include "ferry/unattended.h"
-#include "store_int.h"
+#include "transfer_int.h"
+#include "route_int.h"
 
 #define UP_BUF (8u << 20)
 #define MAX_FILES (64u << 20) /* files held in memory for the split */
@@ -74,14 +75,6 @@ struct croute {
 	double off_since; /* when the drift started (0: not drifting) */
 	int err;
 };
-
-/* Shared with push_route.c (store_int.h). */
-double route_mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void env_put(const char *name, const char *value)
 {
@@ -221,7 +214,7 @@ static void *route_main(void *arg)
 		if (f) {
 			rt->busy = 1;
 			if (rt->t_first == 0)
-				rt->t_first = route_mono();
+				rt->t_first = ferry_mono();
 		}
 		pthread_mutex_unlock(&cp->mu);
 		if (!f)
@@ -242,7 +235,7 @@ static void *route_main(void *arg)
 			}
 			pthread_mutex_lock(&cp->mu);
 			rt->done_bytes += since_sync;
-			rt->t_last = route_mono();
+			rt->t_last = ferry_mono();
 			pthread_mutex_unlock(&cp->mu);
 			since_sync = 0;
 		}
@@ -261,7 +254,7 @@ static void *route_main(void *arg)
 	pthread_mutex_lock(&cp->mu);
 	rt->done_bytes += since_sync;
 	if (since_sync > 0)
-		rt->t_last = route_mono();
+		rt->t_last = ferry_mono();
 	rt->finished = 1;
 	pthread_cond_broadcast(&cp->cond);
 	pthread_mutex_unlock(&cp->mu);
@@ -287,7 +280,7 @@ static void route_problem(void *arg, const char *what, const char *chunk, int er
 static void monitor(struct copyplan *cp, int *replans)
 {
 	const struct ferry_copy_plan *p = cp->p;
-	double t = route_mono(), drift_rate[FERRY_PLAN_MAX_ROUTES];
+	double t = ferry_mono(), drift_rate[FERRY_PLAN_MAX_ROUTES];
 	int drifting = 0, drifted[FERRY_PLAN_MAX_ROUTES] = { 0 };
 
 	for (unsigned k = 0; k < p->n; k++) {
@@ -472,7 +465,7 @@ int ferry_copy_planned(const char *src, const char *url, const struct ferry_copy
 	pthread_mutex_init(&cp.mu, NULL);
 	pthread_cond_init(&cp.cond, NULL);
 	problem_parent = r;
-	cp.t0 = route_mono();
+	cp.t0 = ferry_mono();
 	for (unsigned k = 0; k < p->n; k++) {
 		rt[k].sub = *r;
 		rt[k].sub.problem = route_problem;
@@ -525,7 +518,7 @@ int ferry_copy_planned(const char *src, const char *url, const struct ferry_copy
 			pthread_join(rt[k].th, NULL);
 	problem_parent = NULL;
 	r->files_transferred = r->bytes_read = r->bytes_written = 0;
-	double t_end = route_mono();
+	double t_end = ferry_mono();
 	for (unsigned k = 0; k < p->n; k++) {
 		double secs = (rt[k].t_last > 0 ? rt[k].t_last : t_end) - cp.t0;
 		r->files_transferred += rt[k].sub.files_transferred;

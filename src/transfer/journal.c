@@ -33,7 +33,7 @@
 #include <xxhash.h>
 
 #include "bytes.h"
-#include "store_int.h"
+#include "transfer_int.h"
 
 #define J_MAGIC "FRYJ"
 #define J_VERSION 1
