@@ -23,7 +23,9 @@
 extern "C" {
 #endif
 
-#define FERRY_BACKEND_ABI 1
+/* 2: open takes an options table (ops->options lists what a backend accepts); the
+ * capability bits below say what a location is, so the core never reads a scheme. */
+#define FERRY_BACKEND_ABI 2
 
 /* capability bits */
 #define FERRY_CAP_RANGED_READ 0x01u   /* read() may start anywhere */
@@ -31,6 +33,23 @@ extern "C" {
 #define FERRY_CAP_SERVER_COPY 0x04u   /* objects can be copied without moving bytes through us */
 #define FERRY_CAP_ATOMIC_RENAME 0x08u /* commit() is an atomic rename */
 #define FERRY_CAP_FIXED_BUFFERS 0x10u /* uses the loop's registered buffers (io_uring fixed buffers) */
+#define FERRY_CAP_OBJECT_STORE 0x20u  /* a plain copy is one object per file, with user metadata (no directories) */
+#define FERRY_CAP_RESUMABLE 0x40u     /* unfinished uploads outlive the run and can be continued (multipart) */
+#define FERRY_CAP_REMOTE 0x80u        /* across a network: every request costs time (and maybe money) */
+
+/* One option handed to a backend as it opens: name=value. A table of them ends with
+ * { NULL, NULL }; a NULL table is an empty one. The same name twice: the first wins. */
+struct ferry_kv {
+	const char *key;
+	const char *value;
+};
+/* An option a backend accepts (ops->options, ending with { NULL, NULL }). */
+struct ferry_backend_option {
+	const char *name;
+	const char *help; /* one line, for `ferry help` and docs */
+};
+/* The value of key in opts, or NULL. */
+const char *ferry_kv_get(const struct ferry_kv *opts, const char *key);
 
 /* A backend error code carried in a negative int, next to -errno values. */
 #define FERRY_BERR(e) (-(4096 + (e)))
@@ -90,10 +109,13 @@ struct ferry_backend_ops {
 	unsigned abi;      /* FERRY_BACKEND_ABI it was built against */
 	unsigned caps;     /* FERRY_CAP_* */
 	size_t priv_size;  /* bytes of private state the core allocates (zeroed) before open */
+	/* the options open accepts (NULL: none); ferry_backend_open refuses any other name */
+	const struct ferry_backend_option *options;
 
-	/* open: attach to `location` (a path, or a URL), creating nothing. loop is where
-	 * asynchronous hooks submit their work. Required. */
-	int (*open)(struct ferry_backend *b, const char *location, struct ferry_loop *loop);
+	/* open: attach to `location` (a path, or a URL), creating nothing, configured by opts
+	 * (only names from ops->options; may be NULL). loop is where asynchronous hooks
+	 * submit their work. Required. */
+	int (*open)(struct ferry_backend *b, const char *location, const struct ferry_kv *opts, struct ferry_loop *loop);
 	/* close: release everything; every request has completed. Required. */
 	void (*close)(struct ferry_backend *b);
 
@@ -151,6 +173,10 @@ struct ferry_backend_ops {
 	/* rmeta: the value of name on an object open for reading, or -ENOENT; the name
 	 * "etag" gives the server's entity tag without quotes. Optional. */
 	int (*rmeta)(struct ferry_backend *b, struct ferry_robj *r, const char *name, char *value, size_t len);
+	/* content_md5: the MD5 of the whole object's bytes when the server vouches for it (an
+	 * S3 ETag of a single-part upload), into md5; -ENOENT when it does not know. Same
+	 * timing as rmeta. Optional. */
+	int (*content_md5)(struct ferry_backend *b, struct ferry_robj *r, uint8_t md5[16]);
 
 	/* ---- batches ---- */
 	/* delete_many: remove n objects (absent ones are success), in as few requests as the
@@ -205,10 +231,14 @@ struct ferry_backend {
  * scheme this build has no backend for. */
 int ferry_backend_resolve(const char *location, const struct ferry_backend_ops **ops, const char **rest, char *msg,
 			  size_t msglen) FERRY_MUST_CHECK;
+/* What the backend serving location can do (FERRY_CAP_*); 0 for a scheme this build has
+ * no backend for. The core asks this, never the scheme. */
+unsigned ferry_location_caps(const char *location);
 /* Picks the backend for location ("s3://…" or a path / file://…), allocates its private
- * state and opens it. msg gets a one-line reason on failure. */
-int ferry_backend_open(struct ferry_backend **out, const char *location, struct ferry_loop *loop, char *msg,
-		       size_t msglen) FERRY_MUST_CHECK;
+ * state and opens it with opts (may be NULL). An option the backend does not list is
+ * FERRY_E_INVAL. msg gets a one-line reason on failure. */
+int ferry_backend_open(struct ferry_backend **out, const char *location, const struct ferry_kv *opts,
+		       struct ferry_loop *loop, char *msg, size_t msglen) FERRY_MUST_CHECK;
 void ferry_backend_close(struct ferry_backend *b);
 /* Why the last backend call that failed with res failed, when the backend said more
  * than the code (an S3 error code and message): copied into buf, or NULL. Any thread. */

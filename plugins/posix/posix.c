@@ -47,9 +47,12 @@ static int key_ok(const char *key)
 	return key[0] && key[0] != '/' && !strstr(key, "..") && strlen(key) < 512;
 }
 
-static int posix_open(struct ferry_backend *b, const char *location, struct ferry_loop *loop)
+static int posix_open(struct ferry_backend *b, const char *location, const struct ferry_kv *opts,
+			struct ferry_loop *loop)
 {
 	struct posix_priv *p = P(b);
+
+	(void)opts; /* none yet */
 
 	p->loop = loop;
 	p->dirfd = open(location, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

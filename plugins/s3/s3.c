@@ -2327,11 +2327,14 @@ static void curl_init_once(void)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-static int s3_open(struct ferry_backend *b, const char *location, struct ferry_loop *loop)
+static int s3_open(struct ferry_backend *b, const char *location, const struct ferry_kv *opts,
+			struct ferry_loop *loop)
 {
 	struct s3 *s = b->priv;
 	char msg[512];
 	int r;
+
+	(void)opts; /* none yet */
 
 	s->b = b;
 	s->loop = loop;
@@ -2467,7 +2470,7 @@ static int s3_delete_many(struct ferry_backend *b, const char *const *keys, size
 const struct ferry_backend_ops ferry_s3_backend = {
 	.name = "s3",
 	.abi = FERRY_BACKEND_ABI,
-	.caps = FERRY_CAP_RANGED_READ,
+	.caps = FERRY_CAP_RANGED_READ | FERRY_CAP_OBJECT_STORE | FERRY_CAP_RESUMABLE | FERRY_CAP_REMOTE,
 	.priv_size = sizeof(struct s3),
 	.open = s3_open,
 	.close = s3_close,

@@ -807,7 +807,7 @@ static int scan_s3(struct cli *c, const char *src, struct ferry_plan_scan *s)
 	struct list_sink k = { s, 0 };
 	char msg[1024], why[512];
 	double t0 = ferry_mono();
-	int res, err = ferry_backend_open(&b, src, NULL, msg, sizeof(msg));
+	int res, err = ferry_backend_open(&b, src, NULL, NULL, msg, sizeof(msg));
 
 	if (err) {
 		cli_err(c, "%s", msg); /* the backend's message names the location */
@@ -974,7 +974,7 @@ static int probe_link(struct cli *c, const char *dst, struct probe_result *pr)
 	if (first_only)
 		setenv("FERRY_S3_ATTEMPTS", "2", 1);
 	for (int pass = 0; pass < 2; pass++) {
-		res = ferry_backend_open(&b, loc, NULL, msg, sizeof(msg));
+		res = ferry_backend_open(&b, loc, NULL, NULL, msg, sizeof(msg));
 		if (res) {
 			cli_err(c, "--probe: %s", msg); /* the backend names the location */
 			if (first_only)

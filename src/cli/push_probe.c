@@ -304,7 +304,7 @@ static int cleanup(const char *where, int local, int killed, char *msg, size_t m
 	char m[1024];
 	int err = FERRY_OK, res, clean = 0;
 
-	if (ferry_backend_open(&b, where, NULL, m, sizeof(m)) != FERRY_OK) {
+	if (ferry_backend_open(&b, where, NULL, NULL, m, sizeof(m)) != FERRY_OK) {
 		snprintf(msg, msglen, "removing the probe's stores: %.600s", m);
 		if (local)
 			rm_tree(where);

@@ -107,8 +107,48 @@ int ferry_backend_resolve(const char *location, const struct ferry_backend_ops *
 	return FERRY_E_INVAL; /* the user's input: a usage error (exit 2) */
 }
 
-int ferry_backend_open(struct ferry_backend **out, const char *location, struct ferry_loop *loop, char *msg,
-		       size_t msglen)
+const char *ferry_kv_get(const struct ferry_kv *opts, const char *key)
+{
+	for (; opts && opts->key; opts++)
+		if (!strcmp(opts->key, key))
+			return opts->value;
+	return NULL;
+}
+
+unsigned ferry_location_caps(const char *location)
+{
+	const struct ferry_backend_ops *ops;
+	const char *rest;
+	char why[128];
+
+	if (ferry_backend_resolve(location, &ops, &rest, why, sizeof(why)))
+		return 0;
+	return ops->caps;
+}
+
+/* Every key of opts is one the backend lists: else FERRY_E_INVAL naming it and what is accepted. */
+static int check_options(const struct ferry_backend_ops *ops, const struct ferry_kv *opts, char *msg, size_t msglen)
+{
+	for (; opts && opts->key; opts++) {
+		const struct ferry_backend_option *o = ops->options;
+		size_t n = 0;
+
+		while (o && o->name && strcmp(o->name, opts->key))
+			o++;
+		if (o && o->name)
+			continue;
+		n = (size_t)snprintf(msg, msglen, "backend %s: unknown option '%s' (it takes:", ops->name, opts->key);
+		for (o = ops->options; o && o->name && n < msglen; o++)
+			n += (size_t)snprintf(msg + n, msglen - n, " %s", o->name);
+		if (n < msglen)
+			snprintf(msg + n, msglen - n, "%s)", ops->options && ops->options->name ? "" : " none");
+		return FERRY_E_INVAL;
+	}
+	return FERRY_OK;
+}
+
+int ferry_backend_open(struct ferry_backend **out, const char *location, const struct ferry_kv *opts,
+		       struct ferry_loop *loop, char *msg, size_t msglen)
 {
 	const struct ferry_backend_ops *ops;
 	struct ferry_backend *b;
@@ -125,6 +165,8 @@ int ferry_backend_open(struct ferry_backend **out, const char *location, struct 
 			 FERRY_BACKEND_ABI);
 		return FERRY_E_UNSUPPORTED;
 	}
+	if ((ret = check_options(ops, opts, msg, msglen)))
+		return ret;
 	if (strlen(location) >= sizeof(b->location)) {
 		snprintf(msg, msglen, "location too long");
 		return FERRY_E_INVAL;
@@ -139,7 +181,7 @@ int ferry_backend_open(struct ferry_backend **out, const char *location, struct 
 		free(b);
 		return FERRY_E_NOMEM;
 	}
-	ret = ops->open(b, location, loop);
+	ret = ops->open(b, location, opts, loop);
 	if (ret < 0) {
 		const char *m = ferry_backend_message(ret, why, sizeof(why));
 		snprintf(msg, msglen, "%s: %s", location,

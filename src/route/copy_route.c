@@ -93,7 +93,7 @@ int route_backend_open(const struct ferry_copy_plan *p, unsigned k, const char *
 	if (p->route[k].endpoint[0])
 		setenv("AWS_ENDPOINT_URL_S3", p->route[k].endpoint, 1);
 	env_put("FERRY_S3_BIND", p->route[k].bind[0] ? p->route[k].bind : NULL);
-	int err = ferry_backend_open(b, url, loop, msg, msglen);
+	int err = ferry_backend_open(b, url, NULL, loop, msg, msglen);
 	env_put("AWS_ENDPOINT_URL_S3", old_ep);
 	env_put("FERRY_S3_BIND", old_bind);
 	free(old_ep);

@@ -99,7 +99,7 @@ static int open_one(struct ferry_store *s, struct replset *rs, unsigned k, const
 	char *old_ep = getenv("AWS_ENDPOINT_URL_S3") ? strdup(getenv("AWS_ENDPOINT_URL_S3")) : NULL;
 	if (spec->endpoint && spec->endpoint[0])
 		setenv("AWS_ENDPOINT_URL_S3", spec->endpoint, 1);
-	err = ferry_backend_open(&rp->view.b, rp->url, s->loop, why, sizeof(why));
+	err = ferry_backend_open(&rp->view.b, rp->url, NULL, s->loop, why, sizeof(why));
 	restore_env("AWS_ENDPOINT_URL_S3", old_ep);
 	if (err && (!is_local(rp->url) || err == FERRY_E_UNSUPPORTED || err == FERRY_E_INVAL)) {
 		store_setmsg(msg, msglen, "--replica %s: %s", rp->name, why);

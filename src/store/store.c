@@ -101,7 +101,7 @@ static int open_backend(const char *path, struct ferry_loop **loop, struct ferry
 		store_setmsg(msg, msglen, "cannot set up io_uring (kernel too old, or io_uring disabled)");
 		return err;
 	}
-	err = ferry_backend_open(b, path, *loop, msg, msglen);
+	err = ferry_backend_open(b, path, NULL, *loop, msg, msglen);
 	if (err) {
 		ferry_loop_destroy(*loop);
 		*loop = NULL;

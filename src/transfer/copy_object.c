@@ -80,7 +80,7 @@ static int open_backend(const char *url, struct ferry_loop **loop, struct ferry_
 		store_problem(r, url, NULL, err, "cannot set up io_uring");
 		return err;
 	}
-	err = ferry_backend_open(b, url, *loop, msg, sizeof(msg));
+	err = ferry_backend_open(b, url, NULL, *loop, msg, sizeof(msg));
 	if (err) {
 		store_problem(r, url, NULL, err, "%s", msg);
 		ferry_loop_destroy(*loop);

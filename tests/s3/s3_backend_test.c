@@ -144,7 +144,7 @@ int main(void)
 		fprintf(stderr, "s3_backend_test: set FERRY_S3_TEST_URL=s3://BUCKET/PREFIX\n");
 		return 2;
 	}
-	if (ferry_loop_create(&loop, NULL) || ferry_backend_open(&b, url, loop, msg, sizeof(msg))) {
+	if (ferry_loop_create(&loop, NULL) || ferry_backend_open(&b, url, NULL, loop, msg, sizeof(msg))) {
 		fprintf(stderr, "s3_backend_test: %s\n", msg);
 		return 1;
 	}
@@ -347,7 +347,7 @@ int main(void)
 	/* a bucket that does not exist */
 	char missing[600];
 	snprintf(missing, sizeof(missing), "s3://no-such-bucket-%d/x", (int)getpid());
-	if (ferry_backend_open(&b, missing, loop, msg, sizeof(msg)) == 0) {
+	if (ferry_backend_open(&b, missing, NULL, loop, msg, sizeof(msg)) == 0) {
 		e = b->ops->get(b, "config", &got, &n, 100);
 		char why[600];
 		const char *m = ferry_backend_message(e, why, sizeof(why));
