@@ -8,9 +8,12 @@
 
 #include "ferry/backend.h"
 
+/* The backends this build has (CMake's FERRY_WITH_* options); a location's scheme picks one. */
 static const struct ferry_backend_ops *const builtin[] = {
 	&ferry_posix_backend,
+#ifdef FERRY_WITH_S3
 	&ferry_s3_backend,
+#endif
 };
 
 static pthread_mutex_t msg_mu = PTHREAD_MUTEX_INITIALIZER;
