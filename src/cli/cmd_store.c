@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 
 #include "cli.h"
+#include "ferry/backend.h"
 #include "ferry/conf.h"
 #include "ferry/copy.h"
 #include "ferry/plan.h"
@@ -606,6 +607,12 @@ static int end_push_side(struct cli *c, struct ferry_store *s, struct ferry_run 
 	return EXIT_OK;
 }
 
+/* What --plan's routes lead to: a store of plain objects (the backend says, not the URL). */
+static int object_store(const char *location)
+{
+	return (ferry_location_caps(location) & FERRY_CAP_OBJECT_STORE) != 0;
+}
+
 /* push|sync --plan: the store's objects follow the config file's routes, split over the
  * source's bytes (the whole tree: for a sync, an upper bound on what changed). *out is
  * kept until the store is closed (the route backend logs through it). */
@@ -617,7 +624,7 @@ static int follow_routes(struct cli *c, const struct parsed *p, const char *src,
 	int rc, err;
 
 	*out = NULL;
-	if (strncmp(p->pos[1], "s3://", 5) != 0) {
+	if (!object_store(p->pos[1])) {
 		cli_err(c, "--plan: %s: routes lead to an object store; the store must be s3://BUCKET[/PREFIX]",
 			p->pos[1]);
 		return EXIT_USAGE;
@@ -659,7 +666,7 @@ int cmd_push(struct cli *c, int argc, char **argv)
 		return -1 - rc;
 	if (p.npos != 2)
 		return cli_usage_error(c, "expected SRC and STORE");
-	if (p.plan && strncmp(p.pos[1], "s3://", 5) != 0)
+	if (p.plan && !object_store(p.pos[1]))
 		return cli_usage_error(c, "--plan: %s: routes lead to an object store; the store must be s3://BUCKET[/PREFIX]",
 				       p.pos[1]);
 	run_opts(c, &p, &r);
@@ -791,7 +798,7 @@ int cmd_copy(struct cli *c, int argc, char **argv)
 	if (p.npos != 2)
 		return cli_usage_error(c, "expected SRC and DST");
 	run_opts(c, &p, &r);
-	if (p.plan && strncmp(p.pos[1], "s3://", 5) != 0)
+	if (p.plan && !object_store(p.pos[1]))
 		return cli_usage_error(c, "--plan: %s: routes lead to an object store; DST must be s3://BUCKET[/PREFIX]",
 				       p.pos[1]);
 	if ((rc = cli_run_begin(c, p.pos[1], p.pos[0], 0, &r)))
@@ -850,7 +857,7 @@ int cmd_sync(struct cli *c, int argc, char **argv)
 		return cli_usage_error(c, "--plan applies to the push side (SRC STORE): routes lead to the store");
 	if (!pull_side && p.nrep)
 		return cli_usage_error(c, "--replica applies to the pull side (STORE DST): a pull reads from replicas");
-	if (p.plan && strncmp(p.pos[1], "s3://", 5) != 0)
+	if (p.plan && !object_store(p.pos[1]))
 		return cli_usage_error(c, "--plan: %s: routes lead to an object store; the store must be s3://BUCKET[/PREFIX]",
 				       p.pos[1]);
 	run_opts(c, &p, &r);

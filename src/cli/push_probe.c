@@ -357,7 +357,7 @@ int ferry_plan_push_probe(const struct ferry_push_probe_opts *o, struct ferry_pu
 	const char *tmpdir = getenv("TMPDIR");
 	char tmp[4096], src[4200], where[4200], store[4300];
 	double t0 = ferry_mono(), deadline = t0 + o->time_box;
-	int local = strncmp(o->location, "s3://", 5) != 0, err = FERRY_OK, made = 0;
+	int local = !(ferry_location_caps(o->location) & FERRY_CAP_REMOTE), err = FERRY_OK, made = 0;
 	char cmsg[1024];
 
 	memset(out, 0, sizeof(*out));

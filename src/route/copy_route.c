@@ -367,9 +367,10 @@ int ferry_copy_planned(const char *src, const char *url, const struct ferry_copy
 	int done = 0, err = FERRY_OK, replans = 0;
 
 	memset(rt, 0, sizeof(rt));
-	if (p->n == 0 || p->n > FERRY_PLAN_MAX_ROUTES || strncmp(url, "s3://", 5)) {
-		store_problem(r, url, NULL, FERRY_E_INVAL, "copy --plan: the destination must be s3:// and routes 1 to %d",
-			      FERRY_PLAN_MAX_ROUTES);
+	if (p->n == 0 || p->n > FERRY_PLAN_MAX_ROUTES || !(ferry_location_caps(url) & FERRY_CAP_OBJECT_STORE)) {
+		store_problem(r, url, NULL, FERRY_E_INVAL,
+			      "copy --plan: the destination must be an object store such as s3://BUCKET[/PREFIX], "
+			      "and routes 1 to %d", FERRY_PLAN_MAX_ROUTES);
 		return FERRY_E_INVAL;
 	}
 	cp.root = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

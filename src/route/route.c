@@ -714,6 +714,12 @@ static int r_rmeta(struct ferry_backend *b, struct ferry_robj *r, const char *na
 	return o->ops->rmeta ? o->ops->rmeta(o, r, name, value, len) : -ENOTSUP;
 }
 
+static int r_content_md5(struct ferry_backend *b, struct ferry_robj *r, uint8_t md5[16])
+{
+	struct ferry_backend *o = RS(b)->orig;
+	return o->ops->content_md5 ? o->ops->content_md5(o, r, md5) : -ENOENT;
+}
+
 static void r_set_events(struct ferry_backend *b, const struct ferry_wevents *ev)
 {
 	struct routeset *rs = RS(b);
@@ -736,10 +742,14 @@ static int r_uabort(struct ferry_backend *b, const char *key, const char *upload
 	return o->ops->uabort ? o->ops->uabort(o, key, upload_id) : 0;
 }
 
+/* What a store must be for its objects to follow routes, and so what the wrapper is:
+ * plain objects across a network whose uploads report when they land (set_events). */
+#define ROUTE_CAPS (FERRY_CAP_RANGED_READ | FERRY_CAP_OBJECT_STORE | FERRY_CAP_RESUMABLE | FERRY_CAP_REMOTE)
+
 static const struct ferry_backend_ops route_ops = {
-	.name = "s3",
+	.name = "route",
 	.abi = FERRY_BACKEND_ABI,
-	.caps = FERRY_CAP_RANGED_READ,
+	.caps = ROUTE_CAPS,
 	.priv_size = sizeof(struct routeset),
 	.close = r_close,
 	.get = r_get,
@@ -757,6 +767,7 @@ static const struct ferry_backend_ops route_ops = {
 	.rclose = r_rclose,
 	.wmeta = r_wmeta,
 	.rmeta = r_rmeta,
+	.content_md5 = r_content_md5,
 	.set_events = r_set_events,
 	.wresume = r_wresume,
 	.uploads = r_uploads,
@@ -772,10 +783,14 @@ int ferry_store_follow_routes(struct ferry_store *s, const struct ferry_copy_pla
 	char msg[700];
 	int err = FERRY_OK;
 
-	if (p->n == 0 || p->n > FERRY_PLAN_MAX_ROUTES || strncmp(s->path, "s3://", 5) ||
-	    strcmp(s->b->ops->name, "s3")) {
-		store_problem(r, s->path, NULL, FERRY_E_INVAL, "--plan: the store must be s3:// and routes 1 to %d",
-			      FERRY_PLAN_MAX_ROUTES);
+	if (p->n == 0 || p->n > FERRY_PLAN_MAX_ROUTES || (s->b->ops->caps & ROUTE_CAPS) != ROUTE_CAPS) {
+		store_problem(r, s->path, NULL, FERRY_E_INVAL,
+			      "--plan: the store must be an object store with resumable uploads (such as "
+			      "s3://BUCKET[/PREFIX]) and routes 1 to %d", FERRY_PLAN_MAX_ROUTES);
+		return FERRY_E_INVAL;
+	}
+	if (s->routes) {
+		store_problem(r, s->path, NULL, FERRY_E_INVAL, "--plan: the store follows routes already");
 		return FERRY_E_INVAL;
 	}
 	b = calloc(1, sizeof(*b));
@@ -844,6 +859,7 @@ int ferry_store_follow_routes(struct ferry_store *s, const struct ferry_copy_pla
 	b->loop = s->loop;
 	snprintf(b->location, sizeof(b->location), "%s", rs->orig->location);
 	s->b = b;
+	s->routes = rs;
 	return FERRY_OK;
 }
 
@@ -852,9 +868,9 @@ void ferry_store_routes_report(struct ferry_store *s)
 	struct routeset *rs;
 	double all = 0, t = ferry_mono();
 
-	if (!s || s->b->ops != &route_ops)
+	if (!s || !s->routes)
 		return;
-	rs = RS(s->b);
+	rs = s->routes;
 	for (unsigned k = 0; k < rs->n; k++)
 		all += rs->rt[k].assigned;
 	for (unsigned k = 0; k < rs->n; k++) {

@@ -23,6 +23,7 @@ struct ferry_store {
 	struct ferry_keys keys;
 	struct ferry_codec *codec; /* for the loop thread: manifests */
 	struct replset *replicas;  /* pull: where data objects are read from (replica.c), or NULL */
+	struct routeset *routes;   /* push --plan: b is route.c's wrapper spreading objects over these, or NULL */
 };
 
 void store_problem(struct ferry_run *r, const char *what, const char *chunk, int err, const char *fmt, ...)

@@ -727,8 +727,8 @@ static void feed(struct cp *c)
 }
 
 /* A copy end: file:// is a local path; a URL scheme without a backend here is refused
- * (as a path it would become a directory named "azure:") */
-static int copy_end(const char **loc, struct ferry_run *r)
+ * (as a path it would become a directory named "azure:"). *caps: what its backend can do. */
+static int copy_end(const char **loc, unsigned *caps, struct ferry_run *r)
 {
 	const struct ferry_backend_ops *ops;
 	const char *rest;
@@ -738,17 +738,19 @@ static int copy_end(const char **loc, struct ferry_run *r)
 		store_problem(r, *loc, NULL, FERRY_E_INVAL, "%s", msg);
 		return FERRY_E_INVAL;
 	}
-	if (ops == &ferry_posix_backend)
-		*loc = rest;
+	*loc = rest; /* the location the backend is handed: a URL stays itself */
+	*caps = ops->caps;
 	return FERRY_OK;
 }
 
 int ferry_copy(const char *src, const char *dst, struct ferry_run *r)
 {
-	int e = copy_end(&src, r);
-	if (e || (e = copy_end(&dst, r)))
+	unsigned scaps, dcaps;
+	int e = copy_end(&src, &scaps, r);
+	if (e || (e = copy_end(&dst, &dcaps, r)))
 		return e;
-	if (!strncmp(src, "s3://", 5) || !strncmp(dst, "s3://", 5))
+	/* plain objects on either side: one object per file, not the local tree copier */
+	if ((scaps | dcaps) & FERRY_CAP_OBJECT_STORE)
 		return store_copy_object_store(src, dst, r);
 	struct cp c;
 	uint64_t memory = r->memory ? r->memory : DEFAULT_MEMORY;

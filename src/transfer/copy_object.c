@@ -16,7 +16,7 @@
  * Down: the prefix is listed, each object is fetched by ranged GETs (DOWN_FILES files
  * at a time, up to DOWN_PER_FILE ranges of one file in flight, written in order)
  * into a temporary file beside its final name, checked (our xxh128 if the object has it;
- * else the MD5 of a single-part object's ETag), given its mode and mtime, and renamed
+ * else the MD5 the backend vouches for, if any), given its mode and mtime, and renamed
  * into place. The size comes from the listing and the metadata with the first range: no
  * HEAD per object, unless a resume record needs the ETag first. Keys that are absolute,
  * contain "." or ".." segments, or would resolve through a symlink are refused.
@@ -398,6 +398,8 @@ struct dfile {
 	const char *base;
 	char tmp[64];
 	char want_xxh[40], etag[80];
+	uint8_t want_md5[16]; /* the backend's content_md5, when have_md5 */
+	int have_md5;
 	int64_t mtime_sec;
 	uint32_t mtime_nsec;
 	int have_mtime;
@@ -463,15 +465,12 @@ static void df_finish(struct ferry_backend *b, struct dfile *d, struct ferry_run
 		df_fail(b, d, r, FERRY_E_CHECKSUM, "xxh128 differs from the object's ferry-xxh128: not written", NULL);
 		return;
 	}
-	if (!d->want_xxh[0] && strlen(d->etag) == 32 && strspn(d->etag, "0123456789abcdef") == 32) {
-		unsigned char md[16];
+	if (!d->want_xxh[0] && d->have_md5) {
+		unsigned char md[EVP_MAX_MD_SIZE];
 		unsigned int ml = 0;
-		char hex[33];
 		EVP_DigestFinal_ex(d->md5, md, &ml);
-		for (int i = 0; i < 16; i++)
-			sprintf(hex + 2 * i, "%02x", md[i]);
-		if (strcmp(hex, d->etag) != 0) {
-			df_fail(b, d, r, FERRY_E_CHECKSUM, "MD5 differs from the object's ETag: not written", NULL);
+		if (ml != sizeof(d->want_md5) || memcmp(md, d->want_md5, sizeof(d->want_md5)) != 0) {
+			df_fail(b, d, r, FERRY_E_CHECKSUM, "MD5 differs from the server's MD5 of the object: not written", NULL);
 			return;
 		}
 	}
@@ -556,7 +555,7 @@ static int df_open(struct ferry_backend *b, struct dfile *d, struct ferry_run *r
 	char val[64];
 
 	d->want_xxh[0] = d->etag[0] = 0;
-	d->have_mtime = 0;
+	d->have_mtime = d->have_md5 = 0;
 	d->mode = 0644;
 	if (b->ops->rmeta) {
 		if (b->ops->rmeta(b, d->ro, "ferry-xxh128", d->want_xxh, sizeof(d->want_xxh)))
@@ -578,6 +577,8 @@ static int df_open(struct ferry_backend *b, struct dfile *d, struct ferry_run *r
 				d->mode = m & 07777;
 		}
 	}
+	if (b->ops->content_md5 && !b->ops->content_md5(b, d->ro, d->want_md5))
+		d->have_md5 = 1;
 	if (!df_resume(d, r)) {
 		snprintf(d->tmp, sizeof(d->tmp), ".ferry-tmp-%08lx%04x", (unsigned long)random(),
 			 (unsigned)getpid() & 0xffff);
@@ -680,7 +681,7 @@ static void df_landed(struct ferry_backend *b, struct dslot *sl, struct dslot *s
 				break;
 			}
 			ferry_filehash_update(d->fh, s->buf, s->io.len);
-			if (!d->want_xxh[0]) /* the ETag's MD5 is the check only when our hash is absent */
+			if (!d->want_xxh[0]) /* the server's MD5 is the check only when our hash is absent */
 				EVP_DigestUpdate(d->md5, s->buf, s->io.len);
 			d->hashed += s->io.len;
 			s->state = SLOT_FREE;
@@ -866,7 +867,8 @@ void store_copy_up_file(struct ferry_backend *b, struct ferry_loop *loop, int ro
 
 int store_copy_object_store(const char *src, const char *dst, struct ferry_run *r)
 {
-	int up = strncmp(dst, "s3://", 5) == 0, down = strncmp(src, "s3://", 5) == 0;
+	int up = (ferry_location_caps(dst) & FERRY_CAP_OBJECT_STORE) != 0;
+	int down = (ferry_location_caps(src) & FERRY_CAP_OBJECT_STORE) != 0;
 
 	if (up && down) {
 		store_problem(r, src, NULL, FERRY_E_INVAL, "copy between two object stores is not supported yet");
