@@ -6,6 +6,7 @@
 
 #include "ferry/codec.h"
 #include "ferry/conf.h"
+#include "ferry/units.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
