@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ferry/ferry.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -33,11 +35,11 @@ extern "C" {
 /* ---- whole numbers, for run-time settings (--memory, --chunk-size, --bwlimit, ...) ---- */
 
 /* A size in whole bytes, exact ("64M" = 67108864; a fraction of a byte is dropped). */
-int ferry_parse_size(const char *s, uint64_t *bytes);
+int ferry_parse_size(const char *s, uint64_t *bytes) FERRY_MUST_CHECK;
 /* A rate in whole bytes per second, at least 1; "off" and "unlimited" give 0 (no limit). */
-int ferry_parse_rate(const char *s, uint64_t *bytes_per_s);
+int ferry_parse_rate(const char *s, uint64_t *bytes_per_s) FERRY_MUST_CHECK;
 /* A duration in whole seconds, at least 1 ("90s", "15m", "1h30m", "1d", "45"). */
-int ferry_parse_duration(const char *s, uint64_t *seconds);
+int ferry_parse_duration(const char *s, uint64_t *seconds) FERRY_MUST_CHECK;
 
 #define FERRY_TIMETABLE_MAX 48
 /* The least limit --bwlimit takes: below it a single chunk would stall the run for minutes. */
@@ -58,18 +60,18 @@ struct ferry_timetable {
  * A rate of at least FERRY_RATE_MIN ("10M", "off") or a timetable ("08:00,10M 18:00,off").
  * On failure msg says what is wrong, without naming the flag or key (the caller does).
  */
-int ferry_parse_timetable(const char *s, struct ferry_timetable *t, char *msg, size_t msglen);
+int ferry_parse_timetable(const char *s, struct ferry_timetable *t, char *msg, size_t msglen) FERRY_MUST_CHECK;
 
 /* ---- real numbers, for the planner's model ---- */
 
 /* Bytes: "512", "4K"/"4KiB" (2^10), "80TB" (10^12), "100TiB" (2^40), "1.5GB". */
-int ferry_plan_parse_bytes(const char *s, double *out);
+int ferry_plan_parse_bytes(const char *s, double *out) FERRY_MUST_CHECK;
 /* A link or disk rate in bytes per second: "1Gbit", "100Mbit", "10Gbps" or "125MB/s", "100MiB/s". */
-int ferry_plan_parse_rate(const char *s, double *bytes_per_s);
+int ferry_plan_parse_rate(const char *s, double *bytes_per_s) FERRY_MUST_CHECK;
 /* A duration in seconds: "20ms", "3s", "90m", "24h", "2d", "1h30m"; a bare number is seconds. */
-int ferry_plan_parse_duration(const char *s, double *seconds);
+int ferry_plan_parse_duration(const char *s, double *seconds) FERRY_MUST_CHECK;
 /* A plain non-negative decimal number (prices): "0.023". */
-int ferry_plan_parse_number(const char *s, double *out);
+int ferry_plan_parse_number(const char *s, double *out) FERRY_MUST_CHECK;
 /* "2h 03m", "4.2 s", "3.1 d" */
 void ferry_plan_fmt_duration(double seconds, char *out, size_t len);
 /* "1.5 GiB" */

@@ -81,7 +81,8 @@ static int number_exact(const char *s, uint64_t mul, uint64_t div, uint64_t *out
 		}
 	if (whole > UINT64_MAX / mul)
 		return -1;
-	v = ((unsigned __int128)(whole * mul) * scale + (unsigned __int128)frac * mul) / ((unsigned __int128)scale * div);
+	v = ((unsigned __int128)(whole * mul) * scale + (unsigned __int128)frac * mul) /
+	    ((unsigned __int128)scale * div);
 	if (v > UINT64_MAX)
 		return -1;
 	*out = (uint64_t)v;
@@ -366,7 +367,8 @@ int ferry_parse_timetable(const char *s, struct ferry_timetable *t, char *msg, s
 			return -1;
 		}
 		if (!comma || clock_time(tok, comma, &p->minute) || limit_rate(comma + 1, &p->rate)) {
-			snprintf(msg, msglen, "timetable entry '%s' is not HH:MM,RATE (e.g. 08:00,10M or 18:00,off)", tok);
+			snprintf(msg, msglen, "timetable entry '%s' is not HH:MM,RATE (e.g. 08:00,10M or 18:00,off)",
+				 tok);
 			return -1;
 		}
 		for (unsigned i = 0; i < t->n; i++)
