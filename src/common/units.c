@@ -60,17 +60,16 @@ static int number_prefix(const char *s, double *v, const char **rest)
  * bits, and then (whole * mul * 10^f + fraction * mul) fits 128 with f <= 18 and
  * mul <= 2^50.
  */
-static int number_exact(const char *s, uint64_t mul, uint64_t div, uint64_t *out, const char **rest)
+static int number_exact(const char *s, uint64_t mul, uint64_t div, uint64_t *out)
 {
-	size_t f = 0, n = scan_number(s, &f);
 	uint64_t whole = 0, frac = 0, scale = 1;
 	const char *p = s;
 	unsigned __int128 v;
 
-	if (!n)
+	if (!scan_number(s, NULL))
 		return -1;
 	for (; *p >= '0' && *p <= '9'; p++) {
-		if (whole > (UINT64_MAX - 9) / 10)
+		if (whole > (UINT64_MAX - 9) / 10) /* within a digit of 2^64: out of range for any unit */
 			return -1;
 		whole = whole * 10 + (uint64_t)(*p - '0');
 	}
@@ -86,7 +85,6 @@ static int number_exact(const char *s, uint64_t mul, uint64_t div, uint64_t *out
 	if (v > UINT64_MAX)
 		return -1;
 	*out = (uint64_t)v;
-	*rest = s + n;
 	return 0;
 }
 
@@ -182,10 +180,9 @@ static int rate_unit(const char *u, enum rate_kind *kind, uint64_t *mul, int *pe
 int ferry_parse_size(const char *s, uint64_t *out)
 {
 	size_t n = s ? scan_number(s, NULL) : 0;
-	const char *rest;
 	uint64_t mul, v;
 
-	if (!n || byte_unit(unit_start(s + n), &mul) || number_exact(s, mul, 1, &v, &rest))
+	if (!n || byte_unit(unit_start(s + n), &mul) || number_exact(s, mul, 1, &v))
 		return -1;
 	*out = v;
 	return 0;
@@ -213,7 +210,6 @@ int ferry_parse_rate(const char *s, uint64_t *out)
 {
 	size_t n = s ? scan_number(s, NULL) : 0;
 	enum rate_kind kind;
-	const char *rest;
 	uint64_t mul, v;
 	int per_s;
 
@@ -222,7 +218,7 @@ int ferry_parse_rate(const char *s, uint64_t *out)
 		return 0;
 	}
 	if (!n || rate_unit(unit_start(s + n), &kind, &mul, &per_s) ||
-	    number_exact(s, mul, kind == RATE_BITS ? 8 : 1, &v, &rest) || v == 0 || v > (uint64_t)RATE_MAX)
+	    number_exact(s, mul, kind == RATE_BITS ? 8 : 1, &v) || v == 0 || v > (uint64_t)RATE_MAX)
 		return -1;
 	*out = v;
 	return 0;
