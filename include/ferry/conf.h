@@ -85,9 +85,6 @@ int ferry_conf_parse(struct ferry_conf *c, const char *text, size_t len, const c
 /* The default path: $XDG_CONFIG_HOME/ferry/ferry.conf, else $HOME/.config/ferry/ferry.conf. */
 int ferry_conf_default_path(char *out, size_t len);
 
-/* "4M", "64KiB", "1G", "512": bytes. Returns 0 on success. */
-int ferry_parse_size(const char *s, uint64_t *out);
-
 #ifdef __cplusplus
 }
 #endif

@@ -11,25 +11,11 @@
 #include <stdint.h>
 
 #include "ferry/ferry.h"
+#include "ferry/units.h" /* the planner's units: ferry_plan_parse_*, ferry_plan_fmt_* */
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* ---- units ---- */
-
-/* Bytes: "512", "4K"/"4KiB" (2^10), "80TB" (10^12), "100TiB" (2^40), "1.5GB". 0 on success. */
-int ferry_plan_parse_bytes(const char *s, double *out);
-/* A rate in bytes per second: "1Gbit", "100Mbit", "10Gbps" (bits, SI) or "125MB/s", "100MiB/s". */
-int ferry_plan_parse_rate(const char *s, double *bytes_per_s);
-/* A duration in seconds: "20ms", "3s", "90m", "24h", "2d", "1h30m", a bare number is seconds. */
-int ferry_plan_parse_duration(const char *s, double *seconds);
-/* A plain non-negative decimal number (prices): "0.023". */
-int ferry_plan_parse_number(const char *s, double *out);
-/* "2h 03m", "4.2 s", "3.1 d" */
-void ferry_plan_fmt_duration(double seconds, char *out, size_t len);
-/* "1.5 GiB" */
-void ferry_plan_fmt_bytes(double bytes, char *out, size_t len);
 
 /* ---- price tables ---- */
 

@@ -51,17 +51,13 @@ struct ferry_rate;
 /*
  * "10M", "1G", "512K" (bytes per second), "off", or a timetable of local times and
  * rates: "08:00,10M 18:00,off" (a rate holds from its time until the next one, and
- * the last one wraps past midnight). msg names what is wrong.
+ * the last one wraps past midnight); ferry_parse_timetable in ferry/units.h reads it.
+ * msg names what is wrong.
  */
 int ferry_rate_create(struct ferry_rate **out, const char *spec, char *msg, size_t msglen) FERRY_MUST_CHECK;
 void ferry_rate_destroy(struct ferry_rate *r);
 /* Takes n bytes from the bucket, sleeping while it is in debt. Thread-safe. */
 void ferry_rate_take(struct ferry_rate *r, uint64_t n);
-
-/* ---- duration ---- */
-
-/* "90s", "30m", "2h", "1d", "45" (seconds): seconds. 0 on success. */
-int ferry_parse_duration(const char *s, uint64_t *out);
 
 /* ---- prune ---- */
 

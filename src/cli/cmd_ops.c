@@ -17,6 +17,7 @@
 
 #include "cli.h"
 #include "ferry/unattended.h"
+#include "ferry/units.h"
 
 
 /* "i/N" with 0 <= i < N <= 256. */

@@ -19,6 +19,7 @@
 #include "ferry/plan.h"
 #include "ferry/replica.h"
 #include "ferry/unattended.h"
+#include "ferry/units.h"
 
 /* Parses argv for a command: common options plus `extra`; positional args land in pos[]. */
 struct parsed {

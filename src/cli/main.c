@@ -127,6 +127,11 @@ static const char common_help[] =
 	"  --shard-group NAME      the shards' common name; the last one merges them\n"
 	"  --lock-timeout D        a lock without a heartbeat for D is stale (default 15m)\n"
 	"\n"
+	"Units (flags, ferry.conf and plan alike): K M G T and KiB MiB GiB TiB are binary\n"
+	"(64M = 64 MiB), KB MB GB TB are SI (512MB = 512*10^6 bytes); a rate is a size\n"
+	"per second, /s optional (10M), or bits, SI (100Mbit = 12.5*10^6 B/s); durations\n"
+	"ms s m h d w, summed (1h30m). man ferry, UNITS, has the whole grammar.\n"
+	"\n"
 	"Exit codes: 0 ok, 1 some files failed, 2 usage or config error, 3 integrity\n"
 	"failure, 4 store locked by another run, 5 authentication or key failure,\n"
 	"6 stopped at --max-duration (partial snapshot written; run again to continue).\n";

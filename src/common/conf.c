@@ -10,8 +10,7 @@
 
 #include "ferry/codec.h"
 #include "ferry/conf.h"
-#include "ferry/unattended.h"
-#include "ferry/plan.h"
+#include "ferry/units.h"
 
 struct parse_state {
 	struct ferry_conf *c;
@@ -32,36 +31,6 @@ void ferry_conf_defaults(struct ferry_conf *c)
 	c->compress = -1;
 	c->rtt = -1;
 	c->request_latency = -1;
-}
-
-int ferry_parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-	uint64_t mul = 1;
-
-	if (!s || !*s || *s == '-')
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -1;
-	switch (*end) {
-	case 0: break;
-	case 'k': case 'K': mul = 1ull << 10; end++; break;
-	case 'm': case 'M': mul = 1ull << 20; end++; break;
-	case 'g': case 'G': mul = 1ull << 30; end++; break;
-	case 't': case 'T': mul = 1ull << 40; end++; break;
-	default: return -1;
-	}
-	if (mul > 1 && (!strcmp(end, "iB") || !strcmp(end, "B") || !strcmp(end, "ib")))
-		end += strlen(end);
-	if (*end)
-		return -1;
-	if (v > UINT64_MAX / mul)
-		return -1;
-	*out = v * mul;
-	return 0;
 }
 
 static int parse_int(const char *v, long lo, long hi, long *out)
@@ -360,15 +329,16 @@ static int key_value(struct parse_state *st, const char *section, const char *na
 			return 0;
 		}
 		if (!strcmp(name, "bwlimit")) {
-			struct ferry_rate *r = NULL;
+			/* checked here so a bad one names the file and line; the run parses it again */
+			struct ferry_timetable t;
 			char why[200];
-			int ok = ferry_rate_create(&r, value, why, sizeof(why)) == FERRY_OK &&
-				 copy_path(c->bwlimit, sizeof(c->bwlimit), value) == 0;
-			ferry_rate_destroy(r);
-			if (ok)
+
+			if (ferry_parse_timetable(value, &t, why, sizeof(why)) == 0 &&
+			    copy_path(c->bwlimit, sizeof(c->bwlimit), value) == 0)
 				return 1;
-			snprintf(st->reason, sizeof(st->reason), "bwlimit: '%s' is not a rate (10M, off) or a timetable (08:00,10M 18:00,off)",
-				 value);
+			if (strlen(value) >= sizeof(c->bwlimit))
+				snprintf(why, sizeof(why), "longer than %zu characters", sizeof(c->bwlimit) - 1);
+			snprintf(st->reason, sizeof(st->reason), "bwlimit: %s", why);
 			return 0;
 		}
 		if (!strcmp(name, "log-file") || !strcmp(name, "metrics-file")) {

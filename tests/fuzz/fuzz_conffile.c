@@ -1,4 +1,5 @@
-/* libFuzzer target: the ferry.conf INI parser (through inih), on arbitrary bytes. */
+/* libFuzzer target: the ferry.conf INI parser (through inih) and the unit grammar it reads, on arbitrary bytes. */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,6 +7,7 @@
 
 #include "ferry/codec.h"
 #include "ferry/conf.h"
+#include "ferry/units.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -36,12 +38,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* every refusal names the file */
 		abort();
 	}
-	/* the size parser on the same bytes, NUL-terminated */
+	/* the unit grammar on the same bytes, NUL-terminated: the whole-number readers
+	 * and the planner's agree, and a timetable comes out sorted and in range */
 	char *s = malloc(size + 1);
 	if (s) {
+		struct ferry_timetable t;
+		double d;
+
 		memcpy(s, data, size);
 		s[size] = 0;
-		(void)ferry_parse_size(s, &sz);
+		if (ferry_parse_size(s, &sz) == 0 &&
+		    (ferry_plan_parse_bytes(s, &d) || fabs(d - (double)sz) > 1 + 1e-12 * (double)sz))
+			abort();
+		if (ferry_parse_duration(s, &sz) == 0 && (sz < 1 || ferry_plan_parse_duration(s, &d) || d < (double)sz - 1e-6))
+			abort();
+		(void)ferry_parse_rate(s, &sz);
+		if (ferry_parse_timetable(s, &t, msg, sizeof(msg)) == 0) {
+			if (t.n < 1 || t.n > FERRY_TIMETABLE_MAX)
+				abort();
+			for (unsigned i = 0; i < t.n; i++)
+				if (t.p[i].minute < 0 || t.p[i].minute >= 1440 || (i && t.p[i].minute <= t.p[i - 1].minute) ||
+				    (t.p[i].rate && t.p[i].rate < FERRY_RATE_MIN))
+					abort();
+		} else if (!msg[0] || (strchr(msg, '\n') && !strchr(s, '\n'))) {
+			abort(); /* a refusal says why, on one line (unless it quotes a value with a newline) */
+		}
 		free(s);
 	}
 	return 0;

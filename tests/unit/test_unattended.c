@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "ferry/unattended.h"
+#include "ferry/units.h"
 
 static void rate_specs(void **state)
 {
