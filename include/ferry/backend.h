@@ -38,7 +38,14 @@ extern "C" {
 #define FERRY_CAP_REMOTE 0x80u        /* across a network: every request costs time (and maybe money) */
 
 /* One option handed to a backend as it opens: name=value. A table of them ends with
- * { NULL, NULL }; a NULL table is an empty one. The same name twice: the first wins. */
+ * { NULL, NULL }; a NULL table is an empty one. The same name twice: the first wins, so
+ * a caller overrides a table by putting its own entries first (ferry_kv_dup).
+ *
+ * A name may be scoped to one backend, "s3.region": ferry_backend_open hands it to that
+ * backend as "region" and leaves it out for every other one. That is how one table
+ * (the CLI's, a store's) serves a run whose locations are on different backends: an
+ * S3 replica of a local store, a copy from a directory to a bucket. A name without a
+ * scope goes to whichever backend opens, which refuses it if it does not list it. */
 struct ferry_kv {
 	const char *key;
 	const char *value;
@@ -50,6 +57,9 @@ struct ferry_backend_option {
 };
 /* The value of key in opts, or NULL. */
 const char *ferry_kv_get(const struct ferry_kv *opts, const char *key);
+/* One allocation holding first's entries, then opts' (keys and values copied): the
+ * caller's own table for as long as it wants it. free() it. NULL when out of memory. */
+struct ferry_kv *ferry_kv_dup(const struct ferry_kv *first, const struct ferry_kv *opts);
 
 /* A backend error code carried in a negative int, next to -errno values. */
 #define FERRY_BERR(e) (-(4096 + (e)))
@@ -113,8 +123,11 @@ struct ferry_backend_ops {
 	const struct ferry_backend_option *options;
 
 	/* open: attach to `location` (a path, or a URL), creating nothing, configured by opts
-	 * (only names from ops->options; may be NULL). loop is where asynchronous hooks
-	 * submit their work. Required. */
+	 * (only names from ops->options, scopes taken off, each once; may be NULL). opts
+	 * lives for this call only: copy what is kept. An option overrides whatever the
+	 * backend reads from the environment itself. A bad value fails with -EINVAL and a
+	 * one-line reason naming the option (ferry_backend_seterr). loop is where
+	 * asynchronous hooks submit their work. Required. */
 	int (*open)(struct ferry_backend *b, const char *location, const struct ferry_kv *opts, struct ferry_loop *loop);
 	/* close: release everything; every request has completed. Required. */
 	void (*close)(struct ferry_backend *b);
@@ -224,6 +237,12 @@ struct ferry_backend {
 	void *priv;
 	struct ferry_loop *loop;
 	char location[4096];
+	/* why the last call that failed with err_res failed (ferry_backend_seterr): this
+	 * instance's own, read with ferry_backend_errmsg */
+	int err_res;
+	char err_msg[600];
+	/* a backend wrapping this one (routes): what this one says is recorded there too */
+	struct ferry_backend *err_to;
 };
 
 /* The backend a location names: *ops (posix for a path or file://…) and *rest (the path
@@ -235,13 +254,22 @@ int ferry_backend_resolve(const char *location, const struct ferry_backend_ops *
  * no backend for. The core asks this, never the scheme. */
 unsigned ferry_location_caps(const char *location);
 /* Picks the backend for location ("s3://…" or a path / file://…), allocates its private
- * state and opens it with opts (may be NULL). An option the backend does not list is
- * FERRY_E_INVAL. msg gets a one-line reason on failure. */
+ * state and opens it with opts (may be NULL; scoped names as above). An option the
+ * backend does not list, or a scope no backend has, is FERRY_E_INVAL. msg gets a
+ * one-line reason on failure (the backend's own, ferry_backend_seterr, when it gave one). */
 int ferry_backend_open(struct ferry_backend **out, const char *location, const struct ferry_kv *opts,
 		       struct ferry_loop *loop, char *msg, size_t msglen) FERRY_MUST_CHECK;
 void ferry_backend_close(struct ferry_backend *b);
-/* Why the last backend call that failed with res failed, when the backend said more
- * than the code (an S3 error code and message): copied into buf, or NULL. Any thread. */
+/* Why b's last call that failed with res failed, when the backend said more than the
+ * code (an S3 error code and message): copied into buf, or NULL. Any thread. Each
+ * instance has its own: two stores, a replica or a route never see each other's. */
+const char *ferry_backend_errmsg(const struct ferry_backend *b, int res, char *buf, size_t len);
+/* A backend records why a call is failing with res (one line, never a secret). Any thread;
+ * also during open, where ferry_backend_open passes it on in its msg. */
+void ferry_backend_seterr(struct ferry_backend *b, int res, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Retiring: the last message of any backend, keyed by res only (a process-wide slot that
+ * another instance may overwrite). Kept until src/cli/cmd_plan.c asks its backend
+ * instead; new code uses ferry_backend_errmsg / ferry_backend_seterr. */
 const char *ferry_backend_message(int res, char *buf, size_t len);
 void ferry_backend_setmsg(int res, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Checks an ops table: ABI, required hooks. Returns FERRY_OK or FERRY_E_UNSUPPORTED. */

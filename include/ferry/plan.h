@@ -306,6 +306,8 @@ double ferry_plan_hash_rate(int s3_dst);
  * into a store of its own under LOCATION/TAG, all removed afterwards (snapshots first).
  * The data is shaped like the source: small_fraction of its bytes in files of
  * small_size (packed by push), the rest in files of large_size. */
+struct ferry_kv; /* include/ferry/backend.h */
+
 struct ferry_push_probe_opts {
 	const char *exe;      /* the ferry binary that pushes */
 	const char *location; /* s3://BUCKET[/PREFIX] or a directory */
@@ -314,6 +316,11 @@ struct ferry_push_probe_opts {
 	double seconds;       /* about how much longer the big push runs (8 s) */
 	double small_fraction, small_size, large_size;
 	double time_box; /* seconds for all three: a push still running then is killed */
+	/* options for opening location (the cleanup), as the caller's stores get (may be NULL) */
+	const struct ferry_kv *backend_opts;
+	/* more arguments for each ferry it runs, NULL-terminated (may be NULL): the caller's
+	 * --config, --endpoint, --connections, so the child reaches what the caller does */
+	char *const *args;
 };
 
 struct ferry_push_probe {

@@ -69,6 +69,9 @@ struct ferry_run {
 	struct ferry_lock *lock;  /* push: the manifest is committed only while this lock is held */
 	unsigned shard_index, shard_count; /* push: only paths with ferry_shard_of() == index (count > 1) */
 	const char *shard_group;  /* push with shards: the partial manifest goes to partial/<group>/ */
+	/* copy: the options for the backends it opens (struct ferry_kv, include/ferry/backend.h;
+	 * NULL: none); copy --plan's routes too, each with its own endpoint and bind first */
+	const struct ferry_kv *backend_opts;
 };
 
 struct ferry_store;
@@ -79,12 +82,21 @@ struct ferry_init_opts {
 	unsigned log2n;      /* scrypt cost, 0: default */
 };
 
+struct ferry_kv;
+
 /* Creates a store at path; refuses a non-empty directory that is not a store. */
 int ferry_store_init(const char *path, const struct ferry_init_opts *o, const struct ferry_secret *secret,
 		     char *msg, size_t msglen) FERRY_MUST_CHECK;
+/* ferry_store_init with backend options (include/ferry/backend.h, struct ferry_kv; may be NULL). */
+int ferry_store_init_with(const char *path, const struct ferry_init_opts *o, const struct ferry_kv *opts,
+			  const struct ferry_secret *secret, char *msg, size_t msglen) FERRY_MUST_CHECK;
 /* Opens a store; secret may be NULL for a plain store. */
 int ferry_store_open(struct ferry_store **out, const char *path, const struct ferry_secret *secret, char *msg,
 		     size_t msglen) FERRY_MUST_CHECK;
+/* ferry_store_open with backend options (may be NULL). The store keeps a copy: its
+ * replicas and routes open their backends with the same ones, their own endpoint first. */
+int ferry_store_open_with(struct ferry_store **out, const char *path, const struct ferry_kv *opts,
+			  const struct ferry_secret *secret, char *msg, size_t msglen) FERRY_MUST_CHECK;
 void ferry_store_close(struct ferry_store *s);
 int ferry_store_encrypted(const struct ferry_store *s);
 

@@ -144,7 +144,7 @@ static int posix_get(struct ferry_backend *b, const char *key, uint8_t **out, si
 	}
 	if (!S_ISREG(st.st_mode)) { /* a directory where an object should be: damage, not an I/O error */
 		close(fd);
-		ferry_backend_setmsg(FERRY_BERR(FERRY_E_FORMAT), "not a regular file (%s)",
+		ferry_backend_seterr(b, FERRY_BERR(FERRY_E_FORMAT), "not a regular file (%s)",
 				     S_ISDIR(st.st_mode) ? "a directory" : "a special file");
 		return FERRY_BERR(FERRY_E_FORMAT);
 	}

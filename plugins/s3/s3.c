@@ -198,19 +198,19 @@ struct s3 {
 	uint64_t requests, retries;
 	int answered; /* the server has answered a request (network thread): refusals now mean a restart */
 	int debug; /* FERRY_S3_DEBUG: one line per request on stderr (no headers, no secrets) */
-	int verbose; /* FERRY_VERBOSE (set by --verbose): one line per retry */
+	int verbose; /* option verbose (--verbose), else FERRY_VERBOSE: one line per retry */
 	struct ferry_wevents wev; /* the caller's journal (set_events), or all NULL */
 	/* objects sent from files (wfile): those with parts to send, oldest first */
 	struct s3w *fq_head, *fq_tail;
 	unsigned file_parts; /* their parts in flight */
 	unsigned file_objs;  /* and objects not finished (each holds a file descriptor) */
-	char bind[64]; /* FERRY_S3_BIND: the local address to send from (a planner route), "" any */
+	char bind[72]; /* option bind, else FERRY_S3_BIND: the local address to send from (a planner route), "" any */
 };
 
 /* ---------------------------------------------------------------- messages */
 
-/* Failures name the server's code and message (ferry_backend_setmsg); never a credential. */
-#define s3_setmsg ferry_backend_setmsg
+/* Failures name the server's code and message, on this instance; never a credential. */
+#define s3_setmsg(s, res, ...) ferry_backend_seterr((s)->b, res, __VA_ARGS__)
 
 /* ---------------------------------------------------------------- requests */
 
@@ -675,7 +675,7 @@ static void req_ended(struct s3 *s, struct s3req *rq)
 		rq->res = FERRY_BERR(FERRY_E_TOOBIG);
 	} else if (rq->src_err == ENODATA || (rq->from_file && rq->cc == CURLE_OK && bad_digest(have_se ? &se : NULL))) {
 		rq->res = FERRY_BERR(FERRY_E_CHECKSUM);
-		s3_setmsg(rq->res, "the file changed while being read (%s): not copied",
+		s3_setmsg(s, rq->res, "the file changed while being read (%s): not copied",
 			  rq->src_err ? "it is shorter now" : "the server's checksum of what was sent differs");
 	} else if (rq->src_err) {
 		rq->res = -rq->src_err;
@@ -710,22 +710,22 @@ static void req_ended(struct s3 *s, struct s3req *rq)
 		return;
 	} else if (rq->cc != CURLE_OK) {
 		rq->res = FERRY_BERR(FERRY_E_IO);
-		s3_setmsg(rq->res, "%s %s: %s%s%s (after %d attempts%s)", rq->method, s->c.endpoint,
+		s3_setmsg(s, rq->res, "%s %s: %s%s%s (after %d attempts%s)", rq->method, s->c.endpoint,
 			  curl_easy_strerror(rq->cc), rq->curl_err[0] ? ": " : "", rq->curl_err, rq->backoffs + 1,
 			  restart(s, rq) ? ", refused since it last answered" : "");
 	} else if (rq->status == 404 || rq->status == 416) {
 		rq->res = rq->status == 404 ? -ENOENT : FERRY_BERR(FERRY_E_TRUNCATED);
 		if (have_se && !strcmp(se.code, "NoSuchBucket")) {
 			rq->res = FERRY_BERR(FERRY_E_NOTFOUND);
-			s3_setmsg(rq->res, "bucket %s does not exist (NoSuchBucket)", s->c.bucket);
+			s3_setmsg(s, rq->res, "bucket %s does not exist (NoSuchBucket)", s->c.bucket);
 		} else if (have_se && !strcmp(se.code, "NoSuchUpload")) {
 			rq->res = FERRY_BERR(FERRY_E_NOTFOUND);
-			s3_setmsg(rq->res, "multipart upload is gone (NoSuchUpload)");
+			s3_setmsg(s, rq->res, "multipart upload is gone (NoSuchUpload)");
 		}
 	} else if (rq->status >= 300 && rq->status != 304) {
 		int denied = rq->status == 403 || rq->status == 401;
 		rq->res = denied ? FERRY_BERR(FERRY_E_DENIED) : FERRY_BERR(FERRY_E_IO);
-		s3_setmsg(rq->res, "%s %s: HTTP %ld %s%s%s", rq->method, s->c.bucket, rq->status,
+		s3_setmsg(s, rq->res, "%s %s: HTTP %ld %s%s%s", rq->method, s->c.bucket, rq->status,
 			  have_se ? se.code : "", have_se && se.message[0] ? ": " : "", have_se ? se.message : "");
 	} else {
 		rq->res = 0;
@@ -955,11 +955,11 @@ static int list_pages(struct s3 *s, const char *prefix, int max_keys, ferry_list
 		r = req_wait(s, rq);
 		if (r == -ENOENT) {
 			r = FERRY_BERR(FERRY_E_NOTFOUND);
-			s3_setmsg(r, "bucket %s does not exist (NoSuchBucket)", s->c.bucket);
+			s3_setmsg(s, r, "bucket %s does not exist (NoSuchBucket)", s->c.bucket);
 		}
 		if (!r && s3_xml_listing((const char *)rq->sink, rq->sink_len, &l)) {
 			r = FERRY_BERR(FERRY_E_FORMAT);
-			s3_setmsg(r, "ListObjectsV2 on %s: reply is not a listing", s->c.bucket);
+			s3_setmsg(s, r, "ListObjectsV2 on %s: reply is not a listing", s->c.bucket);
 		}
 		req_free(rq);
 		if (r)
@@ -1118,7 +1118,7 @@ static void read_done(struct s3req *rq)
 									r->size;
 		if (total != r->size) {
 			res = FERRY_BERR(FERRY_E_TRUNCATED);
-			s3_setmsg(res, "GET %s: the object is %llu bytes, the listing said %llu: changed meanwhile",
+			s3_setmsg(s, res, "GET %s: the object is %llu bytes, the listing said %llu: changed meanwhile",
 				  r->key, (unsigned long long)total, (unsigned long long)r->size);
 		} else {
 			robj_take_meta(r, rq); /* the loop thread reads it after this read's done() */
@@ -1347,7 +1347,7 @@ static void w_fail(struct s3w *w, int res, const char *what)
 	if (!w->res) {
 		w->res = res;
 		char tmp[600];
-		const char *m = ferry_backend_message(res, tmp, sizeof(tmp));
+		const char *m = ferry_backend_errmsg(w->s3->b, res, tmp, sizeof(tmp));
 		snprintf(w->msg, sizeof(w->msg), "%s %s: %s", what, w->key, m ? m : ferry_strerror(ferry_backend_err(res)));
 	}
 }
@@ -1618,7 +1618,7 @@ static int s3_wfile(struct ferry_backend *b, struct ferry_wobj *wo, int fd, uint
 			if (got <= 0) {
 				res = got < 0 ? -errno : FERRY_BERR(FERRY_E_CHECKSUM);
 				if (got == 0)
-					s3_setmsg(res, "the file changed while being read (it is shorter now): not copied");
+					s3_setmsg(s, res, "the file changed while being read (it is shorter now): not copied");
 				break;
 			}
 			piece(arg, g.v[0], (size_t)got);
@@ -1897,7 +1897,7 @@ static void final_done(struct s3req *rq)
 		/* CompleteMultipartUpload can fail with 200 and an error body */
 		struct s3_error se;
 		if (s3_xml_error((const char *)rq->sink, rq->sink_len, &se) == 0) {
-			s3_setmsg(FERRY_BERR(FERRY_E_IO), "CompleteMultipartUpload %s: %s %s", w->key, se.code, se.message);
+			s3_setmsg(s, FERRY_BERR(FERRY_E_IO), "CompleteMultipartUpload %s: %s %s", w->key, se.code, se.message);
 			w_fail(w, FERRY_BERR(FERRY_E_IO), "committing");
 		}
 	}
@@ -2024,7 +2024,7 @@ static void w_progress(struct s3 *s, struct s3w *w)
 		for (int i = 0; i < w->next_part - 1; i++)
 			if (w->parts[i].number != i + 1 || !w->parts[i].etag[0]) {
 				/* a part without its answer: never ask the server to assemble that */
-				s3_setmsg(FERRY_BERR(FERRY_E_IO), "part %d of %s has no ETag (holds number %d)", i + 1, w->key,
+				s3_setmsg(s, FERRY_BERR(FERRY_E_IO), "part %d of %s has no ETag (holds number %d)", i + 1, w->key,
 					  w->parts[i].number);
 				w_fail(w, FERRY_BERR(FERRY_E_IO), "committing");
 				w->committing = 1;
@@ -2080,7 +2080,7 @@ static int s3_commit(struct ferry_backend *b, struct ferry_wobj *wo, int durable
 			pthread_cond_wait(&s->cond, &s->mu);
 		res = w->res;
 		if (res)
-			s3_setmsg(res, "%s", w->msg);
+			s3_setmsg(s, res, "%s", w->msg);
 		w_free(s, w);
 	}
 	pthread_mutex_unlock(&s->mu);
@@ -2097,7 +2097,7 @@ static int s3_sync(struct ferry_backend *b)
 		pthread_cond_wait(&s->cond, &s->mu);
 	res = s->deferred_res;
 	if (res)
-		s3_setmsg(res, "%s", s->deferred_msg);
+		s3_setmsg(s, res, "%s", s->deferred_msg);
 	s->deferred_res = 0;
 	pthread_mutex_unlock(&s->mu);
 	return res;
@@ -2149,7 +2149,7 @@ static int list_parts(struct s3 *s, struct s3w *w, const char *enc_id)
 		r = req_wait(s, rq);
 		if (!r && s3_xml_parts((const char *)rq->sink, rq->sink_len, &ps)) {
 			r = FERRY_BERR(FERRY_E_FORMAT);
-			s3_setmsg(r, "ListParts %s: reply is not a part list", w->key);
+			s3_setmsg(s, r, "ListParts %s: reply is not a part list", w->key);
 		}
 		req_free(rq);
 		if (r)
@@ -2237,7 +2237,7 @@ static int s3_uploads(struct ferry_backend *b, const char *prefix, ferry_upload_
 		r = req_wait(s, rq);
 		if (!r && s3_xml_uploads((const char *)rq->sink, rq->sink_len, &u)) {
 			r = FERRY_BERR(FERRY_E_FORMAT);
-			s3_setmsg(r, "ListMultipartUploads on %s: reply is not an upload list", s->c.bucket);
+			s3_setmsg(s, r, "ListMultipartUploads on %s: reply is not an upload list", s->c.bucket);
 		}
 		req_free(rq);
 		if (r)
@@ -2359,26 +2359,30 @@ static int s3_open(struct ferry_backend *b, const char *location, const struct f
 	char msg[512];
 	int r;
 
-	(void)opts; /* none yet */
-
 	s->b = b;
 	s->loop = loop;
 	s->efd = -1;
 	s->debug = getenv("FERRY_S3_DEBUG") != NULL;
-	s->verbose = getenv("FERRY_VERBOSE") != NULL; /* --verbose: each retry and its budget */
-	if (getenv("FERRY_S3_BIND")) /* "host!ADDR": an address only, never a name lookup */
-		snprintf(s->bind, sizeof(s->bind), "host!%s", getenv("FERRY_S3_BIND"));
+	/* a bad option is the caller's input (-EINVAL); after that, what is found in the
+	 * environment and the profile's files is the configuration (FERRY_E_CONFIG) */
+	r = s3_conf_check(opts, msg, sizeof(msg));
+	if (r) {
+		s3_setmsg(s, r, "%s", msg);
+		return r;
+	}
 	pthread_mutex_init(&s->mu, NULL);
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_init(&s->share_mu[i], NULL);
 	pthread_cond_init(&s->cond, NULL);
-	r = s3_conf_load(&s->c, location, msg, sizeof(msg));
+	r = s3_conf_load(&s->c, location, opts, msg, sizeof(msg));
 	if (r) {
 		int res = r == -EACCES ? FERRY_BERR(FERRY_E_DENIED) : FERRY_BERR(FERRY_E_CONFIG);
-		s3_setmsg(res, "%s", msg);
+		s3_setmsg(s, res, "%s", msg);
 		s3_conf_free(&s->c);
 		return res;
 	}
+	s->verbose = s->c.verbose;
+	memcpy(s->bind, s->c.bind, sizeof(s->bind));
 	pthread_once(&curl_once, curl_init_once);
 	s->multi = curl_multi_init();
 	s->share = curl_share_init();
@@ -2447,14 +2451,14 @@ static int delete_batch(struct ferry_backend *b, const char *const *keys, size_t
 				      sizeof(first_code));
 	if (errors < 0) {
 		r = FERRY_BERR(FERRY_E_FORMAT);
-		s3_setmsg(r, "DeleteObjects on %s: reply is not a DeleteResult", s->c.bucket);
+		s3_setmsg(s, r, "DeleteObjects on %s: reply is not a DeleteResult", s->c.bucket);
 	} else if (errors > 0 && !strcmp(first_code, "AccessDenied")) {
 		const char *rel = strncmp(first_key, s->c.prefix, plen) == 0 ? first_key + plen : first_key;
 		for (size_t i = 0; i < n; i++)
 			if (!strcmp(keys[i], rel))
 				*bad = i;
 		r = FERRY_BERR(FERRY_E_DENIED);
-		s3_setmsg(r, "DeleteObjects on %s: %s: %s%s", s->c.bucket, rel, first_code,
+		s3_setmsg(s, r, "DeleteObjects on %s: %s: %s%s", s->c.bucket, rel, first_code,
 			  errors > 1 ? " (and more keys failed)" : "");
 	} else if (errors > 0) {
 		goto one_by_one;
@@ -2492,11 +2496,26 @@ static int s3_delete_many(struct ferry_backend *b, const char *const *keys, size
 	return 0;
 }
 
+/* Each overrides the environment variable named (docs/S3.md has the table). */
+static const struct ferry_backend_option s3_options[] = {
+	{ "endpoint", "server URL, http(s)://HOST[:PORT] (AWS_ENDPOINT_URL_S3; default AWS's)" },
+	{ "region", "SigV4 region (AWS_REGION; default us-east-1)" },
+	{ "addressing", "path or virtual: bucket in the path or in the host name (FERRY_S3_ADDRESSING)" },
+	{ "connections", "connections to the server, 1..256 (FERRY_S3_CONNECTIONS; default 16)" },
+	{ "max_parts", "parts per multipart upload, 1..10000 (FERRY_S3_MAX_PARTS; default 10000)" },
+	{ "attempts", "tries per request, retries included, 1..30 (FERRY_S3_ATTEMPTS; default 8)" },
+	{ "bind", "local IP address to send from, \"\" any (FERRY_S3_BIND; default any)" },
+	{ "verbose", "1: one line per retry on stderr (FERRY_VERBOSE)" },
+	{ "ca_bundle", "CA certificates file for TLS (AWS_CA_BUNDLE)" },
+	{ NULL, NULL },
+};
+
 const struct ferry_backend_ops ferry_s3_backend = {
 	.name = "s3",
 	.abi = FERRY_BACKEND_ABI,
 	.caps = FERRY_CAP_RANGED_READ | FERRY_CAP_OBJECT_STORE | FERRY_CAP_RESUMABLE | FERRY_CAP_REMOTE,
 	.priv_size = sizeof(struct s3),
+	.options = s3_options,
 	.open = s3_open,
 	.close = s3_close,
 	.get = s3_get,

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ferry/backend.h"
 #include "s3_conf.h"
 
 static int set(char **dst, const char *v)
@@ -27,29 +28,44 @@ static int set(char **dst, const char *v)
 	return 0;
 }
 
-/* An integer setting from the environment: 0 (and *out untouched when unset), or -EINVAL. */
-static int env_int(const char *name, long lo, long hi, int *out, char *msg, size_t msglen)
-{
-	const char *v = getenv(name);
-	char *end;
-	long n;
-
-	if (!v || !*v)
-		return 0;
-	n = strtol(v, &end, 10);
-	if (*end || n < lo || n > hi) {
-		snprintf(msg, msglen, "%s=%s: want %ld-%ld", name, v, lo, hi);
-		return -EINVAL;
-	}
-	*out = (int)n;
-	return 0;
-}
-
 static const char *env(const char *name)
 {
 	const char *v = getenv(name);
 
 	return v && *v ? v : NULL;
+}
+
+/* A setting: the option when given (it overrides the environment), else the variable.
+ * *from gets the name to blame for a bad value. */
+static const char *setting(const struct ferry_kv *opts, const char *name, const char *var, const char **from)
+{
+	const char *v = ferry_kv_get(opts, name);
+
+	*from = name;
+	if (v)
+		return v;
+	*from = var;
+	return var ? env(var) : NULL;
+}
+
+/* An integer setting (option, else variable): 0 (and *out untouched when unset), or -EINVAL. */
+static int int_setting(const struct ferry_kv *opts, const char *name, const char *var, long lo, long hi, int *out,
+		       char *msg, size_t msglen)
+{
+	const char *from, *v = setting(opts, name, var, &from);
+	char *end;
+	long n;
+
+	if (!v)
+		return 0;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (!*v || *end || errno || n < lo || n > hi) {
+		snprintf(msg, msglen, "%s '%.64s': expected %ld..%ld", from, v, lo, hi);
+		return -EINVAL;
+	}
+	*out = (int)n;
+	return 0;
 }
 
 /* One profile's keys from ~/.aws/credentials or ~/.aws/config. */
@@ -106,9 +122,9 @@ static int read_profile(struct s3_conf *c, const char *file, const char *profile
 	return ps.found;
 }
 
-int s3_conf_load(struct s3_conf *c, const char *location, char *msg, size_t msglen)
+int s3_conf_load(struct s3_conf *c, const char *location, const struct ferry_kv *opts, char *msg, size_t msglen)
 {
-	const char *p, *slash, *v, *home = getenv("HOME");
+	const char *p, *slash, *v, *from, *home = getenv("HOME");
 	char path[4096];
 	const char *profile = env("AWS_PROFILE");
 	int explicit_profile = profile != NULL, found = 0, r;
@@ -146,11 +162,13 @@ int s3_conf_load(struct s3_conf *c, const char *location, char *msg, size_t msgl
 		return -ENOMEM;
 	if ((v = env("AWS_SESSION_TOKEN")) && set(&c->session_token, v))
 		return -ENOMEM;
-	if ((v = env("AWS_REGION")) || (v = env("AWS_DEFAULT_REGION")))
+	/* options over the environment, which is over the profile's files */
+	if ((v = ferry_kv_get(opts, "region")) || (v = env("AWS_REGION")) || (v = env("AWS_DEFAULT_REGION")))
 		snprintf(c->region, sizeof(c->region), "%s", v);
-	if (((v = env("AWS_ENDPOINT_URL_S3")) || (v = env("AWS_ENDPOINT_URL"))) && set(&c->endpoint, v))
+	if (((v = ferry_kv_get(opts, "endpoint")) || (v = env("AWS_ENDPOINT_URL_S3")) || (v = env("AWS_ENDPOINT_URL"))) &&
+	    set(&c->endpoint, v))
 		return -ENOMEM;
-	if ((v = env("AWS_CA_BUNDLE")) && set(&c->ca_bundle, v))
+	if (((v = ferry_kv_get(opts, "ca_bundle")) || (v = env("AWS_CA_BUNDLE"))) && set(&c->ca_bundle, v))
 		return -ENOMEM;
 	if (c->access_key && !c->secret_key) {
 		snprintf(msg, msglen, "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not");
@@ -216,11 +234,11 @@ int s3_conf_load(struct s3_conf *c, const char *location, char *msg, size_t msgl
 		snprintf(c->host, sizeof(c->host), "%s.s3.%s.amazonaws.com", c->bucket, c->region);
 		c->path_style = 0;
 	}
-	if ((v = env("FERRY_S3_ADDRESSING"))) {
+	if ((v = setting(opts, "addressing", "FERRY_S3_ADDRESSING", &from))) {
 		if (!strcmp(v, "path"))
 			c->path_style = 1;
 		else if (strcmp(v, "virtual") != 0) {
-			snprintf(msg, msglen, "FERRY_S3_ADDRESSING=%s: want path or virtual", v);
+			snprintf(msg, msglen, "%s '%.64s': expected path or virtual", from, v);
 			return -EINVAL;
 		} else if (c->path_style) {
 			/* bucket.host for a custom endpoint */
@@ -245,11 +263,61 @@ int s3_conf_load(struct s3_conf *c, const char *location, char *msg, size_t msgl
 	c->max_parts = 10000;
 	c->low_speed_time = 30;
 	c->reconnect_seconds = 60;
-	if ((r = env_int("FERRY_S3_CONNECTIONS", 1, 256, &c->connections, msg, msglen)) ||
-	    (r = env_int("FERRY_S3_ATTEMPTS", 1, 30, &c->attempts, msg, msglen)) ||
-	    (r = env_int("FERRY_S3_MAX_PARTS", 1, 10000, &c->max_parts, msg, msglen)) ||
-	    (r = env_int("FERRY_S3_LOW_SPEED_TIME", 1, 600, &c->low_speed_time, msg, msglen)) ||
-	    (r = env_int("FERRY_S3_RECONNECT_SECONDS", 0, 3600, &c->reconnect_seconds, msg, msglen)))
+	/* "host!ADDR" for curl: an address only, never a name lookup */
+	if ((v = setting(opts, "bind", "FERRY_S3_BIND", &from)) && *v)
+		snprintf(c->bind, sizeof(c->bind), "host!%s", v);
+	c->verbose = (v = ferry_kv_get(opts, "verbose")) ? !strcmp(v, "1") : env("FERRY_VERBOSE") != NULL;
+	if ((r = int_setting(opts, "connections", "FERRY_S3_CONNECTIONS", 1, 256, &c->connections, msg, msglen)) ||
+	    (r = int_setting(opts, "attempts", "FERRY_S3_ATTEMPTS", 1, 30, &c->attempts, msg, msglen)) ||
+	    (r = int_setting(opts, "max_parts", "FERRY_S3_MAX_PARTS", 1, 10000, &c->max_parts, msg, msglen)) ||
+	    (r = int_setting(NULL, NULL, "FERRY_S3_LOW_SPEED_TIME", 1, 600, &c->low_speed_time, msg, msglen)) ||
+	    (r = int_setting(NULL, NULL, "FERRY_S3_RECONNECT_SECONDS", 0, 3600, &c->reconnect_seconds, msg, msglen)))
+		return r;
+	return 0;
+}
+
+int s3_conf_check(const struct ferry_kv *opts, char *msg, size_t msglen)
+{
+	const char *v;
+	int n, r;
+
+	if ((v = ferry_kv_get(opts, "endpoint"))) {
+		const char *h = !strncmp(v, "http://", 7) ? v + 7 : !strncmp(v, "https://", 8) ? v + 8 : NULL;
+		size_t hl = h ? strlen(h) : 0;
+		while (hl && h[hl - 1] == '/')
+			hl--;
+		if (!h || !hl || memchr(h, '/', hl) || hl >= sizeof(((struct s3_conf *)0)->host)) {
+			snprintf(msg, msglen, "endpoint '%.200s': expected http://HOST[:PORT] or https://HOST[:PORT]", v);
+			return -EINVAL;
+		}
+	}
+	if ((v = ferry_kv_get(opts, "region")) &&
+	    (!*v || strlen(v) >= sizeof(((struct s3_conf *)0)->region) ||
+	     strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(v))) {
+		snprintf(msg, msglen, "region '%.64s': expected a region name (a-z 0-9 -)", v);
+		return -EINVAL;
+	}
+	if ((v = ferry_kv_get(opts, "addressing")) && strcmp(v, "path") && strcmp(v, "virtual")) {
+		snprintf(msg, msglen, "addressing '%.64s': expected path or virtual", v);
+		return -EINVAL;
+	}
+	if ((v = ferry_kv_get(opts, "bind")) && /* "": any address */
+	    (strlen(v) >= sizeof(((struct s3_conf *)0)->bind) - 5 ||
+	     strspn(v, "0123456789abcdefABCDEF.:") != strlen(v))) {
+		snprintf(msg, msglen, "bind '%.64s': expected a local IPv4 or IPv6 address", v);
+		return -EINVAL;
+	}
+	if ((v = ferry_kv_get(opts, "verbose")) && strcmp(v, "0") && strcmp(v, "1")) {
+		snprintf(msg, msglen, "verbose '%.64s': expected 0 or 1", v);
+		return -EINVAL;
+	}
+	if ((v = ferry_kv_get(opts, "ca_bundle")) && !*v) {
+		snprintf(msg, msglen, "ca_bundle '': expected the path of a CA certificate file");
+		return -EINVAL;
+	}
+	if ((r = int_setting(opts, "connections", NULL, 1, 256, &n, msg, msglen)) ||
+	    (r = int_setting(opts, "attempts", NULL, 1, 30, &n, msg, msglen)) ||
+	    (r = int_setting(opts, "max_parts", NULL, 1, 10000, &n, msg, msglen)))
 		return r;
 	return 0;
 }

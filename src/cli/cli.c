@@ -215,10 +215,7 @@ int cli_common_opt(struct cli *c, int opt, const char *arg)
 {
 	switch (opt) {
 	case 'q': c->quiet = 1; return 1;
-	case 'v':
-		c->verbose = 1;
-		setenv("FERRY_VERBOSE", "1", 1); /* backends read it: the S3 one logs its retries */
-		return 1;
+	case 'v': c->verbose = 1; return 1; /* the S3 backend logs its retries too (cli_backend_opts) */
 	case 'J': c->json = 1; return 1;
 	case 'C': c->config_path = arg; return 1;
 	case 'P': c->passphrase_file = arg; return 1;
@@ -229,44 +226,87 @@ int cli_common_opt(struct cli *c, int opt, const char *arg)
 	return 0;
 }
 
-/* The S3 backend reads its settings from the environment: flags override it, the
- * config file only fills what it leaves unset. */
-static int apply_s3(struct cli *c)
+static const char *env_set(const char *name)
 {
-	char num[16];
+	const char *v = getenv(name);
 
+	return v && *v ? v : NULL;
+}
+
+static void add_opt(struct cli *c, const char *key, const char *value)
+{
+	if (c->nbopts + 1 < sizeof(c->bopts) / sizeof(c->bopts[0]))
+		c->bopts[c->nbopts++] = (struct ferry_kv){ key, value };
+	c->bopts[c->nbopts] = (struct ferry_kv){ NULL, NULL };
+}
+
+/* The backend options of this run, scoped to the backend they are for ("s3.…": a local
+ * store or source never sees them). Flags override the environment the S3 backend reads
+ * itself (AWS_*, FERRY_S3_*), which overrides the config file's [s3] section: so a
+ * config value is passed only where that environment says nothing. */
+static int build_backend_opts(struct cli *c)
+{
+	c->nbopts = 0;
+	c->bopts[0] = (struct ferry_kv){ NULL, NULL };
 	if (c->endpoint && strncmp(c->endpoint, "http://", 7) != 0 && strncmp(c->endpoint, "https://", 8) != 0)
 		return cli_usage_error(c, "--endpoint %s: expected http://HOST[:PORT] or https://HOST", c->endpoint);
 	if (c->connections) {
 		char *end;
 		long n = strtol(c->connections, &end, 10);
-		if (*end || n < 1 || n > 256)
+		if (!*c->connections || *end || n < 1 || n > 256)
 			return cli_usage_error(c, "--connections %s: expected 1..256", c->connections);
-		setenv("FERRY_S3_CONNECTIONS", c->connections, 1);
-	} else if (c->conf.s3_connections) {
-		snprintf(num, sizeof(num), "%d", c->conf.s3_connections);
-		setenv("FERRY_S3_CONNECTIONS", num, 0);
+		add_opt(c, "s3.connections", c->connections);
+	} else if (c->conf.s3_connections && !env_set("FERRY_S3_CONNECTIONS")) {
+		snprintf(c->bopt_num[0], sizeof(c->bopt_num[0]), "%d", c->conf.s3_connections);
+		add_opt(c, "s3.connections", c->bopt_num[0]);
 	}
 	if (c->endpoint)
-		setenv("AWS_ENDPOINT_URL_S3", c->endpoint, 1);
-	else if (c->conf.s3_endpoint[0] && !getenv("AWS_ENDPOINT_URL_S3") && !getenv("AWS_ENDPOINT_URL"))
-		setenv("AWS_ENDPOINT_URL_S3", c->conf.s3_endpoint, 0);
-	if (c->conf.s3_region[0] && !getenv("AWS_REGION") && !getenv("AWS_DEFAULT_REGION"))
-		setenv("AWS_REGION", c->conf.s3_region, 0);
-	if (c->conf.s3_addressing[0])
-		setenv("FERRY_S3_ADDRESSING", c->conf.s3_addressing, 0);
-	if (c->conf.s3_max_parts) {
-		snprintf(num, sizeof(num), "%d", c->conf.s3_max_parts);
-		setenv("FERRY_S3_MAX_PARTS", num, 0);
+		add_opt(c, "s3.endpoint", c->endpoint);
+	else if (c->conf.s3_endpoint[0] && !env_set("AWS_ENDPOINT_URL_S3") && !env_set("AWS_ENDPOINT_URL"))
+		add_opt(c, "s3.endpoint", c->conf.s3_endpoint);
+	if (c->conf.s3_region[0] && !env_set("AWS_REGION") && !env_set("AWS_DEFAULT_REGION"))
+		add_opt(c, "s3.region", c->conf.s3_region);
+	if (c->conf.s3_addressing[0] && !env_set("FERRY_S3_ADDRESSING"))
+		add_opt(c, "s3.addressing", c->conf.s3_addressing);
+	if (c->conf.s3_max_parts && !env_set("FERRY_S3_MAX_PARTS")) {
+		snprintf(c->bopt_num[1], sizeof(c->bopt_num[1]), "%d", c->conf.s3_max_parts);
+		add_opt(c, "s3.max_parts", c->bopt_num[1]);
 	}
+	if (c->verbose)
+		add_opt(c, "s3.verbose", "1");
+	/* what a ferry this one runs needs to reach the same places (the push probe) */
+	unsigned n = 0;
+	if (c->config_path) {
+		c->child_args[n++] = "--config";
+		c->child_args[n++] = (char *)c->config_path;
+	}
+	if (c->endpoint) {
+		c->child_args[n++] = "--endpoint";
+		c->child_args[n++] = (char *)c->endpoint;
+	}
+	if (c->connections) {
+		c->child_args[n++] = "--connections";
+		c->child_args[n++] = (char *)c->connections;
+	}
+	c->child_args[n] = NULL;
 	return EXIT_OK;
+}
+
+const struct ferry_kv *cli_backend_opts(struct cli *c)
+{
+	return c->bopts;
+}
+
+char *const *cli_child_args(struct cli *c)
+{
+	return c->child_args;
 }
 
 int cli_load_conf(struct cli *c)
 {
 	int rc = load_conf(c);
 
-	return rc ? rc : apply_s3(c);
+	return rc ? rc : build_backend_opts(c);
 }
 
 int cli_help(struct cli *c)

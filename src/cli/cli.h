@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 
+#include "ferry/backend.h"
 #include "ferry/codec.h"
 #include "ferry/conf.h"
 #include "ferry/store.h"
@@ -44,6 +45,11 @@ struct cli {
 	const char *key_file;
 	const char *endpoint; /* --endpoint: S3 endpoint URL */
 	const char *connections; /* --connections: S3 connections */
+	/* the backends' options (cli_backend_opts), built by cli_load_conf */
+	struct ferry_kv bopts[12];
+	unsigned nbopts;
+	char bopt_num[2][16];
+	char *child_args[7]; /* cli_child_args */
 	/* the secret, once loaded */
 	uint8_t *secret_buf;
 	size_t secret_len;
@@ -64,7 +70,15 @@ void cli_free_secret(struct cli *c);
 int exit_for(int ferry_err);
 /* Global options may also follow the command: handles one, returns 1 when it was one. */
 int cli_common_opt(struct cli *c, int opt, const char *arg);
+/* Loads the config file and builds the backend options from it and the flags. */
 int cli_load_conf(struct cli *c);
+/* The backend options for every store open and copy of this run (after cli_load_conf):
+ * --endpoint, --connections, --verbose and the config file's [s3] section, each scoped
+ * to its backend ("s3.endpoint"). Lives as long as c. */
+const struct ferry_kv *cli_backend_opts(struct cli *c);
+/* The flags a ferry this one spawns needs to reach the same places: --config,
+ * --endpoint, --connections as given (NULL-terminated; after cli_load_conf). */
+char *const *cli_child_args(struct cli *c);
 /* Asks main to print the command's help (the command then returns at once). */
 int cli_help(struct cli *c);
 /* A location as it may be shown: any user:password@ of a URL is dropped. */

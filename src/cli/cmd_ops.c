@@ -447,7 +447,8 @@ int cmd_prune(struct cli *c, int argc, char **argv)
 		return rc;
 	if ((rc = cli_load_secret(c)))
 		return rc;
-	err = ferry_store_open(&s, store, c->have_secret ? &c->secret : NULL, msg, sizeof(msg));
+	err = ferry_store_open_with(&s, store, cli_backend_opts(c), c->have_secret ? &c->secret : NULL, msg,
+				    sizeof(msg));
 	if (err) {
 		cli_err(c, "%s", msg);
 		return err == FERRY_E_NOTFOUND ? EXIT_USAGE : exit_for(err);
@@ -562,7 +563,8 @@ int cmd_snapshot(struct cli *c, int argc, char **argv)
 				       argv[optind + 2]);
 	if ((rc = cli_load_conf(c)) || (rc = cli_load_secret(c)))
 		return rc;
-	err = ferry_store_open(&s, argv[optind + 1], c->have_secret ? &c->secret : NULL, msg, sizeof(msg));
+	err = ferry_store_open_with(&s, argv[optind + 1], cli_backend_opts(c), c->have_secret ? &c->secret : NULL, msg,
+				    sizeof(msg));
 	if (err) {
 		cli_err(c, "%s", msg);
 		return err == FERRY_E_NOTFOUND ? EXIT_USAGE : exit_for(err);

@@ -475,6 +475,7 @@ static void run_opts(struct cli *c, const struct parsed *p, struct ferry_run *r)
 {
 	r->problem = on_problem;
 	r->problem_arg = c;
+	r->backend_opts = cli_backend_opts(c);
 	r->verbose = c->verbose;
 	r->dry_run = c->dry_run;
 	r->jobs = p->jobs ? p->jobs : c->conf.jobs;
@@ -493,7 +494,8 @@ static int open_store(struct cli *c, const char *path, struct ferry_store **s)
 
 	if (rc)
 		return rc;
-	err = ferry_store_open(s, path, c->have_secret ? &c->secret : NULL, msg, sizeof(msg));
+	err = ferry_store_open_with(s, path, cli_backend_opts(c), c->have_secret ? &c->secret : NULL, msg,
+				    sizeof(msg));
 	if (err) {
 		cli_err(c, "%s", msg);
 		return err == FERRY_E_NOTFOUND ? EXIT_USAGE : exit_for(err);
@@ -522,7 +524,8 @@ int cmd_init(struct cli *c, int argc, char **argv)
 		if (!c->have_secret)
 			return cli_usage_error(c, "--encrypt needs FERRY_PASSPHRASE, --passphrase-file or --key-file");
 	}
-	err = ferry_store_init(p.pos[0], &o, p.encrypt ? &c->secret : NULL, msg, sizeof(msg));
+	err = ferry_store_init_with(p.pos[0], &o, cli_backend_opts(c), p.encrypt ? &c->secret : NULL, msg,
+				    sizeof(msg));
 	if (err) {
 		cli_err(c, "%s", msg);
 		return err == FERRY_E_EXISTS ? EXIT_USAGE : exit_for(err);

@@ -171,28 +171,47 @@ static int run(const struct ferry_push_probe_opts *o, const char *tmp, char *con
 	       double *secs, char *msg, size_t msglen)
 {
 	posix_spawn_file_actions_t fa;
-	char log[4200], state[4200], line[512] = "";
-	const char *old = getenv("FERRY_STATE_DIR");
-	char *saved = old ? strdup(old) : NULL;
+	char log[4200], state[4200 + 16], line[512] = "";
+	char **envp, **args;
+	size_t ne = 0, na = 0, nx = 0;
 	pid_t pid;
 	int e, status = 0;
 	double t0;
 
 	snprintf(log, sizeof(log), "%s/log", tmp);
-	snprintf(state, sizeof(state), "%s/state", tmp); /* push's journal: ours to remove */
+	/* push's journal: ours to remove. The child's own environment, ours with this one
+	 * variable changed: setting it here would race every other thread reading ours. */
+	snprintf(state, sizeof(state), "FERRY_STATE_DIR=%s/state", tmp);
+	while (environ[ne])
+		ne++;
+	while (argv[na])
+		na++;
+	while (o->args && o->args[nx])
+		nx++;
+	envp = calloc(ne + 2, sizeof(*envp));
+	args = calloc(na + nx + 1, sizeof(*args));
+	if (!envp || !args) {
+		free(envp);
+		free(args);
+		snprintf(msg, msglen, "starting ferry %s: out of memory", argv[1]);
+		return FERRY_E_NOMEM;
+	}
+	ne = 0;
+	for (char **v = environ; *v; v++)
+		if (strncmp(*v, "FERRY_STATE_DIR=", 16) != 0)
+			envp[ne++] = *v;
+	envp[ne] = state;
+	memcpy(args, argv, na * sizeof(*args));
+	if (nx) /* the caller's --config, --endpoint, …: the child runs as we were asked to */
+		memcpy(args + na, o->args, nx * sizeof(*args));
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	posix_spawn_file_actions_adddup2(&fa, 1, 2);
-	setenv("FERRY_STATE_DIR", state, 1);
 	t0 = ferry_mono();
-	e = posix_spawn(&pid, o->exe, &fa, NULL, argv, environ);
-	if (saved) {
-		setenv("FERRY_STATE_DIR", saved, 1);
-		free(saved);
-	} else {
-		unsetenv("FERRY_STATE_DIR");
-	}
+	e = posix_spawn(&pid, o->exe, &fa, NULL, args, envp);
+	free(envp);
+	free(args);
 	posix_spawn_file_actions_destroy(&fa);
 	if (e) {
 		snprintf(msg, msglen, "%s: %s", o->exe, strerror(e));
@@ -297,14 +316,15 @@ static int rank(const char *key)
 /* killed: a push was killed mid-request; what it had sent may still land after our first
  * listing (and a listing may lag its objects), so a clean pass must be seen twice, half
  * a second apart, before the prefix counts as empty. */
-static int cleanup(const char *where, int local, int killed, char *msg, size_t msglen)
+static int cleanup(const struct ferry_push_probe_opts *o, const char *where, int local, int killed, char *msg,
+		   size_t msglen)
 {
 	struct ferry_backend *b = NULL;
 	struct keys ks = { 0 };
 	char m[1024];
 	int err = FERRY_OK, res, clean = 0;
 
-	if (ferry_backend_open(&b, where, NULL, NULL, m, sizeof(m)) != FERRY_OK) {
+	if (ferry_backend_open(&b, where, o->backend_opts, NULL, m, sizeof(m)) != FERRY_OK) {
 		snprintf(msg, msglen, "removing the probe's stores: %.600s", m);
 		if (local)
 			rm_tree(where);
@@ -320,7 +340,7 @@ static int cleanup(const char *where, int local, int killed, char *msg, size_t m
 		ks.full = 0;
 		res = b->ops->list(b, "", collect, &ks);
 		if (res && !ks.full) {
-			const char *why = ferry_backend_message(res, m, sizeof(m));
+			const char *why = ferry_backend_errmsg(b, res, m, sizeof(m));
 			snprintf(msg, msglen, "removing the probe's stores under %.300s: %s", where,
 				 why ? why : ferry_strerror(ferry_backend_err(res)));
 			err = FERRY_E_IO;
@@ -426,7 +446,7 @@ int ferry_plan_push_probe(const struct ferry_push_probe_opts *o, struct ferry_pu
 	if (made) {
 		int killed = err != FERRY_OK; /* a push may have stopped mid-request */
 		cmsg[0] = 0;
-		if (cleanup(where, local, killed, cmsg, sizeof(cmsg)) && !err) {
+		if (cleanup(o, where, local, killed, cmsg, sizeof(cmsg)) && !err) {
 			snprintf(msg, msglen, "%s", cmsg);
 			err = FERRY_E_IO;
 		}

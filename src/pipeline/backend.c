@@ -16,9 +16,51 @@ static const struct ferry_backend_ops *const builtin[] = {
 #endif
 };
 
+/* Guards every instance's message (and the global one below): a lock's heartbeat thread
+ * and a network thread may fail while the loop's thread reads a message. Errors are
+ * rare, so one lock for all costs nothing. */
 static pthread_mutex_t msg_mu = PTHREAD_MUTEX_INITIALIZER;
+/* The last message of any backend, for ferry_backend_message (being retired). */
 static char last_msg[600];
 static int last_res;
+
+static void record(struct ferry_backend *b, int res, const char *text)
+{
+	for (int hop = 0; b && hop < 4; hop++, b = b->err_to) {
+		snprintf(b->err_msg, sizeof(b->err_msg), "%s", text);
+		b->err_res = res;
+	}
+	snprintf(last_msg, sizeof(last_msg), "%s", text);
+	last_res = res;
+}
+
+void ferry_backend_seterr(struct ferry_backend *b, int res, const char *fmt, ...)
+{
+	char text[sizeof(b->err_msg)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(&msg_mu);
+	record(b, res, text);
+	pthread_mutex_unlock(&msg_mu);
+}
+
+const char *ferry_backend_errmsg(const struct ferry_backend *b, int res, char *buf, size_t len)
+{
+	const char *r = NULL;
+
+	if (!b)
+		return NULL;
+	pthread_mutex_lock(&msg_mu);
+	if (res == b->err_res && b->err_msg[0]) {
+		snprintf(buf, len, "%s", b->err_msg);
+		r = buf;
+	}
+	pthread_mutex_unlock(&msg_mu);
+	return r;
+}
 
 void ferry_backend_setmsg(int res, const char *fmt, ...)
 {
@@ -129,31 +171,92 @@ unsigned ferry_location_caps(const char *location)
 	return ops->caps;
 }
 
-/* Every key of opts is one the backend lists: else FERRY_E_INVAL naming it and what is accepted. */
-static int check_options(const struct ferry_backend_ops *ops, const struct ferry_kv *opts, char *msg, size_t msglen)
+/* The options the backend ops sees, in *out (free it): keys scoped to another backend
+ * ("s3.region" for posix) left out, its own scope taken off, the first of a name kept.
+ * Every key left must be one the backend lists: else FERRY_E_INVAL naming it and what
+ * is accepted. A scope no backend of this build has is refused as well (a typo). */
+static int own_options(const struct ferry_backend_ops *ops, const struct ferry_kv *opts, struct ferry_kv **out,
+		       char *msg, size_t msglen)
 {
-	for (; opts && opts->key; opts++) {
-		const struct ferry_backend_option *o = ops->options;
-		size_t n = 0;
+	size_t n = 0, k = 0;
+	struct ferry_kv *eff;
 
-		while (o && o->name && strcmp(o->name, opts->key))
+	for (const struct ferry_kv *o = opts; o && o->key; o++)
+		n++;
+	*out = eff = calloc(n + 1, sizeof(*eff));
+	if (!eff)
+		return FERRY_E_NOMEM;
+	for (; opts && opts->key; opts++) {
+		const char *key = opts->key, *dot = strchr(key, '.');
+		const struct ferry_backend_option *o = ops->options;
+		size_t m = 0, i;
+
+		if (dot) {
+			for (i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++)
+				if (strlen(builtin[i]->name) == (size_t)(dot - key) &&
+				    !strncmp(builtin[i]->name, key, (size_t)(dot - key)))
+					break;
+			if (i == sizeof(builtin) / sizeof(builtin[0])) {
+				snprintf(msg, msglen, "option '%s': no backend '%.*s' in this build", key,
+					 (int)(dot - key), key);
+				return FERRY_E_INVAL;
+			}
+			if (builtin[i] != ops)
+				continue;
+			key = dot + 1;
+		}
+		if (ferry_kv_get(eff, key))
+			continue; /* the first wins */
+		while (o && o->name && strcmp(o->name, key))
 			o++;
-		if (o && o->name)
+		if (o && o->name) {
+			eff[k++] = (struct ferry_kv){ key, opts->value ? opts->value : "" };
 			continue;
-		n = (size_t)snprintf(msg, msglen, "backend %s: unknown option '%s' (it takes:", ops->name, opts->key);
-		for (o = ops->options; o && o->name && n < msglen; o++)
-			n += (size_t)snprintf(msg + n, msglen - n, " %s", o->name);
-		if (n < msglen)
-			snprintf(msg + n, msglen - n, "%s)", ops->options && ops->options->name ? "" : " none");
+		}
+		m = (size_t)snprintf(msg, msglen, "backend %s: unknown option '%s' (it takes:", ops->name, opts->key);
+		for (o = ops->options; o && o->name && m < msglen; o++)
+			m += (size_t)snprintf(msg + m, msglen - m, " %s", o->name);
+		if (m < msglen)
+			snprintf(msg + m, msglen - m, "%s)", ops->options && ops->options->name ? "" : " none");
 		return FERRY_E_INVAL;
 	}
 	return FERRY_OK;
+}
+
+struct ferry_kv *ferry_kv_dup(const struct ferry_kv *first, const struct ferry_kv *opts)
+{
+	const struct ferry_kv *part[2] = { first, opts };
+	size_t n = 0, bytes = 0;
+	struct ferry_kv *out;
+	char *p;
+
+	for (int j = 0; j < 2; j++)
+		for (const struct ferry_kv *o = part[j]; o && o->key; o++) {
+			n++;
+			bytes += strlen(o->key) + 1 + strlen(o->value ? o->value : "") + 1;
+		}
+	out = malloc((n + 1) * sizeof(*out) + bytes);
+	if (!out)
+		return NULL;
+	p = (char *)(out + n + 1);
+	n = 0;
+	for (int j = 0; j < 2; j++)
+		for (const struct ferry_kv *o = part[j]; o && o->key; o++) {
+			size_t kl = strlen(o->key) + 1, vl = strlen(o->value ? o->value : "") + 1;
+			out[n].key = memcpy(p, o->key, kl);
+			out[n].value = memcpy(p + kl, o->value ? o->value : "", vl);
+			p += kl + vl;
+			n++;
+		}
+	out[n] = (struct ferry_kv){ NULL, NULL };
+	return out;
 }
 
 int ferry_backend_open(struct ferry_backend **out, const char *location, const struct ferry_kv *opts,
 		       struct ferry_loop *loop, char *msg, size_t msglen)
 {
 	const struct ferry_backend_ops *ops;
+	struct ferry_kv *eff = NULL;
 	struct ferry_backend *b;
 	char why[600];
 	int ret;
@@ -168,30 +271,36 @@ int ferry_backend_open(struct ferry_backend **out, const char *location, const s
 			 FERRY_BACKEND_ABI);
 		return FERRY_E_UNSUPPORTED;
 	}
-	if ((ret = check_options(ops, opts, msg, msglen)))
-		return ret;
 	if (strlen(location) >= sizeof(b->location)) {
 		snprintf(msg, msglen, "location too long");
 		return FERRY_E_INVAL;
 	}
+	if ((ret = own_options(ops, opts, &eff, msg, msglen))) {
+		free(eff);
+		return ret;
+	}
 	b = calloc(1, sizeof(*b));
-	if (!b)
+	if (!b) {
+		free(eff);
 		return FERRY_E_NOMEM;
+	}
 	b->ops = ops;
 	b->loop = loop;
 	strcpy(b->location, location);
 	if (ops->priv_size && !(b->priv = calloc(1, ops->priv_size))) {
 		free(b);
+		free(eff);
 		return FERRY_E_NOMEM;
 	}
-	ret = ops->open(b, location, opts, loop);
+	ret = ops->open(b, location, eff, loop);
+	free(eff); /* the backend copied what it keeps */
 	if (ret < 0) {
-		const char *m = ferry_backend_message(ret, why, sizeof(why));
+		const char *m = ferry_backend_errmsg(b, ret, why, sizeof(why));
 		snprintf(msg, msglen, "%s: %s", location,
 			 m ? m : ret <= -4096 ? ferry_strerror(ferry_backend_err(ret)) : strerror(-ret));
 		free(b->priv);
 		free(b);
-		return ret == -ENOENT ? FERRY_E_NOTFOUND : ferry_backend_err(ret);
+		return ret == -ENOENT ? FERRY_E_NOTFOUND : ret == -EINVAL ? FERRY_E_INVAL : ferry_backend_err(ret);
 	}
 	*out = b;
 	return FERRY_OK;

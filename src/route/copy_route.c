@@ -76,28 +76,20 @@ struct croute {
 	int err;
 };
 
-static void env_put(const char *name, const char *value)
+int route_backend_open(const struct ferry_copy_plan *p, unsigned k, const char *url, const struct ferry_kv *opts,
+		       struct ferry_loop *loop, struct ferry_backend **b, char *msg, size_t msglen)
 {
-	if (value)
-		setenv(name, value, 1);
-	else
-		unsetenv(name);
-}
-
-int route_backend_open(const struct ferry_copy_plan *p, unsigned k, const char *url, struct ferry_loop *loop,
-		       struct ferry_backend **b, char *msg, size_t msglen)
-{
-	char *old_ep = getenv("AWS_ENDPOINT_URL_S3") ? strdup(getenv("AWS_ENDPOINT_URL_S3")) : NULL;
-	char *old_bind = getenv("FERRY_S3_BIND") ? strdup(getenv("FERRY_S3_BIND")) : NULL;
+	/* the route's own endpoint and source address before the run's options (the first
+	 * wins); a route without an address sends from any ("", not FERRY_S3_BIND's) */
+	struct ferry_kv own[3] = { { "bind", p->route[k].bind }, { NULL, NULL }, { NULL, NULL } };
 
 	if (p->route[k].endpoint[0])
-		setenv("AWS_ENDPOINT_URL_S3", p->route[k].endpoint, 1);
-	env_put("FERRY_S3_BIND", p->route[k].bind[0] ? p->route[k].bind : NULL);
-	int err = ferry_backend_open(b, url, NULL, loop, msg, msglen);
-	env_put("AWS_ENDPOINT_URL_S3", old_ep);
-	env_put("FERRY_S3_BIND", old_bind);
-	free(old_ep);
-	free(old_bind);
+		own[1] = (struct ferry_kv){ "endpoint", p->route[k].endpoint };
+	struct ferry_kv *all = ferry_kv_dup(own, opts);
+	if (!all)
+		return FERRY_E_NOMEM;
+	int err = ferry_backend_open(b, url, all, loop, msg, msglen);
+	free(all);
 	return err;
 }
 
@@ -230,7 +222,7 @@ static void *route_main(void *arg)
 		if (since_sync >= sync_every || last) {
 			int e = rt->b->ops->sync ? rt->b->ops->sync(rt->b) : 0;
 			if (e && !rt->err) {
-				store_problem(&rt->sub, rt->b->location, NULL, ferry_backend_err(e), "%s", store_berr(e));
+				store_problem(&rt->sub, rt->b->location, NULL, ferry_backend_err(e), "%s", store_berr(rt->b, e));
 				rt->err = FERRY_E_IO;
 			}
 			pthread_mutex_lock(&cp->mu);
@@ -247,7 +239,7 @@ static void *route_main(void *arg)
 	if (since_sync > 0) {
 		int e = rt->b->ops->sync ? rt->b->ops->sync(rt->b) : 0;
 		if (e && !rt->err) {
-			store_problem(&rt->sub, rt->b->location, NULL, ferry_backend_err(e), "%s", store_berr(e));
+			store_problem(&rt->sub, rt->b->location, NULL, ferry_backend_err(e), "%s", store_berr(rt->b, e));
 			rt->err = FERRY_E_IO;
 		}
 	}
@@ -446,14 +438,14 @@ int ferry_copy_planned(const char *src, const char *url, const struct ferry_copy
 		goto out;
 
 	/* one backend per route, each on a loop of its own: all open here, before any
-	 * request or route thread runs (route_backend_open sets the environment) */
+	 * request or route thread runs */
 	for (unsigned k = 0; k < p->n; k++) {
 		char msg[700], spec[64];
 		if ((err = ferry_loop_create(&rt[k].loop, NULL))) {
 			store_problem(r, url, NULL, err, "route %s: cannot set up io_uring", p->model[k].name);
 			goto out;
 		}
-		if ((err = route_backend_open(p, k, url, rt[k].loop, &rt[k].b, msg, sizeof(msg)))) {
+		if ((err = route_backend_open(p, k, url, r->backend_opts, rt[k].loop, &rt[k].b, msg, sizeof(msg)))) {
 			store_problem(r, url, NULL, err, "route %s: %s", p->model[k].name, msg);
 			goto out;
 		}

@@ -805,9 +805,9 @@ int ferry_store_follow_routes(struct ferry_store *s, const struct ferry_copy_pla
 	rs->p = p;
 	rs->n = p->n;
 	rs->total = total;
-	/* one backend per route on the store's loop (route_backend_open sets the environment) */
+	/* one backend per route on the store's loop, with the store's options */
 	for (unsigned k = 0; k < p->n && !err; k++) {
-		if ((err = route_backend_open(p, k, s->path, s->loop, &rs->rt[k].b, msg, sizeof(msg)))) {
+		if ((err = route_backend_open(p, k, s->path, s->opts, s->loop, &rs->rt[k].b, msg, sizeof(msg)))) {
 			store_problem(r, s->path, NULL, err, "route %s: %s", p->model[k].name, msg);
 			break;
 		}
@@ -854,6 +854,10 @@ int ferry_store_follow_routes(struct ferry_store *s, const struct ferry_copy_pla
 		rs->rt[k].first_share = a.bytes[k];
 	rs->orig = s->b;
 	rs->t0 = ferry_mono();
+	/* the store's callers ask the wrapper why a call failed: the backends under it tell it */
+	rs->orig->err_to = b;
+	for (unsigned k = 0; k < p->n; k++)
+		rs->rt[k].b->err_to = b;
 	b->ops = &route_ops;
 	b->priv = rs;
 	b->loop = s->loop;

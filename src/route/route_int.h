@@ -8,10 +8,10 @@
 
 /* ---- planned routes (copy_route.c, push_route.c) ---- */
 struct ferry_copy_plan;
-/* Opens route k's backend for url on loop: the S3 backend reads the route's endpoint and
- * bind address from the environment as it opens, so they are set for it and put back. */
-int route_backend_open(const struct ferry_copy_plan *p, unsigned k, const char *url, struct ferry_loop *loop,
-		       struct ferry_backend **b, char *msg, size_t msglen);
+/* Opens route k's backend for url on loop with opts (the run's or the store's), the
+ * route's endpoint= and bind= before them. */
+int route_backend_open(const struct ferry_copy_plan *p, unsigned k, const char *url, const struct ferry_kv *opts,
+		       struct ferry_loop *loop, struct ferry_backend **b, char *msg, size_t msglen);
 /* One line to the plan's note callback (the log), if it has one. */
 void route_note(const struct ferry_copy_plan *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

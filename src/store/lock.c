@@ -164,7 +164,7 @@ static int check_others(struct ferry_store *s, const struct lock_info *mine, con
 	int e = s->b->ops->list(s->b, "locks/", collect, &sc), err = FERRY_OK;
 
 	if (e && !sc.toomany) {
-		store_setmsg(msg, msglen, "%s/locks: cannot list: %s", s->path, store_berr(e));
+		store_setmsg(msg, msglen, "%s/locks: cannot list: %s", s->path, store_berr(s->b, e));
 		scan_free(&sc);
 		return FERRY_E_IO;
 	}
@@ -296,7 +296,7 @@ int ferry_lock_acquire(struct ferry_store *s, const struct ferry_lock_opts *o, s
 		goto fail;
 	e = write_mine(s, &l->me);
 	if (e) {
-		store_setmsg(msg, msglen, "%s/%s: cannot write lock: %s", s->path, l->me.key, store_berr(e));
+		store_setmsg(msg, msglen, "%s/%s: cannot write lock: %s", s->path, l->me.key, store_berr(s->b, e));
 		err = FERRY_E_IO;
 		goto fail;
 	}

@@ -108,7 +108,7 @@ int ferry_snapshot_merge(struct ferry_store *s, const char *group, char snap[64]
 		return FERRY_E_NOMEM;
 	e = s->b->ops->list(s->b, prefix, on_partial, &f);
 	if (e) {
-		store_setmsg(msg, msglen, "%s/%s: cannot list: %s", s->path, prefix, store_berr(e));
+		store_setmsg(msg, msglen, "%s/%s: cannot list: %s", s->path, prefix, store_berr(s->b, e));
 		free(f.have);
 		return FERRY_E_IO;
 	}

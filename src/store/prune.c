@@ -166,7 +166,7 @@ static int delete_objects(struct ferry_store *s, const struct objlist *ol, int d
 			kp[i] = keys[i];
 		}
 		if (!dry_run && (e = ferry_backend_del_many(s->b, kp, k, &bad))) {
-			store_setmsg(msg, msglen, "%s/%s: cannot delete: %s", s->path, keys[bad < k ? bad : 0], store_berr(e));
+			store_setmsg(msg, msglen, "%s/%s: cannot delete: %s", s->path, keys[bad < k ? bad : 0], store_berr(s->b, e));
 			err = e <= -4096 && ferry_backend_err(e) == FERRY_E_DENIED ? FERRY_E_DENIED : FERRY_E_IO;
 			k = bad; /* the ones before it are gone */
 		}
@@ -267,7 +267,7 @@ int ferry_prune(struct ferry_store *s, const struct ferry_prune_opts *o, struct 
 		err = add_manifest(s, names[i], NULL, &ref, rp, i, msg, msglen);
 	}
 	if (!err && (e = s->b->ops->list(s->b, "partial/", on_key, &pk))) {
-		store_setmsg(msg, msglen, "%s/partial: cannot list: %s", s->path, store_berr(e));
+		store_setmsg(msg, msglen, "%s/partial: cannot list: %s", s->path, store_berr(s->b, e));
 		err = FERRY_E_IO;
 	}
 	for (size_t i = 0; i < pk.n && !err; i++)
@@ -279,7 +279,7 @@ int ferry_prune(struct ferry_store *s, const struct ferry_prune_opts *o, struct 
 	ol.ref = &ref;
 	ol.res = res;
 	if ((e = s->b->ops->list(s->b, "data/", on_object, &ol))) {
-		store_setmsg(msg, msglen, "%s/data: cannot list: %s", s->path, store_berr(e));
+		store_setmsg(msg, msglen, "%s/data: cannot list: %s", s->path, store_berr(s->b, e));
 		err = e <= -4096 ? ferry_backend_err(e) : FERRY_E_IO;
 		goto out;
 	}
@@ -315,7 +315,7 @@ int ferry_prune(struct ferry_store *s, const struct ferry_prune_opts *o, struct 
 			continue;
 		snprintf(key, sizeof(key), "snapshots/%s", names[i]);
 		if ((e = s->b->ops->del(s->b, key))) {
-			store_setmsg(msg, msglen, "%s/%s: cannot delete: %s", s->path, key, store_berr(e));
+			store_setmsg(msg, msglen, "%s/%s: cannot delete: %s", s->path, key, store_berr(s->b, e));
 			err = FERRY_E_IO;
 			goto out;
 		}

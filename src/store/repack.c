@@ -490,7 +490,7 @@ int repack_run(struct repack *rp, char *const *names, int dry_run, struct ferry_
 	if (!err && rp->pw.w)
 		err = pw_seal(rp);
 	if (!err && s->b->ops->sync && (e = s->b->ops->sync(s->b))) {
-		store_setmsg(msg, msglen, "%s: repack: new packs: %s", s->path, store_berr(e));
+		store_setmsg(msg, msglen, "%s: repack: new packs: %s", s->path, store_berr(s->b, e));
 		err = FERRY_E_IO;
 	}
 	if (err) {

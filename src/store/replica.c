@@ -66,15 +66,6 @@ int ferry_same_location(const char *a, const char *b)
 	return !strcmp(ca, cb);
 }
 
-static void restore_env(const char *name, char *old)
-{
-	if (old)
-		setenv(name, old, 1);
-	else
-		unsetenv(name);
-	free(old);
-}
-
 /*
  * Opens replica rp at spec's URL on s's loop and reads its config. FERRY_OK with
  * rp->reachable 0 and a note when it cannot be reached; an error (msg) for a URL no
@@ -95,12 +86,13 @@ static int open_one(struct ferry_store *s, struct replset *rs, unsigned k, const
 	rp->view.cfg = s->cfg;
 	rp->view.keys.encrypted = s->keys.encrypted; /* objreader_open checks the flag; no key bytes here */
 	rp->s = &rp->view;
-	/* the S3 backend takes its endpoint from the environment when it opens (as copy_route.c does) */
-	char *old_ep = getenv("AWS_ENDPOINT_URL_S3") ? strdup(getenv("AWS_ENDPOINT_URL_S3")) : NULL;
-	if (spec->endpoint && spec->endpoint[0])
-		setenv("AWS_ENDPOINT_URL_S3", spec->endpoint, 1);
-	err = ferry_backend_open(&rp->view.b, rp->url, NULL, s->loop, why, sizeof(why));
-	restore_env("AWS_ENDPOINT_URL_S3", old_ep);
+	/* the store's options, the replica's own endpoint before them (the first wins) */
+	const struct ferry_kv ep[] = { { "endpoint", spec->endpoint }, { NULL, NULL } };
+	struct ferry_kv *opts = ferry_kv_dup(spec->endpoint && spec->endpoint[0] ? ep : NULL, s->opts);
+	if (!opts)
+		return FERRY_E_NOMEM;
+	err = ferry_backend_open(&rp->view.b, rp->url, opts, s->loop, why, sizeof(why));
+	free(opts);
 	if (err && (!is_local(rp->url) || err == FERRY_E_UNSUPPORTED || err == FERRY_E_INVAL)) {
 		store_setmsg(msg, msglen, "--replica %s: %s", rp->name, why);
 		return FERRY_E_INVAL;
@@ -119,7 +111,7 @@ static int open_one(struct ferry_store *s, struct replset *rs, unsigned k, const
 	}
 	if (e) {
 		replica_note(rs, k, "replica %s (%s): unreachable: config: %s; not used", rp->name, rp->url,
-			     e == -ENOENT ? "none there (no such location, or not a ferry store)" : store_berr(e));
+			     e == -ENOENT ? "none there (no such location, or not a ferry store)" : store_berr(rp->view.b, e));
 		return FERRY_OK;
 	}
 	err = ferry_config_decode(buf, n, &cfg);

@@ -540,7 +540,7 @@ int mwriter_finish(struct mwriter *m)
 	mwriter_abort(m);
 	return FERRY_OK;
 fail:
-	snprintf(m->why, sizeof(m->why), "%s", store_berr(e));
+	snprintf(m->why, sizeof(m->why), "%s", store_berr(s->b, e));
 	mwriter_abort(m);
 	return e <= -4096 ? ferry_backend_err(e) : FERRY_E_IO;
 }

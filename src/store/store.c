@@ -72,11 +72,11 @@ void store_object_key(const uint8_t id[FERRY_ID_LEN], char out[64])
 }
 
 
-const char *store_berr(int res)
+const char *store_berr(const struct ferry_backend *b, int res)
 {
 	static __thread char buf[600];
 
-	if (ferry_backend_message(res, buf, sizeof(buf)))
+	if (ferry_backend_errmsg(b, res, buf, sizeof(buf)))
 		return buf;
 	if (res <= -4096)
 		return ferry_strerror(ferry_backend_err(res));
@@ -92,8 +92,8 @@ void store_wait(struct ferry_store *s, const int *flag)
 
 /* ---------------------------------------------------------------- init/open */
 
-static int open_backend(const char *path, struct ferry_loop **loop, struct ferry_backend **b, char *msg,
-			size_t msglen)
+static int open_backend(const char *path, const struct ferry_kv *opts, struct ferry_loop **loop,
+			struct ferry_backend **b, char *msg, size_t msglen)
 {
 	int err = ferry_loop_create(loop, NULL);
 
@@ -101,7 +101,7 @@ static int open_backend(const char *path, struct ferry_loop **loop, struct ferry
 		store_setmsg(msg, msglen, "cannot set up io_uring (kernel too old, or io_uring disabled)");
 		return err;
 	}
-	err = ferry_backend_open(b, path, NULL, *loop, msg, msglen);
+	err = ferry_backend_open(b, path, opts, *loop, msg, msglen);
 	if (err) {
 		ferry_loop_destroy(*loop);
 		*loop = NULL;
@@ -111,6 +111,12 @@ static int open_backend(const char *path, struct ferry_loop **loop, struct ferry
 
 int ferry_store_init(const char *path, const struct ferry_init_opts *o, const struct ferry_secret *secret,
 		     char *msg, size_t msglen)
+{
+	return ferry_store_init_with(path, o, NULL, secret, msg, msglen);
+}
+
+int ferry_store_init_with(const char *path, const struct ferry_init_opts *o, const struct ferry_kv *opts,
+			  const struct ferry_secret *secret, char *msg, size_t msglen)
 {
 	struct ferry_store_config cfg;
 	struct ferry_keys keys;
@@ -122,7 +128,7 @@ int ferry_store_init(const char *path, const struct ferry_init_opts *o, const st
 	uint64_t size;
 	int err, e;
 
-	err = open_backend(path, &loop, &b, msg, msglen);
+	err = open_backend(path, opts, &loop, &b, msg, msglen);
 	if (err)
 		return err;
 	if (b->ops->stat(b, "config", &size) == 0) {
@@ -137,7 +143,7 @@ int ferry_store_init(const char *path, const struct ferry_init_opts *o, const st
 		goto out;
 	}
 	if (e) {
-		store_setmsg(msg, msglen, "%s: cannot create: %s", path, store_berr(e));
+		store_setmsg(msg, msglen, "%s: cannot create: %s", path, store_berr(b, e));
 		err = FERRY_E_IO;
 		goto out;
 	}
@@ -151,7 +157,7 @@ int ferry_store_init(const char *path, const struct ferry_init_opts *o, const st
 	/* the config is written last and exclusively: a location without it is not yet a store */
 	e = b->ops->put(b, "config", buf, sizeof(buf), 1);
 	if (e) {
-		store_setmsg(msg, msglen, "%s/config: cannot write: %s", path, store_berr(e));
+		store_setmsg(msg, msglen, "%s/config: cannot write: %s", path, store_berr(b, e));
 		err = e == -EEXIST ? FERRY_E_EXISTS : FERRY_E_IO;
 	}
 out:
@@ -163,6 +169,12 @@ out:
 int ferry_store_open(struct ferry_store **out, const char *path, const struct ferry_secret *secret, char *msg,
 		     size_t msglen)
 {
+	return ferry_store_open_with(out, path, NULL, secret, msg, msglen);
+}
+
+int ferry_store_open_with(struct ferry_store **out, const char *path, const struct ferry_kv *opts,
+			  const struct ferry_secret *secret, char *msg, size_t msglen)
+{
 	struct ferry_store *s;
 	uint8_t *buf = NULL;
 	size_t n;
@@ -173,11 +185,15 @@ int ferry_store_open(struct ferry_store **out, const char *path, const struct fe
 	if (!s)
 		return FERRY_E_NOMEM;
 	s->path = strdup(path);
-	if (!s->path) {
+	/* kept: replicas and routes open their backends with them later */
+	s->opts = ferry_kv_dup(NULL, opts);
+	if (!s->path || !s->opts) {
+		free(s->path);
+		free(s->opts);
 		free(s);
 		return FERRY_E_NOMEM;
 	}
-	err = open_backend(path, &s->loop, &s->b, msg, msglen);
+	err = open_backend(path, s->opts, &s->loop, &s->b, msg, msglen);
 	if (err)
 		goto fail;
 	e = s->b->ops->get(s->b, "config", &buf, &n, FERRY_CONFIG_LEN + 1);
@@ -199,7 +215,7 @@ int ferry_store_open(struct ferry_store **out, const char *path, const struct fe
 		goto fail;
 	}
 	if (e) {
-		store_setmsg(msg, msglen, "%s/config: %s", path, store_berr(e));
+		store_setmsg(msg, msglen, "%s/config: %s", path, store_berr(s->b, e));
 		err = e <= -4096 ? ferry_backend_err(e) : FERRY_E_IO;
 		goto fail;
 	}
@@ -250,6 +266,7 @@ void ferry_store_close(struct ferry_store *s)
 	ferry_loop_destroy(s->loop);
 	ferry_codec_destroy(s->codec);
 	ferry_keys_wipe(&s->keys);
+	free(s->opts);
 	free(s->path);
 	free(s);
 }
@@ -349,7 +366,7 @@ int objreader_open(struct ferry_store *s, const char *key, const uint8_t *want_i
 	e = s->b->ops->ropen(s->b, key, &o->r, &o->size);
 	if (e) {
 		o->r = NULL;
-		store_setmsg(why, whylen, "object %s missing: %s", key, store_berr(e));
+		store_setmsg(why, whylen, "object %s missing: %s", key, store_berr(s->b, e));
 		return e == -ENOENT ? FERRY_E_NOTFOUND : FERRY_E_IO;
 	}
 	if (o->size < FERRY_OBJ_HDR_LEN + FERRY_OBJ_FOOTER_LEN) {
@@ -357,7 +374,7 @@ int objreader_open(struct ferry_store *s, const char *key, const uint8_t *want_i
 		return FERRY_E_TRUNCATED;
 	}
 	if ((e = read_sync(s, o->r, hb, sizeof(hb), 0)) || (e = read_sync(s, o->r, fb, sizeof(fb), o->size - sizeof(fb)))) {
-		store_setmsg(why, whylen, "object %s: read failed: %s", key, store_berr(e));
+		store_setmsg(why, whylen, "object %s: read failed: %s", key, store_berr(s->b, e));
 		return FERRY_E_IO;
 	}
 	err = ferry_object_hdr_decode(hb, sizeof(hb), &o->h);

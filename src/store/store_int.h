@@ -24,6 +24,7 @@ struct ferry_store {
 	struct ferry_codec *codec; /* for the loop thread: manifests */
 	struct replset *replicas;  /* pull: where data objects are read from (replica.c), or NULL */
 	struct routeset *routes;   /* push --plan: b is route.c's wrapper spreading objects over these, or NULL */
+	struct ferry_kv *opts;     /* the backend options it was opened with (a copy), for replicas and routes */
 };
 
 void store_problem(struct ferry_run *r, const char *what, const char *chunk, int err, const char *fmt, ...)
@@ -40,8 +41,8 @@ void store_setmsg(char *msg, size_t len, const char *fmt, ...) __attribute__((fo
 void store_hex(const uint8_t *b, size_t n, char *out);
 /* "data/ab/abcdef…": the store key of an object */
 void store_object_key(const uint8_t id[FERRY_ID_LEN], char out[64]);
-/* A negative backend result as text. */
-const char *store_berr(int res);
+/* A negative result of b as text: b's own message for it when it gave one. */
+const char *store_berr(const struct ferry_backend *b, int res);
 /* Runs the loop until *flag becomes non-zero (synchronous use of async hooks). */
 void store_wait(struct ferry_store *s, const int *flag);
 

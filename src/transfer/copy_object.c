@@ -80,7 +80,7 @@ static int open_backend(const char *url, struct ferry_loop **loop, struct ferry_
 		store_problem(r, url, NULL, err, "cannot set up io_uring");
 		return err;
 	}
-	err = ferry_backend_open(b, url, NULL, *loop, msg, sizeof(msg));
+	err = ferry_backend_open(b, url, r->backend_opts, *loop, msg, sizeof(msg));
 	if (err) {
 		store_problem(r, url, NULL, err, "%s", msg);
 		ferry_loop_destroy(*loop);
@@ -231,7 +231,7 @@ out:
 		b->ops->abort(b, w);
 	if (e)
 		store_problem(r, it->path, NULL, e <= -4096 ? ferry_backend_err(e) : FERRY_E_IO, "%s: %s", what,
-			      store_berr(e));
+			      store_berr(b, e));
 	close(fd);
 }
 
@@ -289,7 +289,7 @@ static int copy_up(const char *src, const char *url, struct ferry_run *r)
 			r->progress(r->progress_arg, r);
 	}
 	if (b->ops->sync && (err = b->ops->sync(b))) {
-		store_problem(r, url, NULL, ferry_backend_err(err), "%s", store_berr(err));
+		store_problem(r, url, NULL, ferry_backend_err(err), "%s", store_berr(b, err));
 		err = FERRY_E_IO;
 	}
 	if (symlinks && r->verbose)
@@ -622,7 +622,7 @@ static int df_start(struct ferry_backend *b, int root, struct dfile *d, struct k
 		d->size = k->size;
 	if (e) {
 		d->ro = NULL;
-		store_problem(r, k->key, NULL, e <= -4096 ? ferry_backend_err(e) : FERRY_E_IO, "%s", store_berr(e));
+		store_problem(r, k->key, NULL, e <= -4096 ? ferry_backend_err(e) : FERRY_E_IO, "%s", store_berr(b, e));
 		close(d->pfd);
 		d->pfd = -1;
 		return -1;
@@ -662,7 +662,7 @@ static void df_landed(struct ferry_backend *b, struct dslot *sl, struct dslot *s
 
 	sl->state = SLOT_HELD;
 	if (!d->failed && res < 0)
-		df_fail(b, d, r, res <= -4096 ? ferry_backend_err(res) : FERRY_E_IO, "reading", store_berr(res));
+		df_fail(b, d, r, res <= -4096 ? ferry_backend_err(res) : FERRY_E_IO, "reading", store_berr(b, res));
 	if (!d->failed && !d->opened)
 		df_open(b, d, r); /* the first range: the metadata came with it */
 	if (!d->failed) {
@@ -749,7 +749,7 @@ static int copy_down(const char *url, const char *dst, struct ferry_run *r)
 	if ((err = open_backend(url, &loop, &b, r)))
 		return err;
 	if ((err = b->ops->list(b, "", add_key, &ks))) {
-		store_problem(r, url, NULL, ferry_backend_err(err), "cannot list: %s", store_berr(err));
+		store_problem(r, url, NULL, ferry_backend_err(err), "cannot list: %s", store_berr(b, err));
 		err = err == -ENOMEM ? FERRY_E_NOMEM : ferry_backend_err(err);
 		goto out;
 	}

@@ -709,7 +709,7 @@ static void abort_orphans(struct journal *j)
 		return;
 	int e = b->ops->uploads(b, "", collect_upload, &c);
 	if (e) {
-		fprintf(stderr, "ferry: warning: listing unfinished uploads in %s: %s\n", j->loc, store_berr(e));
+		fprintf(stderr, "ferry: warning: listing unfinished uploads in %s: %s\n", j->loc, store_berr(b, e));
 	} else {
 		for (size_t i = 0; i < c.keys.n; i++) {
 			if (resumable(j, c.keys.v[i], c.ids.v[i]))
@@ -717,7 +717,7 @@ static void abort_orphans(struct journal *j)
 			e = b->ops->uabort(b, c.keys.v[i], c.ids.v[i]);
 			if (e)
 				fprintf(stderr, "ferry: warning: aborting the unfinished upload of %s: %s\n", c.keys.v[i],
-					store_berr(e));
+					store_berr(b, e));
 			else
 				j->r->uploads_aborted++;
 		}

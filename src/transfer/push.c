@@ -298,7 +298,7 @@ static struct wobj *obj_open(struct push *p, struct jupload *up)
 		up->used = 1; /* resumed, or gone: either way not aborted at the end */
 		if (e && e != -ENOENT)
 			store_problem(p->r, up->path, NULL, FERRY_E_IO, "cannot resume its upload (%s); sending it again",
-				      store_berr(e));
+				      store_berr(p->s->b, e));
 	}
 	if (!e)
 		goto opened;
@@ -311,7 +311,7 @@ static struct wobj *obj_open(struct push *p, struct jupload *up)
 	e = p->b->ops->wopen(p->b, o->key, &o->w);
 opened:
 	if (e) {
-		store_problem(p->r, p->s->path, NULL, FERRY_E_IO, "cannot create object %s: %s", o->key, store_berr(e));
+		store_problem(p->r, p->s->path, NULL, FERRY_E_IO, "cannot create object %s: %s", o->key, store_berr(p->s->b, e));
 		p->fatal = FERRY_E_IO;
 		free(o);
 		return NULL;
@@ -423,7 +423,7 @@ static void obj_finish_step(struct wobj *o)
 	p->objs_live--;
 	if (e) {
 		o->failed = FERRY_E_IO;
-		store_problem(p->r, p->s->path, NULL, FERRY_E_IO, "committing object %s: %s", o->key, store_berr(e));
+		store_problem(p->r, p->s->path, NULL, FERRY_E_IO, "committing object %s: %s", o->key, store_berr(p->s->b, e));
 		p->fatal = FERRY_E_IO;
 	} else {
 		o->committed = 1;
@@ -453,7 +453,7 @@ static void obj_io_done(struct ferry_io *io)
 
 	o->writes--;
 	if (io->res < 0 && !o->failed) {
-		store_problem(p->r, p->s->path, NULL, FERRY_E_IO, "writing object %s: %s", o->key, store_berr(io->res));
+		store_problem(p->r, p->s->path, NULL, FERRY_E_IO, "writing object %s: %s", o->key, store_berr(p->s->b, io->res));
 		p->fatal = FERRY_E_IO;
 		o->failed = FERRY_E_IO;
 	}
@@ -468,7 +468,7 @@ static void frame_written(struct ferry_io *io)
 
 	o->writes--;
 	if (io->res < 0 && !o->failed) {
-		store_problem(p->r, p->s->path, NULL, FERRY_E_IO, "writing object %s: %s", o->key, store_berr(io->res));
+		store_problem(p->r, p->s->path, NULL, FERRY_E_IO, "writing object %s: %s", o->key, store_berr(p->s->b, io->res));
 		p->fatal = FERRY_E_IO;
 		o->failed = FERRY_E_IO;
 	}
@@ -1477,7 +1477,7 @@ int ferry_push(struct ferry_store *s, const char *src, struct ferry_run *r)
 		snprintf(note, sizeof(note), "stopped at --max-duration after %llu files\n",
 			 (unsigned long long)r->files_total);
 		if ((e = s->b->ops->put(s->b, key, note, strlen(note), 0))) {
-			store_problem(r, s->path, NULL, FERRY_E_IO, "writing %s: %s; no snapshot written", key, store_berr(e));
+			store_problem(r, s->path, NULL, FERRY_E_IO, "writing %s: %s; no snapshot written", key, store_berr(s->b, e));
 			mwriter_abort(&p.mw);
 			r->snapshot[0] = 0;
 			teardown(&p);

@@ -99,6 +99,14 @@ diff -r "$rsrc" "$work/rpull" >/dev/null && ok "pull after the repack is byte-id
 	printf '[s3]\nendpoint = %s\nmax-parts = 1000\n' "$S3_ENDPOINT" >"$work/s3.conf"
 	expect 0 "[s3] endpoint in the config file" "$ferry" snapshots "$store" --key-file "$work/key" --config "$work/s3.conf"
 	expect 2 "a bad --endpoint exits 2" "$ferry" snapshots "$store" --key-file "$work/key" --endpoint ftp://x
+	# precedence: flag > environment > config file (backend options, no environment of ours)
+	printf '[s3]\nendpoint = http://127.0.0.1:1\nconnections = 2\n' >"$work/dead.conf"
+	FERRY_S3_ATTEMPTS=1 expect 0 "--endpoint over the config file's endpoint" \
+		"$ferry" snapshots "$store" --key-file "$work/key" --config "$work/dead.conf" --endpoint "$S3_ENDPOINT"
+	AWS_ENDPOINT_URL_S3=$S3_ENDPOINT FERRY_S3_ATTEMPTS=1 expect 0 "AWS_ENDPOINT_URL_S3 over the config file's endpoint" \
+		"$ferry" snapshots "$store" --key-file "$work/key" --config "$work/dead.conf"
+	expect 0 "a local store takes no S3 options, and is not refused for them" \
+		"$ferry" init "$work/local-opts" --config "$work/dead.conf" --endpoint "$S3_ENDPOINT" --connections 2 --verbose
 	echo "$pass $fail" >"$work/counts"
 )
 read -r pass fail <"$work/counts"

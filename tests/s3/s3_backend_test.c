@@ -129,6 +129,93 @@ static void *hammer_one(void *arg)
 	return NULL;
 }
 
+/* Opens url with opts and expects FERRY_E_INVAL and a message holding want. */
+static void refused(const char *url, const struct ferry_kv *opts, struct ferry_loop *loop, const char *want,
+		    const char *what)
+{
+	struct ferry_backend *b = NULL;
+	char msg[600] = "";
+	int e = ferry_backend_open(&b, url, opts, loop, msg, sizeof(msg));
+
+	CHECK(e == FERRY_E_INVAL && !b && strstr(msg, want), "%s: refused, naming it (%d: %s)", what, e, msg);
+	ferry_backend_close(b);
+}
+
+/* Open, put, get and delete one object: 0, or the first failure. */
+static int round_trip(const char *url, const struct ferry_kv *opts, struct ferry_loop *loop, char *msg, size_t msglen)
+{
+	struct ferry_backend *b = NULL;
+	uint8_t *got = NULL;
+	size_t n = 0;
+	int e = ferry_backend_open(&b, url, opts, loop, msg, msglen);
+
+	if (e)
+		return -e;
+	if (!(e = b->ops->put(b, "opts/one", "options", 7, 0)) && !(e = b->ops->get(b, "opts/one", &got, &n, 100)))
+		e = n == 7 && !memcmp(got, "options", 7) ? b->ops->del(b, "opts/one") : -EIO;
+	if (e && !ferry_backend_errmsg(b, e, msg, msglen))
+		snprintf(msg, msglen, "%d", e);
+	free(got);
+	ferry_backend_close(b);
+	return e;
+}
+
+/* Options: names checked, values checked, and an option over the environment. */
+static void options(const char *url, struct ferry_loop *loop)
+{
+	const char *live = getenv("AWS_ENDPOINT_URL_S3");
+	char msg[600], *saved_s3, *saved_any;
+
+	if (!live || !*live)
+		live = getenv("AWS_ENDPOINT_URL");
+	if (!live || !*live)
+		live = getenv("S3_ENDPOINT");
+	if (!live || !*live) {
+		CHECK(0, "options: no endpoint in the environment to test with");
+		return;
+	}
+	refused(url, (const struct ferry_kv[]){ { "nosuchoption", "1" }, { NULL, NULL } }, loop, "nosuchoption",
+		"an unknown option");
+	refused(url, (const struct ferry_kv[]){ { "connections", "x" }, { NULL, NULL } }, loop,
+		"connections 'x': expected 1..256", "connections=x");
+	refused(url, (const struct ferry_kv[]){ { "s3.connections", "0" }, { NULL, NULL } }, loop,
+		"connections '0'", "s3.connections=0 (scoped to this backend)");
+	refused(url, (const struct ferry_kv[]){ { "addressing", "sideways" }, { NULL, NULL } }, loop,
+		"addressing 'sideways'", "addressing=sideways");
+	refused(url, (const struct ferry_kv[]){ { "nosuchbackend.x", "1" }, { NULL, NULL } }, loop,
+		"nosuchbackend", "a scope no backend has");
+
+	/* the environment names a dead port: only the option reaches the server */
+	saved_s3 = getenv("AWS_ENDPOINT_URL_S3") ? strdup(getenv("AWS_ENDPOINT_URL_S3")) : NULL;
+	saved_any = getenv("AWS_ENDPOINT_URL") ? strdup(getenv("AWS_ENDPOINT_URL")) : NULL;
+	char *ep = strdup(live);
+	setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:1", 1);
+	setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1", 1);
+	int e = round_trip(url, (const struct ferry_kv[]){ { "attempts", "1" }, { NULL, NULL } }, loop, msg,
+			   sizeof(msg));
+	CHECK(e != 0, "without the option, the dead endpoint of the environment is used (fails: %s)", msg);
+	e = round_trip(url,
+		       (const struct ferry_kv[]){ { "endpoint", ep }, { "attempts", "2" }, { "connections", "2" },
+						  { "posix.other", "ignored" }, { NULL, NULL } },
+		       loop, msg, sizeof(msg));
+	CHECK(e == 0, "endpoint= overrides AWS_ENDPOINT_URL_S3: put, get, delete work (%s)", e ? msg : "ok");
+	e = round_trip(url, (const struct ferry_kv[]){ { "s3.endpoint", ep }, { "endpoint", "http://127.0.0.1:1" },
+						       { NULL, NULL } },
+		       loop, msg, sizeof(msg));
+	CHECK(e == 0, "the first of a name wins, scoped or not (%s)", e ? msg : "ok");
+	if (saved_s3)
+		setenv("AWS_ENDPOINT_URL_S3", saved_s3, 1);
+	else
+		unsetenv("AWS_ENDPOINT_URL_S3");
+	if (saved_any)
+		setenv("AWS_ENDPOINT_URL", saved_any, 1);
+	else
+		unsetenv("AWS_ENDPOINT_URL");
+	free(saved_s3);
+	free(saved_any);
+	free(ep);
+}
+
 int main(void)
 {
 	const char *url = getenv("FERRY_S3_TEST_URL");
@@ -209,7 +296,7 @@ int main(void)
 		}
 		e = b->ops->delete_many(b, kp, (size_t)nmany + 1, &bad);
 		char why[600];
-		const char *m = e ? ferry_backend_message(e, why, sizeof(why)) : NULL;
+		const char *m = e ? ferry_backend_errmsg(b, e, why, sizeof(why)) : NULL;
 		CHECK(e == 0 && bad == 12345, "delete_many of %d keys (one absent) succeeds (got %d%s%s)", nmany + 1, e,
 		      m ? ": " : "", m ? m : "");
 		count = 0;
@@ -379,13 +466,27 @@ int main(void)
 	if (ferry_backend_open(&b, missing, NULL, loop, msg, sizeof(msg)) == 0) {
 		e = b->ops->get(b, "config", &got, &n, 100);
 		char why[600];
-		const char *m = ferry_backend_message(e, why, sizeof(why));
+		const char *m = ferry_backend_errmsg(b, e, why, sizeof(why));
 		CHECK(e == FERRY_BERR(FERRY_E_NOTFOUND) && m && strstr(m, "NoSuchBucket"),
 		      "missing bucket: NoSuchBucket named (%s)", m ? m : "no message");
+		/* the message is that instance's: another one, failing with the same code for
+		 * another reason (an absent key), does not show it */
+		struct ferry_backend *b2 = NULL;
+		if (ferry_backend_open(&b2, url, NULL, loop, msg, sizeof(msg)) == 0) {
+			e = b2->ops->get(b2, "no/such/key", &got, &n, 100);
+			m = ferry_backend_errmsg(b2, FERRY_BERR(FERRY_E_NOTFOUND), why, sizeof(why));
+			CHECK(e == -ENOENT && !m, "messages are per instance: not another backend's NoSuchBucket (%s)",
+			      m ? m : "none");
+			ferry_backend_close(b2);
+		} else {
+			CHECK(0, "second open: %s", msg);
+		}
 		ferry_backend_close(b);
 	} else {
 		CHECK(0, "open of a missing bucket's URL succeeds (fails on use): %s", msg);
 	}
+
+	options(url, loop);
 	ferry_loop_destroy(loop);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
