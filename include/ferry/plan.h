@@ -16,6 +16,9 @@
 extern "C" {
 #endif
 
+struct ferry_store; /* include/ferry/store.h */
+struct ferry_kv;    /* include/ferry/backend.h */
+
 /* ---- units ---- */
 
 /* Bytes: "512", "4K"/"4KiB" (2^10), "80TB" (10^12), "100TiB" (2^40), "1.5GB". 0 on success. */
@@ -161,6 +164,15 @@ int ferry_plan_scan_dir(struct ferry_plan_scan *s, const char *root, char *msg, 
 int ferry_plan_scan_inventory(struct ferry_plan_scan *s, const char *path, char *msg, size_t msglen) FERRY_MUST_CHECK;
 /* A what-if: bytes spread evenly over objects files (at least one). */
 int ferry_plan_scan_whatif(struct ferry_plan_scan *s, double bytes, uint64_t objects) FERRY_MUST_CHECK;
+/* The files of a snapshot of an open ferry store (snap NULL: the latest complete one),
+ * from its manifest: nothing is read or sampled, the objects move as stored. */
+int ferry_plan_scan_snapshot(struct ferry_plan_scan *s, struct ferry_store *st, const char *snap, char *msg,
+			     size_t msglen) FERRY_MUST_CHECK;
+/* The objects under a location an object store serves (s3://BUCKET[/PREFIX]), from a
+ * listing (opened with backend_opts, may be NULL): no sample, objects move as they are.
+ * FERRY_E_DENIED when the server refused us; msg names the location. */
+int ferry_plan_scan_list(struct ferry_plan_scan *s, const char *location, const struct ferry_kv *backend_opts,
+			 char *msg, size_t msglen) FERRY_MUST_CHECK;
 
 /* ---- compressibility sample ---- */
 
@@ -314,6 +326,40 @@ double ferry_plan_setup_seconds(int local_dst);
  * file and chunk hashes, two copies; for an S3 store the SHA-256 and MD5 of its parts),
  * in wall time on this machine as loaded now. Takes about a quarter of a second. */
 double ferry_plan_hash_rate(int s3_dst);
+
+/* ---- the link probe (plan --probe) ---- */
+
+#define FERRY_PLAN_PROBE_STREAMS 4 /* uploads in parallel, each PUTting objects one after another */
+
+struct ferry_plan_probe_opts {
+	double seconds; /* of sustained upload (0: 5 s) */
+	/* asked before each upload: non-zero stops them early (a signal noted); may be NULL */
+	int (*interrupted)(void);
+};
+
+struct ferry_plan_probe_result {
+	double request_seconds; /* median time of a request for a tiny object (round trip included) */
+	double up, down;        /* bytes/s, streams in parallel */
+	double up_seconds;      /* how long the sustained upload ran */
+	double serial_seconds;  /* FERRY_PLAN_SERIAL_REQUESTS requests one after another */
+	uint64_t up_bytes;
+	size_t object_bytes; /* the objects' size after the first */
+	unsigned streams;
+	double seconds;
+	char base[64]; /* the probe's keys' prefix at location */
+};
+
+/* Measures the link to location (s3://BUCKET[/PREFIX], opened with backend_opts (may be
+ * NULL), or an existing directory): the requests a push makes one after another, then
+ * FERRY_PLAN_PROBE_STREAMS streams uploading objects for o->seconds (the rate the link
+ * and the server sustain, not what a burst gets through), then one object per stream
+ * read back; all removed afterwards. An unreachable destination fails after one request
+ * with two attempts (unless attempts is set in backend_opts or the environment). Returns
+ * 0, or an error with msg naming the location and what failed (FERRY_E_DENIED or
+ * FERRY_E_AUTH: the credentials were refused; never a credential). */
+int ferry_plan_probe_link(const char *location, const struct ferry_kv *backend_opts,
+			  const struct ferry_plan_probe_opts *o, struct ferry_plan_probe_result *out, char *msg,
+			  size_t msglen) FERRY_MUST_CHECK;
 
 /* The push probe: three timed pushes of generated data (compress none), small (about
  * half a second of the link), big (about `seconds` more) and the small one again, each

@@ -2,7 +2,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
-#include <pthread.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -700,76 +699,21 @@ static int store_source(const char *src, char *store, size_t cap, const char **s
 	return stat(cfg, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* `ferry ls` output parsed as it is written: "-0644 SIZE DATE TIME PATH", files only. */
-struct ls_sink {
-	struct ferry_plan_scan *s;
-	char line[8192];
-	size_t len;
-	int err;
-};
-
-static void ls_line(struct ls_sink *k)
-{
-	unsigned long long size;
-	int off = 0;
-
-	k->line[k->len] = 0;
-	k->len = 0;
-	if (k->line[0] != '-' || sscanf(k->line + 1, "%*o %llu %*s %*s %n", &size, &off) != 1 || off == 0)
-		return;
-	if (!k->err)
-		k->err = ferry_plan_scan_add(k->s, k->line + 1 + off, (double)size, NULL);
-}
-
-static ssize_t ls_write(void *cookie, const char *buf, size_t n)
-{
-	struct ls_sink *k = cookie;
-
-	for (size_t i = 0; i < n; i++) {
-		if (buf[i] == '\n')
-			ls_line(k);
-		else if (k->len < sizeof(k->line) - 1)
-			k->line[k->len++] = buf[i]; /* a longer path is cut: only its size and extension matter */
-	}
-	return (ssize_t)n;
-}
-
 /* Counts a snapshot's files from its manifest; *stored is the store's bytes on disk. */
 static int scan_store(struct cli *c, const char *store, const char *snap, struct ferry_plan_scan *s, double *stored)
 {
 	struct ferry_store *st;
-	struct ls_sink *k = calloc(1, sizeof(*k));
-	cookie_io_functions_t io = { .write = ls_write };
 	struct ferry_plan_scan disk;
 	char msg[1024];
-	FILE *f;
 	int rc = cli_load_secret(c), err;
 
-	if (!k)
-		return EXIT_PARTIAL;
-	if (rc) {
-		free(k);
+	if (rc)
 		return rc;
-	}
 	err = ferry_store_open(&st, store, c->have_secret ? &c->secret : NULL, msg, sizeof(msg));
-	if (err) {
-		cli_err(c, "%s", msg);
-		free(k);
-		return err == FERRY_E_NOTFOUND ? EXIT_USAGE : exit_for(err);
-	}
-	k->s = s;
-	f = fopencookie(k, "w", io);
-	if (!f) {
+	if (!err) {
+		err = ferry_plan_scan_snapshot(s, st, snap, msg, sizeof(msg));
 		ferry_store_close(st);
-		free(k);
-		return EXIT_PARTIAL;
 	}
-	err = ferry_ls(st, snap, NULL, f, msg, sizeof(msg));
-	fclose(f);
-	ferry_store_close(st);
-	if (!err)
-		err = k->err;
-	free(k);
 	if (err) {
 		cli_err(c, "%s", msg);
 		return err == FERRY_E_NOTFOUND ? EXIT_USAGE : exit_for(err);
@@ -785,312 +729,32 @@ static int scan_store(struct cli *c, const char *store, const char *snap, struct
 	return EXIT_OK;
 }
 
-/* ---- an S3 prefix as the source, and --probe ---- */
+/* ---- --probe ---- */
 
-struct list_sink {
-	struct ferry_plan_scan *s;
+/* The link to dst measured now (plan_probe.c); FERRY_PLAN_PROBE_SECONDS shortens it in tests. */
+static int probe_link(struct cli *c, const char *dst, struct ferry_plan_probe_result *pr)
+{
+	struct ferry_plan_probe_opts o = { 0, ferry_plan_probe_interrupted };
+	const char *env = getenv("FERRY_PLAN_PROBE_SECONDS");
+	char msg[1024];
 	int err;
-};
 
-static int list_one(void *arg, const char *key, uint64_t size)
-{
-	struct list_sink *k = arg;
-
-	k->err = ferry_plan_scan_add(k->s, key, (double)size, NULL);
-	return k->err ? -1 : 0;
-}
-
-/* Counts the objects under s3://BUCKET/PREFIX (a ListObjectsV2 walk): no sample, objects move as they are. */
-static int scan_s3(struct cli *c, const char *src, struct ferry_plan_scan *s)
-{
-	struct ferry_backend *b;
-	struct list_sink k = { s, 0 };
-	char msg[1024], why[512];
-	double t0 = ferry_mono();
-	int res, err = ferry_backend_open(&b, src, NULL, NULL, msg, sizeof(msg));
-
-	if (err) {
-		cli_err(c, "%s", msg); /* the backend's message names the location */
-		return err == FERRY_E_DENIED ? EXIT_AUTH : EXIT_USAGE;
-	}
-	res = b->ops->list(b, "", list_one, &k);
-	ferry_backend_close(b);
-	if (k.err) {
-		cli_err(c, "%s: listing: %s", src, ferry_strerror(k.err));
-		return EXIT_PARTIAL;
-	}
-	if (res) {
-		const char *m = ferry_backend_message(res, why, sizeof(why));
-		err = ferry_backend_err(res);
-		cli_err(c, "%s: listing: %s", src, m ? m : ferry_strerror(err));
-		return exit_for(err);
-	}
-	s->seconds = ferry_mono() - t0;
-	return EXIT_OK;
-}
-
-#define PROBE_SMALL 3   /* tiny objects cleaned up (two are PUT and timed: one request) */
-#define PROBE_OBJECTS 4 /* streams in parallel, each PUTting objects one after another */
-#define PROBE_SIZE (8u << 20) /* an S3 part as push sends it, once the link is known to be fast */
-#define PROBE_FIRST (1u << 20) /* the first object per stream: a slow link's time stays bounded */
-#define PROBE_SUSTAIN 5.0     /* seconds of sustained upload (FERRY_PLAN_PROBE_SECONDS) */
-#define PROBE_MAX_BYTES (1ull << 30) /* ... or this many bytes, whichever comes first */
-#define PROBE_TIME_BOX 30.0
-
-struct probe_job {
-	struct ferry_backend *b;
-	char key[128];
-	const uint8_t *buf;
-	int get; /* 0 put, 1 get */
-	int res;
-	size_t size, next_size; /* this object's, and the next ones' (set after the first round) */
-	/* uploads: keep PUTting the one key until the time box or the byte budget is spent */
-	double until, started;
-	uint64_t *budget;
-	pthread_mutex_t *mu;
-	uint64_t bytes, objects;
-};
-
-static void *probe_one(void *arg)
-{
-	struct probe_job *j = arg;
-
-	if (j->get) {
-		uint8_t *got = NULL;
-		size_t len = 0;
-		j->res = j->b->ops->get(j->b, j->key, &got, &len, PROBE_SIZE);
-		if (!j->res && len != j->size)
-			j->res = FERRY_BERR(FERRY_E_TRUNCATED);
-		free(got);
-		j->bytes = j->res ? 0 : j->size;
-		return NULL;
-	}
-	for (;;) {
-		int go;
-		pthread_mutex_lock(j->mu);
-		/* the first object always goes: it is the one read back */
-		go = !ferry_plan_probe_interrupted() &&
-		     (j->objects == 0 || (ferry_mono() < j->until && *j->budget >= j->next_size));
-		if (go && j->objects)
-			j->size = j->next_size; /* only for an object that goes: the last one is read back */
-		if (go && *j->budget >= j->size)
-			*j->budget -= j->size;
-		pthread_mutex_unlock(j->mu);
-		if (!go)
-			break;
-		j->res = j->b->ops->put(j->b, j->key, j->buf, j->size, 0);
-		if (j->res)
-			break;
-		j->bytes += j->size;
-		j->objects++;
-		if (j->objects == 1) {
-			/* objects of about a second each from now on (as push's 8 MiB parts are on
-			 * a fast link), so a request's own time weighs as it does in a push */
-			double per_second = (double)j->size / fmax(ferry_mono() - j->started, 1e-3);
-			size_t next = PROBE_FIRST;
-			while (next < PROBE_SIZE && (double)next * 2 <= per_second)
-				next *= 2;
-			pthread_mutex_lock(j->mu);
-			j->next_size = next;
-			pthread_mutex_unlock(j->mu);
-		}
-	}
-	return NULL;
-}
-
-static int probe_list_none(void *arg, const char *key, uint64_t size)
-{
-	(void)arg;
-	(void)key;
-	(void)size;
-	return 0;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-struct probe_result {
-	double request_seconds; /* median time of a request for a tiny object (round trip included) */
-	double up, down;        /* bytes/s, PROBE_OBJECTS streams in parallel */
-	double up_seconds;      /* how long the sustained upload ran */
-	double serial_seconds;  /* FERRY_PLAN_SERIAL_REQUESTS requests one after another */
-	uint64_t up_bytes;
-	size_t object_bytes; /* the objects' size after the first */
-	double seconds;
-	char base[64];    /* the probe's keys' prefix */
-};
-
-static int probe_fail(struct cli *c, const char *dst, const char *what, int res)
-{
-	char why[512];
-	const char *m = ferry_backend_message(res, why, sizeof(why));
-	int err = res <= -4096 ? ferry_backend_err(res) : FERRY_E_IO;
-
-	cli_err(c, "--probe: %s: %s: %s", dst, what, m ? m : res > -4096 ? strerror(-res) : ferry_strerror(err));
-	return err == FERRY_E_DENIED || err == FERRY_E_AUTH ? EXIT_AUTH : EXIT_USAGE;
-}
-
-/* Measures the link to dst (s3://... or a directory): a few tiny PUTs (the time of one
- * request), then PROBE_OBJECTS streams PUTting objects of PROBE_SIZE for PROBE_SUSTAIN
- * seconds (the rate the link and the server sustain, not what a burst gets through),
- * then one object per stream read back in parallel; all removed afterwards. */
-static int probe_link(struct cli *c, const char *dst, struct probe_result *pr)
-{
-	struct ferry_backend *b = NULL;
-	struct probe_job jobs[PROBE_OBJECTS];
-	pthread_t th[PROBE_OBJECTS];
-	int running[PROBE_OBJECTS];
-	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-	double small[PROBE_SMALL], t0 = ferry_mono(), t, sustain = PROBE_SUSTAIN;
-	char msg[1024], base[64], key[128];
-	uint8_t *buf = malloc(PROBE_SIZE);
-	uint64_t budget = PROBE_MAX_BYTES;
-	int rc = EXIT_OK, res, nput = 0;
-	unsigned nsmall = 0;
-	struct stat st;
-	const char *loc = strncmp(dst, "file://", 7) ? dst : dst + 7, *env = getenv("FERRY_PLAN_PROBE_SECONDS");
-
-	memset(pr, 0, sizeof(*pr));
-	if (!buf)
-		return EXIT_PARTIAL;
-	if (env && (ferry_plan_parse_duration(env, &sustain) || sustain <= 0 || sustain > 600)) {
+	if (env && (ferry_plan_parse_duration(env, &o.seconds) || o.seconds <= 0 || o.seconds > 600)) {
 		cli_err(c, "FERRY_PLAN_PROBE_SECONDS: '%s' is not a duration of up to 10 minutes", env);
-		free(buf);
 		return EXIT_USAGE;
 	}
-	if (strncmp(loc, "s3://", 5) && (stat(loc, &st) || !S_ISDIR(st.st_mode))) {
-		cli_err(c, "--probe: %s: expected s3://BUCKET[/PREFIX] or an existing directory to measure the link to",
-			dst);
-		free(buf);
-		return EXIT_USAGE;
+	err = ferry_plan_probe_link(dst, NULL, &o, pr, msg, sizeof(msg));
+	if (err) {
+		cli_err(c, "--probe: %s", msg);
+		return err == FERRY_E_DENIED || err == FERRY_E_AUTH ? EXIT_AUTH
+		       : err == FERRY_E_NOMEM ? EXIT_PARTIAL : EXIT_USAGE;
 	}
-	/* an unreachable destination should say so in seconds, not after eight backed-off
-	 * retries: one request with two attempts first; once it has answered, the probe's
-	 * requests retry as a push's do (a 503 under load is not a failed probe) */
-	int first_only = !getenv("FERRY_S3_ATTEMPTS"); /* the user's setting stays the user's */
-	if (first_only)
-		setenv("FERRY_S3_ATTEMPTS", "2", 1);
-	for (int pass = 0; pass < 2; pass++) {
-		res = ferry_backend_open(&b, loc, NULL, NULL, msg, sizeof(msg));
-		if (res) {
-			cli_err(c, "--probe: %s", msg); /* the backend names the location */
-			if (first_only)
-				unsetenv("FERRY_S3_ATTEMPTS");
-			free(buf);
-			return res == FERRY_E_DENIED ? EXIT_AUTH : EXIT_USAGE;
-		}
-		if (!first_only)
-			break;
-		uint8_t *got = NULL;
-		size_t len = 0;
-		snprintf(key, sizeof(key), "ferry-probe-%ld-reachable", (long)getpid());
-		res = b->ops->get(b, key, &got, &len, 4096);
-		free(got);
-		ferry_backend_close(b);
-		b = NULL;
-		unsetenv("FERRY_S3_ATTEMPTS");
-		first_only = 0;
-		if (res && res != -ENOENT) {
-			free(buf);
-			return probe_fail(c, dst, "a request to the destination", res);
-		}
-	}
-	for (size_t i = 0; i < PROBE_SIZE; i++) /* incompressible, not that it matters to a PUT */
-		buf[i] = (uint8_t)((i * 2654435761u) >> 13);
-	snprintf(base, sizeof(base), "ferry-probe-%ld-%lx", (long)getpid(), (unsigned long)(t0 * 1e6));
-	snprintf(pr->base, sizeof(pr->base), "%s", base);
-	/* the requests a push makes one after another around its transfer (store open, lock,
-	 * journal, manifest), in that order, on probe keys: their time is the per-run cost */
-	t = ferry_mono();
-	for (int i = 0; i < FERRY_PLAN_SERIAL_REQUESTS && !rc; i++) {
-		uint8_t *got = NULL;
-		size_t len = 0;
-		uint64_t size;
-		double t1 = ferry_mono();
-		snprintf(key, sizeof(key), "%s/small-%d", base, i == 6 ? 1 : 0);
-		switch (i) {
-		case 0: res = b->ops->get(b, key, &got, &len, 4096); free(got); break;
-		case 1: case 3: case 4: res = b->ops->list(b, base, probe_list_none, NULL); break;
-		case 2: case 6: res = b->ops->put(b, key, "x", 1, 0); break;
-		case 5: res = b->ops->stat(b, key, &size); break;
-		default: res = b->ops->del(b, key); break;
-		}
-		if (res && !(i == 0 && res == -ENOENT))
-			rc = probe_fail(c, dst, "a request to the destination", res);
-		if (i == 2 || i == 6)
-			small[nsmall++] = ferry_mono() - t1;
-	}
-	if (rc)
-		goto clean;
-	pr->serial_seconds = ferry_mono() - t;
-	qsort(small, nsmall, sizeof(double), cmp_double);
-	pr->request_seconds = small[0] + (small[nsmall - 1] - small[0]) / 2; /* the median of two */
-	for (int dir = 0; dir < 2; dir++) {
-		t = ferry_mono();
-		for (int i = 0; i < PROBE_OBJECTS; i++) {
-			size_t size = dir ? jobs[i].size : PROBE_FIRST; /* reading back: the last one written */
-			jobs[i] = (struct probe_job){ .b = b, .buf = buf, .get = dir, .until = t + sustain,
-						      .started = t, .budget = &budget, .mu = &mu, .size = size,
-						      .next_size = PROBE_FIRST };
-			snprintf(jobs[i].key, sizeof(jobs[i].key), "%s/big-%d", base, i);
-			/* the thread sets res itself: whether to join is kept apart */
-			running[i] = pthread_create(&th[i], NULL, probe_one, &jobs[i]) == 0;
-			if (!running[i])
-				probe_one(&jobs[i]);
-		}
-		for (int i = 0; i < PROBE_OBJECTS; i++)
-			if (running[i])
-				pthread_join(th[i], NULL);
-		double secs = ferry_mono() - t;
-		uint64_t bytes = 0;
-		for (int i = 0; i < PROBE_OBJECTS; i++) {
-			if (jobs[i].res) {
-				rc = probe_fail(c, dst, dir ? "reading a probe object back" : "writing a probe object",
-						jobs[i].res);
-				goto clean;
-			}
-			bytes += jobs[i].bytes;
-		}
-		if (!dir) {
-			nput = PROBE_OBJECTS;
-			/* over seconds of objects back to back, each object's request time is part of
-			 * the rate, as it is for push's parts */
-			pr->up = (double)bytes / secs;
-			pr->up_seconds = secs;
-			pr->up_bytes = bytes;
-			pr->object_bytes = jobs[0].size;
-		} else {
-			/* one object per stream: its request's own round trip is not bandwidth */
-			double wire = secs - pr->request_seconds;
-			pr->down = (double)bytes / (wire > secs / 10 ? wire : secs / 10);
-		}
-	}
-clean:
-	for (unsigned i = 0; i < PROBE_SMALL; i++) {
-		snprintf(key, sizeof(key), "%s/small-%u", base, i);
-		(void)b->ops->del(b, key);
-	}
-	for (int i = 0; i < (nput ? nput : PROBE_OBJECTS); i++) {
-		snprintf(key, sizeof(key), "%s/big-%d", base, i);
-		(void)b->ops->del(b, key);
-	}
-	if (strncmp(loc, "s3://", 5) != 0) { /* a directory: the empty prefix directory too */
-		char dir[4200];
-		snprintf(dir, sizeof(dir), "%s/%s", loc, base);
-		(void)rmdir(dir);
-	}
-	ferry_backend_close(b);
-	free(buf);
-	pr->seconds = ferry_mono() - t0;
-	return rc;
+	return EXIT_OK;
 }
 
 /* --probe's second part: three real pushes of generated data shaped like the source (see
  * plan_pushprobe.c), through this very binary, to stores of their own under dst. */
-static int push_probe(struct cli *c, const char *dst, const struct ferry_plan_scan *s, struct probe_result *pr,
+static int push_probe(struct cli *c, const char *dst, const struct ferry_plan_scan *s, struct ferry_plan_probe_result *pr,
 		      struct ferry_push_probe *pp)
 {
 	struct ferry_push_probe_opts o = { 0 };
@@ -1195,9 +859,7 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 		err = ferry_plan_scan_whatif(&s, p.size, objs);
 		snprintf(msg, sizeof(msg), "--size: out of range");
 	} else if (!strncmp(src, "s3://", 5)) {
-		if ((rc = scan_s3(c, src, &s)))
-			goto out;
-		err = FERRY_OK;
+		err = ferry_plan_scan_list(&s, src, NULL, msg, sizeof(msg));
 	} else if (store_source(src, store, sizeof(store), &snap)) {
 		if ((rc = scan_store(c, store, snap, &s, &stored)))
 			goto out;
@@ -1266,7 +928,7 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 			assume(&p, "storage-price-missing($0)");
 	}
 	/* --probe: the link measured now replaces the flags and the defaults */
-	struct probe_result pr = { 0 };
+	struct ferry_plan_probe_result pr = { 0 };
 	struct ferry_push_probe pp = { 0 };
 	if (p.probe) {
 		/* a Ctrl-C or a SIGTERM while probe keys exist: they are removed first */
@@ -1401,7 +1063,7 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 			json_object_object_add(jp, "upload_seconds", json_object_new_double(pr.up_seconds));
 			json_object_object_add(jp, "serial_requests_seconds", json_object_new_double(pr.serial_seconds));
 			json_object_object_add(jp, "upload_bytes", json_object_new_int64((int64_t)pr.up_bytes));
-			json_object_object_add(jp, "objects", json_object_new_int(PROBE_OBJECTS));
+			json_object_object_add(jp, "objects", json_object_new_int((int)pr.streams));
 			json_object_object_add(jp, "object_bytes", json_object_new_int64((int64_t)pr.object_bytes));
 			json_object_object_add(jp, "seconds", json_object_new_double(pr.seconds));
 			if (pp.rate > 0) {
@@ -1428,9 +1090,9 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 		json_object_put(o);
 	} else if (!c->quiet) {
 		if (p.probe)
-			printf("probe: %s: up %.1f Mbit/s sustained (%d streams of %zu KiB objects, %.1f s), down %.1f "
+			printf("probe: %s: up %.1f Mbit/s sustained (%u streams of %zu KiB objects, %.1f s), down %.1f "
 			       "Mbit/s, %.1f ms per request, %.1f s\n",
-			       dst, pr.up * 8 / 1e6, PROBE_OBJECTS, pr.object_bytes >> 10, pr.up_seconds, pr.down * 8 / 1e6,
+			       dst, pr.up * 8 / 1e6, pr.streams, pr.object_bytes >> 10, pr.up_seconds, pr.down * 8 / 1e6,
 			       pr.request_seconds * 1e3, pr.seconds);
 		if (pp.rate > 0)
 			printf("push probe: %.1f Mbit/s and %.2f s a run besides its bytes (pushes of %.1f, %.1f and %.1f "
