@@ -2331,10 +2331,9 @@ static int s3_open(struct ferry_backend *b, const char *location, const struct f
 			struct ferry_loop *loop)
 {
 	struct s3 *s = b->priv;
+	const char *v;
 	char msg[512];
 	int r;
-
-	(void)opts; /* none yet */
 
 	s->b = b;
 	s->loop = loop;
@@ -2348,6 +2347,16 @@ static int s3_open(struct ferry_backend *b, const char *location, const struct f
 		pthread_mutex_init(&s->share_mu[i], NULL);
 	pthread_cond_init(&s->cond, NULL);
 	r = s3_conf_load(&s->c, location, msg, sizeof(msg));
+	if (!r && (v = ferry_kv_get(opts, "attempts"))) { /* an option wins over FERRY_S3_ATTEMPTS */
+		char *end;
+		long n = strtol(v, &end, 10);
+		if (end == v || *end || n < 1 || n > 30) {
+			snprintf(msg, sizeof(msg), "option attempts=%s: want 1-30", v);
+			r = -EINVAL;
+		} else {
+			s->c.attempts = (int)n;
+		}
+	}
 	if (r) {
 		int res = r == -EACCES ? FERRY_BERR(FERRY_E_DENIED) : FERRY_BERR(FERRY_E_CONFIG);
 		s3_setmsg(res, "%s", msg);
@@ -2467,11 +2476,17 @@ static int s3_delete_many(struct ferry_backend *b, const char *const *keys, size
 	return 0;
 }
 
+static const struct ferry_backend_option s3_options[] = {
+	{ "attempts", "tries per request, retries included, 1-30 (default 8; FERRY_S3_ATTEMPTS)" },
+	{ NULL, NULL },
+};
+
 const struct ferry_backend_ops ferry_s3_backend = {
 	.name = "s3",
 	.abi = FERRY_BACKEND_ABI,
 	.caps = FERRY_CAP_RANGED_READ | FERRY_CAP_OBJECT_STORE | FERRY_CAP_RESUMABLE | FERRY_CAP_REMOTE,
 	.priv_size = sizeof(struct s3),
+	.options = s3_options,
 	.open = s3_open,
 	.close = s3_close,
 	.get = s3_get,
