@@ -18,6 +18,7 @@ extern "C" {
 
 struct ferry_store; /* include/ferry/store.h */
 struct ferry_kv;    /* include/ferry/backend.h */
+struct ferry_conf;  /* include/ferry/conf.h */
 
 /* ---- units ---- */
 
@@ -105,6 +106,44 @@ struct ferry_tier_line {
  */
 double ferry_tiers_cost(const struct ferry_tiers *s, double bytes, int free_tier, struct ferry_tier_line *lines,
 			unsigned *nlines, double *unpriced);
+
+/* ---- the price policy: which tables, which rows a transfer pays ---- */
+
+/* Loads the price tables of dir; dir NULL or "": $FERRY_PRICING, else the source tree's
+ * conf/pricing while running from a build, else the installed copy. t is freed on failure. */
+int ferry_price_load(struct ferry_price_table *t, const char *dir, char *msg, size_t msglen) FERRY_MUST_CHECK;
+/* PROVIDER[:REGION] checked against the tables into prov and reg (region "*" when none is
+ * given). FERRY_E_INVAL or FERRY_E_NOTFOUND, msg saying why and what the table knows. */
+int ferry_price_location(const struct ferry_price_table *t, const char *arg, char *prov, size_t pcap, char *reg,
+			 size_t rcap, char *msg, size_t msglen) FERRY_MUST_CHECK;
+/* Is s a PROVIDER[:REGION] (no slash; a known provider, or a region after a colon)? */
+int ferry_price_is_location(const struct ferry_price_table *t, const char *s);
+/* The egress class from sprov:sreg to dprov:dreg (dprov NULL: a destination in no cloud):
+ * "" within one region (no transfer charge), dreg within one provider, else "internet". */
+void ferry_price_egress_class(const char *sprov, const char *sreg, const char *dprov, const char *dreg, char *dest,
+			      size_t cap);
+/* The egress schedule from prov:reg to dest (internet, onprem, inter-region, a region...).
+ * With region_fallback, a region the table has no rows for is priced as inter-region. */
+int ferry_price_egress(const struct ferry_price_table *t, const char *prov, const char *reg, const char *dest,
+		       int region_fallback, struct ferry_tiers *out, char *msg, size_t msglen) FERRY_MUST_CHECK;
+
+/* The egress bill of data already in a cloud (ferry cost). */
+struct ferry_egress_bill {
+	struct ferry_tiers tiers;
+	struct ferry_tier_line lines[FERRY_PRICE_MAX_TIERS + 1]; /* one month's */
+	unsigned nlines;
+	double egress_usd;     /* all months */
+	double unpriced_bytes; /* beyond the table's last tier, all months: not in the bill */
+	uint64_t gets, lists;
+	double get_usd_1k, list_usd_1k; /* NAN: unpriced */
+	double requests_usd;
+};
+/* bytes in objects read out of prov:reg to dest (ferry_price_egress with region_fallback),
+ * spread evenly over months monthly bills (tiers restart every month); a GET per object
+ * and a LIST per thousand. */
+int ferry_price_egress_bill(const struct ferry_price_table *t, const char *prov, const char *reg, const char *dest,
+			    double bytes, uint64_t objects, double months, int free_tier, struct ferry_egress_bill *b,
+			    char *msg, size_t msglen) FERRY_MUST_CHECK;
 
 /* ---- scan ---- */
 
@@ -314,6 +353,23 @@ struct ferry_plan_result {
 };
 
 void ferry_plan_compute(const struct ferry_plan_input *in, struct ferry_plan_result *out);
+
+/* What the price tables lack for a plan (ferry_plan_prices). */
+#define FERRY_PRICE_NO_PUT 0x1u
+#define FERRY_PRICE_NO_STORAGE 0x2u
+/* The request and storage prices of a transfer, into in: GETs and LISTs at the source when it
+ * is in a cloud (sprov not NULL; requests are made there even when the table has no GET
+ * price: 0), PUTs, LISTs and storage at the destination (dprov not NULL); in->storage
+ * points at *storage. Returns FERRY_PRICE_NO_* for what the table lacks. */
+unsigned ferry_plan_prices(const struct ferry_price_table *t, const char *sprov, const char *sreg, const char *dprov,
+			   const char *dreg, struct ferry_plan_input *in, struct ferry_tiers *storage);
+/* in->routes from the config file's [route] sections (wire routes priced per GB or by a
+ * provider:region:dest row of t), then the plain link when no wire route is configured or
+ * link_bandwidth (> 0) was given even so: at link_bandwidth, else default_bandwidth,
+ * priced by link_tiers (may be NULL). FERRY_E_CONFIG, msg naming the route. */
+int ferry_plan_routes(const struct ferry_conf *conf, const struct ferry_price_table *t, double link_bandwidth,
+		      double default_bandwidth, int free_tier, const struct ferry_tiers *link_tiers,
+		      struct ferry_plan_input *in, char *msg, size_t msglen) FERRY_MUST_CHECK;
 
 /* Requests a push makes one after another whatever it sends: GET config, LIST locks, PUT
  * lock, LIST locks, LIST uploads, HEAD lock, PUT manifest, DELETE lock. */

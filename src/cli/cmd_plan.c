@@ -18,13 +18,6 @@
 #include "ferry/copy.h"
 #include "ferry/plan.h"
 
-#ifndef FERRY_PRICING_DIR
-#define FERRY_PRICING_DIR "conf/pricing"
-#endif
-#ifndef FERRY_PRICING_INSTALLED
-#define FERRY_PRICING_INSTALLED "/usr/local/share/ferry/pricing"
-#endif
-
 /* Defaults measured on this kind of machine (REFERENCE.md section 6: fio, io_uring, 1 MiB, QD16). */
 #define DEFAULT_READ_RATE 735e6
 #define DEFAULT_WRITE_RATE 900e6
@@ -228,14 +221,10 @@ static int parse_opts(struct cli *c, int argc, char **argv, int cost, struct pop
 static int load_prices(struct cli *c, const struct popts *p, struct ferry_price_table *t)
 {
 	char msg[1024];
-	const char *dir = p->pricing ? p->pricing : c->conf.pricing_dir[0] ? c->conf.pricing_dir : getenv("FERRY_PRICING");
-	struct stat st;
 
-	if (!dir || !*dir)
-		dir = stat(FERRY_PRICING_DIR, &st) == 0 ? FERRY_PRICING_DIR : FERRY_PRICING_INSTALLED;
-	if (ferry_price_load_dir(t, dir, msg, sizeof(msg))) {
+	/* --pricing, then the config file, then the library's defaults */
+	if (ferry_price_load(t, p->pricing ? p->pricing : c->conf.pricing_dir, msg, sizeof(msg))) {
 		cli_err(c, "pricing: %s", msg);
-		ferry_price_free(t);
 		return EXIT_USAGE;
 	}
 	return EXIT_OK;
@@ -245,32 +234,13 @@ static int load_prices(struct cli *c, const struct popts *p, struct ferry_price_
 static int parse_loc(struct cli *c, const struct ferry_price_table *t, const char *opt, const char *arg,
 		     char *prov, size_t pcap, char *reg, size_t rcap)
 {
-	const char *colon = strchr(arg, ':');
 	char msg[1024];
-	struct ferry_tiers tiers;
 
-	if (colon) {
-		snprintf(prov, pcap, "%.*s", (int)(colon - arg), arg);
-		snprintf(reg, rcap, "%s", colon + 1);
-	} else {
-		snprintf(prov, pcap, "%s", arg);
-		snprintf(reg, rcap, "*");
-	}
-	if (!*prov || !*reg) {
-		cli_err(c, "%s '%s': expected PROVIDER:REGION such as aws:us-east-1", opt, arg);
+	if (ferry_price_location(t, arg, prov, pcap, reg, rcap, msg, sizeof(msg))) {
+		cli_err(c, "%s '%s': %s", opt, arg, msg);
 		return EXIT_USAGE;
 	}
-	if (ferry_price_known(t, prov, reg) == 2)
-		return EXIT_OK;
-	/* let the table say what it knows */
-	if (ferry_price_tiers(t, prov, reg, "egress", "internet", &tiers, msg, sizeof(msg)) == FERRY_OK)
-		return EXIT_OK;
-	const char *known = strstr(msg, "(known:");
-	if (!colon && ferry_price_known(t, prov, NULL) && known)
-		cli_err(c, "%s '%s': %s has no prices for all regions: say which, %s:REGION %s", opt, arg, prov, prov, known);
-	else
-		cli_err(c, "%s '%s': %s", opt, arg, msg);
-	return EXIT_USAGE;
+	return EXIT_OK;
 }
 
 static void level_name(int level, char *out, size_t len)
@@ -313,12 +283,9 @@ int cmd_cost(struct cli *c, int argc, char **argv)
 	struct popts p;
 	struct ferry_price_table t = { 0 };
 	struct ferry_plan_scan s;
-	struct ferry_tiers tiers;
-	struct ferry_tier_line lines[FERRY_PRICE_MAX_TIERS + 1];
+	struct ferry_egress_bill b;
 	char prov[16], reg[32], msg[1024], dest[40];
 	const char *src = NULL;
-	unsigned nl = 0;
-	double egress = 0, unpriced = 0, req_usd = 0, get1k = NAN, list1k = NAN;
 	int rc = parse_opts(c, argc, argv, 1, &p), err;
 
 	if (rc)
@@ -357,26 +324,17 @@ int cmd_cost(struct cli *c, int argc, char **argv)
 	}
 	/* the destination class: internet, onprem, or another region of the same provider */
 	snprintf(dest, sizeof(dest), "%s", p.to ? p.to : "internet");
-	err = ferry_price_tiers(&t, prov, reg, "egress", dest, &tiers, msg, sizeof(msg));
-	if (err == FERRY_E_NOTFOUND && strcmp(dest, "internet") && strcmp(dest, "onprem") && strncmp(dest, "inter", 5) &&
-	    ferry_price_tiers(&t, prov, reg, "egress", "inter-region", &tiers, msg, sizeof(msg)) == FERRY_OK)
-		err = FERRY_OK;
+	err = ferry_price_egress_bill(&t, prov, reg, dest, s.bytes, s.files, p.months, p.free_tier, &b, msg,
+				      sizeof(msg));
 	if (err) {
 		cli_err(c, "--to %s: %s", dest, msg);
 		rc = EXIT_USAGE;
 		goto out;
 	}
-	/* tiers restart every month: the bytes are spread evenly over --months */
-	egress = p.months * ferry_tiers_cost(&tiers, s.bytes / p.months, p.free_tier, lines, &nl, &unpriced);
-	unpriced *= p.months;
-	uint64_t gets = s.small_files + s.large_files, lists = (s.files + 999) / 1000;
-	(void)ferry_price_request(&t, prov, reg, "get", &get1k, NULL);
-	(void)ferry_price_request(&t, prov, reg, "list", &list1k, NULL);
-	req_usd = (isnan(get1k) ? 0 : get1k * (double)gets / 1000) + (isnan(list1k) ? 0 : list1k * (double)lists / 1000);
-	if (unpriced > 0)
+	if (b.unpriced_bytes > 0)
 		fprintf(stderr, "ferry: cost: warning: %s %s egress to %s: the price table ends at %g %s; %.0f bytes "
-				"are unpriced and not in the total\n", prov, reg, dest, tiers.t[tiers.n - 1].to,
-			tiers.t[0].row->unit, unpriced);
+				"are unpriced and not in the total\n", prov, reg, dest, b.tiers.t[b.tiers.n - 1].to,
+			b.tiers.t[0].row->unit, b.unpriced_bytes);
 	if (c->json) {
 		struct json_object *o = json_object_new_object(), *ja = json_object_new_array(), *rq = json_object_new_array();
 		json_object_object_add(o, "command", json_object_new_string("cost"));
@@ -386,16 +344,16 @@ int cmd_cost(struct cli *c, int argc, char **argv)
 		json_object_object_add(o, "objects", json_object_new_int64((int64_t)s.files));
 		json_object_object_add(o, "months", json_object_new_int((int)p.months));
 		json_object_object_add(o, "free_tier", json_object_new_boolean(p.free_tier));
-		json_object_object_add(o, "egress_usd", json_object_new_double(egress));
-		json_object_object_add(o, "requests_usd", json_object_new_double(req_usd));
-		json_object_object_add(o, "total_usd", json_object_new_double(egress + req_usd));
-		json_object_object_add(o, "unpriced_bytes", json_object_new_double(unpriced));
-		for (unsigned i = 0; i < nl; i++)
-			json_object_array_add(ja, tier_json(&lines[i], &tiers));
+		json_object_object_add(o, "egress_usd", json_object_new_double(b.egress_usd));
+		json_object_object_add(o, "requests_usd", json_object_new_double(b.requests_usd));
+		json_object_object_add(o, "total_usd", json_object_new_double(b.egress_usd + b.requests_usd));
+		json_object_object_add(o, "unpriced_bytes", json_object_new_double(b.unpriced_bytes));
+		for (unsigned i = 0; i < b.nlines; i++)
+			json_object_array_add(ja, tier_json(&b.lines[i], &b.tiers));
 		json_object_object_add(o, "tiers_per_month", ja);
 		const char *items[2] = { "get", "list" };
-		double prices[2] = { get1k, list1k };
-		uint64_t counts[2] = { gets, lists };
+		double prices[2] = { b.get_usd_1k, b.list_usd_1k };
+		uint64_t counts[2] = { b.gets, b.lists };
 		for (int i = 0; i < 2; i++) {
 			struct json_object *r = json_object_new_object();
 			json_object_object_add(r, "item", json_object_new_string(items[i]));
@@ -409,35 +367,37 @@ int cmd_cost(struct cli *c, int argc, char **argv)
 		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 		json_object_put(o);
 	} else if (!c->quiet) {
-		char b[32];
-		ferry_plan_fmt_bytes(s.bytes, b, sizeof(b));
-		printf("egress of %s (%.0f bytes, %llu objects) from %s to %s", b, s.bytes, (unsigned long long)s.files,
+		char size[32];
+		ferry_plan_fmt_bytes(s.bytes, size, sizeof(size));
+		printf("egress of %s (%.0f bytes, %llu objects) from %s to %s", size, s.bytes, (unsigned long long)s.files,
 		       p.from, dest);
 		if (p.months > 1)
 			printf(", spread evenly over %d months", (int)p.months);
 		printf("\n");
 		printf("  %-26s %14s %12s %12s\n", "tier (per month)", "billed", "USD/unit", "USD");
-		for (unsigned i = 0; i < nl; i++) {
+		for (unsigned i = 0; i < b.nlines; i++) {
+			const struct ferry_tier_line *l = &b.lines[i];
+			const char *unit = l->row ? l->row->unit : b.tiers.free_row ? b.tiers.free_row->unit : "";
 			char range[64];
-			const char *unit = lines[i].row ? lines[i].row->unit : tiers.free_row ? tiers.free_row->unit : "";
-			if (!lines[i].row)
-				snprintf(range, sizeof(range), "free allowance %g %s", lines[i].to, unit);
-			else if (lines[i].to < 0)
-				snprintf(range, sizeof(range), "over %g %s", lines[i].from, unit);
+			if (!l->row)
+				snprintf(range, sizeof(range), "free allowance %g %s", l->to, unit);
+			else if (l->to < 0)
+				snprintf(range, sizeof(range), "over %g %s", l->from, unit);
 			else
-				snprintf(range, sizeof(range), "%g-%g %s", lines[i].from, lines[i].to, unit);
-			printf("  %-26s %14.3f %12.4f %12.2f\n", range, lines[i].units, lines[i].usd_per_unit, lines[i].usd);
+				snprintf(range, sizeof(range), "%g-%g %s", l->from, l->to, unit);
+			printf("  %-26s %14.3f %12.4f %12.2f\n", range, l->units, l->usd_per_unit, l->usd);
 		}
-		if (unpriced > 0)
-			printf("  %-26s %14.3f %12s %12s\n", "beyond the price table", unpriced / p.months / tiers.unit_bytes,
-			       "unpriced", "-");
-		printf("  egress   $%.2f%s\n", egress, p.months > 1 ? " (all months)" : "");
-		printf("  requests $%.2f (%llu GET%s, %llu LIST%s)\n", req_usd, (unsigned long long)gets,
-		       isnan(get1k) ? " unpriced" : "", (unsigned long long)lists, isnan(list1k) ? " unpriced" : "");
-		printf("  total    $%.2f\n", egress + req_usd);
-		if (nl && lines[nl - 1].row)
-			printf("  prices: %s, read %s (%s:%d)\n", lines[nl - 1].row->source, lines[nl - 1].row->read_on,
-			       lines[nl - 1].row->file, lines[nl - 1].row->line);
+		if (b.unpriced_bytes > 0)
+			printf("  %-26s %14.3f %12s %12s\n", "beyond the price table",
+			       b.unpriced_bytes / p.months / b.tiers.unit_bytes, "unpriced", "-");
+		printf("  egress   $%.2f%s\n", b.egress_usd, p.months > 1 ? " (all months)" : "");
+		printf("  requests $%.2f (%llu GET%s, %llu LIST%s)\n", b.requests_usd, (unsigned long long)b.gets,
+		       isnan(b.get_usd_1k) ? " unpriced" : "", (unsigned long long)b.lists,
+		       isnan(b.list_usd_1k) ? " unpriced" : "");
+		printf("  total    $%.2f\n", b.egress_usd + b.requests_usd);
+		const struct ferry_price_row *last = b.nlines ? b.lines[b.nlines - 1].row : NULL;
+		if (last)
+			printf("  prices: %s, read %s (%s:%d)\n", last->source, last->read_on, last->file, last->line);
 	}
 	rc = EXIT_OK;
 out:
@@ -454,72 +414,16 @@ struct dstinfo {
 	const char *label;
 };
 
-/* Is s PROVIDER[:REGION] (no slash, a known provider)? */
-static int looks_like_loc(const struct ferry_price_table *t, const char *s)
-{
-	const char *colon = strchr(s, ':');
-	char prov[16];
-
-	if (strchr(s, '/') || strlen(s) > 64)
-		return 0;
-	snprintf(prov, sizeof(prov), "%.*s", colon ? (int)(colon - s) : (int)strlen(s), s);
-	if (ferry_price_known(t, prov, NULL))
-		return 1;
-	return colon != NULL && !strchr(colon + 1, ':'); /* a PROVIDER:REGION with an unknown provider */
-}
-
+/* The config file's routes and the plain link, priced (plan_pricing.c). */
 static int build_routes(struct cli *c, const struct popts *p, const struct ferry_price_table *t,
-			struct ferry_plan_input *in, struct ferry_tiers *link_tiers, int have_link_tiers)
+			struct ferry_plan_input *in, const struct ferry_tiers *link_tiers)
 {
-	int wire = 0;
+	double bw = c->conf.bandwidth > 0 ? c->conf.bandwidth : DEFAULT_BANDWIDTH;
 	char msg[1024];
 
-	for (unsigned i = 0; i < c->conf.nroutes; i++) {
-		const struct ferry_conf_route *cr = &c->conf.routes[i];
-		struct ferry_route *r = &in->routes[in->nroutes++];
-
-		memset(r, 0, sizeof(*r));
-		snprintf(r->name, sizeof(r->name), "%s", cr->name);
-		r->bandwidth = cr->bandwidth;
-		r->free_tier = p->free_tier;
-		if (cr->ship) {
-			r->ship = 1;
-			r->ship_usd = cr->price;
-			r->ship_seconds = cr->days * 86400;
-			r->ship_capacity = cr->capacity;
-			continue;
-		}
-		wire = 1;
-		if (cr->pricing[0]) {
-			char prov[16], reg[32], dest[32];
-			if (sscanf(cr->pricing, "%15[^:]:%31[^:]:%31s", prov, reg, dest) != 3) {
-				cli_err(c, "route '%s': pricing = %s: expected provider:region:dest", cr->name, cr->pricing);
-				return EXIT_USAGE;
-			}
-			if (ferry_price_tiers(t, prov, reg, "egress", dest, &r->tiers, msg, sizeof(msg))) {
-				cli_err(c, "route '%s': pricing = %s: %s", cr->name, cr->pricing, msg);
-				return EXIT_USAGE;
-			}
-			r->tiered = 1;
-		} else {
-			r->usd_per_byte = cr->price_per_gb / 1e9;
-		}
-	}
-	if (!wire || p->bandwidth > 0) {
-		struct ferry_route *r = &in->routes[in->nroutes];
-		if (in->nroutes == FERRY_PLAN_MAX_ROUTES) {
-			cli_err(c, "at most %d routes", FERRY_PLAN_MAX_ROUTES);
-			return EXIT_USAGE;
-		}
-		in->nroutes++;
-		memset(r, 0, sizeof(*r));
-		snprintf(r->name, sizeof(r->name), "link");
-		r->bandwidth = p->bandwidth > 0 ? p->bandwidth : c->conf.bandwidth > 0 ? c->conf.bandwidth : DEFAULT_BANDWIDTH;
-		r->free_tier = p->free_tier;
-		if (have_link_tiers) {
-			r->tiered = 1;
-			r->tiers = *link_tiers;
-		}
+	if (ferry_plan_routes(&c->conf, t, p->bandwidth, bw, p->free_tier, link_tiers, in, msg, sizeof(msg))) {
+		cli_err(c, "%s", msg);
+		return EXIT_USAGE;
 	}
 	return EXIT_OK;
 }
@@ -844,7 +748,7 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 		if ((rc = parse_loc(c, &t, "--at", p.at, d.prov, sizeof(d.prov), d.reg, sizeof(d.reg))))
 			goto out;
 		d.cloud = 1;
-	} else if (looks_like_loc(&t, dst)) {
+	} else if (ferry_price_is_location(&t, dst)) {
 		if ((rc = parse_loc(c, &t, "DST", dst, d.prov, sizeof(d.prov), d.reg, sizeof(d.reg))))
 			goto out;
 		d.cloud = 1;
@@ -889,17 +793,11 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 		char dest[40];
 		if (p.egress_class)
 			snprintf(dest, sizeof(dest), "%s", p.egress_class);
-		else if (d.cloud && !strcmp(d.prov, sprov) && !strcmp(d.reg, sreg))
-			dest[0] = 0; /* within one region: no transfer charge */
-		else if (d.cloud && !strcmp(d.prov, sprov))
-			snprintf(dest, sizeof(dest), "%s", d.reg);
 		else
-			snprintf(dest, sizeof(dest), "internet");
+			ferry_price_egress_class(sprov, sreg, d.cloud ? d.prov : NULL, d.reg, dest, sizeof(dest));
 		if (dest[0]) {
-			err = ferry_price_tiers(&t, sprov, sreg, "egress", dest, &link_tiers, msg, sizeof(msg));
-			if (err == FERRY_E_NOTFOUND && d.cloud && !strcmp(d.prov, sprov) && !p.egress_class)
-				err = ferry_price_tiers(&t, sprov, sreg, "egress", "inter-region", &link_tiers, msg,
-							sizeof(msg));
+			/* the class asked for is that class; a region of the same provider may fall back */
+			err = ferry_price_egress(&t, sprov, sreg, dest, !p.egress_class, &link_tiers, msg, sizeof(msg));
 			if (err) {
 				cli_err(c, "egress from %s to %s: %s", p.from, dest, msg);
 				rc = EXIT_USAGE;
@@ -907,26 +805,13 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 			}
 			have_link_tiers = 1;
 		}
-		if (ferry_price_request(&t, sprov, sreg, "get", &in.get_usd_1k, NULL))
-			in.get_usd_1k = NAN;
-		if (ferry_price_request(&t, sprov, sreg, "list", &in.src_list_usd_1k, NULL))
-			in.src_list_usd_1k = NAN;
-		/* a priced source means requests there, even when the table has no price for them */
-		if (isnan(in.get_usd_1k))
-			in.get_usd_1k = 0;
-	} else {
-		in.get_usd_1k = in.src_list_usd_1k = NAN;
 	}
-	in.put_usd_1k = in.list_usd_1k = NAN;
-	if (d.cloud) {
-		if (ferry_price_request(&t, d.prov, d.reg, "put", &in.put_usd_1k, NULL))
-			assume(&p, "put-price-missing($0)");
-		(void)ferry_price_request(&t, d.prov, d.reg, "list", &in.list_usd_1k, NULL);
-		if (ferry_price_tiers(&t, d.prov, d.reg, "storage", NULL, &storage, msg, sizeof(msg)) == FERRY_OK)
-			in.storage = &storage;
-		else
-			assume(&p, "storage-price-missing($0)");
-	}
+	unsigned missing = ferry_plan_prices(&t, sprov[0] ? sprov : NULL, sreg, d.cloud ? d.prov : NULL, d.reg, &in,
+					     &storage);
+	if (missing & FERRY_PRICE_NO_PUT)
+		assume(&p, "put-price-missing($0)");
+	if (missing & FERRY_PRICE_NO_STORAGE)
+		assume(&p, "storage-price-missing($0)");
 	/* --probe: the link measured now replaces the flags and the defaults */
 	struct ferry_plan_probe_result pr = { 0 };
 	struct ferry_push_probe pp = { 0 };
@@ -973,7 +858,7 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 	in.budget = p.budget;
 	if (c->conf.nroutes == 0 && p.bandwidth <= 0 && c->conf.bandwidth <= 0)
 		assume(&p, "bandwidth=1Gbit");
-	if ((rc = build_routes(c, &p, &t, &in, &link_tiers, have_link_tiers)))
+	if ((rc = build_routes(c, &p, &t, &in, have_link_tiers ? &link_tiers : NULL)))
 		goto out;
 	/* once per run: this machine's process start and push setup, and (a remote store) the
 	 * requests a push makes one after another around the transfer */
@@ -1186,7 +1071,7 @@ int cli_copy_plan(struct cli *c, double deadline, double budget, struct ferry_co
 	}
 	if (priced && (rc = load_prices(c, &p, &t)))
 		return rc;
-	rc = build_routes(c, &p, &t, &in, NULL, 0);
+	rc = build_routes(c, &p, &t, &in, NULL);
 	ferry_price_free(&t);
 	if (rc)
 		return rc;
