@@ -658,8 +658,8 @@ static int probe_link(struct cli *c, const char *dst, struct ferry_plan_probe_re
 
 /* --probe's second part: three real pushes of generated data shaped like the source (see
  * plan_pushprobe.c), through this very binary, to stores of their own under dst. */
-static int push_probe(struct cli *c, const char *dst, const struct ferry_plan_scan *s, struct ferry_plan_probe_result *pr,
-		      struct ferry_push_probe *pp)
+static int push_probe(struct cli *c, const char *dst, const struct ferry_plan_scan *s,
+		      const struct ferry_plan_probe_result *pr, struct ferry_push_probe *pp)
 {
 	struct ferry_push_probe_opts o = { 0 };
 	char exe[4096], tag[96], msg[1024];
@@ -1043,53 +1043,15 @@ static void copy_note(void *arg, const char *line)
 
 int cli_copy_plan(struct cli *c, double deadline, double budget, struct ferry_copy_plan *out)
 {
-	struct popts p;
-	struct ferry_plan_input in;
-	struct ferry_price_table t = { 0 };
-	int rc, priced = 0;
-
-	memset(&p, 0, sizeof(p));
-	memset(&in, 0, sizeof(in));
-	memset(out, 0, sizeof(*out));
-	for (unsigned i = 0; i < c->conf.nroutes; i++) {
-		if (c->conf.routes[i].pricing[0])
-			priced = 1;
-		if (c->conf.routes[i].ship) {
-			cli_err(c, "--plan: route '%s' ships devices: a run can only follow wire routes (ferry plan compares them)",
-				c->conf.routes[i].name);
-			return EXIT_USAGE;
-		}
-		if (c->conf.routes[i].bandwidth <= 0) {
-			cli_err(c, "--plan: route '%s' has no bandwidth: its share and its rate limit need one",
-				c->conf.routes[i].name);
-			return EXIT_USAGE;
-		}
-	}
-	if (c->conf.nroutes == 0) {
-		cli_err(c, "--plan: no [route \"NAME\"] sections in the config file (give --config FILE)");
-		return EXIT_USAGE;
-	}
-	if (priced && (rc = load_prices(c, &p, &t)))
-		return rc;
-	rc = build_routes(c, &p, &t, &in, NULL);
-	ferry_price_free(&t);
-	if (rc)
-		return rc;
-	out->n = c->conf.nroutes; /* wire routes only: build_routes added no "link" */
-	for (unsigned i = 0; i < out->n; i++) {
-		out->model[i] = in.routes[i];
-		for (unsigned j = 0; j < FERRY_PRICE_MAX_TIERS; j++)
-			out->model[i].tiers.t[j].row = NULL; /* the table is freed; only the numbers are kept */
-		out->model[i].tiers.free_row = NULL;
-		snprintf(out->route[i].endpoint, sizeof(out->route[i].endpoint), "%s", c->conf.routes[i].endpoint);
-		snprintf(out->route[i].bind, sizeof(out->route[i].bind), "%s", c->conf.routes[i].bind);
-	}
-	out->deadline = isnan(deadline) ? INFINITY : deadline;
-	out->budget = budget;
-	out->drift = 0.2;
-	out->drift_seconds = 5;
 	const char *e = getenv("FERRY_PLAN_DRIFT_SECONDS"); /* tests shorten it */
+	char msg[1024];
 	double v;
+	int err = ferry_copy_plan_from_conf(&c->conf, deadline, budget, out, msg, sizeof(msg));
+
+	if (err) {
+		cli_err(c, "--plan: %s", msg);
+		return err == FERRY_E_NOMEM ? EXIT_PARTIAL : EXIT_USAGE;
+	}
 	if (e && !ferry_plan_parse_duration(e, &v) && v > 0)
 		out->drift_seconds = v;
 	out->note = copy_note;
