@@ -354,15 +354,25 @@ struct ferry_plan_result {
 
 void ferry_plan_compute(const struct ferry_plan_input *in, struct ferry_plan_result *out);
 
-/* What the price tables lack for a plan (ferry_plan_prices). */
+/* The prices a plan found for a transfer (ferry_plan_prices). */
+struct ferry_plan_prices {
+	char egress_class[40];  /* what the plain link's egress is priced as, "" none */
+	int have_link;          /* link holds the plain link's egress */
+	struct ferry_tiers link;
+	struct ferry_tiers storage; /* in->storage points here when the table has it */
+	unsigned missing;           /* FERRY_PRICE_NO_* */
+};
 #define FERRY_PRICE_NO_PUT 0x1u
 #define FERRY_PRICE_NO_STORAGE 0x2u
-/* The request and storage prices of a transfer, into in: GETs and LISTs at the source when it
- * is in a cloud (sprov not NULL; requests are made there even when the table has no GET
- * price: 0), PUTs, LISTs and storage at the destination (dprov not NULL); in->storage
- * points at *storage. Returns FERRY_PRICE_NO_* for what the table lacks. */
-unsigned ferry_plan_prices(const struct ferry_price_table *t, const char *sprov, const char *sreg, const char *dprov,
-			   const char *dreg, struct ferry_plan_input *in, struct ferry_tiers *storage);
+/* The prices of a transfer from sprov:sreg (sprov NULL: a source in no cloud) to dprov:dreg
+ * (dprov NULL: none): egress on the plain link when the source is in a cloud, as
+ * egress_class when given, else ferry_price_egress_class's (a region without rows of its
+ * own is inter-region); into in, GETs and LISTs at such a source (requests are made there
+ * even when the table has no GET price: 0), PUTs, LISTs and storage at the destination.
+ * A failure is the egress's, msg saying why (out->egress_class names it). */
+int ferry_plan_prices(const struct ferry_price_table *t, const char *sprov, const char *sreg, const char *dprov,
+		      const char *dreg, const char *egress_class, struct ferry_plan_input *in,
+		      struct ferry_plan_prices *out, char *msg, size_t msglen) FERRY_MUST_CHECK;
 /* in->routes from the config file's [route] sections (wire routes priced per GB or by a
  * provider:region:dest row of t), then the plain link when no wire route is configured or
  * link_bandwidth (> 0) was given even so: at link_bandwidth, else default_bandwidth,
@@ -453,6 +463,16 @@ void ferry_plan_probe_signals_end(void);
  * stores are removed whatever happens, the snapshots first. */
 int ferry_plan_push_probe(const struct ferry_push_probe_opts *o, struct ferry_push_probe *out, char *msg,
 			  size_t msglen) FERRY_MUST_CHECK;
+/* The data a push probe sends, shaped like the scanned source (an empty one: large files). */
+void ferry_plan_push_probe_shape(struct ferry_push_probe_opts *o, const struct ferry_plan_scan *s);
+
+/* in's terms for what a run costs besides moving bytes, on this machine, to a remote
+ * destination or not: push's own per-byte rate (hash_rate) and the once-per-run time
+ * (fixed_seconds: process start, push's setup, and the serial requests around the
+ * transfer, timed by the link probe pr when not NULL, else from in's rtt and request
+ * latency). A push probe (pp not NULL, rate > 0) replaces both with what it measured. */
+void ferry_plan_run_costs(struct ferry_plan_input *in, int remote, const struct ferry_plan_probe_result *pr,
+			  const struct ferry_push_probe *pp);
 
 /* An SVG chart of time against cost per option, the recommendation marked. */
 int ferry_plan_svg(const struct ferry_plan_result *r, const char *title, const char *path, char *msg,

@@ -665,7 +665,6 @@ static int push_probe(struct cli *c, const char *dst, const struct ferry_plan_sc
 	char exe[4096], tag[96], msg[1024];
 	const char *e1 = getenv("FERRY_PLAN_PUSH_PROBE_SECONDS"), *e2 = getenv("FERRY_PLAN_PUSH_PROBE_TIMEOUT");
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	double large = s->bytes - s->small_bytes;
 
 	if (n <= 0) {
 		cli_err(c, "--probe: cannot find this program to push with (/proc/self/exe): %s", strerror(errno));
@@ -687,10 +686,7 @@ static int push_probe(struct cli *c, const char *dst, const struct ferry_plan_sc
 		cli_err(c, "FERRY_PLAN_PUSH_PROBE_TIMEOUT: '%s' is not a duration of up to an hour", e2);
 		return EXIT_USAGE;
 	}
-	/* the source's shape; an empty one is probed as large files */
-	o.small_fraction = s->bytes > 0 ? s->small_bytes / s->bytes : 0;
-	o.small_size = s->small_files ? s->small_bytes / (double)s->small_files : 0;
-	o.large_size = s->large_files && large > 0 ? large / (double)s->large_files : 0;
+	ferry_plan_push_probe_shape(&o, s);
 	if (ferry_plan_push_probe(&o, pp, msg, sizeof(msg))) {
 		cli_err(c, "--probe: %s: push probe: %s", dst, msg);
 		return EXIT_PARTIAL;
@@ -706,12 +702,12 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 	struct ferry_plan_sample sm;
 	struct ferry_plan_input in;
 	struct ferry_plan_result res;
-	struct ferry_tiers link_tiers, storage;
+	struct ferry_plan_prices prices;
 	struct dstinfo d = { 0 };
 	char msg[1024], sprov[16] = "", sreg[32] = "", store[4096];
 	const char *src, *dst, *snap = NULL;
 	double stored = -1;
-	int rc = parse_opts(c, argc, argv, 0, &p), err, have_link_tiers = 0;
+	int rc = parse_opts(c, argc, argv, 0, &p), err;
 
 	if (rc)
 		return -1 - rc;
@@ -788,29 +784,17 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 		/* a store's objects move as they are (compressed, maybe encrypted): no level to choose */
 		sm.wire[0] = stored;
 	}
-	/* egress on the plain link: priced when the source is in a cloud */
-	if (sprov[0]) {
-		char dest[40];
-		if (p.egress_class)
-			snprintf(dest, sizeof(dest), "%s", p.egress_class);
-		else
-			ferry_price_egress_class(sprov, sreg, d.cloud ? d.prov : NULL, d.reg, dest, sizeof(dest));
-		if (dest[0]) {
-			/* the class asked for is that class; a region of the same provider may fall back */
-			err = ferry_price_egress(&t, sprov, sreg, dest, !p.egress_class, &link_tiers, msg, sizeof(msg));
-			if (err) {
-				cli_err(c, "egress from %s to %s: %s", p.from, dest, msg);
-				rc = EXIT_USAGE;
-				goto out;
-			}
-			have_link_tiers = 1;
-		}
+	/* what the transfer pays: egress on the plain link (a source in a cloud), requests, storage */
+	err = ferry_plan_prices(&t, sprov[0] ? sprov : NULL, sreg, d.cloud ? d.prov : NULL, d.reg, p.egress_class, &in,
+				&prices, msg, sizeof(msg));
+	if (err) {
+		cli_err(c, "egress from %s to %s: %s", p.from, prices.egress_class, msg);
+		rc = EXIT_USAGE;
+		goto out;
 	}
-	unsigned missing = ferry_plan_prices(&t, sprov[0] ? sprov : NULL, sreg, d.cloud ? d.prov : NULL, d.reg, &in,
-					     &storage);
-	if (missing & FERRY_PRICE_NO_PUT)
+	if (prices.missing & FERRY_PRICE_NO_PUT)
 		assume(&p, "put-price-missing($0)");
-	if (missing & FERRY_PRICE_NO_STORAGE)
+	if (prices.missing & FERRY_PRICE_NO_STORAGE)
 		assume(&p, "storage-price-missing($0)");
 	/* --probe: the link measured now replaces the flags and the defaults */
 	struct ferry_plan_probe_result pr = { 0 };
@@ -858,20 +842,10 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 	in.budget = p.budget;
 	if (c->conf.nroutes == 0 && p.bandwidth <= 0 && c->conf.bandwidth <= 0)
 		assume(&p, "bandwidth=1Gbit");
-	if ((rc = build_routes(c, &p, &t, &in, have_link_tiers ? &link_tiers : NULL)))
+	if ((rc = build_routes(c, &p, &t, &in, prices.have_link ? &prices.link : NULL)))
 		goto out;
-	/* once per run: this machine's process start and push setup, and (a remote store) the
-	 * requests a push makes one after another around the transfer */
-	int remote = d.cloud || !strncmp(dst, "s3://", 5);
-	in.hash_rate = ferry_plan_hash_rate(remote);
-	in.fixed_seconds = ferry_plan_setup_seconds(!remote) +
-			   (p.probe ? pr.serial_seconds
-			    : remote ? FERRY_PLAN_SERIAL_REQUESTS * (in.rtt + in.request_latency) : 0);
-	if (pp.rate > 0) {
-		/* three real pushes measured it all: their rate, and what a push takes besides its bytes */
-		in.push_rate = pp.rate;
-		in.fixed_seconds = pp.fixed;
-	}
+	/* once per run, and push's own work on every byte: measured here, or by the probes */
+	ferry_plan_run_costs(&in, d.cloud || !strncmp(dst, "s3://", 5), p.probe ? &pr : NULL, &pp);
 	ferry_plan_compute(&in, &res);
 	const struct ferry_plan_option *r = &res.opt[res.recommended];
 	if (p.svg) {

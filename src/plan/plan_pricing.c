@@ -679,14 +679,28 @@ int ferry_price_egress_bill(const struct ferry_price_table *t, const char *prov,
 	return FERRY_OK;
 }
 
-unsigned ferry_plan_prices(const struct ferry_price_table *t, const char *sprov, const char *sreg, const char *dprov,
-			   const char *dreg, struct ferry_plan_input *in, struct ferry_tiers *storage)
+int ferry_plan_prices(const struct ferry_price_table *t, const char *sprov, const char *sreg, const char *dprov,
+		      const char *dreg, const char *egress_class, struct ferry_plan_input *in,
+		      struct ferry_plan_prices *out, char *msg, size_t msglen)
 {
-	unsigned missing = 0;
 	char why[512];
+	int err;
 
+	memset(out, 0, sizeof(*out));
 	in->get_usd_1k = in->src_list_usd_1k = NAN;
 	if (sprov) {
+		if (egress_class)
+			snprintf(out->egress_class, sizeof(out->egress_class), "%s", egress_class);
+		else
+			ferry_price_egress_class(sprov, sreg, dprov, dreg, out->egress_class, sizeof(out->egress_class));
+		if (out->egress_class[0]) {
+			/* the class asked for is that class; a region of the same provider may fall back */
+			err = ferry_price_egress(t, sprov, sreg, out->egress_class, !egress_class, &out->link, msg,
+						 msglen);
+			if (err)
+				return err;
+			out->have_link = 1;
+		}
 		if (ferry_price_request(t, sprov, sreg, "get", &in->get_usd_1k, NULL))
 			in->get_usd_1k = NAN;
 		if (ferry_price_request(t, sprov, sreg, "list", &in->src_list_usd_1k, NULL))
@@ -698,14 +712,14 @@ unsigned ferry_plan_prices(const struct ferry_price_table *t, const char *sprov,
 	in->put_usd_1k = in->list_usd_1k = NAN;
 	if (dprov) {
 		if (ferry_price_request(t, dprov, dreg, "put", &in->put_usd_1k, NULL))
-			missing |= FERRY_PRICE_NO_PUT;
+			out->missing |= FERRY_PRICE_NO_PUT;
 		(void)ferry_price_request(t, dprov, dreg, "list", &in->list_usd_1k, NULL);
-		if (ferry_price_tiers(t, dprov, dreg, "storage", NULL, storage, why, sizeof(why)) == FERRY_OK)
-			in->storage = storage;
+		if (ferry_price_tiers(t, dprov, dreg, "storage", NULL, &out->storage, why, sizeof(why)) == FERRY_OK)
+			in->storage = &out->storage;
 		else
-			missing |= FERRY_PRICE_NO_STORAGE;
+			out->missing |= FERRY_PRICE_NO_STORAGE;
 	}
-	return missing;
+	return FERRY_OK;
 }
 
 int ferry_plan_routes(const struct ferry_conf *conf, const struct ferry_price_table *t, double link_bandwidth,

@@ -324,3 +324,12 @@ int ferry_plan_probe_link(const char *location, const struct ferry_kv *backend_o
 	pr->seconds = ferry_mono() - t0;
 	return err;
 }
+
+void ferry_plan_push_probe_shape(struct ferry_push_probe_opts *o, const struct ferry_plan_scan *s)
+{
+	double large = s->bytes - s->small_bytes;
+
+	o->small_fraction = s->bytes > 0 ? s->small_bytes / s->bytes : 0;
+	o->small_size = s->small_files ? s->small_bytes / (double)s->small_files : 0;
+	o->large_size = s->large_files && large > 0 ? large / (double)s->large_files : 0;
+}
