@@ -692,7 +692,8 @@ int ferry_plan_prices(const struct ferry_price_table *t, const char *sprov, cons
 		if (egress_class)
 			snprintf(out->egress_class, sizeof(out->egress_class), "%s", egress_class);
 		else
-			ferry_price_egress_class(sprov, sreg, dprov, dreg, out->egress_class, sizeof(out->egress_class));
+			ferry_price_egress_class(sprov, sreg, dprov, dreg, out->egress_class,
+						 sizeof(out->egress_class));
 		if (out->egress_class[0]) {
 			/* the class asked for is that class; a region of the same provider may fall back */
 			err = ferry_price_egress(t, sprov, sreg, out->egress_class, !egress_class, &out->link, msg,
@@ -748,8 +749,8 @@ int ferry_plan_routes(const struct ferry_conf *conf, const struct ferry_price_ta
 		if (cr->pricing[0]) {
 			char prov[16], reg[32], dest[32];
 			if (sscanf(cr->pricing, "%15[^:]:%31[^:]:%31s", prov, reg, dest) != 3) {
-				snprintf(msg, msglen, "route '%s': pricing = %s: expected provider:region:dest", cr->name,
-					 cr->pricing);
+				snprintf(msg, msglen, "route '%s': pricing = %s: expected provider:region:dest",
+					 cr->name, cr->pricing);
 				return FERRY_E_CONFIG;
 			}
 			if (ferry_price_tiers(t, prov, reg, "egress", dest, &r->tiers, why, sizeof(why))) {

@@ -233,7 +233,8 @@ static int streams(struct ferry_backend *b, const char *location, const char *ba
 		uint64_t bytes = 0;
 		for (int i = 0; i < PROBE_STREAMS; i++) {
 			if (jobs[i].res)
-				return probe_fail(location, dir ? "reading a probe object back" : "writing a probe object",
+				return probe_fail(location,
+						  dir ? "reading a probe object back" : "writing a probe object",
 						  jobs[i].res, msg, msglen);
 			bytes += jobs[i].bytes;
 		}
@@ -275,8 +276,8 @@ int ferry_plan_probe_link(const char *location, const struct ferry_kv *backend_o
 	if (ferry_backend_resolve(location, &ops, &path, msg, msglen))
 		path = location;
 	if (!(caps & FERRY_CAP_REMOTE) && (stat(path, &st) || !S_ISDIR(st.st_mode))) {
-		snprintf(msg, msglen, "%s: expected s3://BUCKET[/PREFIX] or an existing directory to measure the link to",
-			 location);
+		snprintf(msg, msglen,
+			 "%s: expected s3://BUCKET[/PREFIX] or an existing directory to measure the link to", location);
 		return FERRY_E_INVAL;
 	}
 	/* once it has answered, the probe's requests retry as a push's do (a 503 under load

@@ -331,7 +331,8 @@ int ferry_copy_plan_from_conf(const struct ferry_conf *conf, double deadline, do
 			return FERRY_E_CONFIG;
 		}
 		if (r->bandwidth <= 0) {
-			snprintf(msg, msglen, "route '%s' has no bandwidth: its share and its rate limit need one", r->name);
+			snprintf(msg, msglen, "route '%s' has no bandwidth: its share and its rate limit need one",
+				 r->name);
 			return FERRY_E_CONFIG;
 		}
 	}

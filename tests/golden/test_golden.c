@@ -469,7 +469,8 @@ static void entries_check(const char *name, const struct ferry_secret *secret)
 	ferry_snapshot_entries_close(it);
 	/* a snapshot that is not there is named as such */
 	it = (struct ferry_snapshot_iter *)1;
-	assert_int_equal(ferry_snapshot_entries_open(s, "20000101T000000Z-none", &it, msg, sizeof(msg)), FERRY_E_NOTFOUND);
+	assert_int_equal(ferry_snapshot_entries_open(s, "20000101T000000Z-none", &it, msg, sizeof(msg)),
+			 FERRY_E_NOTFOUND);
 	assert_null(it);
 	assert_non_null(strstr(msg, "no such snapshot"));
 	ferry_snapshot_entries_close(NULL);
