@@ -566,7 +566,7 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 			return cli_usage_error(c, "expected SRC and DST");
 		src = p.pos[0];
 		dst = p.pos[1];
-		if (strstr(src, "://") && strncmp(src, "file://", 7) && strncmp(src, "s3://", 5))
+		if (strstr(src, "://") && !ferry_location_caps(src)) /* a scheme no backend serves */
 			return cli_usage_error(c, "%s: expected a directory, a ferry store, or s3://BUCKET[/PREFIX]", src);
 	}
 	if (p.probe && (p.rtt >= 0 || p.request_latency >= 0))
@@ -599,7 +599,7 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 		uint64_t objs = p.have_objects ? p.objects : (uint64_t)fmax(1, ceil(p.size / (64.0 * 1048576)));
 		err = ferry_plan_scan_whatif(&s, p.size, objs);
 		snprintf(msg, sizeof(msg), "--size: out of range");
-	} else if (!strncmp(src, "s3://", 5)) {
+	} else if (ferry_location_caps(src) & FERRY_CAP_OBJECT_STORE) {
 		err = ferry_plan_scan_list(&s, src, NULL, msg, sizeof(msg));
 	} else if (store_source(src, store, sizeof(store), &snap)) {
 		if ((rc = scan_store(c, store, snap, &s, &stored)))
@@ -686,7 +686,7 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 	if ((rc = build_routes(c, &p, &t, &in, prices.have_link ? &prices.link : NULL)))
 		goto out;
 	/* once per run, and push's own work on every byte: measured here, or by the probes */
-	ferry_plan_run_costs(&in, d.cloud || !strncmp(dst, "s3://", 5), p.probe ? &pr : NULL, &pp);
+	ferry_plan_run_costs(&in, d.cloud || (ferry_location_caps(dst) & FERRY_CAP_REMOTE), p.probe ? &pr : NULL, &pp);
 	ferry_plan_compute(&in, &res);
 	if (p.svg) {
 		char title[256];
