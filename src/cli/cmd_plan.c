@@ -477,7 +477,7 @@ static int scan_store(struct cli *c, const char *store, const char *snap, struct
 /* ---- --probe ---- */
 
 /* The link to dst measured now (plan_probe.c); FERRY_PLAN_PROBE_SECONDS shortens it in tests. */
-static int probe_link(struct cli *c, const char *dst, struct ferry_plan_probe_result *pr)
+static int link_probe(struct cli *c, const char *dst, struct ferry_plan_probe_result *pr)
 {
 	struct ferry_plan_probe_opts o = { 0, ferry_plan_probe_interrupted };
 	const char *env = getenv("FERRY_PLAN_PROBE_SECONDS");
@@ -643,7 +643,7 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 	if (p.probe) {
 		/* a Ctrl-C or a SIGTERM while probe keys exist: they are removed first */
 		ferry_plan_probe_signals_begin();
-		rc = probe_link(c, dst, &pr);
+		rc = link_probe(c, dst, &pr);
 		if (!rc && !p.no_push_probe && !ferry_plan_probe_interrupted())
 			rc = push_probe(c, dst, &s, &pr, &pp);
 		ferry_plan_probe_signals_end(); /* delivers a signal noted meanwhile */
