@@ -267,11 +267,6 @@ const char *ferry_backend_errmsg(const struct ferry_backend *b, int res, char *b
 /* A backend records why a call is failing with res (one line, never a secret). Any thread;
  * also during open, where ferry_backend_open passes it on in its msg. */
 void ferry_backend_seterr(struct ferry_backend *b, int res, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* Retiring: the last message of any backend, keyed by res only (a process-wide slot that
- * another instance may overwrite). Kept until src/cli/cmd_plan.c asks its backend
- * instead; new code uses ferry_backend_errmsg / ferry_backend_seterr. */
-const char *ferry_backend_message(int res, char *buf, size_t len);
-void ferry_backend_setmsg(int res, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Checks an ops table: ABI, required hooks. Returns FERRY_OK or FERRY_E_UNSUPPORTED. */
 int ferry_backend_check(const struct ferry_backend_ops *ops);
 /* Deletes n keys through delete_many when the backend has it, else del one by one. 0 or

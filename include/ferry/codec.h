@@ -32,6 +32,12 @@ extern "C" {
 /* 2^32 - 1 chunks is what the STREAM nonce counter allows; one object never needs more. */
 #define FERRY_OBJ_MAX_CHUNKS 0xFFFFFFFFu
 
+/* entry types and the longest path (FORMAT.md §6): the scanner and the manifest share them */
+#define FERRY_ENTRY_FILE 1
+#define FERRY_ENTRY_DIR 2
+#define FERRY_ENTRY_SYMLINK 3
+#define FERRY_PATH_MAX 4095
+
 #define FERRY_LEVEL_NONE 0
 #define FERRY_LEVEL_DEFAULT 3
 #define FERRY_LEVEL_MAX 19

@@ -33,6 +33,14 @@ struct ferry_copy_plan {
 	void *note_arg;
 };
 
+/* The plan a run follows, from the config file's [route] sections: wire routes only, each
+ * with a bandwidth (its share and its rate limit), priced per GB or by the price tables
+ * (conf->pricing_dir, else ferry_price_load's default); deadline NAN: none; a re-plan on a
+ * drift of 20% for 5 s. FERRY_E_CONFIG, msg naming the route. out->note is left NULL. */
+struct ferry_conf;
+int ferry_copy_plan_from_conf(const struct ferry_conf *conf, double deadline, double budget,
+			      struct ferry_copy_plan *out, char *msg, size_t msglen) FERRY_MUST_CHECK;
+
 /* Copies the tree src up to url (s3://) with the bytes split across the plan's routes:
  * each route its own backend (endpoint, bind address) and token bucket. */
 int ferry_copy_planned(const char *src, const char *url, const struct ferry_copy_plan *p,

@@ -17,6 +17,10 @@
 extern "C" {
 #endif
 
+struct ferry_store; /* include/ferry/store.h */
+struct ferry_kv;    /* include/ferry/backend.h */
+struct ferry_conf;  /* include/ferry/conf.h */
+
 /* ---- price tables ---- */
 
 #define FERRY_PRICE_MAX_ROWS 4096
@@ -89,6 +93,44 @@ struct ferry_tier_line {
 double ferry_tiers_cost(const struct ferry_tiers *s, double bytes, int free_tier, struct ferry_tier_line *lines,
 			unsigned *nlines, double *unpriced);
 
+/* ---- the price policy: which tables, which rows a transfer pays ---- */
+
+/* Loads the price tables of dir; dir NULL or "": $FERRY_PRICING, else the source tree's
+ * conf/pricing while running from a build, else the installed copy. t is freed on failure. */
+int ferry_price_load(struct ferry_price_table *t, const char *dir, char *msg, size_t msglen) FERRY_MUST_CHECK;
+/* PROVIDER[:REGION] checked against the tables into prov and reg (region "*" when none is
+ * given). FERRY_E_INVAL or FERRY_E_NOTFOUND, msg saying why and what the table knows. */
+int ferry_price_location(const struct ferry_price_table *t, const char *arg, char *prov, size_t pcap, char *reg,
+			 size_t rcap, char *msg, size_t msglen) FERRY_MUST_CHECK;
+/* Is s a PROVIDER[:REGION] (no slash; a known provider, or a region after a colon)? */
+int ferry_price_is_location(const struct ferry_price_table *t, const char *s);
+/* The egress class from sprov:sreg to dprov:dreg (dprov NULL: a destination in no cloud):
+ * "" within one region (no transfer charge), dreg within one provider, else "internet". */
+void ferry_price_egress_class(const char *sprov, const char *sreg, const char *dprov, const char *dreg, char *dest,
+			      size_t cap);
+/* The egress schedule from prov:reg to dest (internet, onprem, inter-region, a region...).
+ * With region_fallback, a region the table has no rows for is priced as inter-region. */
+int ferry_price_egress(const struct ferry_price_table *t, const char *prov, const char *reg, const char *dest,
+		       int region_fallback, struct ferry_tiers *out, char *msg, size_t msglen) FERRY_MUST_CHECK;
+
+/* The egress bill of data already in a cloud (ferry cost). */
+struct ferry_egress_bill {
+	struct ferry_tiers tiers;
+	struct ferry_tier_line lines[FERRY_PRICE_MAX_TIERS + 1]; /* one month's */
+	unsigned nlines;
+	double egress_usd;     /* all months */
+	double unpriced_bytes; /* beyond the table's last tier, all months: not in the bill */
+	uint64_t gets, lists;
+	double get_usd_1k, list_usd_1k; /* NAN: unpriced */
+	double requests_usd;
+};
+/* bytes in objects read out of prov:reg to dest (ferry_price_egress with region_fallback),
+ * spread evenly over months monthly bills (tiers restart every month); a GET per object
+ * and a LIST per thousand. */
+int ferry_price_egress_bill(const struct ferry_price_table *t, const char *prov, const char *reg, const char *dest,
+			    double bytes, uint64_t objects, double months, int free_tier, struct ferry_egress_bill *b,
+			    char *msg, size_t msglen) FERRY_MUST_CHECK;
+
 /* ---- scan ---- */
 
 #define FERRY_PLAN_HIST 9       /* 0 B, <4K, <64K, <1M, <16M, <256M, <4G, <64G, more */
@@ -147,6 +189,15 @@ int ferry_plan_scan_dir(struct ferry_plan_scan *s, const char *root, char *msg, 
 int ferry_plan_scan_inventory(struct ferry_plan_scan *s, const char *path, char *msg, size_t msglen) FERRY_MUST_CHECK;
 /* A what-if: bytes spread evenly over objects files (at least one). */
 int ferry_plan_scan_whatif(struct ferry_plan_scan *s, double bytes, uint64_t objects) FERRY_MUST_CHECK;
+/* The files of a snapshot of an open ferry store (snap NULL: the latest complete one),
+ * from its manifest: nothing is read or sampled, the objects move as stored. */
+int ferry_plan_scan_snapshot(struct ferry_plan_scan *s, struct ferry_store *st, const char *snap, char *msg,
+			     size_t msglen) FERRY_MUST_CHECK;
+/* The objects under a location an object store serves (s3://BUCKET[/PREFIX]), from a
+ * listing (opened with backend_opts, may be NULL): no sample, objects move as they are.
+ * FERRY_E_DENIED when the server refused us; msg names the location. */
+int ferry_plan_scan_list(struct ferry_plan_scan *s, const char *location, const struct ferry_kv *backend_opts,
+			 char *msg, size_t msglen) FERRY_MUST_CHECK;
 
 /* ---- compressibility sample ---- */
 
@@ -289,6 +340,33 @@ struct ferry_plan_result {
 
 void ferry_plan_compute(const struct ferry_plan_input *in, struct ferry_plan_result *out);
 
+/* The prices a plan found for a transfer (ferry_plan_prices). */
+struct ferry_plan_prices {
+	char egress_class[40];  /* what the plain link's egress is priced as, "" none */
+	int have_link;          /* link holds the plain link's egress */
+	struct ferry_tiers link;
+	struct ferry_tiers storage; /* in->storage points here when the table has it */
+	unsigned missing;           /* FERRY_PRICE_NO_* */
+};
+#define FERRY_PRICE_NO_PUT 0x1u
+#define FERRY_PRICE_NO_STORAGE 0x2u
+/* The prices of a transfer from sprov:sreg (sprov NULL: a source in no cloud) to dprov:dreg
+ * (dprov NULL: none): egress on the plain link when the source is in a cloud, as
+ * egress_class when given, else ferry_price_egress_class's (a region without rows of its
+ * own is inter-region); into in, GETs and LISTs at such a source (requests are made there
+ * even when the table has no GET price: 0), PUTs, LISTs and storage at the destination.
+ * A failure is the egress's, msg saying why (out->egress_class names it). */
+int ferry_plan_prices(const struct ferry_price_table *t, const char *sprov, const char *sreg, const char *dprov,
+		      const char *dreg, const char *egress_class, struct ferry_plan_input *in,
+		      struct ferry_plan_prices *out, char *msg, size_t msglen) FERRY_MUST_CHECK;
+/* in->routes from the config file's [route] sections (wire routes priced per GB or by a
+ * provider:region:dest row of t), then the plain link when no wire route is configured or
+ * link_bandwidth (> 0) was given even so: at link_bandwidth, else default_bandwidth,
+ * priced by link_tiers (may be NULL). FERRY_E_CONFIG, msg naming the route. */
+int ferry_plan_routes(const struct ferry_conf *conf, const struct ferry_price_table *t, double link_bandwidth,
+		      double default_bandwidth, int free_tier, const struct ferry_tiers *link_tiers,
+		      struct ferry_plan_input *in, char *msg, size_t msglen) FERRY_MUST_CHECK;
+
 /* Requests a push makes one after another whatever it sends: GET config, LIST locks, PUT
  * lock, LIST locks, LIST uploads, HEAD lock, PUT manifest, DELETE lock. */
 #define FERRY_PLAN_SERIAL_REQUESTS 8
@@ -300,6 +378,40 @@ double ferry_plan_setup_seconds(int local_dst);
  * file and chunk hashes, two copies; for an S3 store the SHA-256 and MD5 of its parts),
  * in wall time on this machine as loaded now. Takes about a quarter of a second. */
 double ferry_plan_hash_rate(int s3_dst);
+
+/* ---- the link probe (plan --probe) ---- */
+
+#define FERRY_PLAN_PROBE_STREAMS 4 /* uploads in parallel, each PUTting objects one after another */
+
+struct ferry_plan_probe_opts {
+	double seconds; /* of sustained upload (0: 5 s) */
+	/* asked before each upload: non-zero stops them early (a signal noted); may be NULL */
+	int (*interrupted)(void);
+};
+
+struct ferry_plan_probe_result {
+	double request_seconds; /* median time of a request for a tiny object (round trip included) */
+	double up, down;        /* bytes/s, streams in parallel */
+	double up_seconds;      /* how long the sustained upload ran */
+	double serial_seconds;  /* FERRY_PLAN_SERIAL_REQUESTS requests one after another */
+	uint64_t up_bytes;
+	size_t object_bytes; /* the objects' size after the first */
+	unsigned streams;
+	double seconds;
+	char base[64]; /* the probe's keys' prefix at location */
+};
+
+/* Measures the link to location (s3://BUCKET[/PREFIX], opened with backend_opts (may be
+ * NULL), or an existing directory): the requests a push makes one after another, then
+ * FERRY_PLAN_PROBE_STREAMS streams uploading objects for o->seconds (the rate the link
+ * and the server sustain, not what a burst gets through), then one object per stream
+ * read back; all removed afterwards. An unreachable destination fails after one request
+ * with two attempts (unless attempts is set in backend_opts or the environment). Returns
+ * 0, or an error with msg naming the location and what failed (FERRY_E_DENIED or
+ * FERRY_E_AUTH: the credentials were refused; never a credential). */
+int ferry_plan_probe_link(const char *location, const struct ferry_kv *backend_opts,
+			  const struct ferry_plan_probe_opts *o, struct ferry_plan_probe_result *out, char *msg,
+			  size_t msglen) FERRY_MUST_CHECK;
 
 /* The push probe: three timed pushes of generated data (compress none), small (about
  * half a second of the link), big (about `seconds` more) and the small one again, each
@@ -344,6 +456,16 @@ void ferry_plan_probe_signals_end(void);
  * stores are removed whatever happens, the snapshots first. */
 int ferry_plan_push_probe(const struct ferry_push_probe_opts *o, struct ferry_push_probe *out, char *msg,
 			  size_t msglen) FERRY_MUST_CHECK;
+/* The data a push probe sends, shaped like the scanned source (an empty one: large files). */
+void ferry_plan_push_probe_shape(struct ferry_push_probe_opts *o, const struct ferry_plan_scan *s);
+
+/* in's terms for what a run costs besides moving bytes, on this machine, to a remote
+ * destination or not: push's own per-byte rate (hash_rate) and the once-per-run time
+ * (fixed_seconds: process start, push's setup, and the serial requests around the
+ * transfer, timed by the link probe pr when not NULL, else from in's rtt and request
+ * latency). A push probe (pp not NULL, rate > 0) replaces both with what it measured. */
+void ferry_plan_run_costs(struct ferry_plan_input *in, int remote, const struct ferry_plan_probe_result *pr,
+			  const struct ferry_push_probe *pp);
 
 /* An SVG chart of time against cost per option, the recommendation marked. */
 int ferry_plan_svg(const struct ferry_plan_result *r, const char *title, const char *path, char *msg,

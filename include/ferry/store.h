@@ -108,9 +108,23 @@ int ferry_verify(struct ferry_store *s, int read_data, struct ferry_run *r) FERR
 
 /* Snapshot ids, oldest first, written one per line to out. */
 int ferry_snapshots(struct ferry_store *s, FILE *out, char *msg, size_t msglen) FERRY_MUST_CHECK;
-/* Lists entries of a snapshot (latest if snap is NULL) under prefix (may be NULL). */
-int ferry_ls(struct ferry_store *s, const char *snap, const char *prefix, FILE *out, char *msg,
-	     size_t msglen) FERRY_MUST_CHECK;
+
+/* ---- a snapshot's entries, one at a time, in walk order (FORMAT.md §6) ---- */
+struct ferry_entry; /* include/ferry/manifest.h */
+struct ferry_snapshot_iter;
+/* Opens snapshot snap (the latest complete one if snap is NULL or "") of s for reading;
+ * s must stay open until the iterator is closed. msg names the store and the snapshot. */
+int ferry_snapshot_entries_open(struct ferry_store *s, const char *snap, struct ferry_snapshot_iter **it,
+				char *msg, size_t msglen) FERRY_MUST_CHECK;
+/* 1: *e is the next entry, valid until the next call; 0: the end (the manifest's count
+ * checked); < 0: -FERRY_E_*, msg says why. Manifests are untrusted: entries come bounded
+ * in length and in strict walk order, or not at all. */
+int ferry_snapshot_entries_next(struct ferry_snapshot_iter *it, const struct ferry_entry **e, char *msg,
+				size_t msglen) FERRY_MUST_CHECK;
+/* The snapshot's id (the one picked when the latest was asked for). */
+const char *ferry_snapshot_entries_name(const struct ferry_snapshot_iter *it);
+/* Accepts NULL. */
+void ferry_snapshot_entries_close(struct ferry_snapshot_iter *it);
 
 #ifdef __cplusplus
 }

@@ -2,7 +2,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
-#include <pthread.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,17 +13,11 @@
 #include <json-c/json.h>
 
 #include "cli.h"
+#include "plan_report.h"
 #include "ferry/backend.h"
 #include "ferry/conf.h"
 #include "ferry/copy.h"
 #include "ferry/plan.h"
-
-#ifndef FERRY_PRICING_DIR
-#define FERRY_PRICING_DIR "conf/pricing"
-#endif
-#ifndef FERRY_PRICING_INSTALLED
-#define FERRY_PRICING_INSTALLED "/usr/local/share/ferry/pricing"
-#endif
 
 /* Defaults measured on this kind of machine (REFERENCE.md section 6: fio, io_uring, 1 MiB, QD16). */
 #define DEFAULT_READ_RATE 735e6
@@ -229,14 +222,10 @@ static int parse_opts(struct cli *c, int argc, char **argv, int cost, struct pop
 static int load_prices(struct cli *c, const struct popts *p, struct ferry_price_table *t)
 {
 	char msg[1024];
-	const char *dir = p->pricing ? p->pricing : c->conf.pricing_dir[0] ? c->conf.pricing_dir : getenv("FERRY_PRICING");
-	struct stat st;
 
-	if (!dir || !*dir)
-		dir = stat(FERRY_PRICING_DIR, &st) == 0 ? FERRY_PRICING_DIR : FERRY_PRICING_INSTALLED;
-	if (ferry_price_load_dir(t, dir, msg, sizeof(msg))) {
+	/* --pricing, then the config file, then the library's defaults */
+	if (ferry_price_load(t, p->pricing ? p->pricing : c->conf.pricing_dir, msg, sizeof(msg))) {
 		cli_err(c, "pricing: %s", msg);
-		ferry_price_free(t);
 		return EXIT_USAGE;
 	}
 	return EXIT_OK;
@@ -246,45 +235,13 @@ static int load_prices(struct cli *c, const struct popts *p, struct ferry_price_
 static int parse_loc(struct cli *c, const struct ferry_price_table *t, const char *opt, const char *arg,
 		     char *prov, size_t pcap, char *reg, size_t rcap)
 {
-	const char *colon = strchr(arg, ':');
 	char msg[1024];
-	struct ferry_tiers tiers;
 
-	if (colon) {
-		snprintf(prov, pcap, "%.*s", (int)(colon - arg), arg);
-		snprintf(reg, rcap, "%s", colon + 1);
-	} else {
-		snprintf(prov, pcap, "%s", arg);
-		snprintf(reg, rcap, "*");
-	}
-	if (!*prov || !*reg) {
-		cli_err(c, "%s '%s': expected PROVIDER:REGION such as aws:us-east-1", opt, arg);
+	if (ferry_price_location(t, arg, prov, pcap, reg, rcap, msg, sizeof(msg))) {
+		cli_err(c, "%s '%s': %s", opt, arg, msg);
 		return EXIT_USAGE;
 	}
-	if (ferry_price_known(t, prov, reg) == 2)
-		return EXIT_OK;
-	/* let the table say what it knows */
-	if (ferry_price_tiers(t, prov, reg, "egress", "internet", &tiers, msg, sizeof(msg)) == FERRY_OK)
-		return EXIT_OK;
-	const char *known = strstr(msg, "(known:");
-	if (!colon && ferry_price_known(t, prov, NULL) && known)
-		cli_err(c, "%s '%s': %s has no prices for all regions: say which, %s:REGION %s", opt, arg, prov, prov, known);
-	else
-		cli_err(c, "%s '%s': %s", opt, arg, msg);
-	return EXIT_USAGE;
-}
-
-static void level_name(int level, char *out, size_t len)
-{
-	if (level == 0)
-		snprintf(out, len, "none");
-	else
-		snprintf(out, len, "zstd %d", level);
-}
-
-static struct json_object *jdouble(double v)
-{
-	return isfinite(v) ? json_object_new_double(v) : NULL;
+	return EXIT_OK;
 }
 
 static struct json_object *tier_json(const struct ferry_tier_line *l, const struct ferry_tiers *s)
@@ -314,12 +271,9 @@ int cmd_cost(struct cli *c, int argc, char **argv)
 	struct popts p;
 	struct ferry_price_table t = { 0 };
 	struct ferry_plan_scan s;
-	struct ferry_tiers tiers;
-	struct ferry_tier_line lines[FERRY_PRICE_MAX_TIERS + 1];
+	struct ferry_egress_bill b;
 	char prov[16], reg[32], msg[1024], dest[40];
 	const char *src = NULL;
-	unsigned nl = 0;
-	double egress = 0, unpriced = 0, req_usd = 0, get1k = NAN, list1k = NAN;
 	int rc = parse_opts(c, argc, argv, 1, &p), err;
 
 	if (rc)
@@ -358,26 +312,17 @@ int cmd_cost(struct cli *c, int argc, char **argv)
 	}
 	/* the destination class: internet, onprem, or another region of the same provider */
 	snprintf(dest, sizeof(dest), "%s", p.to ? p.to : "internet");
-	err = ferry_price_tiers(&t, prov, reg, "egress", dest, &tiers, msg, sizeof(msg));
-	if (err == FERRY_E_NOTFOUND && strcmp(dest, "internet") && strcmp(dest, "onprem") && strncmp(dest, "inter", 5) &&
-	    ferry_price_tiers(&t, prov, reg, "egress", "inter-region", &tiers, msg, sizeof(msg)) == FERRY_OK)
-		err = FERRY_OK;
+	err = ferry_price_egress_bill(&t, prov, reg, dest, s.bytes, s.files, p.months, p.free_tier, &b, msg,
+				      sizeof(msg));
 	if (err) {
 		cli_err(c, "--to %s: %s", dest, msg);
 		rc = EXIT_USAGE;
 		goto out;
 	}
-	/* tiers restart every month: the bytes are spread evenly over --months */
-	egress = p.months * ferry_tiers_cost(&tiers, s.bytes / p.months, p.free_tier, lines, &nl, &unpriced);
-	unpriced *= p.months;
-	uint64_t gets = s.small_files + s.large_files, lists = (s.files + 999) / 1000;
-	(void)ferry_price_request(&t, prov, reg, "get", &get1k, NULL);
-	(void)ferry_price_request(&t, prov, reg, "list", &list1k, NULL);
-	req_usd = (isnan(get1k) ? 0 : get1k * (double)gets / 1000) + (isnan(list1k) ? 0 : list1k * (double)lists / 1000);
-	if (unpriced > 0)
+	if (b.unpriced_bytes > 0)
 		fprintf(stderr, "ferry: cost: warning: %s %s egress to %s: the price table ends at %g %s; %.0f bytes "
-				"are unpriced and not in the total\n", prov, reg, dest, tiers.t[tiers.n - 1].to,
-			tiers.t[0].row->unit, unpriced);
+				"are unpriced and not in the total\n", prov, reg, dest, b.tiers.t[b.tiers.n - 1].to,
+			b.tiers.t[0].row->unit, b.unpriced_bytes);
 	if (c->json) {
 		struct json_object *o = json_object_new_object(), *ja = json_object_new_array(), *rq = json_object_new_array();
 		json_object_object_add(o, "command", json_object_new_string("cost"));
@@ -387,21 +332,21 @@ int cmd_cost(struct cli *c, int argc, char **argv)
 		json_object_object_add(o, "objects", json_object_new_int64((int64_t)s.files));
 		json_object_object_add(o, "months", json_object_new_int((int)p.months));
 		json_object_object_add(o, "free_tier", json_object_new_boolean(p.free_tier));
-		json_object_object_add(o, "egress_usd", json_object_new_double(egress));
-		json_object_object_add(o, "requests_usd", json_object_new_double(req_usd));
-		json_object_object_add(o, "total_usd", json_object_new_double(egress + req_usd));
-		json_object_object_add(o, "unpriced_bytes", json_object_new_double(unpriced));
-		for (unsigned i = 0; i < nl; i++)
-			json_object_array_add(ja, tier_json(&lines[i], &tiers));
+		json_object_object_add(o, "egress_usd", json_object_new_double(b.egress_usd));
+		json_object_object_add(o, "requests_usd", json_object_new_double(b.requests_usd));
+		json_object_object_add(o, "total_usd", json_object_new_double(b.egress_usd + b.requests_usd));
+		json_object_object_add(o, "unpriced_bytes", json_object_new_double(b.unpriced_bytes));
+		for (unsigned i = 0; i < b.nlines; i++)
+			json_object_array_add(ja, tier_json(&b.lines[i], &b.tiers));
 		json_object_object_add(o, "tiers_per_month", ja);
 		const char *items[2] = { "get", "list" };
-		double prices[2] = { get1k, list1k };
-		uint64_t counts[2] = { gets, lists };
+		double prices[2] = { b.get_usd_1k, b.list_usd_1k };
+		uint64_t counts[2] = { b.gets, b.lists };
 		for (int i = 0; i < 2; i++) {
 			struct json_object *r = json_object_new_object();
 			json_object_object_add(r, "item", json_object_new_string(items[i]));
 			json_object_object_add(r, "count", json_object_new_int64((int64_t)counts[i]));
-			json_object_object_add(r, "usd_per_1k", jdouble(prices[i]));
+			json_object_object_add(r, "usd_per_1k", plan_json_double(prices[i]));
 			json_object_object_add(r, "usd", json_object_new_double(isnan(prices[i]) ? 0 :
 						prices[i] * (double)counts[i] / 1000));
 			json_object_array_add(rq, r);
@@ -410,35 +355,37 @@ int cmd_cost(struct cli *c, int argc, char **argv)
 		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 		json_object_put(o);
 	} else if (!c->quiet) {
-		char b[32];
-		ferry_plan_fmt_bytes(s.bytes, b, sizeof(b));
-		printf("egress of %s (%.0f bytes, %llu objects) from %s to %s", b, s.bytes, (unsigned long long)s.files,
-		       p.from, dest);
+		char size[32];
+		ferry_plan_fmt_bytes(s.bytes, size, sizeof(size));
+		printf("egress of %s (%.0f bytes, %llu objects) from %s to %s", size, s.bytes,
+		       (unsigned long long)s.files, p.from, dest);
 		if (p.months > 1)
 			printf(", spread evenly over %d months", (int)p.months);
 		printf("\n");
 		printf("  %-26s %14s %12s %12s\n", "tier (per month)", "billed", "USD/unit", "USD");
-		for (unsigned i = 0; i < nl; i++) {
+		for (unsigned i = 0; i < b.nlines; i++) {
+			const struct ferry_tier_line *l = &b.lines[i];
+			const char *unit = l->row ? l->row->unit : b.tiers.free_row ? b.tiers.free_row->unit : "";
 			char range[64];
-			const char *unit = lines[i].row ? lines[i].row->unit : tiers.free_row ? tiers.free_row->unit : "";
-			if (!lines[i].row)
-				snprintf(range, sizeof(range), "free allowance %g %s", lines[i].to, unit);
-			else if (lines[i].to < 0)
-				snprintf(range, sizeof(range), "over %g %s", lines[i].from, unit);
+			if (!l->row)
+				snprintf(range, sizeof(range), "free allowance %g %s", l->to, unit);
+			else if (l->to < 0)
+				snprintf(range, sizeof(range), "over %g %s", l->from, unit);
 			else
-				snprintf(range, sizeof(range), "%g-%g %s", lines[i].from, lines[i].to, unit);
-			printf("  %-26s %14.3f %12.4f %12.2f\n", range, lines[i].units, lines[i].usd_per_unit, lines[i].usd);
+				snprintf(range, sizeof(range), "%g-%g %s", l->from, l->to, unit);
+			printf("  %-26s %14.3f %12.4f %12.2f\n", range, l->units, l->usd_per_unit, l->usd);
 		}
-		if (unpriced > 0)
-			printf("  %-26s %14.3f %12s %12s\n", "beyond the price table", unpriced / p.months / tiers.unit_bytes,
-			       "unpriced", "-");
-		printf("  egress   $%.2f%s\n", egress, p.months > 1 ? " (all months)" : "");
-		printf("  requests $%.2f (%llu GET%s, %llu LIST%s)\n", req_usd, (unsigned long long)gets,
-		       isnan(get1k) ? " unpriced" : "", (unsigned long long)lists, isnan(list1k) ? " unpriced" : "");
-		printf("  total    $%.2f\n", egress + req_usd);
-		if (nl && lines[nl - 1].row)
-			printf("  prices: %s, read %s (%s:%d)\n", lines[nl - 1].row->source, lines[nl - 1].row->read_on,
-			       lines[nl - 1].row->file, lines[nl - 1].row->line);
+		if (b.unpriced_bytes > 0)
+			printf("  %-26s %14.3f %12s %12s\n", "beyond the price table",
+			       b.unpriced_bytes / p.months / b.tiers.unit_bytes, "unpriced", "-");
+		printf("  egress   $%.2f%s\n", b.egress_usd, p.months > 1 ? " (all months)" : "");
+		printf("  requests $%.2f (%llu GET%s, %llu LIST%s)\n", b.requests_usd, (unsigned long long)b.gets,
+		       isnan(b.get_usd_1k) ? " unpriced" : "", (unsigned long long)b.lists,
+		       isnan(b.list_usd_1k) ? " unpriced" : "");
+		printf("  total    $%.2f\n", b.egress_usd + b.requests_usd);
+		const struct ferry_price_row *last = b.nlines ? b.lines[b.nlines - 1].row : NULL;
+		if (last)
+			printf("  prices: %s, read %s (%s:%d)\n", last->source, last->read_on, last->file, last->line);
 	}
 	rc = EXIT_OK;
 out:
@@ -455,72 +402,16 @@ struct dstinfo {
 	const char *label;
 };
 
-/* Is s PROVIDER[:REGION] (no slash, a known provider)? */
-static int looks_like_loc(const struct ferry_price_table *t, const char *s)
-{
-	const char *colon = strchr(s, ':');
-	char prov[16];
-
-	if (strchr(s, '/') || strlen(s) > 64)
-		return 0;
-	snprintf(prov, sizeof(prov), "%.*s", colon ? (int)(colon - s) : (int)strlen(s), s);
-	if (ferry_price_known(t, prov, NULL))
-		return 1;
-	return colon != NULL && !strchr(colon + 1, ':'); /* a PROVIDER:REGION with an unknown provider */
-}
-
+/* The config file's routes and the plain link, priced (plan_pricing.c). */
 static int build_routes(struct cli *c, const struct popts *p, const struct ferry_price_table *t,
-			struct ferry_plan_input *in, struct ferry_tiers *link_tiers, int have_link_tiers)
+			struct ferry_plan_input *in, const struct ferry_tiers *link_tiers)
 {
-	int wire = 0;
+	double bw = c->conf.bandwidth > 0 ? c->conf.bandwidth : DEFAULT_BANDWIDTH;
 	char msg[1024];
 
-	for (unsigned i = 0; i < c->conf.nroutes; i++) {
-		const struct ferry_conf_route *cr = &c->conf.routes[i];
-		struct ferry_route *r = &in->routes[in->nroutes++];
-
-		memset(r, 0, sizeof(*r));
-		snprintf(r->name, sizeof(r->name), "%s", cr->name);
-		r->bandwidth = cr->bandwidth;
-		r->free_tier = p->free_tier;
-		if (cr->ship) {
-			r->ship = 1;
-			r->ship_usd = cr->price;
-			r->ship_seconds = cr->days * 86400;
-			r->ship_capacity = cr->capacity;
-			continue;
-		}
-		wire = 1;
-		if (cr->pricing[0]) {
-			char prov[16], reg[32], dest[32];
-			if (sscanf(cr->pricing, "%15[^:]:%31[^:]:%31s", prov, reg, dest) != 3) {
-				cli_err(c, "route '%s': pricing = %s: expected provider:region:dest", cr->name, cr->pricing);
-				return EXIT_USAGE;
-			}
-			if (ferry_price_tiers(t, prov, reg, "egress", dest, &r->tiers, msg, sizeof(msg))) {
-				cli_err(c, "route '%s': pricing = %s: %s", cr->name, cr->pricing, msg);
-				return EXIT_USAGE;
-			}
-			r->tiered = 1;
-		} else {
-			r->usd_per_byte = cr->price_per_gb / 1e9;
-		}
-	}
-	if (!wire || p->bandwidth > 0) {
-		struct ferry_route *r = &in->routes[in->nroutes];
-		if (in->nroutes == FERRY_PLAN_MAX_ROUTES) {
-			cli_err(c, "at most %d routes", FERRY_PLAN_MAX_ROUTES);
-			return EXIT_USAGE;
-		}
-		in->nroutes++;
-		memset(r, 0, sizeof(*r));
-		snprintf(r->name, sizeof(r->name), "link");
-		r->bandwidth = p->bandwidth > 0 ? p->bandwidth : c->conf.bandwidth > 0 ? c->conf.bandwidth : DEFAULT_BANDWIDTH;
-		r->free_tier = p->free_tier;
-		if (have_link_tiers) {
-			r->tiered = 1;
-			r->tiers = *link_tiers;
-		}
+	if (ferry_plan_routes(&c->conf, t, p->bandwidth, bw, p->free_tier, link_tiers, in, msg, sizeof(msg))) {
+		cli_err(c, "%s", msg);
+		return EXIT_USAGE;
 	}
 	return EXIT_OK;
 }
@@ -529,153 +420,6 @@ static void assume(struct popts *p, const char *what)
 {
 	if (p->nassumed < 8)
 		p->assumed[p->nassumed++] = what;
-}
-
-static struct json_object *option_json(const struct ferry_plan_input *in, const struct ferry_plan_option *o)
-{
-	struct json_object *j = json_object_new_object(), *st = json_object_new_object(), *ra = json_object_new_array();
-	char name[16];
-
-	level_name(o->level, name, sizeof(name));
-	json_object_object_add(j, "codec", json_object_new_string(name));
-	json_object_object_add(j, "level", json_object_new_int(o->level));
-	json_object_object_add(j, "wire_bytes", json_object_new_double(o->wire_bytes));
-	json_object_object_add(j, "wire_bytes_ci95", json_object_new_double(o->wire_ci));
-	json_object_object_add(j, "ratio", json_object_new_double(in->scan->bytes > 0 ? o->wire_bytes / in->scan->bytes : 1));
-	json_object_object_add(j, "estimated_seconds", jdouble(o->seconds));
-	for (int s = 0; s < FERRY_NSTAGES; s++)
-		json_object_object_add(st, ferry_plan_stage_names[s], jdouble(o->stage[s]));
-	json_object_object_add(j, "stage_seconds", st);
-	json_object_object_add(j, "bottleneck", json_object_new_string(ferry_plan_stage_names[o->bottleneck]));
-	json_object_object_add(j, "egress_usd", json_object_new_double(o->egress_usd));
-	json_object_object_add(j, "requests_usd", json_object_new_double(o->requests_usd));
-	json_object_object_add(j, "storage_usd_month", json_object_new_double(o->storage_usd_month));
-	json_object_object_add(j, "total_usd", json_object_new_double(o->total_usd));
-	json_object_object_add(j, "meets_deadline", json_object_new_boolean(o->meets_deadline));
-	json_object_object_add(j, "within_budget", json_object_new_boolean(o->within_budget));
-	for (unsigned i = 0; i < o->alloc.n; i++) {
-		struct json_object *r = json_object_new_object();
-		json_object_object_add(r, "name", json_object_new_string(in->routes[i].name));
-		json_object_object_add(r, "ship", json_object_new_boolean(in->routes[i].ship));
-		json_object_object_add(r, "bytes", json_object_new_double(o->alloc.bytes[i]));
-		json_object_object_add(r, "seconds", jdouble(o->alloc.seconds[i]));
-		json_object_object_add(r, "usd", json_object_new_double(o->alloc.usd[i]));
-		json_object_array_add(ra, r);
-	}
-	json_object_object_add(j, "routes", ra);
-	json_object_object_add(j, "routes_exact", json_object_new_boolean(o->alloc.exact));
-	return j;
-}
-
-static void print_human(const struct popts *p, const struct ferry_plan_input *in, const struct ferry_plan_result *res,
-			const struct ferry_plan_sample *sm, const char *src, const char *dst)
-{
-	const struct ferry_plan_scan *s = in->scan;
-	char b1[32], b2[32], t1[32];
-
-	ferry_plan_fmt_bytes(s->bytes, b1, sizeof(b1));
-	printf("plan: %s -> %s\n", src, dst);
-	printf("  source: %llu files, %s (%.0f bytes), %llu directories, scanned in %.2f s\n",
-	       (unsigned long long)s->files, b1, s->bytes, (unsigned long long)s->dirs, s->seconds);
-	if (s->unreadable)
-		printf("  warning: %llu entries could not be read (left out of the plan)\n",
-		       (unsigned long long)s->unreadable);
-	printf("  sizes:");
-	for (int i = 0; i < FERRY_PLAN_HIST; i++)
-		if (s->hist[i]) {
-			ferry_plan_fmt_bytes(s->hist_bytes[i], b2, sizeof(b2));
-			printf("  %s: %llu (%s)", ferry_plan_hist_labels[i], (unsigned long long)s->hist[i], b2);
-		}
-	printf("\n");
-	if (sm->measured) {
-		ferry_plan_fmt_bytes(sm->sampled_bytes, b2, sizeof(b2));
-		printf("  sample: %s in %llu chunks (%.2f%% of the bytes) from %u strata, %.1f s%s",
-		       b2, (unsigned long long)sm->chunks, s->bytes > 0 ? 100 * sm->sampled_bytes / s->bytes : 0,
-		       s->nstrata - sm->strata_unsampled, sm->seconds, sm->timed_out ? " (time box reached)" : "");
-		if (sm->strata_unsampled) {
-			ferry_plan_fmt_bytes(sm->unsampled_bytes, b2, sizeof(b2));
-			printf("; %u strata (%s) unsampled, priced at the pooled ratio", sm->strata_unsampled, b2);
-		}
-		printf("\n");
-	} else {
-		printf("  sample: none (nothing to read here): only 'none' is planned\n");
-	}
-	printf("  machine: %d source cores, %d destination cores, read %.0f MB/s, write %.0f MB/s, AES-GCM %.0f MB/s/core\n",
-	       in->src_cores, in->dst_cores, in->read_rate / 1e6, in->write_rate / 1e6, sm->aes_rate / 1e6);
-	printf("  requests: %llu PUT", (unsigned long long)res->put_requests);
-	if (res->get_requests)
-		printf(", %llu GET, %llu LIST at the source", (unsigned long long)res->get_requests,
-		       (unsigned long long)res->list_requests);
-	printf(" (rtt %.0f ms + %.0f ms per request, %d connections)\n", in->rtt * 1e3, in->request_latency * 1e3,
-	       in->connections);
-	printf("  once per run: %.2f s (start-up, setup, the requests around the transfer); push's own work "
-	       "on every byte %.0f MB/s (hashes, copies, signing; one thread, this load)",
-	       in->fixed_seconds, in->hash_rate / 1e6);
-	if (in->dst_rate > 0)
-		printf("; the destination takes %.1f Mbit/s (probed), slower than the link", in->dst_rate * 8 / 1e6);
-	if (in->push_rate > 0)
-		printf("; both measured by the push probe: a push goes at %.1f Mbit/s", in->push_rate * 8 / 1e6);
-	printf("\n");
-	printf("  routes:");
-	for (unsigned i = 0; i < in->nroutes; i++) {
-		const struct ferry_route *r = &in->routes[i];
-		if (r->ship)
-			printf("  %s: ship, $%.0f per device of %.0f GB, %.1f days", r->name, r->ship_usd,
-			       r->ship_capacity / 1e9, r->ship_seconds / 86400);
-		else
-			printf("  %s: %.0f Mbit/s, %s", r->name, r->bandwidth * 8 / 1e6,
-			       r->tiered ? "tiered price" : r->usd_per_byte > 0 ? "flat price" : "no egress price");
-	}
-	printf("\n");
-	if (p->nassumed) {
-		printf("  assumed (not given):");
-		for (int i = 0; i < p->nassumed; i++)
-			printf(" %s", p->assumed[i]);
-		printf("\n");
-	}
-	printf("\n  %-8s %11s %10s %9s %-10s %11s %11s %12s %11s\n", "codec", "wire", "+/-95%", "time", "bottleneck",
-	       "egress $", "requests $", "storage $/mo", "total $");
-	for (unsigned i = 0; i < res->nopt; i++) {
-		const struct ferry_plan_option *o = &res->opt[i];
-		char name[16];
-		level_name(o->level, name, sizeof(name));
-		ferry_plan_fmt_bytes(o->wire_bytes, b1, sizeof(b1));
-		ferry_plan_fmt_bytes(o->wire_ci, b2, sizeof(b2));
-		ferry_plan_fmt_duration(o->seconds, t1, sizeof(t1));
-		printf("%c %-8s %11s %10s %9s %-10s %11.2f %11.2f %12.2f %11.2f%s\n", (int)i == res->recommended ? '*' : ' ',
-		       name, b1, b2, t1, ferry_plan_stage_names[o->bottleneck], o->egress_usd, o->requests_usd,
-		       o->storage_usd_month, o->total_usd,
-		       !o->meets_deadline ? "  misses deadline" : !o->within_budget ? "  over budget" : "");
-	}
-	const struct ferry_plan_option *r = &res->opt[res->recommended];
-	char name[16];
-	level_name(r->level, name, sizeof(name));
-	ferry_plan_fmt_duration(r->seconds, t1, sizeof(t1));
-	printf("\nrecommended: %s (%s): %s, $%.2f\n", name, res->why, t1, r->total_usd);
-	if (res->deadline_missed) {
-		char d[32];
-		ferry_plan_fmt_duration(p->deadline, d, sizeof(d));
-		ferry_plan_fmt_duration(res->best_seconds, t1, sizeof(t1));
-		printf("deadline %s cannot be met: the best achievable is %s\n", d, t1);
-	}
-	if (res->budget_missed)
-		printf("budget $%.2f cannot be met: the cheapest option costs $%.2f\n", p->budget, r->total_usd);
-	for (unsigned i = 0; i < r->alloc.n; i++) {
-		ferry_plan_fmt_bytes(r->alloc.bytes[i], b1, sizeof(b1));
-		ferry_plan_fmt_duration(r->alloc.seconds[i], t1, sizeof(t1));
-		printf("  route %-12s %11s  %9s  $%.2f\n", in->routes[i].name, b1, t1, r->alloc.usd[i]);
-	}
-	if (!r->alloc.exact)
-		printf("  (route split by price order: too many breakpoints for an exact search)\n");
-	/* shipping side by side with the wire: everything by each shipping route alone */
-	for (unsigned i = 0; i < in->nroutes; i++) {
-		const struct ferry_route *sh = &in->routes[i];
-		if (!sh->ship)
-			continue;
-		ferry_plan_fmt_duration(ferry_route_time(sh, r->wire_bytes), t1, sizeof(t1));
-		printf("  shipping all by %s: %.0f device(s), %s, $%.2f\n", sh->name,
-		       ceil(r->wire_bytes / sh->ship_capacity), t1, ferry_route_cost(sh, r->wire_bytes));
-	}
 }
 
 /* ---- a ferry store snapshot as the source ---- */
@@ -700,76 +444,21 @@ static int store_source(const char *src, char *store, size_t cap, const char **s
 	return stat(cfg, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* `ferry ls` output parsed as it is written: "-0644 SIZE DATE TIME PATH", files only. */
-struct ls_sink {
-	struct ferry_plan_scan *s;
-	char line[8192];
-	size_t len;
-	int err;
-};
-
-static void ls_line(struct ls_sink *k)
-{
-	unsigned long long size;
-	int off = 0;
-
-	k->line[k->len] = 0;
-	k->len = 0;
-	if (k->line[0] != '-' || sscanf(k->line + 1, "%*o %llu %*s %*s %n", &size, &off) != 1 || off == 0)
-		return;
-	if (!k->err)
-		k->err = ferry_plan_scan_add(k->s, k->line + 1 + off, (double)size, NULL);
-}
-
-static ssize_t ls_write(void *cookie, const char *buf, size_t n)
-{
-	struct ls_sink *k = cookie;
-
-	for (size_t i = 0; i < n; i++) {
-		if (buf[i] == '\n')
-			ls_line(k);
-		else if (k->len < sizeof(k->line) - 1)
-			k->line[k->len++] = buf[i]; /* a longer path is cut: only its size and extension matter */
-	}
-	return (ssize_t)n;
-}
-
 /* Counts a snapshot's files from its manifest; *stored is the store's bytes on disk. */
 static int scan_store(struct cli *c, const char *store, const char *snap, struct ferry_plan_scan *s, double *stored)
 {
 	struct ferry_store *st;
-	struct ls_sink *k = calloc(1, sizeof(*k));
-	cookie_io_functions_t io = { .write = ls_write };
 	struct ferry_plan_scan disk;
 	char msg[1024];
-	FILE *f;
 	int rc = cli_load_secret(c), err;
 
-	if (!k)
-		return EXIT_PARTIAL;
-	if (rc) {
-		free(k);
+	if (rc)
 		return rc;
-	}
-	err = ferry_store_open(&st, store, c->have_secret ? &c->secret : NULL, msg, sizeof(msg));
-	if (err) {
-		cli_err(c, "%s", msg);
-		free(k);
-		return err == FERRY_E_NOTFOUND ? EXIT_USAGE : exit_for(err);
-	}
-	k->s = s;
-	f = fopencookie(k, "w", io);
-	if (!f) {
+	err = ferry_store_open_with(&st, store, cli_backend_opts(c), c->have_secret ? &c->secret : NULL, msg, sizeof(msg));
+	if (!err) {
+		err = ferry_plan_scan_snapshot(s, st, snap, msg, sizeof(msg));
 		ferry_store_close(st);
-		free(k);
-		return EXIT_PARTIAL;
 	}
-	err = ferry_ls(st, snap, NULL, f, msg, sizeof(msg));
-	fclose(f);
-	ferry_store_close(st);
-	if (!err)
-		err = k->err;
-	free(k);
 	if (err) {
 		cli_err(c, "%s", msg);
 		return err == FERRY_E_NOTFOUND ? EXIT_USAGE : exit_for(err);
@@ -785,319 +474,38 @@ static int scan_store(struct cli *c, const char *store, const char *snap, struct
 	return EXIT_OK;
 }
 
-/* ---- an S3 prefix as the source, and --probe ---- */
+/* ---- --probe ---- */
 
-struct list_sink {
-	struct ferry_plan_scan *s;
+/* The link to dst measured now (plan_probe.c); FERRY_PLAN_PROBE_SECONDS shortens it in tests. */
+static int link_probe(struct cli *c, const char *dst, struct ferry_plan_probe_result *pr)
+{
+	struct ferry_plan_probe_opts o = { 0, ferry_plan_probe_interrupted };
+	const char *env = getenv("FERRY_PLAN_PROBE_SECONDS");
+	char msg[1024];
 	int err;
-};
 
-static int list_one(void *arg, const char *key, uint64_t size)
-{
-	struct list_sink *k = arg;
-
-	k->err = ferry_plan_scan_add(k->s, key, (double)size, NULL);
-	return k->err ? -1 : 0;
-}
-
-/* Counts the objects under s3://BUCKET/PREFIX (a ListObjectsV2 walk): no sample, objects move as they are. */
-static int scan_s3(struct cli *c, const char *src, struct ferry_plan_scan *s)
-{
-	struct ferry_backend *b;
-	struct list_sink k = { s, 0 };
-	char msg[1024], why[512];
-	double t0 = ferry_mono();
-	int res, err = ferry_backend_open(&b, src, NULL, NULL, msg, sizeof(msg));
-
-	if (err) {
-		cli_err(c, "%s", msg); /* the backend's message names the location */
-		return err == FERRY_E_DENIED ? EXIT_AUTH : EXIT_USAGE;
-	}
-	res = b->ops->list(b, "", list_one, &k);
-	ferry_backend_close(b);
-	if (k.err) {
-		cli_err(c, "%s: listing: %s", src, ferry_strerror(k.err));
-		return EXIT_PARTIAL;
-	}
-	if (res) {
-		const char *m = ferry_backend_message(res, why, sizeof(why));
-		err = ferry_backend_err(res);
-		cli_err(c, "%s: listing: %s", src, m ? m : ferry_strerror(err));
-		return exit_for(err);
-	}
-	s->seconds = ferry_mono() - t0;
-	return EXIT_OK;
-}
-
-#define PROBE_SMALL 3   /* tiny objects cleaned up (two are PUT and timed: one request) */
-#define PROBE_OBJECTS 4 /* streams in parallel, each PUTting objects one after another */
-#define PROBE_SIZE (8u << 20) /* an S3 part as push sends it, once the link is known to be fast */
-#define PROBE_FIRST (1u << 20) /* the first object per stream: a slow link's time stays bounded */
-#define PROBE_SUSTAIN 5.0     /* seconds of sustained upload (FERRY_PLAN_PROBE_SECONDS) */
-#define PROBE_MAX_BYTES (1ull << 30) /* ... or this many bytes, whichever comes first */
-#define PROBE_TIME_BOX 30.0
-
-struct probe_job {
-	struct ferry_backend *b;
-	char key[128];
-	const uint8_t *buf;
-	int get; /* 0 put, 1 get */
-	int res;
-	size_t size, next_size; /* this object's, and the next ones' (set after the first round) */
-	/* uploads: keep PUTting the one key until the time box or the byte budget is spent */
-	double until, started;
-	uint64_t *budget;
-	pthread_mutex_t *mu;
-	uint64_t bytes, objects;
-};
-
-static void *probe_one(void *arg)
-{
-	struct probe_job *j = arg;
-
-	if (j->get) {
-		uint8_t *got = NULL;
-		size_t len = 0;
-		j->res = j->b->ops->get(j->b, j->key, &got, &len, PROBE_SIZE);
-		if (!j->res && len != j->size)
-			j->res = FERRY_BERR(FERRY_E_TRUNCATED);
-		free(got);
-		j->bytes = j->res ? 0 : j->size;
-		return NULL;
-	}
-	for (;;) {
-		int go;
-		pthread_mutex_lock(j->mu);
-		/* the first object always goes: it is the one read back */
-		go = !ferry_plan_probe_interrupted() &&
-		     (j->objects == 0 || (ferry_mono() < j->until && *j->budget >= j->next_size));
-		if (go && j->objects)
-			j->size = j->next_size; /* only for an object that goes: the last one is read back */
-		if (go && *j->budget >= j->size)
-			*j->budget -= j->size;
-		pthread_mutex_unlock(j->mu);
-		if (!go)
-			break;
-		j->res = j->b->ops->put(j->b, j->key, j->buf, j->size, 0);
-		if (j->res)
-			break;
-		j->bytes += j->size;
-		j->objects++;
-		if (j->objects == 1) {
-			/* objects of about a second each from now on (as push's 8 MiB parts are on
-			 * a fast link), so a request's own time weighs as it does in a push */
-			double per_second = (double)j->size / fmax(ferry_mono() - j->started, 1e-3);
-			size_t next = PROBE_FIRST;
-			while (next < PROBE_SIZE && (double)next * 2 <= per_second)
-				next *= 2;
-			pthread_mutex_lock(j->mu);
-			j->next_size = next;
-			pthread_mutex_unlock(j->mu);
-		}
-	}
-	return NULL;
-}
-
-static int probe_list_none(void *arg, const char *key, uint64_t size)
-{
-	(void)arg;
-	(void)key;
-	(void)size;
-	return 0;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-struct probe_result {
-	double request_seconds; /* median time of a request for a tiny object (round trip included) */
-	double up, down;        /* bytes/s, PROBE_OBJECTS streams in parallel */
-	double up_seconds;      /* how long the sustained upload ran */
-	double serial_seconds;  /* FERRY_PLAN_SERIAL_REQUESTS requests one after another */
-	uint64_t up_bytes;
-	size_t object_bytes; /* the objects' size after the first */
-	double seconds;
-	char base[64];    /* the probe's keys' prefix */
-};
-
-static int probe_fail(struct cli *c, const char *dst, const char *what, int res)
-{
-	char why[512];
-	const char *m = ferry_backend_message(res, why, sizeof(why));
-	int err = res <= -4096 ? ferry_backend_err(res) : FERRY_E_IO;
-
-	cli_err(c, "--probe: %s: %s: %s", dst, what, m ? m : res > -4096 ? strerror(-res) : ferry_strerror(err));
-	return err == FERRY_E_DENIED || err == FERRY_E_AUTH ? EXIT_AUTH : EXIT_USAGE;
-}
-
-/* Measures the link to dst (s3://... or a directory): a few tiny PUTs (the time of one
- * request), then PROBE_OBJECTS streams PUTting objects of PROBE_SIZE for PROBE_SUSTAIN
- * seconds (the rate the link and the server sustain, not what a burst gets through),
- * then one object per stream read back in parallel; all removed afterwards. */
-static int probe_link(struct cli *c, const char *dst, struct probe_result *pr)
-{
-	struct ferry_backend *b = NULL;
-	struct probe_job jobs[PROBE_OBJECTS];
-	pthread_t th[PROBE_OBJECTS];
-	int running[PROBE_OBJECTS];
-	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-	double small[PROBE_SMALL], t0 = ferry_mono(), t, sustain = PROBE_SUSTAIN;
-	char msg[1024], base[64], key[128];
-	uint8_t *buf = malloc(PROBE_SIZE);
-	uint64_t budget = PROBE_MAX_BYTES;
-	int rc = EXIT_OK, res, nput = 0;
-	unsigned nsmall = 0;
-	struct stat st;
-	const char *loc = strncmp(dst, "file://", 7) ? dst : dst + 7, *env = getenv("FERRY_PLAN_PROBE_SECONDS");
-
-	memset(pr, 0, sizeof(*pr));
-	if (!buf)
-		return EXIT_PARTIAL;
-	if (env && (ferry_plan_parse_duration(env, &sustain) || sustain <= 0 || sustain > 600)) {
+	if (env && (ferry_plan_parse_duration(env, &o.seconds) || o.seconds <= 0 || o.seconds > 600)) {
 		cli_err(c, "FERRY_PLAN_PROBE_SECONDS: '%s' is not a duration of up to 10 minutes", env);
-		free(buf);
 		return EXIT_USAGE;
 	}
-	if (strncmp(loc, "s3://", 5) && (stat(loc, &st) || !S_ISDIR(st.st_mode))) {
-		cli_err(c, "--probe: %s: expected s3://BUCKET[/PREFIX] or an existing directory to measure the link to",
-			dst);
-		free(buf);
-		return EXIT_USAGE;
+	err = ferry_plan_probe_link(dst, cli_backend_opts(c), &o, pr, msg, sizeof(msg));
+	if (err) {
+		cli_err(c, "--probe: %s", msg);
+		return err == FERRY_E_DENIED || err == FERRY_E_AUTH ? EXIT_AUTH
+		       : err == FERRY_E_NOMEM ? EXIT_PARTIAL : EXIT_USAGE;
 	}
-	/* an unreachable destination should say so in seconds, not after eight backed-off
-	 * retries: one request with two attempts first; once it has answered, the probe's
-	 * requests retry as a push's do (a 503 under load is not a failed probe) */
-	int first_only = !getenv("FERRY_S3_ATTEMPTS"); /* the user's setting stays the user's */
-	if (first_only)
-		setenv("FERRY_S3_ATTEMPTS", "2", 1);
-	for (int pass = 0; pass < 2; pass++) {
-		res = ferry_backend_open(&b, loc, NULL, NULL, msg, sizeof(msg));
-		if (res) {
-			cli_err(c, "--probe: %s", msg); /* the backend names the location */
-			if (first_only)
-				unsetenv("FERRY_S3_ATTEMPTS");
-			free(buf);
-			return res == FERRY_E_DENIED ? EXIT_AUTH : EXIT_USAGE;
-		}
-		if (!first_only)
-			break;
-		uint8_t *got = NULL;
-		size_t len = 0;
-		snprintf(key, sizeof(key), "ferry-probe-%ld-reachable", (long)getpid());
-		res = b->ops->get(b, key, &got, &len, 4096);
-		free(got);
-		ferry_backend_close(b);
-		b = NULL;
-		unsetenv("FERRY_S3_ATTEMPTS");
-		first_only = 0;
-		if (res && res != -ENOENT) {
-			free(buf);
-			return probe_fail(c, dst, "a request to the destination", res);
-		}
-	}
-	for (size_t i = 0; i < PROBE_SIZE; i++) /* incompressible, not that it matters to a PUT */
-		buf[i] = (uint8_t)((i * 2654435761u) >> 13);
-	snprintf(base, sizeof(base), "ferry-probe-%ld-%lx", (long)getpid(), (unsigned long)(t0 * 1e6));
-	snprintf(pr->base, sizeof(pr->base), "%s", base);
-	/* the requests a push makes one after another around its transfer (store open, lock,
-	 * journal, manifest), in that order, on probe keys: their time is the per-run cost */
-	t = ferry_mono();
-	for (int i = 0; i < FERRY_PLAN_SERIAL_REQUESTS && !rc; i++) {
-		uint8_t *got = NULL;
-		size_t len = 0;
-		uint64_t size;
-		double t1 = ferry_mono();
-		snprintf(key, sizeof(key), "%s/small-%d", base, i == 6 ? 1 : 0);
-		switch (i) {
-		case 0: res = b->ops->get(b, key, &got, &len, 4096); free(got); break;
-		case 1: case 3: case 4: res = b->ops->list(b, base, probe_list_none, NULL); break;
-		case 2: case 6: res = b->ops->put(b, key, "x", 1, 0); break;
-		case 5: res = b->ops->stat(b, key, &size); break;
-		default: res = b->ops->del(b, key); break;
-		}
-		if (res && !(i == 0 && res == -ENOENT))
-			rc = probe_fail(c, dst, "a request to the destination", res);
-		if (i == 2 || i == 6)
-			small[nsmall++] = ferry_mono() - t1;
-	}
-	if (rc)
-		goto clean;
-	pr->serial_seconds = ferry_mono() - t;
-	qsort(small, nsmall, sizeof(double), cmp_double);
-	pr->request_seconds = small[0] + (small[nsmall - 1] - small[0]) / 2; /* the median of two */
-	for (int dir = 0; dir < 2; dir++) {
-		t = ferry_mono();
-		for (int i = 0; i < PROBE_OBJECTS; i++) {
-			size_t size = dir ? jobs[i].size : PROBE_FIRST; /* reading back: the last one written */
-			jobs[i] = (struct probe_job){ .b = b, .buf = buf, .get = dir, .until = t + sustain,
-						      .started = t, .budget = &budget, .mu = &mu, .size = size,
-						      .next_size = PROBE_FIRST };
-			snprintf(jobs[i].key, sizeof(jobs[i].key), "%s/big-%d", base, i);
-			/* the thread sets res itself: whether to join is kept apart */
-			running[i] = pthread_create(&th[i], NULL, probe_one, &jobs[i]) == 0;
-			if (!running[i])
-				probe_one(&jobs[i]);
-		}
-		for (int i = 0; i < PROBE_OBJECTS; i++)
-			if (running[i])
-				pthread_join(th[i], NULL);
-		double secs = ferry_mono() - t;
-		uint64_t bytes = 0;
-		for (int i = 0; i < PROBE_OBJECTS; i++) {
-			if (jobs[i].res) {
-				rc = probe_fail(c, dst, dir ? "reading a probe object back" : "writing a probe object",
-						jobs[i].res);
-				goto clean;
-			}
-			bytes += jobs[i].bytes;
-		}
-		if (!dir) {
-			nput = PROBE_OBJECTS;
-			/* over seconds of objects back to back, each object's request time is part of
-			 * the rate, as it is for push's parts */
-			pr->up = (double)bytes / secs;
-			pr->up_seconds = secs;
-			pr->up_bytes = bytes;
-			pr->object_bytes = jobs[0].size;
-		} else {
-			/* one object per stream: its request's own round trip is not bandwidth */
-			double wire = secs - pr->request_seconds;
-			pr->down = (double)bytes / (wire > secs / 10 ? wire : secs / 10);
-		}
-	}
-clean:
-	for (unsigned i = 0; i < PROBE_SMALL; i++) {
-		snprintf(key, sizeof(key), "%s/small-%u", base, i);
-		(void)b->ops->del(b, key);
-	}
-	for (int i = 0; i < (nput ? nput : PROBE_OBJECTS); i++) {
-		snprintf(key, sizeof(key), "%s/big-%d", base, i);
-		(void)b->ops->del(b, key);
-	}
-	if (strncmp(loc, "s3://", 5) != 0) { /* a directory: the empty prefix directory too */
-		char dir[4200];
-		snprintf(dir, sizeof(dir), "%s/%s", loc, base);
-		(void)rmdir(dir);
-	}
-	ferry_backend_close(b);
-	free(buf);
-	pr->seconds = ferry_mono() - t0;
-	return rc;
+	return EXIT_OK;
 }
 
 /* --probe's second part: three real pushes of generated data shaped like the source (see
  * plan_pushprobe.c), through this very binary, to stores of their own under dst. */
-static int push_probe(struct cli *c, const char *dst, const struct ferry_plan_scan *s, struct probe_result *pr,
-		      struct ferry_push_probe *pp)
+static int push_probe(struct cli *c, const char *dst, const struct ferry_plan_scan *s,
+		      const struct ferry_plan_probe_result *pr, struct ferry_push_probe *pp)
 {
 	struct ferry_push_probe_opts o = { 0 };
 	char exe[4096], tag[96], msg[1024];
 	const char *e1 = getenv("FERRY_PLAN_PUSH_PROBE_SECONDS"), *e2 = getenv("FERRY_PLAN_PUSH_PROBE_TIMEOUT");
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	double large = s->bytes - s->small_bytes;
 
 	if (n <= 0) {
 		cli_err(c, "--probe: cannot find this program to push with (/proc/self/exe): %s", strerror(errno));
@@ -1108,6 +516,8 @@ static int push_probe(struct cli *c, const char *dst, const struct ferry_plan_sc
 	o.location = strncmp(dst, "file://", 7) ? dst : dst + 7;
 	snprintf(tag, sizeof(tag), "%s-push", pr->base);
 	o.tag = tag;
+	o.backend_opts = cli_backend_opts(c);
+	o.args = cli_child_args(c);
 	o.link_rate = pr->up;
 	o.seconds = 8;
 	o.time_box = 90;
@@ -1119,10 +529,7 @@ static int push_probe(struct cli *c, const char *dst, const struct ferry_plan_sc
 		cli_err(c, "FERRY_PLAN_PUSH_PROBE_TIMEOUT: '%s' is not a duration of up to an hour", e2);
 		return EXIT_USAGE;
 	}
-	/* the source's shape; an empty one is probed as large files */
-	o.small_fraction = s->bytes > 0 ? s->small_bytes / s->bytes : 0;
-	o.small_size = s->small_files ? s->small_bytes / (double)s->small_files : 0;
-	o.large_size = s->large_files && large > 0 ? large / (double)s->large_files : 0;
+	ferry_plan_push_probe_shape(&o, s);
 	if (ferry_plan_push_probe(&o, pp, msg, sizeof(msg))) {
 		cli_err(c, "--probe: %s: push probe: %s", dst, msg);
 		return EXIT_PARTIAL;
@@ -1138,12 +545,12 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 	struct ferry_plan_sample sm;
 	struct ferry_plan_input in;
 	struct ferry_plan_result res;
-	struct ferry_tiers link_tiers, storage;
+	struct ferry_plan_prices prices;
 	struct dstinfo d = { 0 };
 	char msg[1024], sprov[16] = "", sreg[32] = "", store[4096];
 	const char *src, *dst, *snap = NULL;
 	double stored = -1;
-	int rc = parse_opts(c, argc, argv, 0, &p), err, have_link_tiers = 0;
+	int rc = parse_opts(c, argc, argv, 0, &p), err;
 
 	if (rc)
 		return -1 - rc;
@@ -1161,7 +568,7 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 			return cli_usage_error(c, "expected SRC and DST");
 		src = p.pos[0];
 		dst = p.pos[1];
-		if (strstr(src, "://") && strncmp(src, "file://", 7) && strncmp(src, "s3://", 5))
+		if (strstr(src, "://") && !ferry_location_caps(src)) /* a scheme no backend serves */
 			return cli_usage_error(c, "%s: expected a directory, a ferry store, or s3://BUCKET[/PREFIX]", src);
 	}
 	if (p.probe && (p.rtt >= 0 || p.request_latency >= 0))
@@ -1180,7 +587,7 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 		if ((rc = parse_loc(c, &t, "--at", p.at, d.prov, sizeof(d.prov), d.reg, sizeof(d.reg))))
 			goto out;
 		d.cloud = 1;
-	} else if (looks_like_loc(&t, dst)) {
+	} else if (ferry_price_is_location(&t, dst)) {
 		if ((rc = parse_loc(c, &t, "DST", dst, d.prov, sizeof(d.prov), d.reg, sizeof(d.reg))))
 			goto out;
 		d.cloud = 1;
@@ -1194,10 +601,8 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 		uint64_t objs = p.have_objects ? p.objects : (uint64_t)fmax(1, ceil(p.size / (64.0 * 1048576)));
 		err = ferry_plan_scan_whatif(&s, p.size, objs);
 		snprintf(msg, sizeof(msg), "--size: out of range");
-	} else if (!strncmp(src, "s3://", 5)) {
-		if ((rc = scan_s3(c, src, &s)))
-			goto out;
-		err = FERRY_OK;
+	} else if (ferry_location_caps(src) & FERRY_CAP_OBJECT_STORE) {
+		err = ferry_plan_scan_list(&s, src, cli_backend_opts(c), msg, sizeof(msg));
 	} else if (store_source(src, store, sizeof(store), &snap)) {
 		if ((rc = scan_store(c, store, snap, &s, &stored)))
 			goto out;
@@ -1222,56 +627,25 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 		/* a store's objects move as they are (compressed, maybe encrypted): no level to choose */
 		sm.wire[0] = stored;
 	}
-	/* egress on the plain link: priced when the source is in a cloud */
-	if (sprov[0]) {
-		char dest[40];
-		if (p.egress_class)
-			snprintf(dest, sizeof(dest), "%s", p.egress_class);
-		else if (d.cloud && !strcmp(d.prov, sprov) && !strcmp(d.reg, sreg))
-			dest[0] = 0; /* within one region: no transfer charge */
-		else if (d.cloud && !strcmp(d.prov, sprov))
-			snprintf(dest, sizeof(dest), "%s", d.reg);
-		else
-			snprintf(dest, sizeof(dest), "internet");
-		if (dest[0]) {
-			err = ferry_price_tiers(&t, sprov, sreg, "egress", dest, &link_tiers, msg, sizeof(msg));
-			if (err == FERRY_E_NOTFOUND && d.cloud && !strcmp(d.prov, sprov) && !p.egress_class)
-				err = ferry_price_tiers(&t, sprov, sreg, "egress", "inter-region", &link_tiers, msg,
-							sizeof(msg));
-			if (err) {
-				cli_err(c, "egress from %s to %s: %s", p.from, dest, msg);
-				rc = EXIT_USAGE;
-				goto out;
-			}
-			have_link_tiers = 1;
-		}
-		if (ferry_price_request(&t, sprov, sreg, "get", &in.get_usd_1k, NULL))
-			in.get_usd_1k = NAN;
-		if (ferry_price_request(&t, sprov, sreg, "list", &in.src_list_usd_1k, NULL))
-			in.src_list_usd_1k = NAN;
-		/* a priced source means requests there, even when the table has no price for them */
-		if (isnan(in.get_usd_1k))
-			in.get_usd_1k = 0;
-	} else {
-		in.get_usd_1k = in.src_list_usd_1k = NAN;
+	/* what the transfer pays: egress on the plain link (a source in a cloud), requests, storage */
+	err = ferry_plan_prices(&t, sprov[0] ? sprov : NULL, sreg, d.cloud ? d.prov : NULL, d.reg, p.egress_class, &in,
+				&prices, msg, sizeof(msg));
+	if (err) {
+		cli_err(c, "egress from %s to %s: %s", p.from, prices.egress_class, msg);
+		rc = EXIT_USAGE;
+		goto out;
 	}
-	in.put_usd_1k = in.list_usd_1k = NAN;
-	if (d.cloud) {
-		if (ferry_price_request(&t, d.prov, d.reg, "put", &in.put_usd_1k, NULL))
-			assume(&p, "put-price-missing($0)");
-		(void)ferry_price_request(&t, d.prov, d.reg, "list", &in.list_usd_1k, NULL);
-		if (ferry_price_tiers(&t, d.prov, d.reg, "storage", NULL, &storage, msg, sizeof(msg)) == FERRY_OK)
-			in.storage = &storage;
-		else
-			assume(&p, "storage-price-missing($0)");
-	}
+	if (prices.missing & FERRY_PRICE_NO_PUT)
+		assume(&p, "put-price-missing($0)");
+	if (prices.missing & FERRY_PRICE_NO_STORAGE)
+		assume(&p, "storage-price-missing($0)");
 	/* --probe: the link measured now replaces the flags and the defaults */
-	struct probe_result pr = { 0 };
+	struct ferry_plan_probe_result pr = { 0 };
 	struct ferry_push_probe pp = { 0 };
 	if (p.probe) {
 		/* a Ctrl-C or a SIGTERM while probe keys exist: they are removed first */
 		ferry_plan_probe_signals_begin();
-		rc = probe_link(c, dst, &pr);
+		rc = link_probe(c, dst, &pr);
 		if (!rc && !p.no_push_probe && !ferry_plan_probe_interrupted())
 			rc = push_probe(c, dst, &s, &pr, &pp);
 		ferry_plan_probe_signals_end(); /* delivers a signal noted meanwhile */
@@ -1311,22 +685,11 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 	in.budget = p.budget;
 	if (c->conf.nroutes == 0 && p.bandwidth <= 0 && c->conf.bandwidth <= 0)
 		assume(&p, "bandwidth=1Gbit");
-	if ((rc = build_routes(c, &p, &t, &in, &link_tiers, have_link_tiers)))
+	if ((rc = build_routes(c, &p, &t, &in, prices.have_link ? &prices.link : NULL)))
 		goto out;
-	/* once per run: this machine's process start and push setup, and (a remote store) the
-	 * requests a push makes one after another around the transfer */
-	int remote = d.cloud || !strncmp(dst, "s3://", 5);
-	in.hash_rate = ferry_plan_hash_rate(remote);
-	in.fixed_seconds = ferry_plan_setup_seconds(!remote) +
-			   (p.probe ? pr.serial_seconds
-			    : remote ? FERRY_PLAN_SERIAL_REQUESTS * (in.rtt + in.request_latency) : 0);
-	if (pp.rate > 0) {
-		/* three real pushes measured it all: their rate, and what a push takes besides its bytes */
-		in.push_rate = pp.rate;
-		in.fixed_seconds = pp.fixed;
-	}
+	/* once per run, and push's own work on every byte: measured here, or by the probes */
+	ferry_plan_run_costs(&in, d.cloud || (ferry_location_caps(dst) & FERRY_CAP_REMOTE), p.probe ? &pr : NULL, &pp);
 	ferry_plan_compute(&in, &res);
-	const struct ferry_plan_option *r = &res.opt[res.recommended];
 	if (p.svg) {
 		char title[256];
 		snprintf(title, sizeof(title), "ferry plan: %s -> %s", src, dst);
@@ -1336,111 +699,12 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 			goto out;
 		}
 	}
-	if (c->json) {
-		struct json_object *o = json_object_new_object(), *ja = json_object_new_array(), *h = json_object_new_array();
-		char name[16];
-		level_name(r->level, name, sizeof(name));
-		json_object_object_add(o, "command", json_object_new_string("plan"));
-		json_object_object_add(o, "source", json_object_new_string(src));
-		json_object_object_add(o, "destination", json_object_new_string(dst));
-		json_object_object_add(o, "files", json_object_new_int64((int64_t)s.files));
-		json_object_object_add(o, "bytes", json_object_new_double(s.bytes));
-		json_object_object_add(o, "unreadable", json_object_new_int64((int64_t)s.unreadable));
-		for (int i = 0; i < FERRY_PLAN_HIST; i++) {
-			struct json_object *b = json_object_new_object();
-			json_object_object_add(b, "size", json_object_new_string(ferry_plan_hist_labels[i]));
-			json_object_object_add(b, "files", json_object_new_int64((int64_t)s.hist[i]));
-			json_object_object_add(b, "bytes", json_object_new_double(s.hist_bytes[i]));
-			json_object_array_add(h, b);
-		}
-		json_object_object_add(o, "histogram", h);
-		struct json_object *js = json_object_new_object();
-		json_object_object_add(js, "measured", json_object_new_boolean(sm.measured));
-		json_object_object_add(js, "bytes", json_object_new_double(sm.sampled_bytes));
-		json_object_object_add(js, "chunks", json_object_new_int64((int64_t)sm.chunks));
-		json_object_object_add(js, "seconds", json_object_new_double(sm.seconds));
-		json_object_object_add(js, "strata", json_object_new_int((int)s.nstrata));
-		json_object_object_add(js, "strata_unsampled", json_object_new_int((int)sm.strata_unsampled));
-		json_object_object_add(js, "time_box_reached", json_object_new_boolean(sm.timed_out));
-		json_object_object_add(o, "sample", js);
-		json_object_object_add(o, "estimated_seconds", jdouble(r->seconds));
-		json_object_object_add(o, "egress_usd", json_object_new_double(r->egress_usd));
-		json_object_object_add(o, "requests_usd", json_object_new_double(r->requests_usd));
-		json_object_object_add(o, "storage_usd_month", json_object_new_double(r->storage_usd_month));
-		json_object_object_add(o, "total_usd", json_object_new_double(r->total_usd));
-		json_object_object_add(o, "bottleneck", json_object_new_string(ferry_plan_stage_names[r->bottleneck]));
-		json_object_object_add(o, "recommended", json_object_new_string(name));
-		json_object_object_add(o, "why", json_object_new_string(res.why));
-		json_object_object_add(o, "deadline_met", json_object_new_boolean(!res.deadline_missed));
-		json_object_object_add(o, "budget_met", json_object_new_boolean(!res.budget_missed));
-		json_object_object_add(o, "best_seconds", jdouble(res.best_seconds));
-		json_object_object_add(o, "fixed_seconds", json_object_new_double(in.fixed_seconds));
-		json_object_object_add(o, "hash_bytes_per_second", json_object_new_double(in.hash_rate));
-		if (in.dst_rate > 0)
-			json_object_object_add(o, "destination_bytes_per_second", json_object_new_double(in.dst_rate));
-		json_object_object_add(o, "put_requests", json_object_new_int64((int64_t)res.put_requests));
-		json_object_object_add(o, "get_requests", json_object_new_int64((int64_t)res.get_requests));
-		json_object_object_add(o, "list_requests", json_object_new_int64((int64_t)res.list_requests));
-		struct json_object *rec = option_json(&in, r);
-		struct json_object *routes = NULL;
-		json_object_object_get_ex(rec, "routes", &routes);
-		json_object_object_add(o, "routes", json_object_get(routes));
-		json_object_put(rec);
-		for (unsigned i = 0; i < res.nopt; i++)
-			json_object_array_add(ja, option_json(&in, &res.opt[i]));
-		json_object_object_add(o, "options", ja);
-		struct json_object *as = json_object_new_array();
-		for (int i = 0; i < p.nassumed; i++)
-			json_object_array_add(as, json_object_new_string(p.assumed[i]));
-		json_object_object_add(o, "assumed", as);
-		if (p.probe) {
-			struct json_object *jp = json_object_new_object();
-			json_object_object_add(jp, "upload_bytes_per_second", json_object_new_double(pr.up));
-			json_object_object_add(jp, "download_bytes_per_second", json_object_new_double(pr.down));
-			json_object_object_add(jp, "request_seconds", json_object_new_double(pr.request_seconds));
-			json_object_object_add(jp, "upload_seconds", json_object_new_double(pr.up_seconds));
-			json_object_object_add(jp, "serial_requests_seconds", json_object_new_double(pr.serial_seconds));
-			json_object_object_add(jp, "upload_bytes", json_object_new_int64((int64_t)pr.up_bytes));
-			json_object_object_add(jp, "objects", json_object_new_int(PROBE_OBJECTS));
-			json_object_object_add(jp, "object_bytes", json_object_new_int64((int64_t)pr.object_bytes));
-			json_object_object_add(jp, "seconds", json_object_new_double(pr.seconds));
-			if (pp.rate > 0) {
-				struct json_object *jq = json_object_new_object(), *jb = json_object_new_array(),
-						   *jt = json_object_new_array(), *jf = json_object_new_array();
-				for (int k = 0; k < 3; k++) {
-					json_object_array_add(jb, json_object_new_int64((int64_t)pp.bytes[k]));
-					json_object_array_add(jt, json_object_new_double(pp.seconds[k]));
-					json_object_array_add(jf, json_object_new_int64(pp.files[k]));
-				}
-				json_object_object_add(jq, "bytes_per_second", json_object_new_double(pp.rate));
-				json_object_object_add(jq, "fixed_seconds", json_object_new_double(pp.fixed));
-				json_object_object_add(jq, "bytes", jb);
-				json_object_object_add(jq, "push_seconds", jt);
-				json_object_object_add(jq, "files", jf);
-				json_object_object_add(jq, "noisy", json_object_new_boolean(pp.noisy));
-				json_object_object_add(jq, "link_bound", json_object_new_boolean(pp.clamped));
-				json_object_object_add(jq, "seconds", json_object_new_double(pp.total_seconds));
-				json_object_object_add(jp, "push", jq);
-			}
-			json_object_object_add(o, "probe", jp);
-		}
-		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-		json_object_put(o);
-	} else if (!c->quiet) {
-		if (p.probe)
-			printf("probe: %s: up %.1f Mbit/s sustained (%d streams of %zu KiB objects, %.1f s), down %.1f "
-			       "Mbit/s, %.1f ms per request, %.1f s\n",
-			       dst, pr.up * 8 / 1e6, PROBE_OBJECTS, pr.object_bytes >> 10, pr.up_seconds, pr.down * 8 / 1e6,
-			       pr.request_seconds * 1e3, pr.seconds);
-		if (pp.rate > 0)
-			printf("push probe: %.1f Mbit/s and %.2f s a run besides its bytes (pushes of %.1f, %.1f and %.1f "
-			       "MiB took %.2f, %.2f and %.2f s%s)\n",
-			       pp.rate * 8 / 1e6, pp.fixed, pp.bytes[0] / 1048576, pp.bytes[1] / 1048576,
-			       pp.bytes[2] / 1048576, pp.seconds[0], pp.seconds[1], pp.seconds[2],
-			       pp.noisy ? "; the big one no slower: fixed cost not separable"
-			       : pp.clamped ? "; capped at the link's rate" : "");
-		print_human(&p, &in, &res, &sm, src, dst);
-	}
+	struct plan_report rep = { src, dst, &in, &res, &sm, p.probe ? &pr : NULL, pp.rate > 0 ? &pp : NULL,
+				   p.assumed, p.nassumed };
+	if (c->json)
+		plan_report_json(&rep);
+	else if (!c->quiet)
+		plan_report_text(&rep);
 	rc = EXIT_OK;
 out:
 	ferry_plan_scan_free(&s);
@@ -1496,53 +760,15 @@ static void copy_note(void *arg, const char *line)
 
 int cli_copy_plan(struct cli *c, double deadline, double budget, struct ferry_copy_plan *out)
 {
-	struct popts p;
-	struct ferry_plan_input in;
-	struct ferry_price_table t = { 0 };
-	int rc, priced = 0;
-
-	memset(&p, 0, sizeof(p));
-	memset(&in, 0, sizeof(in));
-	memset(out, 0, sizeof(*out));
-	for (unsigned i = 0; i < c->conf.nroutes; i++) {
-		if (c->conf.routes[i].pricing[0])
-			priced = 1;
-		if (c->conf.routes[i].ship) {
-			cli_err(c, "--plan: route '%s' ships devices: a run can only follow wire routes (ferry plan compares them)",
-				c->conf.routes[i].name);
-			return EXIT_USAGE;
-		}
-		if (c->conf.routes[i].bandwidth <= 0) {
-			cli_err(c, "--plan: route '%s' has no bandwidth: its share and its rate limit need one",
-				c->conf.routes[i].name);
-			return EXIT_USAGE;
-		}
-	}
-	if (c->conf.nroutes == 0) {
-		cli_err(c, "--plan: no [route \"NAME\"] sections in the config file (give --config FILE)");
-		return EXIT_USAGE;
-	}
-	if (priced && (rc = load_prices(c, &p, &t)))
-		return rc;
-	rc = build_routes(c, &p, &t, &in, NULL, 0);
-	ferry_price_free(&t);
-	if (rc)
-		return rc;
-	out->n = c->conf.nroutes; /* wire routes only: build_routes added no "link" */
-	for (unsigned i = 0; i < out->n; i++) {
-		out->model[i] = in.routes[i];
-		for (unsigned j = 0; j < FERRY_PRICE_MAX_TIERS; j++)
-			out->model[i].tiers.t[j].row = NULL; /* the table is freed; only the numbers are kept */
-		out->model[i].tiers.free_row = NULL;
-		snprintf(out->route[i].endpoint, sizeof(out->route[i].endpoint), "%s", c->conf.routes[i].endpoint);
-		snprintf(out->route[i].bind, sizeof(out->route[i].bind), "%s", c->conf.routes[i].bind);
-	}
-	out->deadline = isnan(deadline) ? INFINITY : deadline;
-	out->budget = budget;
-	out->drift = 0.2;
-	out->drift_seconds = 5;
 	const char *e = getenv("FERRY_PLAN_DRIFT_SECONDS"); /* tests shorten it */
+	char msg[1024];
 	double v;
+	int err = ferry_copy_plan_from_conf(&c->conf, deadline, budget, out, msg, sizeof(msg));
+
+	if (err) {
+		cli_err(c, "--plan: %s", msg);
+		return err == FERRY_E_NOMEM ? EXIT_PARTIAL : EXIT_USAGE;
+	}
 	if (e && !ferry_plan_parse_duration(e, &v) && v > 0)
 		out->drift_seconds = v;
 	out->note = copy_note;

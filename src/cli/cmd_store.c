@@ -16,6 +16,7 @@
 #include "ferry/backend.h"
 #include "ferry/conf.h"
 #include "ferry/copy.h"
+#include "ferry/manifest.h"
 #include "ferry/plan.h"
 #include "ferry/replica.h"
 #include "ferry/unattended.h"
@@ -766,12 +767,50 @@ int cmd_snapshots(struct cli *c, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* One entry per line: control characters (a newline in a name) are shown as C escapes. */
+static void put_escaped(FILE *out, const char *p)
+{
+	for (; *p; p++) {
+		unsigned char ch = (unsigned char)*p;
+		if (ch == '\\')
+			fputs("\\\\", out);
+		else if (ch == '\n')
+			fputs("\\n", out);
+		else if (ch < 0x20 || ch == 0x7f)
+			fprintf(out, "\\x%02x", ch);
+		else
+			fputc(ch, out);
+	}
+}
+
+/* "-0644         1234 2024-05-01 12:00:00 PATH[ -> TARGET]" */
+static void ls_line(FILE *out, const struct ferry_entry *e)
+{
+	char t[32];
+	time_t mt = (time_t)e->mtime_sec;
+	struct tm tm;
+
+	gmtime_r(&mt, &tm);
+	strftime(t, sizeof(t), "%Y-%m-%d %H:%M:%S", &tm);
+	fprintf(out, "%c%04o %12llu %s ", e->type == FERRY_ENTRY_DIR ? 'd' : e->type == FERRY_ENTRY_SYMLINK ? 'l' : '-',
+		(unsigned)e->mode, (unsigned long long)e->size, t);
+	put_escaped(out, e->path);
+	if (e->target) {
+		fputs(" -> ", out);
+		put_escaped(out, e->target);
+	}
+	fputc('\n', out);
+}
+
 int cmd_ls(struct cli *c, int argc, char **argv)
 {
 	struct parsed p;
 	struct ferry_store *s;
+	struct ferry_snapshot_iter *it;
+	const struct ferry_entry *e;
 	char msg[1024], store[4096];
-	const char *snap;
+	const char *snap, *prefix;
+	size_t pl = 0;
 	int rc = parse(c, argc, argv, 2, &p), err;
 
 	if (rc)
@@ -779,9 +818,21 @@ int cmd_ls(struct cli *c, int argc, char **argv)
 	if (p.npos < 1)
 		return cli_usage_error(c, "expected STORE[@SNAPSHOT] [PATH]");
 	split_snap(p.pos[0], store, sizeof(store), &snap);
+	prefix = p.npos > 1 ? p.pos[1] : NULL;
+	if (prefix)
+		pl = strlen(prefix);
+	while (pl && prefix[pl - 1] == '/')
+		pl--;
 	if ((rc = open_store(c, store, &s)))
 		return rc;
-	err = ferry_ls(s, snap, p.npos > 1 ? p.pos[1] : NULL, stdout, msg, sizeof(msg));
+	err = ferry_snapshot_entries_open(s, snap, &it, msg, sizeof(msg));
+	while (!err && (rc = ferry_snapshot_entries_next(it, &e, msg, sizeof(msg))) > 0)
+		/* PATH names an entry and everything under it, not every name it starts */
+		if (!pl || (strncmp(e->path, prefix, pl) == 0 && (e->path[pl] == 0 || e->path[pl] == '/')))
+			ls_line(stdout, e);
+	if (!err && rc < 0)
+		err = -rc;
+	ferry_snapshot_entries_close(it);
 	ferry_store_close(s);
 	if (err) {
 		cli_err(c, "%s", msg);

@@ -16,22 +16,16 @@ static const struct ferry_backend_ops *const builtin[] = {
 #endif
 };
 
-/* Guards every instance's message (and the global one below): a lock's heartbeat thread
+/* Guards every instance's message: a lock's heartbeat thread
  * and a network thread may fail while the loop's thread reads a message. Errors are
  * rare, so one lock for all costs nothing. */
 static pthread_mutex_t msg_mu = PTHREAD_MUTEX_INITIALIZER;
-/* The last message of any backend, for ferry_backend_message (being retired). */
-static char last_msg[600];
-static int last_res;
-
 static void record(struct ferry_backend *b, int res, const char *text)
 {
 	for (int hop = 0; b && hop < 4; hop++, b = b->err_to) {
 		snprintf(b->err_msg, sizeof(b->err_msg), "%s", text);
 		b->err_res = res;
 	}
-	snprintf(last_msg, sizeof(last_msg), "%s", text);
-	last_res = res;
 }
 
 void ferry_backend_seterr(struct ferry_backend *b, int res, const char *fmt, ...)
@@ -56,31 +50,6 @@ const char *ferry_backend_errmsg(const struct ferry_backend *b, int res, char *b
 	pthread_mutex_lock(&msg_mu);
 	if (res == b->err_res && b->err_msg[0]) {
 		snprintf(buf, len, "%s", b->err_msg);
-		r = buf;
-	}
-	pthread_mutex_unlock(&msg_mu);
-	return r;
-}
-
-void ferry_backend_setmsg(int res, const char *fmt, ...)
-{
-	va_list ap;
-
-	pthread_mutex_lock(&msg_mu);
-	va_start(ap, fmt);
-	vsnprintf(last_msg, sizeof(last_msg), fmt, ap);
-	va_end(ap);
-	last_res = res;
-	pthread_mutex_unlock(&msg_mu);
-}
-
-const char *ferry_backend_message(int res, char *buf, size_t len)
-{
-	const char *r = NULL;
-
-	pthread_mutex_lock(&msg_mu);
-	if (res == last_res && last_msg[0]) {
-		snprintf(buf, len, "%s", last_msg);
 		r = buf;
 	}
 	pthread_mutex_unlock(&msg_mu);

@@ -19,7 +19,7 @@
 
 #include <liburing.h>
 
-#include "ferry/manifest.h"
+#include "ferry/codec.h"
 #include "pipeline.h"
 
 struct ferry_scan {

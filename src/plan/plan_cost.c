@@ -115,3 +115,19 @@ double ferry_plan_hash_rate(int s3_dst)
 	ferry_filehash_destroy(fh);
 	return secs > 0 ? (double)(len * rounds) / secs : 0;
 }
+
+void ferry_plan_run_costs(struct ferry_plan_input *in, int remote, const struct ferry_plan_probe_result *pr,
+			  const struct ferry_push_probe *pp)
+{
+	in->hash_rate = ferry_plan_hash_rate(remote);
+	/* this machine's process start and push setup, and (a remote store) the requests a
+	 * push makes one after another around the transfer: timed by the probe, else modelled */
+	in->fixed_seconds = ferry_plan_setup_seconds(!remote) +
+			    (pr ? pr->serial_seconds
+			     : remote ? FERRY_PLAN_SERIAL_REQUESTS * (in->rtt + in->request_latency) : 0);
+	if (pp && pp->rate > 0) {
+		/* three real pushes measured it all: their rate, and what a push takes besides its bytes */
+		in->push_rate = pp->rate;
+		in->fixed_seconds = pp->fixed;
+	}
+}

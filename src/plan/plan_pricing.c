@@ -1,4 +1,5 @@
-/* Price tables: the conf/pricing/ CSV files parser, tier schedules and exact tier arithmetic. */
+/* Price tables: the conf/pricing/ CSV files parser, tier schedules and exact tier arithmetic,
+ * and the policy of which rows a transfer pays (where the tables are, egress classes, requests). */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -8,8 +9,16 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "ferry/conf.h"
 #include "ferry/plan.h"
 #include "plan_int.h"
+
+#ifndef FERRY_PRICING_DIR
+#define FERRY_PRICING_DIR "conf/pricing"
+#endif
+#ifndef FERRY_PRICING_INSTALLED
+#define FERRY_PRICING_INSTALLED "/usr/local/share/ferry/pricing"
+#endif
 
 #define HEADER "provider,region,item,dest,from,to,unit,usd,source,read_on"
 #define NFIELDS 10
@@ -556,4 +565,219 @@ double ferry_tiers_cost(const struct ferry_tiers *s, double bytes, int free_tier
 	if (unpriced)
 		*unpriced = units > covered ? (units - covered) * s->unit_bytes : 0;
 	return usd;
+}
+
+/* ---- the policy: which tables, which rows ---- */
+
+int ferry_price_load(struct ferry_price_table *t, const char *dir, char *msg, size_t msglen)
+{
+	struct stat st;
+	int err;
+
+	if (!dir || !*dir)
+		dir = getenv("FERRY_PRICING");
+	/* the source tree's while running from a build, else the installed copy */
+	if (!dir || !*dir)
+		dir = stat(FERRY_PRICING_DIR, &st) == 0 ? FERRY_PRICING_DIR : FERRY_PRICING_INSTALLED;
+	err = ferry_price_load_dir(t, dir, msg, msglen);
+	if (err)
+		ferry_price_free(t);
+	return err;
+}
+
+int ferry_price_location(const struct ferry_price_table *t, const char *arg, char *prov, size_t pcap, char *reg,
+			 size_t rcap, char *msg, size_t msglen)
+{
+	const char *colon = strchr(arg, ':'), *known;
+	struct ferry_tiers tiers;
+	char why[1024];
+
+	if (colon) {
+		snprintf(prov, pcap, "%.*s", (int)(colon - arg), arg);
+		snprintf(reg, rcap, "%s", colon + 1);
+	} else {
+		snprintf(prov, pcap, "%s", arg);
+		snprintf(reg, rcap, "*");
+	}
+	if (!*prov || !*reg) {
+		snprintf(msg, msglen, "expected PROVIDER:REGION such as aws:us-east-1");
+		return FERRY_E_INVAL;
+	}
+	if (ferry_price_known(t, prov, reg) == 2)
+		return FERRY_OK;
+	/* let the table say what it knows */
+	if (ferry_price_tiers(t, prov, reg, "egress", "internet", &tiers, why, sizeof(why)) == FERRY_OK)
+		return FERRY_OK;
+	known = strstr(why, "(known:");
+	if (!colon && ferry_price_known(t, prov, NULL) && known)
+		snprintf(msg, msglen, "%s has no prices for all regions: say which, %s:REGION %s", prov, prov, known);
+	else
+		snprintf(msg, msglen, "%s", why);
+	return FERRY_E_NOTFOUND;
+}
+
+int ferry_price_is_location(const struct ferry_price_table *t, const char *s)
+{
+	const char *colon = strchr(s, ':');
+	char prov[16];
+
+	if (strchr(s, '/') || strlen(s) > 64)
+		return 0;
+	snprintf(prov, sizeof(prov), "%.*s", colon ? (int)(colon - s) : (int)strlen(s), s);
+	if (ferry_price_known(t, prov, NULL))
+		return 1;
+	return colon != NULL && !strchr(colon + 1, ':'); /* a PROVIDER:REGION with an unknown provider */
+}
+
+void ferry_price_egress_class(const char *sprov, const char *sreg, const char *dprov, const char *dreg, char *dest,
+			      size_t cap)
+{
+	if (dprov && !strcmp(dprov, sprov) && !strcmp(dreg, sreg))
+		snprintf(dest, cap, "%s", ""); /* within one region: no transfer charge */
+	else if (dprov && !strcmp(dprov, sprov))
+		snprintf(dest, cap, "%s", dreg);
+	else
+		snprintf(dest, cap, "internet");
+}
+
+int ferry_price_egress(const struct ferry_price_table *t, const char *prov, const char *reg, const char *dest,
+		       int region_fallback, struct ferry_tiers *out, char *msg, size_t msglen)
+{
+	int err = ferry_price_tiers(t, prov, reg, "egress", dest, out, msg, msglen);
+
+	/* a region the table has no row of its own for is priced as any other region */
+	if (err == FERRY_E_NOTFOUND && region_fallback && strcmp(dest, "internet") && strcmp(dest, "onprem") &&
+	    strncmp(dest, "inter", 5))
+		err = ferry_price_tiers(t, prov, reg, "egress", "inter-region", out, msg, msglen);
+	return err;
+}
+
+int ferry_price_egress_bill(const struct ferry_price_table *t, const char *prov, const char *reg, const char *dest,
+			    double bytes, uint64_t objects, double months, int free_tier, struct ferry_egress_bill *b,
+			    char *msg, size_t msglen)
+{
+	int err;
+
+	memset(b, 0, sizeof(*b));
+	b->get_usd_1k = b->list_usd_1k = NAN;
+	if (!(months >= 1))
+		months = 1;
+	err = ferry_price_egress(t, prov, reg, dest, 1, &b->tiers, msg, msglen);
+	if (err)
+		return err;
+	/* tiers restart every month: the bytes are spread evenly over the months */
+	b->egress_usd = months * ferry_tiers_cost(&b->tiers, bytes / months, free_tier, b->lines, &b->nlines,
+						  &b->unpriced_bytes);
+	b->unpriced_bytes *= months;
+	/* reading it out: a GET per object, a LIST per thousand */
+	b->gets = objects;
+	b->lists = (objects + 999) / 1000;
+	(void)ferry_price_request(t, prov, reg, "get", &b->get_usd_1k, NULL);
+	(void)ferry_price_request(t, prov, reg, "list", &b->list_usd_1k, NULL);
+	b->requests_usd = (isnan(b->get_usd_1k) ? 0 : b->get_usd_1k * (double)b->gets / 1000) +
+			  (isnan(b->list_usd_1k) ? 0 : b->list_usd_1k * (double)b->lists / 1000);
+	return FERRY_OK;
+}
+
+int ferry_plan_prices(const struct ferry_price_table *t, const char *sprov, const char *sreg, const char *dprov,
+		      const char *dreg, const char *egress_class, struct ferry_plan_input *in,
+		      struct ferry_plan_prices *out, char *msg, size_t msglen)
+{
+	char why[512];
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	in->get_usd_1k = in->src_list_usd_1k = NAN;
+	if (sprov) {
+		if (egress_class)
+			snprintf(out->egress_class, sizeof(out->egress_class), "%s", egress_class);
+		else
+			ferry_price_egress_class(sprov, sreg, dprov, dreg, out->egress_class,
+						 sizeof(out->egress_class));
+		if (out->egress_class[0]) {
+			/* the class asked for is that class; a region of the same provider may fall back */
+			err = ferry_price_egress(t, sprov, sreg, out->egress_class, !egress_class, &out->link, msg,
+						 msglen);
+			if (err)
+				return err;
+			out->have_link = 1;
+		}
+		if (ferry_price_request(t, sprov, sreg, "get", &in->get_usd_1k, NULL))
+			in->get_usd_1k = NAN;
+		if (ferry_price_request(t, sprov, sreg, "list", &in->src_list_usd_1k, NULL))
+			in->src_list_usd_1k = NAN;
+		/* a priced source means requests there, even when the table has no price for them */
+		if (isnan(in->get_usd_1k))
+			in->get_usd_1k = 0;
+	}
+	in->put_usd_1k = in->list_usd_1k = NAN;
+	if (dprov) {
+		if (ferry_price_request(t, dprov, dreg, "put", &in->put_usd_1k, NULL))
+			out->missing |= FERRY_PRICE_NO_PUT;
+		(void)ferry_price_request(t, dprov, dreg, "list", &in->list_usd_1k, NULL);
+		if (ferry_price_tiers(t, dprov, dreg, "storage", NULL, &out->storage, why, sizeof(why)) == FERRY_OK)
+			in->storage = &out->storage;
+		else
+			out->missing |= FERRY_PRICE_NO_STORAGE;
+	}
+	return FERRY_OK;
+}
+
+int ferry_plan_routes(const struct ferry_conf *conf, const struct ferry_price_table *t, double link_bandwidth,
+		      double default_bandwidth, int free_tier, const struct ferry_tiers *link_tiers,
+		      struct ferry_plan_input *in, char *msg, size_t msglen)
+{
+	int wire = 0;
+	char why[1024];
+
+	for (unsigned i = 0; i < conf->nroutes; i++) {
+		const struct ferry_conf_route *cr = &conf->routes[i];
+		struct ferry_route *r = &in->routes[in->nroutes++];
+
+		memset(r, 0, sizeof(*r));
+		snprintf(r->name, sizeof(r->name), "%s", cr->name);
+		r->bandwidth = cr->bandwidth;
+		r->free_tier = free_tier;
+		if (cr->ship) {
+			r->ship = 1;
+			r->ship_usd = cr->price;
+			r->ship_seconds = cr->days * 86400;
+			r->ship_capacity = cr->capacity;
+			continue;
+		}
+		wire = 1;
+		if (cr->pricing[0]) {
+			char prov[16], reg[32], dest[32];
+			if (sscanf(cr->pricing, "%15[^:]:%31[^:]:%31s", prov, reg, dest) != 3) {
+				snprintf(msg, msglen, "route '%s': pricing = %s: expected provider:region:dest",
+					 cr->name, cr->pricing);
+				return FERRY_E_CONFIG;
+			}
+			if (ferry_price_tiers(t, prov, reg, "egress", dest, &r->tiers, why, sizeof(why))) {
+				snprintf(msg, msglen, "route '%s': pricing = %s: %s", cr->name, cr->pricing, why);
+				return FERRY_E_CONFIG;
+			}
+			r->tiered = 1;
+		} else {
+			r->usd_per_byte = cr->price_per_gb / 1e9;
+		}
+	}
+	/* the plain link: the only way out, or one more beside the routes when it was given */
+	if (!wire || link_bandwidth > 0) {
+		struct ferry_route *r = &in->routes[in->nroutes];
+		if (in->nroutes == FERRY_PLAN_MAX_ROUTES) {
+			snprintf(msg, msglen, "at most %d routes", FERRY_PLAN_MAX_ROUTES);
+			return FERRY_E_CONFIG;
+		}
+		in->nroutes++;
+		memset(r, 0, sizeof(*r));
+		snprintf(r->name, sizeof(r->name), "link");
+		r->bandwidth = link_bandwidth > 0 ? link_bandwidth : default_bandwidth;
+		r->free_tier = free_tier;
+		if (link_tiers) {
+			r->tiered = 1;
+			r->tiers = *link_tiers;
+		}
+	}
+	return FERRY_OK;
 }

@@ -8,9 +8,12 @@
  * handful of routes the breakpoints are enumerated exactly.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ferry/conf.h"
+#include "ferry/copy.h"
 #include "ferry/plan.h"
 
 #define MAX_POINTS 64
@@ -306,4 +309,69 @@ void ferry_route_fastest(const struct ferry_route *r, unsigned n, double bytes, 
 	}
 	ferry_route_cheapest(r, n, bytes, hi, out);
 	out->feasible = 1;
+}
+
+/* ---- a run that follows routes (copy|push|sync --plan) ---- */
+
+int ferry_copy_plan_from_conf(const struct ferry_conf *conf, double deadline, double budget,
+			      struct ferry_copy_plan *out, char *msg, size_t msglen)
+{
+	struct ferry_plan_input *in;
+	struct ferry_price_table t = { 0 };
+	int err, priced = 0;
+
+	memset(out, 0, sizeof(*out));
+	for (unsigned i = 0; i < conf->nroutes; i++) {
+		const struct ferry_conf_route *r = &conf->routes[i];
+		if (r->pricing[0])
+			priced = 1;
+		if (r->ship) {
+			snprintf(msg, msglen, "route '%s' ships devices: a run can only follow wire routes (ferry plan "
+					      "compares them)", r->name);
+			return FERRY_E_CONFIG;
+		}
+		if (r->bandwidth <= 0) {
+			snprintf(msg, msglen, "route '%s' has no bandwidth: its share and its rate limit need one",
+				 r->name);
+			return FERRY_E_CONFIG;
+		}
+	}
+	if (conf->nroutes == 0) {
+		snprintf(msg, msglen, "no [route \"NAME\"] sections in the config file (give --config FILE)");
+		return FERRY_E_CONFIG;
+	}
+	if (priced && (err = ferry_price_load(&t, conf->pricing_dir, msg, msglen))) {
+		/* msg says which table: say it is the prices */
+		char why[1024];
+		snprintf(why, sizeof(why), "%s", msg);
+		snprintf(msg, msglen, "pricing: %s", why);
+		return FERRY_E_CONFIG;
+	}
+	in = calloc(1, sizeof(*in));
+	if (!in) {
+		ferry_price_free(&t);
+		snprintf(msg, msglen, "%s", ferry_strerror(FERRY_E_NOMEM));
+		return FERRY_E_NOMEM;
+	}
+	err = ferry_plan_routes(conf, &t, 0, 0, 0, NULL, in, msg, msglen);
+	ferry_price_free(&t);
+	if (err) {
+		free(in);
+		return err;
+	}
+	out->n = conf->nroutes; /* wire routes only: no "link" was added */
+	for (unsigned i = 0; i < out->n; i++) {
+		out->model[i] = in->routes[i];
+		for (unsigned j = 0; j < FERRY_PRICE_MAX_TIERS; j++)
+			out->model[i].tiers.t[j].row = NULL; /* the table is freed; only the numbers are kept */
+		out->model[i].tiers.free_row = NULL;
+		snprintf(out->route[i].endpoint, sizeof(out->route[i].endpoint), "%s", conf->routes[i].endpoint);
+		snprintf(out->route[i].bind, sizeof(out->route[i].bind), "%s", conf->routes[i].bind);
+	}
+	free(in);
+	out->deadline = isnan(deadline) ? INFINITY : deadline;
+	out->budget = budget;
+	out->drift = 0.2;
+	out->drift_seconds = 5;
+	return FERRY_OK;
 }

@@ -12,7 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ferry/backend.h"
+#include "ferry/manifest.h"
 #include "ferry/plan.h"
+#include "ferry/store.h"
 #include "plan_int.h"
 
 #define MAX_DEPTH 512
@@ -354,5 +357,72 @@ int ferry_plan_scan_whatif(struct ferry_plan_scan *s, double bytes, uint64_t obj
 		return FERRY_E_NOMEM;
 	st->files += objects;
 	st->bytes += bytes;
+	return FERRY_OK;
+}
+
+/* ---- sources whose bytes are not read here: a ferry store, an object-store listing ---- */
+
+int ferry_plan_scan_snapshot(struct ferry_plan_scan *s, struct ferry_store *st, const char *snap, char *msg,
+			     size_t msglen)
+{
+	struct ferry_snapshot_iter *it;
+	const struct ferry_entry *e;
+	int ret, err = ferry_snapshot_entries_open(st, snap, &it, msg, msglen);
+
+	if (err)
+		return err;
+	while ((ret = ferry_snapshot_entries_next(it, &e, msg, msglen)) > 0) {
+		if (e->type != FERRY_ENTRY_FILE)
+			continue;
+		/* the name gives the extension for the strata; no path: nothing to sample */
+		if ((err = ferry_plan_scan_add(s, e->path, (double)e->size, NULL))) {
+			snprintf(msg, msglen, "%s: %s", ferry_snapshot_entries_name(it), ferry_strerror(err));
+			break;
+		}
+	}
+	if (!err && ret < 0)
+		err = -ret;
+	ferry_snapshot_entries_close(it);
+	return err;
+}
+
+struct list_sink {
+	struct ferry_plan_scan *s;
+	int err;
+};
+
+static int list_one(void *arg, const char *key, uint64_t size)
+{
+	struct list_sink *k = arg;
+
+	k->err = ferry_plan_scan_add(k->s, key, (double)size, NULL);
+	return k->err ? -1 : 0;
+}
+
+int ferry_plan_scan_list(struct ferry_plan_scan *s, const char *location, const struct ferry_kv *backend_opts,
+			 char *msg, size_t msglen)
+{
+	struct ferry_backend *b;
+	struct list_sink k = { s, 0 };
+	char why[512];
+	double t0 = ferry_mono();
+	int res, err = ferry_backend_open(&b, location, backend_opts, NULL, msg, msglen);
+
+	if (err)
+		return err; /* the backend's message names the location */
+	res = b->ops->list(b, "", list_one, &k);
+	if (res && !k.err) {
+		const char *m = ferry_backend_errmsg(b, res, why, sizeof(why));
+		err = ferry_backend_err(res);
+		snprintf(msg, msglen, "%s: listing: %s", location, m ? m : ferry_strerror(err));
+	}
+	ferry_backend_close(b); /* after its message was read */
+	if (k.err) {
+		snprintf(msg, msglen, "%s: listing: %s", location, ferry_strerror(k.err));
+		return k.err;
+	}
+	if (res)
+		return err;
+	s->seconds = ferry_mono() - t0;
 	return FERRY_OK;
 }

@@ -1,4 +1,4 @@
-/* Snapshots: names, listing, the latest one, the streaming manifest reader and writer, ls. */
+/* Snapshots: names, listing, the latest one, the streaming manifest reader and writer, the entry iterator. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -559,56 +559,57 @@ void mwriter_abort(struct mwriter *m)
 	m->plain = m->frame = m->idx = NULL;
 }
 
-/* ---------------------------------------------------------------- ls */
+/* ---------------------------------------------------------------- the public entry iterator */
 
-/* One entry per line: control characters (a newline in a name) are shown as C escapes. */
-static void put_escaped(FILE *out, const char *p)
-{
-	for (; *p; p++) {
-		unsigned char ch = (unsigned char)*p;
-		if (ch == '\\')
-			fputs("\\\\", out);
-		else if (ch == '\n')
-			fputs("\\n", out);
-		else if (ch < 0x20 || ch == 0x7f)
-			fprintf(out, "\\x%02x", ch);
-		else
-			fputc(ch, out);
-	}
-}
-
-int ferry_ls(struct ferry_store *s, const char *snap, const char *prefix, FILE *out, char *msg, size_t msglen)
-{
+/* The streaming reader behind a public handle: callers outside the store (ls, the
+ * planner) see entries, not chunks or the manifest's framing. */
+struct ferry_snapshot_iter {
 	struct mreader m;
 	struct ferry_entry e;
-	size_t pl = prefix ? strlen(prefix) : 0;
-	int err = mreader_open(s, snap, &m, msg, msglen), ret;
+};
 
-	if (err)
-		return err;
-	while (pl && prefix[pl - 1] == '/')
-		pl--;
-	while ((ret = mreader_next(&m, &e, msg, msglen)) > 0) {
-		char t[32];
-		time_t mt = (time_t)e.mtime_sec;
-		struct tm tm;
+int ferry_snapshot_entries_open(struct ferry_store *s, const char *snap, struct ferry_snapshot_iter **it,
+				char *msg, size_t msglen)
+{
+	struct ferry_snapshot_iter *t = calloc(1, sizeof(*t));
+	int err;
 
-		if (pl && !(strncmp(e.path, prefix, pl) == 0 && (e.path[pl] == 0 || e.path[pl] == '/')))
-			continue;
-		gmtime_r(&mt, &tm);
-		strftime(t, sizeof(t), "%Y-%m-%d %H:%M:%S", &tm);
-		fprintf(out, "%c%04o %12llu %s ",
-			e.type == FERRY_ENTRY_DIR ? 'd' : e.type == FERRY_ENTRY_SYMLINK ? 'l' : '-', (unsigned)e.mode,
-			(unsigned long long)e.size, t);
-		put_escaped(out, e.path);
-		if (e.target) {
-			fputs(" -> ", out);
-			put_escaped(out, e.target);
-		}
-		fputc('\n', out);
+	*it = NULL;
+	if (!t) {
+		store_setmsg(msg, msglen, "%s: %s", s->path, ferry_strerror(FERRY_E_NOMEM));
+		return FERRY_E_NOMEM;
 	}
-	mreader_close(&m);
-	return ret < 0 ? -ret : FERRY_OK;
+	err = mreader_open(s, snap, &t->m, msg, msglen);
+	if (err) {
+		if (err == FERRY_E_NOMEM)
+			store_setmsg(msg, msglen, "%s: %s", s->path, ferry_strerror(err));
+		free(t); /* mreader_open released what it took */
+		return err;
+	}
+	*it = t;
+	return FERRY_OK;
+}
+
+int ferry_snapshot_entries_next(struct ferry_snapshot_iter *it, const struct ferry_entry **e, char *msg,
+				size_t msglen)
+{
+	int ret = mreader_next(&it->m, &it->e, msg, msglen);
+
+	*e = ret > 0 ? &it->e : NULL;
+	return ret;
+}
+
+const char *ferry_snapshot_entries_name(const struct ferry_snapshot_iter *it)
+{
+	return it->m.name;
+}
+
+void ferry_snapshot_entries_close(struct ferry_snapshot_iter *it)
+{
+	if (!it)
+		return;
+	mreader_close(&it->m);
+	free(it);
 }
 
 int store_cmp_walk(const char *a, const char *b)

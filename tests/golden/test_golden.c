@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -22,6 +23,7 @@
 #include <xxhash.h>
 #include <zstd.h>
 
+#include "ferry/manifest.h"
 #include "ferry/store.h"
 
 #ifndef GOLDEN_DIR
@@ -413,12 +415,90 @@ static void test_pull_passphrase(void **state)
 	pull_check("v1-passphrase", &s);
 }
 
+/* The public entry iterator gives every entry of the golden snapshot, in walk order, with
+ * the source's types, sizes and the symlink's target; then the end, and stays there. */
+static void entries_check(const char *name, const struct ferry_secret *secret)
+{
+	static const struct {
+		const char *path;
+		int type;
+	} want[] = {
+		{ "dir", FERRY_ENTRY_DIR },
+		{ "dir/sub", FERRY_ENTRY_DIR },
+		{ "dir/sub/nested.txt", FERRY_ENTRY_FILE },
+		{ "empty", FERRY_ENTRY_FILE },
+		{ "hello.txt", FERRY_ENTRY_FILE },
+		{ "link", FERRY_ENTRY_SYMLINK },
+		{ "random.bin", FERRY_ENTRY_FILE },
+		{ "text.txt", FERRY_ENTRY_FILE },
+	};
+	char store[4096], msg[512];
+	struct ferry_store *s;
+	struct ferry_snapshot_iter *it;
+	const struct ferry_entry *e;
+	size_t n = 0;
+	int ret;
+
+	snprintf(store, sizeof(store), "%s/%s", GOLDEN_DIR, name);
+	assert_int_equal(ferry_store_open(&s, store, secret, msg, sizeof(msg)), FERRY_OK);
+	assert_int_equal(ferry_snapshot_entries_open(s, NULL, &it, msg, sizeof(msg)), FERRY_OK);
+	while ((ret = ferry_snapshot_entries_next(it, &e, msg, sizeof(msg))) > 0) {
+		char src[4200];
+		struct stat st;
+		assert_true(n < sizeof(want) / sizeof(want[0]));
+		assert_string_equal(e->path, want[n].path);
+		assert_int_equal(e->type, want[n].type);
+		snprintf(src, sizeof(src), "%s/source/%s", GOLDEN_DIR, e->path);
+		assert_int_equal(lstat(src, &st), 0);
+		if (e->type == FERRY_ENTRY_FILE)
+			assert_int_equal(e->size, (uint64_t)st.st_size);
+		if (e->type == FERRY_ENTRY_SYMLINK)
+			assert_string_equal(e->target, "hello.txt");
+		else
+			assert_null(e->target);
+		n++;
+	}
+	assert_int_equal(ret, 0);
+	assert_int_equal(n, sizeof(want) / sizeof(want[0]));
+	assert_int_equal(ferry_snapshot_entries_next(it, &e, msg, sizeof(msg)), 0);
+	assert_null(e);
+	/* the latest was asked for: the one snapshot there is */
+	char key[4200];
+	snprintf(key, sizeof(key), "%s/snapshots/%s", store, ferry_snapshot_entries_name(it));
+	assert_int_equal(access(key, F_OK), 0);
+	ferry_snapshot_entries_close(it);
+	/* a snapshot that is not there is named as such */
+	it = (struct ferry_snapshot_iter *)1;
+	assert_int_equal(ferry_snapshot_entries_open(s, "20000101T000000Z-none", &it, msg, sizeof(msg)),
+			 FERRY_E_NOTFOUND);
+	assert_null(it);
+	assert_non_null(strstr(msg, "no such snapshot"));
+	ferry_snapshot_entries_close(NULL);
+	ferry_store_close(s);
+}
+
+static void test_entries_plain(void **state)
+{
+	(void)state;
+	entries_check("v1-plain", NULL);
+}
+
+static void test_entries_keyfile(void **state)
+{
+	uint8_t key[32];
+	struct ferry_secret s = { FERRY_KDF_KEYFILE, key, 32 };
+	(void)state;
+	keyfile(key);
+	entries_check("v1-keyfile", &s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_spec_plain),   cmocka_unit_test(test_spec_keyfile),
 		cmocka_unit_test(test_spec_passphrase), cmocka_unit_test(test_pull_plain),
 		cmocka_unit_test(test_pull_keyfile), cmocka_unit_test(test_pull_passphrase),
+		cmocka_unit_test(test_entries_plain), cmocka_unit_test(test_entries_keyfile),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

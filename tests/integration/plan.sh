@@ -47,6 +47,15 @@ grep_err "s3://bucket/prefix: no credentials" "s3 source refusal says why"
 one_line_err "s3 source refusal is one line"
 expect 2 "plan: other URL schemes refused" "$ferry" plan az://c/p aws:us-east-1
 grep_err "expected a directory, a ferry store, or s3://" "unknown scheme refusal says why"
+# an unreachable probe destination fails after one request of two attempts (the probe's own
+# backend option), unless FERRY_S3_ATTEMPTS says otherwise: the user's setting stays the user's
+refused() { env -u FERRY_S3_ATTEMPTS AWS_ACCESS_KEY_ID=k AWS_SECRET_ACCESS_KEY=s AWS_REGION=us-east-1 \
+	AWS_ENDPOINT_URL=http://127.0.0.1:1 AWS_ENDPOINT_URL_S3= "$@" "$ferry" plan "$rand" s3://bucket/x --probe; }
+expect 2 "--probe: unreachable destination" refused
+grep_err "a request to the destination: .*\(after 2 attempts\)" "--probe: unreachable destination: two attempts"
+one_line_err "--probe: unreachable destination: one line"
+expect 2 "--probe: unreachable destination, FERRY_S3_ATTEMPTS=3" refused FERRY_S3_ATTEMPTS=3
+grep_err "\(after 3 attempts\)" "--probe: FERRY_S3_ATTEMPTS is the user's"
 
 # ---- a plan
 expect 0 "plan --json" "$ferry" plan "$src" aws:us-east-1 --bandwidth 100Mbit --json --seed 3
