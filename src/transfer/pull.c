@@ -139,32 +139,26 @@ static int all_local(const struct pull *p)
 static int setup(struct pull *p)
 {
 	struct ferry_store *s = p->s;
-	uint64_t memory = p->r->memory ? p->r->memory : DEFAULT_MEMORY;
 	int jobs = p->r->jobs > 0 ? p->r->jobs : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	int err;
 
 	p->rs = p->verify ? NULL : s->replicas;
 	p->loop = s->loop;
 	p->chunk = s->cfg.chunk_size;
-	p->bufsize = (ferry_frame_bound(p->chunk) + 4095) & ~(size_t)4095;
-	p->nslots = ferry_pipeline_pairs(memory, store_codec_reserve(jobs, p->chunk), p->bufsize,
-					  all_local(p) ? (unsigned)jobs + 4 : 0);
 	if ((err = ferry_waker_start(&p->waker, p->loop)))
 		return err;
 	p->base_inflight = ferry_loop_inflight(p->loop);
-	p->slots = calloc(p->nslots, sizeof(*p->slots));
-	if (!p->slots || (err = ferry_bufs_create(&p->bufs, p->loop, p->nslots, p->bufsize)))
-		return p->slots ? err : FERRY_E_NOMEM;
-	for (unsigned i = 0; i < p->nslots; i++) {
+	err = ferry_slots_create(&p->pool, p->loop, p->r->memory, jobs, p->chunk, all_local(p) ? (unsigned)jobs + 4 : 0);
+	if (err)
+		return err;
+	p->bufsize = p->pool.bufs.size;
+	p->slots = calloc(p->pool.n, sizeof(*p->slots));
+	if (!p->slots)
+		return FERRY_E_NOMEM;
+	for (unsigned i = 0; i < p->pool.n; i++) {
 		struct pslot *sl = &p->slots[i];
 		sl->p = p;
-		sl->plain = p->bufs.buf[2 * i];
-		sl->frame = p->bufs.buf[2 * i + 1];
-		sl->plain_bi = (int)(2 * i);
-		sl->frame_bi = (int)(2 * i + 1);
-		sl->next = p->free_slots;
-		p->free_slots = sl;
-		p->nfree++;
+		ferry_slots_buffers(&p->pool, i, &sl->plain, &sl->plain_bi, &sl->frame, &sl->frame_bi);
 	}
 	return ferry_workers_create(&p->wk, jobs, &s->keys, s->cfg.level, p->chunk, p->waker.fd);
 }
@@ -175,7 +169,7 @@ static void teardown(struct pull *p)
 	ferry_workers_destroy(p->wk);
 	p->wk = NULL;
 	ferry_waker_stop(&p->waker);
-	ferry_bufs_destroy(&p->bufs, p->loop);
+	ferry_slots_destroy(&p->pool, p->loop);
 	free(p->slots);
 	for (int i = 0; i < OBJ_CACHE; i++)
 		if (p->cache[i].valid)

@@ -139,14 +139,12 @@ struct cobj *pull_cobj_get(struct pull *p, const uint8_t id[FERRY_ID_LEN], char 
 
 static struct pslot *pslot_get(struct pull *p)
 {
-	struct pslot *sl = p->free_slots;
+	int i = ferry_slots_get(&p->pool);
+	struct pslot *sl;
 
-	if (!sl)
+	if (i < 0)
 		return NULL;
-	p->free_slots = sl->next;
-	p->nfree--;
-	ferry_bufs_touch(&p->bufs, (unsigned)(sl - p->slots));
-	sl->next = NULL;
+	sl = &p->slots[i];
 	sl->refs = 0;
 	sl->ready = 0;
 	sl->err = 0;
@@ -161,9 +159,7 @@ void pull_pslot_unref(struct pull *p, struct pslot *sl)
 		return;
 	if (sl->obj)
 		sl->obj->users--;
-	sl->next = p->free_slots;
-	p->free_slots = sl;
-	p->nfree++;
+	ferry_slots_put(&p->pool, (unsigned)(sl - p->slots));
 }
 
 static void decode_job(struct ferry_job *j, struct ferry_codec *c)
@@ -315,7 +311,7 @@ int pull_file_claim(struct pull *p, struct xfile *f)
 		memmove(&p->shared[1], &p->shared[0], (size_t)i * sizeof(sl));
 		p->shared[0] = sl;
 	} else {
-		while (p->nfree == 0 && cache_evict(p))
+		while (p->pool.nfree == 0 && cache_evict(p))
 			;
 		sl = pslot_get(p);
 		if (!sl)

@@ -44,7 +44,6 @@ struct pslot {
 	int ready;   /* decoded (or failed) */
 	int err;
 	struct use *waiters; /* files waiting for it to be ready */
-	struct pslot *next;
 };
 
 /* A file's claim on one chunk. */
@@ -100,11 +99,8 @@ struct pull {
 	struct ferry_loop *loop;
 	struct ferry_workers *wk;
 	struct ferry_waker waker;
-	struct ferry_bufs bufs;
-	struct pslot *slots;
-	unsigned nslots;
-	struct pslot *free_slots;
-	unsigned nfree;
+	struct ferry_slots pool; /* the memory budget */
+	struct pslot *slots;     /* slot i holds the pool's pair i */
 	size_t chunk, bufsize;
 	struct mreader m;
 	const char *snap_name;

@@ -31,13 +31,12 @@
 
 struct slot *push_slot_get(struct push *p)
 {
-	struct slot *sl = p->free_slots;
+	int i = ferry_slots_get(&p->pool);
+	struct slot *sl;
 
-	if (!sl)
+	if (i < 0)
 		return NULL;
-	p->free_slots = sl->next;
-	p->nfree--;
-	ferry_bufs_touch(&p->bufs, (unsigned)(sl - p->slots));
+	sl = &p->slots[i];
 	sl->next = NULL;
 	sl->obj = NULL;
 	sl->file = NULL;
@@ -51,9 +50,7 @@ void push_slot_put(struct push *p, struct slot *sl)
 	struct wobj *o = sl->obj;
 	struct rfile *f = sl->file;
 
-	sl->next = p->free_slots;
-	p->free_slots = sl;
-	p->nfree++;
+	ferry_slots_put(&p->pool, (unsigned)(sl - p->slots));
 	if (o)
 		o->busy--; /* the pipeline's reference keeps o alive until it is done */
 	if (f)
@@ -265,36 +262,31 @@ static void report_progress(struct push *p)
 static int setup(struct push *p)
 {
 	struct ferry_store *s = p->s;
-	uint64_t memory = p->r->memory ? p->r->memory : DEFAULT_MEMORY;
 	int jobs = p->r->jobs > 0 ? p->r->jobs : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	int err;
 
 	p->b = s->b;
 	p->loop = s->loop;
 	p->chunk = s->cfg.chunk_size;
-	p->bufsize = (ferry_frame_bound(p->chunk) + 4095) & ~(size_t)4095;
 	p->small_limit = p->r->small_file ? p->r->small_file : DEFAULT_SMALL_FILE;
 	if (p->small_limit > p->chunk)
 		p->small_limit = p->chunk;
 	p->pack_size = p->r->pack_size ? p->r->pack_size : DEFAULT_PACK_SIZE;
-	p->nslots = ferry_pipeline_pairs(memory, store_codec_reserve(jobs, p->chunk), p->bufsize,
-					  store_local(s) ? 2 * (unsigned)jobs + 4 : 0);
 	if ((err = ferry_waker_start(&p->waker, p->loop)))
 		return err;
 	p->base_inflight = ferry_loop_inflight(p->loop);
-	p->slots = calloc(p->nslots, sizeof(*p->slots));
-	if (!p->slots || (err = ferry_bufs_create(&p->bufs, p->loop, p->nslots, p->bufsize)))
-		return p->slots ? err : FERRY_E_NOMEM;
-	for (unsigned i = 0; i < p->nslots; i++) {
+	err = ferry_slots_create(&p->pool, p->loop, p->r->memory, jobs, p->chunk,
+				 store_local(s) ? 2 * (unsigned)jobs + 4 : 0);
+	if (err)
+		return err;
+	p->bufsize = p->pool.bufs.size;
+	p->slots = calloc(p->pool.n, sizeof(*p->slots));
+	if (!p->slots)
+		return FERRY_E_NOMEM;
+	for (unsigned i = 0; i < p->pool.n; i++) {
 		struct slot *sl = &p->slots[i];
 		sl->p = p;
-		sl->plain = p->bufs.buf[2 * i];
-		sl->frame = p->bufs.buf[2 * i + 1];
-		sl->plain_bi = (int)(2 * i);
-		sl->frame_bi = (int)(2 * i + 1);
-		sl->next = p->free_slots;
-		p->free_slots = sl;
-		p->nfree++;
+		ferry_slots_buffers(&p->pool, i, &sl->plain, &sl->plain_bi, &sl->frame, &sl->frame_bi);
 	}
 	return ferry_workers_create(&p->wk, jobs, &s->keys, s->cfg.level, p->chunk, p->waker.fd);
 }
@@ -322,7 +314,7 @@ static void teardown(struct push *p)
 		free(pe);
 	}
 	ferry_waker_stop(&p->waker);
-	ferry_bufs_destroy(&p->bufs, p->loop);
+	ferry_slots_destroy(&p->pool, p->loop);
 	free(p->slots);
 }
 

@@ -86,11 +86,8 @@ struct push {
 	struct ferry_scan *scan;
 	const char *src;
 	struct ferry_waker waker;
-	struct ferry_bufs bufs;
-	struct slot *slots;
-	unsigned nslots;
-	struct slot *free_slots;
-	unsigned nfree;
+	struct ferry_slots pool; /* the memory budget */
+	struct slot *slots;      /* slot i holds the pool's pair i */
 	size_t chunk, bufsize;
 	uint64_t small_limit, pack_size;
 	struct ferry_scan_item *stalled;

@@ -391,7 +391,7 @@ int push_start_small(struct push *p, struct ferry_scan_item *it)
 		push_pack_seal(p, p->pack_bytes >= p->pack_size);
 	}
 	if (!p->pack_slot) {
-		if (!p->nfree)
+		if (!p->pool.nfree)
 			return 1;
 		if (!p->pack) {
 			p->pack = push_obj_open(p, NULL);
