@@ -81,6 +81,31 @@ int ferry_bufs_create(struct ferry_bufs *b, struct ferry_loop *l, unsigned n, si
 /* Unregisters, wipes (buffers held plaintext) and frees. */
 void ferry_bufs_destroy(struct ferry_bufs *b, struct ferry_loop *l);
 
+/* ---- the slot pool of a codec pipeline (push, pull): the budget's buffer pairs, handed out as slots ---- */
+
+struct ferry_slots {
+	struct ferry_bufs bufs; /* slot i is pair i */
+	unsigned n;             /* slots */
+	unsigned nfree;
+	unsigned *free; /* indexes of free slots, a stack: the slot put back last is taken next,
+			 * so a run keeps reusing the few buffers whose pages are already mapped */
+};
+
+/* Sizes the pool from a run's memory budget (0: DEFAULT_MEMORY) less the codecs' reserve
+ * for jobs workers, in pairs of buffers big enough for one frame of a chunk-byte chunk,
+ * at most depth pairs (0: no cap, see ferry_pipeline_pairs); allocates the buffers and
+ * registers them with the loop. */
+int ferry_slots_create(struct ferry_slots *s, struct ferry_loop *l, uint64_t memory, int jobs, size_t chunk,
+		       unsigned depth) FERRY_MUST_CHECK;
+/* Slot i's buffers (plaintext, frame) and their fixed-buffer indexes in the loop. */
+void ferry_slots_buffers(const struct ferry_slots *s, unsigned i, uint8_t **plain, int *plain_bi, uint8_t **frame,
+			 int *frame_bi);
+/* A free slot, marked as holding data (it is wiped at destroy), or -1 when none is free. */
+int ferry_slots_get(struct ferry_slots *s);
+void ferry_slots_put(struct ferry_slots *s, unsigned i);
+/* Unregisters, wipes what was handed out and frees; as ferry_bufs_destroy, also on a zeroed pool. */
+void ferry_slots_destroy(struct ferry_slots *s, struct ferry_loop *l);
+
 /* ---- the waker: an eventfd polled in the loop, written by workers and the scanner ---- */
 
 struct ferry_waker {

@@ -1,4 +1,5 @@
-/* The memory budget (buffer pairs registered with io_uring) and the loop's waker eventfd. */
+/* The memory budget (buffer pairs registered with io_uring), the slot pool push and pull hand
+ * them out from, and the loop's waker eventfd. */
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,62 @@ void ferry_bufs_destroy(struct ferry_bufs *b, struct ferry_loop *l)
 	free(b->buf);
 	free(b->used);
 	memset(b, 0, sizeof(*b));
+}
+
+int ferry_slots_create(struct ferry_slots *s, struct ferry_loop *l, uint64_t memory, int jobs, size_t chunk,
+		       unsigned depth)
+{
+	/* a frame can outgrow its chunk a little; whole pages, so O_DIRECT reads fit too */
+	size_t size = (ferry_frame_bound(chunk) + 4095) & ~(size_t)4095;
+	unsigned n = ferry_pipeline_pairs(memory ? memory : DEFAULT_MEMORY, store_codec_reserve(jobs, chunk), size, depth);
+	int err;
+
+	memset(s, 0, sizeof(*s));
+	s->free = calloc(n, sizeof(*s->free));
+	if (!s->free)
+		return FERRY_E_NOMEM;
+	if ((err = ferry_bufs_create(&s->bufs, l, n, size))) {
+		free(s->free);
+		s->free = NULL;
+		return err;
+	}
+	s->n = n;
+	/* the last slot is handed out first, as from a list the slots were pushed on in order */
+	for (unsigned i = 0; i < n; i++)
+		s->free[s->nfree++] = i;
+	return FERRY_OK;
+}
+
+void ferry_slots_buffers(const struct ferry_slots *s, unsigned i, uint8_t **plain, int *plain_bi, uint8_t **frame,
+			 int *frame_bi)
+{
+	*plain = s->bufs.buf[2 * i];
+	*frame = s->bufs.buf[2 * i + 1];
+	*plain_bi = (int)(2 * i);
+	*frame_bi = (int)(2 * i + 1);
+}
+
+int ferry_slots_get(struct ferry_slots *s)
+{
+	unsigned i;
+
+	if (!s->nfree)
+		return -1;
+	i = s->free[--s->nfree];
+	ferry_bufs_touch(&s->bufs, i);
+	return (int)i;
+}
+
+void ferry_slots_put(struct ferry_slots *s, unsigned i)
+{
+	s->free[s->nfree++] = i;
+}
+
+void ferry_slots_destroy(struct ferry_slots *s, struct ferry_loop *l)
+{
+	ferry_bufs_destroy(&s->bufs, l);
+	free(s->free);
+	memset(s, 0, sizeof(*s));
 }
 
 static void wake(struct ferry_ev *ev, int res)
