@@ -1,4 +1,4 @@
-/* Internals of the run-time routes (route.c, copy_route.c). */
+/* The run-time routes (route.c), as the movers use them (push --plan through the store, copy --plan in src/transfer/copy_route.c). */
 #ifndef FERRY_ROUTE_INT_H
 #define FERRY_ROUTE_INT_H
 
@@ -6,7 +6,7 @@
 
 #include "ferry/backend.h"
 
-/* ---- planned routes (copy_route.c, push_route.c) ---- */
+/* ---- a planned route's backend and log line ---- */
 struct ferry_copy_plan;
 /* Opens route k's backend for url on loop with opts (the run's or the store's), the
  * route's endpoint= and bind= before them. */

@@ -76,36 +76,6 @@ struct croute {
 	int err;
 };
 
-int route_backend_open(const struct ferry_copy_plan *p, unsigned k, const char *url, const struct ferry_kv *opts,
-		       struct ferry_loop *loop, struct ferry_backend **b, char *msg, size_t msglen)
-{
-	/* the route's own endpoint and source address before the run's options (the first
-	 * wins); a route without an address sends from any ("", not FERRY_S3_BIND's) */
-	struct ferry_kv own[3] = { { "bind", p->route[k].bind }, { NULL, NULL }, { NULL, NULL } };
-
-	if (p->route[k].endpoint[0])
-		own[1] = (struct ferry_kv){ "endpoint", p->route[k].endpoint };
-	struct ferry_kv *all = ferry_kv_dup(own, opts);
-	if (!all)
-		return FERRY_E_NOMEM;
-	int err = ferry_backend_open(b, url, all, loop, msg, msglen);
-	free(all);
-	return err;
-}
-
-void route_note(const struct ferry_copy_plan *p, const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-
-	if (!p->note)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	p->note(p->note_arg, line);
-}
-
 static int cmp_size_desc(const void *a, const void *b)
 {
 	const struct pfile *x = a, *y = b;
