@@ -413,7 +413,7 @@ int ferry_plan_probe_link(const char *location, const struct ferry_kv *backend_o
 			  const struct ferry_plan_probe_opts *o, struct ferry_plan_probe_result *out, char *msg,
 			  size_t msglen) FERRY_MUST_CHECK;
 
-/* The push probe: three timed pushes of generated data (compress none), small (about
+/* The push probe (run by the program, src/cli/push_probe.c: it spawns ferry): three timed pushes of generated data (compress none), small (about
  * half a second of the link), big (about `seconds` more) and the small one again, each
  * into a store of its own under LOCATION/TAG, all removed afterwards (snapshots first).
  * The data is shaped like the source: small_fraction of its bytes in files of
@@ -445,17 +445,6 @@ struct ferry_push_probe {
 	double total_seconds;
 };
 
-/* While a probe has keys at the destination: SIGINT, SIGTERM and SIGHUP are noted
- * instead of ending the process (the push probe stops its push, both probes clean
- * up); _end restores them and delivers a signal noted meanwhile. */
-void ferry_plan_probe_signals_begin(void);
-int ferry_plan_probe_interrupted(void); /* the signal noted, or 0 */
-void ferry_plan_probe_signals_end(void);
-
-/* Returns 0, or an error with msg saying what failed (never a credential). The probe's
- * stores are removed whatever happens, the snapshots first. */
-int ferry_plan_push_probe(const struct ferry_push_probe_opts *o, struct ferry_push_probe *out, char *msg,
-			  size_t msglen) FERRY_MUST_CHECK;
 /* The data a push probe sends, shaped like the scanned source (an empty one: large files). */
 void ferry_plan_push_probe_shape(struct ferry_push_probe_opts *o, const struct ferry_plan_scan *s);
 

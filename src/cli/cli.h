@@ -7,6 +7,7 @@
 #include "ferry/backend.h"
 #include "ferry/codec.h"
 #include "ferry/conf.h"
+#include "ferry/plan.h"
 #include "ferry/store.h"
 
 enum {
@@ -124,4 +125,16 @@ struct ferry_copy_plan;
 /* copy --plan: the config file's [route] sections as a plan for the run (deadline, budget: NAN none). */
 int cli_copy_plan(struct cli *c, double deadline, double budget, struct ferry_copy_plan *out);
 
+/* ---- the planner's probes, run by the program (push_probe.c) ---- */
+/* While a probe has keys at the destination: SIGINT, SIGTERM and SIGHUP are noted
+ * instead of ending the process (the push probe stops its push, both probes clean
+ * up); _end restores them and delivers a signal noted meanwhile. */
+void cli_probe_signals_begin(void);
+int cli_probe_interrupted(void); /* the signal noted, or 0 */
+void cli_probe_signals_end(void);
+
+/* Returns 0, or an error with msg saying what failed (never a credential). The probe's
+ * stores are removed whatever happens, the snapshots first. */
+int cli_push_probe(const struct ferry_push_probe_opts *o, struct ferry_push_probe *out, char *msg,
+		   size_t msglen) FERRY_MUST_CHECK;
 #endif

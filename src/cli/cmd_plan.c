@@ -479,7 +479,7 @@ static int scan_store(struct cli *c, const char *store, const char *snap, struct
 /* The link to dst measured now (plan_probe.c); FERRY_PLAN_PROBE_SECONDS shortens it in tests. */
 static int link_probe(struct cli *c, const char *dst, struct ferry_plan_probe_result *pr)
 {
-	struct ferry_plan_probe_opts o = { 0, ferry_plan_probe_interrupted };
+	struct ferry_plan_probe_opts o = { 0, cli_probe_interrupted };
 	const char *env = getenv("FERRY_PLAN_PROBE_SECONDS");
 	char msg[1024];
 	int err;
@@ -530,7 +530,7 @@ static int push_probe(struct cli *c, const char *dst, const struct ferry_plan_sc
 		return EXIT_USAGE;
 	}
 	ferry_plan_push_probe_shape(&o, s);
-	if (ferry_plan_push_probe(&o, pp, msg, sizeof(msg))) {
+	if (cli_push_probe(&o, pp, msg, sizeof(msg))) {
 		cli_err(c, "--probe: %s: push probe: %s", dst, msg);
 		return EXIT_PARTIAL;
 	}
@@ -644,11 +644,11 @@ int cmd_plan(struct cli *c, int argc, char **argv)
 	struct ferry_push_probe pp = { 0 };
 	if (p.probe) {
 		/* a Ctrl-C or a SIGTERM while probe keys exist: they are removed first */
-		ferry_plan_probe_signals_begin();
+		cli_probe_signals_begin();
 		rc = link_probe(c, dst, &pr);
-		if (!rc && !p.no_push_probe && !ferry_plan_probe_interrupted())
+		if (!rc && !p.no_push_probe && !cli_probe_interrupted())
 			rc = push_probe(c, dst, &s, &pr, &pp);
-		ferry_plan_probe_signals_end(); /* delivers a signal noted meanwhile */
+		cli_probe_signals_end(); /* delivers a signal noted meanwhile */
 		if (rc)
 			goto out;
 		/* with --bandwidth the link is known: a probe well below it found the

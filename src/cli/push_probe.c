@@ -23,6 +23,7 @@
 #include "ferry/backend.h"
 #include "ferry/error.h"
 #include "ferry/plan.h"
+#include "cli.h"
 
 extern char **environ;
 
@@ -45,7 +46,7 @@ static void note_signal(int sig)
 	stop_signal = sig;
 }
 
-void ferry_plan_probe_signals_begin(void)
+void cli_probe_signals_begin(void)
 {
 	struct sigaction sa;
 
@@ -57,12 +58,12 @@ void ferry_plan_probe_signals_begin(void)
 		sigaction(probe_sigs[i], &sa, &old_sa[i]);
 }
 
-int ferry_plan_probe_interrupted(void)
+int cli_probe_interrupted(void)
 {
 	return stop_signal;
 }
 
-void ferry_plan_probe_signals_end(void)
+void cli_probe_signals_end(void)
 {
 	for (int i = 0; i < 3; i++)
 		sigaction(probe_sigs[i], &old_sa[i], NULL);
@@ -371,8 +372,7 @@ static int cleanup(const struct ferry_push_probe_opts *o, const char *where, int
 	return err;
 }
 
-int ferry_plan_push_probe(const struct ferry_push_probe_opts *o, struct ferry_push_probe *out, char *msg,
-			  size_t msglen)
+int cli_push_probe(const struct ferry_push_probe_opts *o, struct ferry_push_probe *out, char *msg, size_t msglen)
 {
 	const char *tmpdir = getenv("TMPDIR");
 	char tmp[4096], src[4200], where[4200], store[4300];
