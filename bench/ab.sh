@@ -39,6 +39,7 @@ corpus=$WORK/corpus
 [ -d "$corpus/mixed" ] || { rm -rf "$corpus"; bash "$root/bench/gen_corpus.sh" "$corpus" "$SCALE" >/dev/null; }
 key=$WORK/key
 head -c 32 /dev/urandom >"$key"
+chmod 600 "$key"
 echo "== ferry A/B: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, kernel $(uname -r), $([ "$cold" = 1 ] && echo cold || echo WARM)"
 echo "old: $OLD ($("$OLD" --version | head -1))"
 echo "new: $NEW ($("$NEW" --version | head -1))"

@@ -141,7 +141,7 @@ static void print_usage(FILE *f)
 	fprintf(f, "usage: ferry [--config FILE] COMMAND [ARGS]\n\nCommands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-	fprintf(f, "  %-10s %s\n\n", "help", "help COMMAND: details of one command");
+	fprintf(f, "  %-10s %s\n\n", "help", "help COMMAND: details of one command; help s3: the S3 backend's options");
 }
 
 static void print_help(void)
@@ -161,10 +161,33 @@ static const struct command *find_command(const char *name)
 	return NULL;
 }
 
+/* `ferry help s3`: a backend's options, from the table it publishes (ferry_backend_open
+ * refuses any other name). 0 when name is no backend of this build. */
+static int help_backend(const char *name)
+{
+	const struct ferry_backend_ops *ops;
+	const char *rest;
+	char url[64], why[128];
+
+	if (strlen(name) > 32 || !strcmp(name, "file"))
+		return 0;
+	snprintf(url, sizeof(url), "%s://x", name);
+	if (ferry_backend_resolve(url, &ops, &rest, why, sizeof(why)) || !ops)
+		return 0;
+	printf("backend %s: locations %s://...\n\nThe options it takes (flags, the config file and the environment set them:\ndocs/S3.md, \"Backend options\"):\n", ops->name, name);
+	if (!ops->options || !ops->options->name)
+		printf("  none\n");
+	for (const struct ferry_backend_option *o = ops->options; o && o->name; o++)
+		printf("  %-12s %s\n", o->name, o->help);
+	return 1;
+}
+
 static int help_command(const char *name)
 {
 	const struct command *cmd = find_command(name);
 
+	if (!cmd && help_backend(name))
+		return EXIT_OK;
 	if (!cmd) {
 		fprintf(stderr, "ferry: help: unknown command '%s'\n", name);
 		print_usage(stderr);

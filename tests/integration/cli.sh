@@ -28,6 +28,9 @@ expect 2 "an option another command takes exits 2" "$ferry" ls "$work/x" --log-f
 grep_err "unknown option '--log-file'" "the option is named, not its value"
 expect 2 "unknown global flag exits 2" "$ferry" --frob
 expect 2 "help for unknown command exits 2" "$ferry" help nope
+expect 0 "help s3" "$ferry" help s3
+grep -q '^  endpoint ' "$work/out" && grep -q '^  attempts ' "$work/out" && ok "help s3 lists the backend's options" ||
+	bad "help s3 lists the backend's options"
 expect 2 "missing arguments exit 2" "$ferry" push onlyone
 expect 2 "bad --compress value" "$ferry" init "$work/x" --compress 42
 expect 2 "bad --chunk-size value" "$ferry" init "$work/x" --chunk-size 1K
