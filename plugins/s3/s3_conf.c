@@ -276,6 +276,18 @@ int s3_conf_load(struct s3_conf *c, const char *location, const struct ferry_kv 
 	return 0;
 }
 
+/* An IP address, digits, dots and colons, with an IPv6 zone after '%' (fe80::1%eth0). */
+static int address_ok(const char *v)
+{
+	size_t n = strspn(v, "0123456789abcdefABCDEF.:");
+	const char *zone = v + n + 1;
+
+	if (!v[n])
+		return 1;
+	return v[n] == '%' && *zone &&
+	       strspn(zone, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == strlen(zone);
+}
+
 int s3_conf_check(const struct ferry_kv *opts, char *msg, size_t msglen)
 {
 	const char *v;
@@ -301,9 +313,8 @@ int s3_conf_check(const struct ferry_kv *opts, char *msg, size_t msglen)
 		snprintf(msg, msglen, "addressing '%.64s': expected path or virtual", v);
 		return -EINVAL;
 	}
-	if ((v = ferry_kv_get(opts, "bind")) && /* "": any address */
-	    (strlen(v) >= sizeof(((struct s3_conf *)0)->bind) - 5 ||
-	     strspn(v, "0123456789abcdefABCDEF.:") != strlen(v))) {
+	if ((v = ferry_kv_get(opts, "bind")) && /* "": any address; an IPv6 one may name its zone */
+	    (strlen(v) >= sizeof(((struct s3_conf *)0)->bind) - 5 || !address_ok(v))) {
 		snprintf(msg, msglen, "bind '%.64s': expected a local IPv4 or IPv6 address", v);
 		return -EINVAL;
 	}

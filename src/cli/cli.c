@@ -274,6 +274,8 @@ static int build_backend_opts(struct cli *c)
 	}
 	if (c->verbose)
 		add_opt(c, "s3.verbose", "1");
+	if (!ferry_location_caps("s3://bucket")) /* a build without the S3 backend: nobody to tell */
+		c->nbopts = 0, c->bopts[0] = (struct ferry_kv){ NULL, NULL };
 	/* what a ferry this one runs needs to reach the same places (the push probe) */
 	unsigned n = 0;
 	if (c->config_path) {

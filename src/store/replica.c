@@ -71,6 +71,21 @@ int ferry_same_location(const char *a, const char *b)
  * rp->reachable 0 and a note when it cannot be reached; an error (msg) for a URL no
  * backend takes or a config of another store.
  */
+/* Does the backend serving url take option name? */
+static int takes_option(const char *url, const char *name)
+{
+	const struct ferry_backend_ops *ops;
+	const char *rest;
+	char why[128];
+
+	if (ferry_backend_resolve(url, &ops, &rest, why, sizeof(why)) || !ops)
+		return 0;
+	for (const struct ferry_backend_option *o = ops->options; o && o->name; o++)
+		if (!strcmp(o->name, name))
+			return 1;
+	return 0;
+}
+
 static int open_one(struct ferry_store *s, struct replset *rs, unsigned k, const struct ferry_replica_spec *spec,
 		    char *msg, size_t msglen)
 {
@@ -86,9 +101,11 @@ static int open_one(struct ferry_store *s, struct replset *rs, unsigned k, const
 	rp->view.cfg = s->cfg;
 	rp->view.keys.encrypted = s->keys.encrypted; /* objreader_open checks the flag; no key bytes here */
 	rp->s = &rp->view;
-	/* the store's options, the replica's own endpoint before them (the first wins) */
+	/* the store's options, the replica's own endpoint before them (the first wins), for a
+	 * backend that has endpoints (a local replica's config may name one: it means nothing) */
 	const struct ferry_kv ep[] = { { "endpoint", spec->endpoint }, { NULL, NULL } };
-	struct ferry_kv *opts = ferry_kv_dup(spec->endpoint && spec->endpoint[0] ? ep : NULL, s->opts);
+	int own_ep = spec->endpoint && spec->endpoint[0] && takes_option(rp->url, "endpoint");
+	struct ferry_kv *opts = ferry_kv_dup(own_ep ? ep : NULL, s->opts);
 	if (!opts)
 		return FERRY_E_NOMEM;
 	err = ferry_backend_open(&rp->view.b, rp->url, opts, s->loop, why, sizeof(why));

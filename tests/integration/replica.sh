@@ -155,6 +155,10 @@ check "... naming the section" 'grep -q "replica \"x\"\]: needs url" err'
 printf '[replica "x"]\nurl = /tmp\nprice_per_gb = cheap\n' >"$work/bad.conf"
 run 2 "[replica] with a bad price: config error" pull st d8 --config "$work/bad.conf" --replica x
 check "... naming file and line" 'grep -q "bad.conf:3: price_per_gb" err'
+# a local replica whose section names an S3 endpoint: the endpoint means nothing to a directory
+printf '[replica "x"]\nurl = %s\nprice_per_gb = 0.01\nendpoint = http://127.0.0.1:9\n' "$work/cheap" >"$work/ep.conf"
+run 0 "a local replica with an endpoint in its section" pull st d8b --config "$work/ep.conf" --replica x --json
+check "... is opened and reachable" 'same d8b && [ "$(rep x reachable)" = true ]'
 
 # 6. sync (pull side) shares the code
 run 0 "sync STORE DST with replicas" sync st d9 "${cfg[@]}" --replica cheap --replica mid --json

@@ -90,6 +90,8 @@ static void s3_checks_values(void **state)
 					       { "addressing", "virtual" }, { "connections", "4" }, { "max_parts", "1000" },
 					       { "attempts", "2" }, { "bind", "127.0.0.1" }, { "verbose", "1" },
 					       { "s3.bind", "" }, { "posix.x", "y" }, { NULL, NULL } });
+	/* an IPv6 address may name its zone, as FERRY_S3_BIND always could */
+	opened(url, (const struct ferry_kv[]){ { "bind", "fe80::1%eth0" }, { NULL, NULL } });
 	refused(url, (const struct ferry_kv[]){ { "nosuch", "1" }, { NULL, NULL } }, "unknown option 'nosuch'");
 	refused(url, (const struct ferry_kv[]){ { "connections", "x" }, { NULL, NULL } },
 		"connections 'x': expected 1..256");
@@ -101,6 +103,7 @@ static void s3_checks_values(void **state)
 	refused(url, (const struct ferry_kv[]){ { "endpoint", "http://x/path" }, { NULL, NULL } }, "endpoint");
 	refused(url, (const struct ferry_kv[]){ { "region", "EU West" }, { NULL, NULL } }, "region 'EU West'");
 	refused(url, (const struct ferry_kv[]){ { "bind", "eth0.example" }, { NULL, NULL } }, "bind 'eth0.example'");
+	refused(url, (const struct ferry_kv[]){ { "bind", "fe80::1%" }, { NULL, NULL } }, "bind 'fe80::1%'");
 	refused(url, (const struct ferry_kv[]){ { "verbose", "yes" }, { NULL, NULL } }, "verbose 'yes'");
 	/* the first of a name wins, so a bad value behind a good one is never looked at */
 	opened(url, (const struct ferry_kv[]){ { "connections", "2" }, { "s3.connections", "x" }, { NULL, NULL } });
