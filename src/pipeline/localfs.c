@@ -106,3 +106,27 @@ int localfs_same_content(struct localfs_hashing *hs, int dirfd, const char *name
 	close(fd);
 	return err;
 }
+
+size_t localfs_dirname(const char *rel, char *dir, size_t cap, const char **base)
+{
+	char *slash;
+
+	snprintf(dir, cap, "%s", rel);
+	slash = strrchr(dir, '/');
+	*base = slash ? rel + (slash - dir) + 1 : rel;
+	if (!slash) {
+		dir[0] = 0;
+		return 0;
+	}
+	*slash = 0;
+	return (size_t)(slash - dir);
+}
+
+int localfs_open_parent(int root, const char *rel, unsigned mode, const char **base)
+{
+	char dir[FERRY_PATH_MAX + 1];
+
+	if (!localfs_dirname(rel, dir, sizeof(dir), base))
+		return dup(root);
+	return localfs_open_beneath(root, dir, mode);
+}

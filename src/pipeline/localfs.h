@@ -29,4 +29,10 @@ int localfs_same_content(struct localfs_hashing *hs, int dirfd, const char *name
 		       uint64_t *files_hashed,
 			 uint64_t *bytes_hashed, int *same);
 
+/* rel's directory part into dir (a copy, cap bytes) and *base its last component: the
+ * directory's length, 0 when rel has none (dir is then ""). */
+size_t localfs_dirname(const char *rel, char *dir, size_t cap, const char **base);
+/* Opens (creating, with mode) the directory that holds rel below root, never through a
+ * symlink; *base is rel's last component. An fd or -1 (errno). */
+int localfs_open_parent(int root, const char *rel, unsigned mode, const char **base);
 #endif

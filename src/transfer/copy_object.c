@@ -360,23 +360,6 @@ static int safe_key(const char *k)
 	return 1;
 }
 
-/* Opens (creating) the parent directory of rel under root, never through a symlink. */
-static int parent_dir(int root, const char *rel, const char **base)
-{
-	char buf[FERRY_PATH_MAX + 1];
-	char *slash;
-	int fd;
-
-	snprintf(buf, sizeof(buf), "%s", rel);
-	slash = strrchr(buf, '/');
-	*base = slash ? rel + (slash - buf) + 1 : rel;
-	if (!slash)
-		return dup(root);
-	*slash = 0;
-	fd = localfs_open_beneath(root, buf, 0755);
-	return fd;
-}
-
 /*
  * A file being fetched. Its ranges go out up to DOWN_PER_FILE at a time, each into a
  * slot's buffer; they are written and checksummed in order (hashed: the cursor), so a
@@ -607,7 +590,7 @@ static int df_start(struct ferry_backend *b, int root, struct dfile *d, struct k
 	d->next = d->hashed = d->kept = 0;
 	d->inflight = 0;
 	d->opened = d->failed = 0;
-	d->pfd = parent_dir(root, k->key, &d->base);
+	d->pfd = localfs_open_parent(root, k->key, 0755, &d->base);
 	if (d->pfd < 0) {
 		store_problem(r, k->key, NULL, FERRY_E_IO, "cannot create its directory: %s", strerror(errno));
 		return -1;

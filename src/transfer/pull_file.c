@@ -29,22 +29,18 @@ static const char *file_label(struct pull *p, struct xfile *f, char *buf, size_t
 int pull_open_parent(struct pull *p, const char *rel, const char **base)
 {
 	char buf[FERRY_PATH_MAX + 1];
-	char *slash;
+	size_t n = localfs_dirname(rel, buf, sizeof(buf), base);
 	int fd;
 
-	snprintf(buf, sizeof(buf), "%s", rel);
-	slash = strrchr(buf, '/');
-	*base = slash ? rel + (slash - buf) + 1 : rel;
-	if (!slash)
+	if (!n)
 		return dup(p->root);
-	*slash = 0;
 	if (p->parent_fd >= 0 && !strcmp(buf, p->parent_path))
 		return dup(p->parent_fd);
 	fd = localfs_open_beneath(p->root, buf, 0700);
 	if (fd >= 0) {
 		if (p->parent_fd >= 0)
 			close(p->parent_fd);
-		snprintf(p->parent_path, sizeof(p->parent_path), "%.*s", (int)(slash - buf), rel);
+		snprintf(p->parent_path, sizeof(p->parent_path), "%.*s", (int)n, rel);
 		p->parent_fd = dup(fd);
 	}
 	return fd;
